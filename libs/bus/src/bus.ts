@@ -1,0 +1,140 @@
+import { z } from "zod";
+import {
+  AppError, BusErrorSchema, describeIssues, EVENTS, SUBJECTS,
+  type EventName, type EventOf, type ParsedRequestOf, type ReplyInputOf, type ReplyOf, type RequestOf, type ServiceName, type SubjectName,
+} from "@dsb/contracts";
+import type { Headers, Served, Transport } from "./transport.ts";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** What a handler learns about the request besides its body. */
+export interface RequestContext {
+  requestId: string;
+  subject: string;
+  headers: Headers;
+}
+
+export type Handler<S extends SubjectName> = (req: ParsedRequestOf<S>, ctx: RequestContext) => Promise<ReplyInputOf<S>>;
+export type Handlers<N extends SubjectName> = { [S in N]: Handler<S> };
+
+export interface RequestOptions {
+  timeoutMs?: number;
+  requestId?: string;
+  /** Concrete subject for per-replica subjects (`connector.cursor.<replica>`). */
+  subject?: string;
+}
+
+export interface BusLogger {
+  error(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+}
+
+const Envelope = z.union([
+  z.object({ ok: z.literal(true), data: z.unknown() }),
+  z.object({ ok: z.literal(false), error: BusErrorSchema }),
+]);
+
+export const encodeJson = (v: unknown): Uint8Array => enc.encode(JSON.stringify(v));
+export const decodeJson = (b: Uint8Array): unknown => JSON.parse(dec.decode(b));
+
+/** Rebuilds whatever a handler threw as an AppError that can cross the wire. */
+export function toAppError(e: unknown): AppError {
+  if (e instanceof AppError) return e;
+  if (e instanceof z.ZodError) return new AppError("VALIDATION", describeIssues(e));
+  return new AppError("INTERNAL", "Internal error");
+}
+
+let seq = 0;
+export const newRequestId = () => `${Date.now().toString(36)}-${(seq++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+
+/**
+ * Typed request-reply over a transport. Requests are validated before they
+ * leave and when they arrive; replies likewise. Errors travel as
+ * `{code, message, retryable}` and come back as AppError.
+ */
+export class Bus {
+  constructor(
+    readonly transport: Transport,
+    private readonly opts: { defaultTimeoutMs?: number; log?: BusLogger } = {},
+  ) {}
+
+  get maxPayload(): number {
+    return this.transport.maxPayload;
+  }
+
+  async request<S extends SubjectName>(name: S, req: RequestOf<S>, opts: RequestOptions = {}): Promise<ReplyOf<S>> {
+    const def = SUBJECTS[name];
+    const checked = def.request.safeParse(req);
+    if (!checked.success) throw new AppError("VALIDATION", describeIssues(checked.error));
+    const subject = opts.subject ?? name;
+    const raw = await this.transport.request(subject, encodeJson(checked.data), {
+      timeoutMs: opts.timeoutMs ?? this.opts.defaultTimeoutMs ?? 30_000,
+      headers: { "x-request-id": opts.requestId ?? newRequestId() },
+    });
+    const env = Envelope.safeParse(decodeJson(raw));
+    if (!env.success) throw new AppError("INTERNAL", `Malformed reply on ${subject}`);
+    if (!env.data.ok) throw AppError.fromBus(env.data.error);
+    const reply = def.reply.safeParse(env.data.data);
+    if (!reply.success) throw new AppError("INTERNAL", `Reply on ${subject} breaks its contract: ${describeIssues(reply.error)}`);
+    return reply.data as ReplyOf<S>;
+  }
+
+  /**
+   * Serves a set of subjects as one NATS micro-service (queue group = service name).
+   * `replicaId` fills the `*` of per-replica subjects.
+   */
+  async serve<N extends SubjectName>(
+    service: ServiceName,
+    handlers: Handlers<N>,
+    opts: { replicaId: string; version?: string },
+  ): Promise<Served> {
+    const endpoints = (Object.keys(handlers) as N[]).map((name) => {
+      const perReplica = name.endsWith(".*");
+      const subject = perReplica ? name.replace("*", opts.replicaId) : name;
+      const def = SUBJECTS[name];
+      const handler = handlers[name] as unknown as (req: unknown, ctx: RequestContext) => Promise<unknown>;
+      return {
+        name: name.replace(/\.\*$/, "").replace(/\./g, "_"),
+        subject,
+        queue: !perReplica,
+        handler: async (data: Uint8Array, headers: Headers) => {
+          const requestId = headers["x-request-id"] ?? newRequestId();
+          try {
+            const req = def.request.safeParse(decodeJson(data));
+            if (!req.success) throw new AppError("VALIDATION", describeIssues(req.error));
+            const out = await handler(req.data, { requestId, subject, headers });
+            const reply = def.reply.safeParse(out);
+            if (!reply.success) throw new AppError("INTERNAL", `Reply on ${subject} breaks its contract: ${describeIssues(reply.error)}`);
+            return encodeJson({ ok: true, data: reply.data });
+          } catch (e) {
+            const err = toAppError(e);
+            if (err.code === "INTERNAL") this.opts.log?.error({ err: e, subject, requestId }, "❌ handler failed");
+            return encodeJson({ ok: false, error: err.toBus() });
+          }
+        },
+      };
+    });
+    return this.transport.serve({ name: service, version: opts.version ?? "0.1.0", metadata: { replica: opts.replicaId } }, endpoints);
+  }
+
+  publish<E extends EventName>(event: E, payload: EventOf<E>): void {
+    this.transport.publish(event, encodeJson(EVENTS[event].parse(payload)));
+  }
+
+  subscribe<E extends EventName>(event: E, handler: (payload: EventOf<E>) => void | Promise<void>) {
+    return this.transport.subscribe(event, (data) => {
+      const parsed = EVENTS[event].safeParse(decodeJson(data));
+      if (!parsed.success) { this.opts.log?.warn({ event }, "⚠️ malformed event dropped"); return; }
+      Promise.resolve(handler(parsed.data as EventOf<E>)).catch((err) => this.opts.log?.error({ err, event }, "❌ event handler failed"));
+    });
+  }
+
+  ping(service: ServiceName, timeoutMs = 1000): Promise<boolean> {
+    return this.transport.ping(service, timeoutMs);
+  }
+
+  close(): Promise<void> {
+    return this.transport.close();
+  }
+}

@@ -1,0 +1,4 @@
+export * from "./transport.ts";
+export * from "./bus.ts";
+export * from "./memory.ts";
+export * from "./pages.ts";

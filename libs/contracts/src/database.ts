@@ -1,0 +1,172 @@
+import { z } from "zod";
+import { AppError } from "./errors.ts";
+
+export const DB_TYPES = ["postgresql", "mysql", "clickhouse", "mssql", "snowflake", "bigquery", "redshift"] as const;
+export type DbType = (typeof DB_TYPES)[number];
+
+/** Names the old client sends that mean one of ours. */
+export const DB_TYPE_ALIASES: Readonly<Record<string, DbType>> = { postgres: "postgresql", sqlserver: "mssql", mariadb: "mysql" };
+
+/** Config fields that are secrets: encrypted at rest, redacted in every response. */
+export const SENSITIVE_FIELDS = [
+  "password", "api_key", "token", "secret_access_key", "connection_string", "credentials", "private_key", "private_key_passphrase",
+] as const;
+export const REDACTED = "********";
+
+const SslSchema = z
+  .object({
+    mode: z.enum(["disable", "prefer", "require", "verify-ca", "verify-full"]).default("prefer"),
+    ca: z.string().optional(),
+    cert: z.string().optional(),
+    key: z.string().optional(),
+  })
+  .optional();
+
+const port = (d: number) => z.coerce.number().int().min(1).max(65535).default(d);
+const hostField = z.string().trim().min(1, "host is required").max(255);
+
+/** Fields every server database shares. `allow_writes` lets queries opt out of read-only. */
+const common = {
+  name: z.string().trim().min(1).max(200).optional(),
+  allow_writes: z.boolean().default(false),
+};
+const discrete = {
+  host: hostField.optional(),
+  database: z.string().max(255).optional(),
+  username: z.string().max(255).optional(),
+  password: z.string().max(4096).optional(),
+  ssl: SslSchema,
+  connection_string: z.string().max(8192).optional(),
+};
+const needsHost = <T extends { host?: string | undefined; connection_string?: string | undefined }>(c: T, ctx: z.RefinementCtx) => {
+  if (!c.host && !c.connection_string) ctx.addIssue({ code: "custom", path: ["host"], message: "host (or connection_string) is required" });
+};
+
+export const PostgresConfigSchema = z.object({ type: z.literal("postgresql"), port: port(5432), ...common, ...discrete }).superRefine(needsHost);
+export const RedshiftConfigSchema = z.object({ type: z.literal("redshift"), port: port(5439), ...common, ...discrete }).superRefine(needsHost);
+export const MysqlConfigSchema = z.object({ type: z.literal("mysql"), port: port(3306), ...common, ...discrete }).superRefine(needsHost);
+export const MssqlConfigSchema = z
+  .object({
+    type: z.literal("mssql"), port: port(1433), ...common, ...discrete,
+    encrypt: z.boolean().default(true),
+    trust_server_certificate: z.boolean().default(false),
+    instance_name: z.string().optional(),
+  })
+  .superRefine(needsHost);
+export const ClickhouseConfigSchema = z.object({
+  type: z.literal("clickhouse"), port: port(8123), ...common,
+  host: hostField, database: z.string().max(255).default("default"),
+  username: z.string().max(255).default("default"), password: z.string().max(4096).optional(),
+  protocol: z.enum(["http", "https"]).default("http"), ssl: SslSchema,
+});
+export const SnowflakeConfigSchema = z.object({
+  type: z.literal("snowflake"), port: port(443), ...common,
+  account: z.string().trim().min(1, "account is required"),
+  username: z.string().min(1, "username is required"),
+  password: z.string().optional(), private_key: z.string().optional(), private_key_passphrase: z.string().optional(),
+  token: z.string().optional(),
+  warehouse: z.string().optional(), database: z.string().optional(), schema: z.string().optional(), role: z.string().optional(),
+  /** Where the SDK sends requests; defaults to https://<account>.snowflakecomputing.com. */
+  access_url: z.string().url().optional(),
+  host: z.string().optional(),
+});
+export const BigqueryConfigSchema = z.object({
+  type: z.literal("bigquery"), ...common,
+  project_id: z.string().trim().min(1, "project_id is required"),
+  credentials: z.union([z.string().min(2), z.record(z.string(), z.unknown())]).optional(),
+  location: z.string().optional(),
+  dataset: z.string().optional(),
+  /** API endpoint override (emulators, private endpoints). */
+  api_endpoint: z.string().url().optional(),
+  port: z.coerce.number().int().optional(),
+});
+
+export const DatabaseConfigSchema = z.discriminatedUnion("type", [
+  PostgresConfigSchema, RedshiftConfigSchema, MysqlConfigSchema, MssqlConfigSchema,
+  ClickhouseConfigSchema, SnowflakeConfigSchema, BigqueryConfigSchema,
+]);
+export type DatabaseConfig = z.infer<typeof DatabaseConfigSchema>;
+export type ConfigOf<T extends DbType> = Extract<DatabaseConfig, { type: T }>;
+
+export const isDbType = (t: unknown): t is DbType => typeof t === "string" && (DB_TYPES as readonly string[]).includes(t);
+
+/** Resolves aliases; throws UNSUPPORTED_DATABASE with the seed's message for anything else. */
+export function normalizeDbType(t: unknown): DbType {
+  if (typeof t !== "string" || t.trim() === "") throw new AppError("VALIDATION", "type is required: one of " + DB_TYPES.join(", "));
+  const lower = t.trim().toLowerCase();
+  const resolved = DB_TYPE_ALIASES[lower] ?? lower;
+  if (isDbType(resolved)) return resolved;
+  throw new AppError("UNSUPPORTED_DATABASE", `Unsupported database type: ${t}. Supported: [${DB_TYPES.join(", ")}]`);
+}
+
+/** Turns a zod failure into one readable sentence naming the fields. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message))
+    .join("; ");
+}
+
+/** The trust boundary for configs from users: aliases, defaults, validation. */
+export function parseDatabaseConfig(input: unknown): DatabaseConfig {
+  if (!input || typeof input !== "object" || Array.isArray(input)) throw new AppError("VALIDATION", "Body must be a JSON object with a database config");
+  const raw = input as Record<string, unknown>;
+  const type = normalizeDbType(raw.type ?? raw.db_type);
+  const parsed = DatabaseConfigSchema.safeParse({ ...raw, type });
+  if (!parsed.success) throw new AppError("VALIDATION", `Invalid ${type} config: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
+
+export const FieldInfoSchema = z.object({
+  name: z.string(), type: z.enum(["string", "number", "boolean", "json", "select"]),
+  required: z.boolean(), secret: z.boolean(), default: z.unknown().optional(), options: z.array(z.string()).optional(),
+});
+export type FieldInfo = z.infer<typeof FieldInfoSchema>;
+export const DatabaseInfoSchema = z.object({ type: z.string(), label: z.string(), default_port: z.number().nullable(), fields: z.array(FieldInfoSchema) });
+export type DatabaseInfo = z.infer<typeof DatabaseInfoSchema>;
+
+const f = (name: string, type: FieldInfo["type"], required: boolean, extra: Partial<FieldInfo> = {}): FieldInfo => ({ name, type, required, secret: (SENSITIVE_FIELDS as readonly string[]).includes(name), ...extra });
+const serverFields = (p: number): FieldInfo[] => [
+  f("host", "string", true), f("port", "number", false, { default: p }), f("database", "string", true),
+  f("username", "string", true), f("password", "string", false), f("ssl", "json", false), f("connection_string", "string", false),
+];
+
+/** What GET /api/data/databases lists. */
+export const DATABASES = {
+  postgresql: { type: "postgresql", label: "PostgreSQL", default_port: 5432, fields: serverFields(5432) },
+  mysql: { type: "mysql", label: "MySQL / MariaDB", default_port: 3306, fields: serverFields(3306) },
+  clickhouse: {
+    type: "clickhouse", label: "ClickHouse", default_port: 8123,
+    fields: [f("host", "string", true), f("port", "number", false, { default: 8123 }), f("database", "string", false, { default: "default" }),
+      f("username", "string", false, { default: "default" }), f("password", "string", false), f("protocol", "select", false, { default: "http", options: ["http", "https"] })],
+  },
+  mssql: {
+    type: "mssql", label: "SQL Server", default_port: 1433,
+    fields: [...serverFields(1433), f("encrypt", "boolean", false, { default: true }), f("trust_server_certificate", "boolean", false, { default: false })],
+  },
+  snowflake: {
+    type: "snowflake", label: "Snowflake", default_port: 443,
+    fields: [f("account", "string", true), f("username", "string", true), f("password", "string", false), f("private_key", "string", false),
+      f("warehouse", "string", false), f("database", "string", false), f("schema", "string", false), f("role", "string", false)],
+  },
+  bigquery: {
+    type: "bigquery", label: "BigQuery", default_port: null,
+    fields: [f("project_id", "string", true), f("credentials", "json", true), f("location", "string", false), f("dataset", "string", false)],
+  },
+  redshift: { type: "redshift", label: "Amazon Redshift", default_port: 5439, fields: serverFields(5439) },
+} as const satisfies Record<DbType, DatabaseInfo>;
+
+/** Replaces every secret with REDACTED and drops `__enc_*` markers. Never mutates. */
+export function redactConfig(config: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(config)) {
+    if (k.startsWith("__enc_")) continue;
+    if ((SENSITIVE_FIELDS as readonly string[]).includes(k)) {
+      if (v !== undefined && v !== null && v !== "") out[k] = REDACTED;
+    } else if (k === "ssl" && v && typeof v === "object") {
+      const { key: _key, ...rest } = v as Record<string, unknown>;
+      out[k] = _key ? { ...rest, key: REDACTED } : rest;
+    } else out[k] = v;
+  }
+  return out;
+}

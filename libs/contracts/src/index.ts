@@ -1,0 +1,6 @@
+export * from "./errors.ts";
+export * from "./database.ts";
+export * from "./schema.ts";
+export * from "./source.ts";
+export * from "./query.ts";
+export * from "./subjects.ts";

@@ -1,0 +1,73 @@
+import { z } from "zod";
+
+export const FILTER_OPS = ["=", "!=", "<", "<=", ">", ">=", "in", "contains", "is_null"] as const;
+export const AGG_FNS = ["count", "sum", "avg", "min", "max"] as const;
+const ident = z.string().min(1).max(256);
+
+/** The structured query of API.md; compiled per dialect for databases, run with arquero for files. */
+export const QueryConfigSchema = z.object({
+  table: ident.optional(),
+  select: z.array(ident).optional(),
+  filters: z.array(z.object({ column: ident, op: z.enum(FILTER_OPS), value: z.unknown().optional() })).optional(),
+  group_by: z.array(ident).optional(),
+  aggregates: z.array(z.object({ fn: z.enum(AGG_FNS), column: ident.optional(), as: ident.optional() })).optional(),
+  order_by: z.array(z.object({ column: ident, desc: z.boolean().optional() })).optional(),
+  limit: z.number().int().min(0).optional(),
+  offset: z.number().int().min(0).optional(),
+});
+export type QueryConfig = z.infer<typeof QueryConfigSchema>;
+
+/** POST /sources/{id}/query body. */
+export const QueryRequestSchema = z
+  .object({
+    sql: z.string().min(1).max(1_000_000).optional(),
+    params: z.array(z.unknown()).max(10_000).optional(),
+    query_config: QueryConfigSchema.optional(),
+    limit: z.number().int().min(1).optional(),
+    timeout_ms: z.number().int().min(1).max(3_600_000).optional(),
+    natural_language_query: z.string().max(10_000).optional(),
+    read_only: z.boolean().optional(),
+  })
+  .refine((q) => !!q.sql !== !!q.query_config, { message: "Send either sql or query_config (exactly one)" });
+export type QueryRequest = z.infer<typeof QueryRequestSchema>;
+
+export const ColumnMetaSchema = z.object({ name: z.string(), type: z.string() });
+export type ColumnMeta = z.infer<typeof ColumnMetaSchema>;
+
+/** A cursor left open on the replica that owns it; pull with its subject until `done`. */
+export const CursorRefSchema = z.object({ subject: z.string(), id: z.string() });
+export type CursorRef = z.infer<typeof CursorRefSchema>;
+
+/**
+ * One page of a result, sized in bytes to fit one bus message.
+ * `columns` is sent on the first page; `cursor` is set while more pages remain.
+ */
+export const QueryPageSchema = z.object({
+  columns: z.array(ColumnMetaSchema).optional(),
+  rows: z.array(z.array(z.unknown())),
+  done: z.boolean(),
+  cursor: CursorRefSchema.optional(),
+  truncated: z.boolean().default(false),
+  /** Rows sent so far including this page. */
+  row_count: z.number().int(),
+  execution_time_ms: z.number(),
+});
+export type QueryPage = z.infer<typeof QueryPageSchema>;
+
+export const CursorRequestSchema = z.object({ id: z.string(), action: z.enum(["next", "close"]).default("next") });
+
+export const HISTORY_STATUS = ["success", "error"] as const;
+export const HistoryEntrySchema = z.object({
+  id: z.string(),
+  data_source_id: z.string(),
+  user_id: z.string(),
+  query: z.string().nullable(),
+  query_config: z.record(z.string(), z.unknown()).nullable(),
+  natural_language_query: z.string().nullable(),
+  status: z.enum(HISTORY_STATUS),
+  error: z.string().nullable(),
+  result_count: z.number().int().nullable(),
+  execution_time_ms: z.number().int().nullable(),
+  created_at: z.string(),
+});
+export type HistoryEntry = z.infer<typeof HistoryEntrySchema>;

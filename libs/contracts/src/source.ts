@@ -1,0 +1,44 @@
+import { z } from "zod";
+import { SourceSchemaSchema } from "./schema.ts";
+
+export const SOURCE_TYPES = ["file", "database"] as const;
+export const FILE_FORMATS = ["csv", "xlsx", "json", "ndjson", "parquet"] as const;
+export type FileFormat = (typeof FILE_FORMATS)[number];
+
+/** Who is asking: taken from the verified JWT by the gateway, never from a body. */
+export const ActorSchema = z.object({
+  tenant_id: z.string().min(1),
+  user_id: z.string().min(1),
+  role: z.string().optional(),
+});
+export type Actor = z.infer<typeof ActorSchema>;
+
+/** A data source as it leaves the catalog: connection_config already redacted. */
+export const DataSourceSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  type: z.enum(SOURCE_TYPES),
+  format: z.string().nullable(),
+  db_type: z.string().nullable(),
+  schema: SourceSchemaSchema.nullable(),
+  connection_config: z.record(z.string(), z.unknown()).nullable(),
+  file_path: z.string().nullable(),
+  user_id: z.string(),
+  tenant_id: z.string(),
+  is_active: z.boolean(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+export type DataSource = z.infer<typeof DataSourceSchema>;
+
+export const NewSourceSchema = z.object({
+  name: z.string().trim().min(1).max(200),
+  type: z.enum(SOURCE_TYPES),
+  format: z.enum(FILE_FORMATS).optional(),
+  db_type: z.string().optional(),
+  /** Plaintext here; the catalog encrypts every sensitive field before it is stored. */
+  connection_config: z.record(z.string(), z.unknown()).optional(),
+  file_path: z.string().optional(),
+  schema: SourceSchemaSchema.optional(),
+});
+export type NewSource = z.infer<typeof NewSourceSchema>;

@@ -1,0 +1,106 @@
+import { z } from "zod";
+import { DatabaseConfigSchema } from "./database.ts";
+import { ActorSchema, DataSourceSchema, NewSourceSchema, FILE_FORMATS } from "./source.ts";
+import { SchemaChangeSchema, SourceSchemaSchema } from "./schema.ts";
+import { CursorRequestSchema, HistoryEntrySchema, HISTORY_STATUS, QueryConfigSchema, QueryPageSchema } from "./query.ts";
+
+const Id = z.string().min(1).max(128);
+const Page = { limit: z.number().int().min(1).max(500).default(50), cursor: z.string().max(512).optional() };
+
+/** Which services may call a subject. Enforced by NATS permissions in deploy/nats.conf. */
+export type Caller = "gateway" | "catalog" | "connector" | "ingestion";
+
+const def = <Req extends z.ZodType, Rep extends z.ZodType>(d: { request: Req; reply: Rep; callers: readonly Caller[]; description: string }) => d;
+
+/**
+ * Every request-reply subject of the bus. Both sides validate against these schemas.
+ * Subjects ending in `.*` are served per replica (the `*` is the replica id).
+ */
+export const SUBJECTS = {
+  // catalog: owns data_sources, data_queries and the encryption key
+  "catalog.source.create": def({ callers: ["gateway"], description: "Encrypt secrets and store a new source",
+    request: z.object({ actor: ActorSchema, source: NewSourceSchema }), reply: z.object({ source: DataSourceSchema }) }),
+  "catalog.source.get": def({ callers: ["gateway", "connector", "ingestion"], description: "One active source of the actor's tenant (redacted)",
+    request: z.object({ actor: ActorSchema, id: Id }), reply: z.object({ source: DataSourceSchema }) }),
+  "catalog.source.list": def({ callers: ["gateway"], description: "Active sources of the tenant, newest first",
+    request: z.object({ actor: ActorSchema, type: z.enum(["file", "database"]).optional(), ...Page }),
+    reply: z.object({ sources: z.array(DataSourceSchema), next_cursor: z.string().nullable() }) }),
+  "catalog.source.delete": def({ callers: ["gateway"], description: "Soft delete (owner or admin) and publish catalog.events.source.deleted",
+    request: z.object({ actor: ActorSchema, id: Id }), reply: z.object({ source: DataSourceSchema }) }),
+  "catalog.schema.put": def({ callers: ["gateway", "connector", "ingestion"], description: "Store a fresh schema; reply lists what changed",
+    request: z.object({ actor: ActorSchema, id: Id, schema: SourceSchemaSchema }),
+    reply: z.object({ schema: SourceSchemaSchema, changes: z.array(SchemaChangeSchema) }) }),
+  "catalog.config.resolve": def({ callers: ["connector"], description: "Decrypted connection config of a source (connector only)",
+    request: z.object({ tenant_id: z.string().min(1), id: Id }),
+    reply: z.object({ id: Id, db_type: z.string(), config: z.record(z.string(), z.unknown()), version: z.string() }) }),
+  "catalog.history.record": def({ callers: ["gateway", "connector", "ingestion"], description: "Append a query to the history",
+    request: z.object({ actor: ActorSchema, entry: z.object({
+      data_source_id: Id, query: z.string().nullable(), query_config: z.record(z.string(), z.unknown()).nullable(),
+      natural_language_query: z.string().nullable(), status: z.enum(HISTORY_STATUS), error: z.string().nullable(),
+      result_count: z.number().int().nullable(), execution_time_ms: z.number().int().nullable() }) }),
+    reply: z.object({ id: Id }) }),
+  "catalog.history.list": def({ callers: ["gateway"], description: "Query history of one source, newest first",
+    request: z.object({ actor: ActorSchema, data_source_id: Id, ...Page }),
+    reply: z.object({ queries: z.array(HistoryEntrySchema), next_cursor: z.string().nullable() }) }),
+
+  // connector: owns drivers, pools, cursors
+  "connector.test": def({ callers: ["gateway"], description: "Test a config; stores nothing",
+    request: z.object({ config: DatabaseConfigSchema }),
+    reply: z.object({ message: z.string(), latency_ms: z.number(), server_version: z.string().nullable() }) }),
+  "connector.introspect": def({ callers: ["gateway"], description: "Live schema of a stored source, or of a config being connected",
+    request: z.object({ tenant_id: z.string().min(1), id: Id.optional(), config: DatabaseConfigSchema.optional() }),
+    reply: z.object({ schema: SourceSchemaSchema }) }),
+  "connector.query": def({ callers: ["gateway"], description: "Run sql or query_config on a stored source; first page, cursor for the rest",
+    request: z.object({
+      tenant_id: z.string().min(1), id: Id,
+      sql: z.string().optional(), params: z.array(z.unknown()).optional(), query_config: QueryConfigSchema.optional(),
+      /** Row cap; absent when streaming an export. */
+      limit: z.number().int().min(1).optional(),
+      timeout_ms: z.number().int().min(1),
+      read_only: z.boolean().default(true),
+      /** Keep a cursor open instead of cutting at `limit`. */
+      stream: z.boolean().default(false),
+    }),
+    reply: QueryPageSchema }),
+  "connector.cursor.*": def({ callers: ["gateway"], description: "Next page of, or close, a cursor held by this connector replica",
+    request: CursorRequestSchema, reply: QueryPageSchema }),
+
+  // ingestion: owns uploaded files and datasets
+  "ingestion.parse": def({ callers: ["gateway"], description: "Sniff, parse and type a stored upload; write its dataset",
+    request: z.object({ tenant_id: z.string().min(1), key: z.string().min(1), filename: z.string(), size: z.number().int().min(0) }),
+    reply: z.object({ format: z.enum(FILE_FORMATS), schema: SourceSchemaSchema, dataset_key: z.string(), row_count: z.number().int(), dataset_bytes: z.number().int() }) }),
+  "ingestion.discard": def({ callers: ["gateway"], description: "Remove an upload and its dataset (failed connect, deleted source)",
+    request: z.object({ tenant_id: z.string().min(1), key: z.string().min(1) }), reply: z.object({ removed: z.boolean() }) }),
+  "ingestion.query": def({ callers: ["gateway"], description: "Run query_config on a file source's dataset",
+    request: z.object({
+      tenant_id: z.string().min(1), id: Id, file_path: z.string().min(1), query_config: QueryConfigSchema,
+      limit: z.number().int().min(1).optional(), stream: z.boolean().default(false),
+    }),
+    reply: QueryPageSchema }),
+  "ingestion.cursor.*": def({ callers: ["gateway"], description: "Next page of, or close, a cursor held by this ingestion replica",
+    request: CursorRequestSchema, reply: QueryPageSchema }),
+} as const;
+
+export type SubjectName = keyof typeof SUBJECTS;
+export type RequestOf<S extends SubjectName> = z.input<(typeof SUBJECTS)[S]["request"]>;
+export type ParsedRequestOf<S extends SubjectName> = z.output<(typeof SUBJECTS)[S]["request"]>;
+export type ReplyOf<S extends SubjectName> = z.output<(typeof SUBJECTS)[S]["reply"]>;
+export type ReplyInputOf<S extends SubjectName> = z.input<(typeof SUBJECTS)[S]["reply"]>;
+
+/** Services, their subjects' common prefix and the queue group replicas share. */
+export const SERVICES = {
+  catalog: { prefix: "catalog." },
+  connector: { prefix: "connector." },
+  ingestion: { prefix: "ingestion." },
+} as const;
+export type ServiceName = keyof typeof SERVICES;
+
+/** Fire-and-forget events (publish/subscribe, every replica hears them). */
+export const EVENTS = {
+  "catalog.events.source.deleted": z.object({ id: Id, tenant_id: z.string(), type: z.enum(["file", "database"]), file_path: z.string().nullable() }),
+} as const;
+export type EventName = keyof typeof EVENTS;
+export type EventOf<E extends EventName> = z.infer<(typeof EVENTS)[E]>;
+
+/** The concrete subject of a per-replica subject for one replica. */
+export const replicaSubject = (pattern: "connector.cursor.*" | "ingestion.cursor.*", replicaId: string) => pattern.replace("*", replicaId);

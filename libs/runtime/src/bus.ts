@@ -1,0 +1,27 @@
+import { Bus, MemoryTransport, type Transport } from "@dsb/bus";
+import type { Logger } from "pino";
+import type { Env } from "./env.ts";
+
+/** One in-process transport per process, so every embedded service shares it. */
+let shared: MemoryTransport | undefined;
+
+/** The bus this process uses: NATS when NATS_URL is set, the in-process transport otherwise. */
+export async function connectBus(env: Env, name: string, log: Logger): Promise<Bus> {
+  let transport: Transport;
+  if (env.NATS_URL) {
+    const { NatsTransport } = await import("@dsb/bus/nats");
+    transport = await NatsTransport.connect({
+      servers: env.NATS_URL, name, user: env.NATS_USER, pass: env.NATS_PASS, token: env.NATS_TOKEN,
+      onStatus: (s) => {
+        if (s.type === "disconnect") log.warn("⚠️ NATS disconnected; reconnecting");
+        else if (s.type === "reconnect") log.info("✅ NATS reconnected");
+      },
+    });
+  } else {
+    shared ??= new MemoryTransport();
+    transport = shared;
+  }
+  return new Bus(transport, { defaultTimeoutMs: env.BUS_TIMEOUT_MS, log });
+}
+
+export const replicaId = (env: Env) => env.REPLICA_ID ?? `${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`;

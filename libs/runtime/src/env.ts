@@ -1,0 +1,64 @@
+import { z } from "zod";
+
+const bool = z
+  .union([z.boolean(), z.string()])
+  .transform((v, ctx) => {
+    if (typeof v === "boolean") return v;
+    const s = v.trim().toLowerCase();
+    if (["1", "true", "yes", "on"].includes(s)) return true;
+    if (["0", "false", "no", "off", ""].includes(s)) return false;
+    ctx.addIssue({ code: "custom", message: `expected true or false, got "${v}"` });
+    return z.NEVER;
+  });
+const optionalString = z.string().trim().optional().transform((v) => (v ? v : undefined));
+
+/** Every environment variable the system reads, with defaults. Parsed once at start-up. */
+export const EnvSchema = z.object({
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default("0.0.0.0"),
+  JWT_SECRET: optionalString,
+  JWT_JWKS_URL: optionalString.pipe(z.string().url().optional()),
+  JWT_TENANT_CLAIM: z.string().min(1).default("tenant_id"),
+  JWT_ISSUER: optionalString,
+  JWT_AUDIENCE: optionalString,
+  ENCRYPTION_KEY: optionalString,
+  DATA_DIR: z.string().min(1).default("./.data"),
+  DATABASE_URL: optionalString,
+  NATS_URL: optionalString,
+  NATS_USER: optionalString,
+  NATS_PASS: optionalString,
+  NATS_TOKEN: optionalString,
+  MAX_UPLOAD_BYTES: z.coerce.number().int().min(1).default(1024 ** 3),
+  ALLOW_PRIVATE_HOSTS: bool.optional(),
+  LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  /** Largest `limit` a JSON query result may ask for. */
+  QUERY_MAX_ROWS: z.coerce.number().int().min(1).default(100_000),
+  QUERY_DEFAULT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
+  /** How long a bus request waits for a reply (the query timeout is added for queries). */
+  BUS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Identifies this process among replicas (cursor subjects, logs). */
+  REPLICA_ID: optionalString,
+  /** Bytes of datasets ingestion keeps in memory across queries. */
+  DATASET_CACHE_BYTES: z.coerce.number().int().min(0).default(512 * 1024 ** 2),
+  /** Connector: most pools open at once across all sources. */
+  MAX_POOLS: z.coerce.number().int().min(1).default(200),
+});
+
+export type Env = z.infer<typeof EnvSchema> & {
+  /** No NATS_URL: everything runs in one process. */
+  embedded: boolean;
+  allowPrivateHosts: boolean;
+};
+
+export class EnvError extends Error {}
+
+/** Parses the environment; a bad value throws one sentence per variable. */
+export function parseEnv(source: Record<string, string | undefined> = process.env): Env {
+  const r = EnvSchema.safeParse(source);
+  if (!r.success) {
+    const lines = r.error.issues.map((i) => `${String(i.path[0])}: ${i.message}`);
+    throw new EnvError(`Invalid configuration — fix these environment variables: ${lines.join("; ")}`);
+  }
+  const embedded = !r.data.NATS_URL;
+  return { ...r.data, embedded, allowPrivateHosts: r.data.ALLOW_PRIVATE_HOSTS ?? embedded };
+}

@@ -1,0 +1,4 @@
+export * from "./env.ts";
+export * from "./log.ts";
+export * from "./shutdown.ts";
+export * from "./bus.ts";

@@ -1,0 +1,68 @@
+import type { ColumnMeta, DatabaseConfig, DbType, SchemaTable } from "@dsb/contracts";
+
+/**
+ * Where a driver must dial: the address the policy checked (an IP), so a
+ * second DNS lookup cannot rebind it, and the name for TLS verification.
+ */
+export interface DialTarget {
+  /** IP address (or the host itself for SDKs that only take URLs, see address policy). */
+  address: string;
+  /** The host the user typed, for TLS servername / SNI and Host headers. */
+  hostname: string;
+  port: number;
+}
+
+export interface QueryOptions {
+  /** Enforced by the database: read-only transaction/session, ClickHouse readonly. */
+  readOnly: boolean;
+  /** Statement timeout; the driver cancels on the server when it passes. */
+  timeoutMs: number;
+  /** Aborted when the client goes away or the timeout fires: cancel on the server. */
+  signal: AbortSignal;
+  /** Rows per batch the iterator yields (drivers may yield fewer). */
+  batchRows: number;
+}
+
+/**
+ * A running query. `batches` yields rows as arrays in column order with values
+ * already mapped to API.md's rules (bigint/decimal → string, dates → ISO, binary → base64).
+ * Calling `batches.return()` stops reading, cancels the query if still running,
+ * and gives the connection back to its pool.
+ */
+export interface QueryStream {
+  columns: ColumnMeta[];
+  batches: AsyncIterator<unknown[][]>;
+}
+
+/** One pool (or client) for one source config. */
+export interface Connection {
+  /** Round trip that proves the credentials; returns the server's version string. */
+  test(): Promise<{ serverVersion: string | null }>;
+  /** Every user table and view with columns, in a few set-based queries. */
+  introspect(): Promise<SchemaTable[]>;
+  query(sql: string, params: readonly unknown[], opts: QueryOptions): Promise<QueryStream>;
+  close(): Promise<void>;
+}
+
+/** The SQL dialect query_config is compiled to. */
+export type Dialect = "postgres" | "mysql" | "clickhouse" | "mssql" | "snowflake" | "bigquery";
+
+export interface Driver<C extends DatabaseConfig = DatabaseConfig> {
+  readonly type: DbType;
+  readonly dialect: Dialect;
+  /**
+   * Hosts the address policy must check before `connect` (empty for SDKs
+   * with a fixed cloud endpoint). Includes hosts inside a connection_string.
+   */
+  targets(config: C): { hostname: string; port: number }[];
+  /** Opens a pool. Must not dial anything but the checked `targets`. */
+  connect(config: C, targets: DialTarget[]): Promise<Connection>;
+}
+
+/** Error from a driver, already free of secrets; `kind` picks the API code. */
+export class DriverError extends Error {
+  constructor(readonly kind: "connection" | "query" | "timeout" | "cancelled", message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "DriverError";
+  }
+}
