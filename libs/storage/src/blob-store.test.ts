@@ -1,0 +1,99 @@
+import { mkdtemp, rm, readFile, readdir } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { AppError } from "@dsb/contracts";
+import { FsBlobStore } from "./fs.ts";
+import { ObjectStoreBlobStore } from "./object-store.ts";
+import { openBlobStore } from "./open.ts";
+import type { BlobStore } from "./blob-store.ts";
+
+const NATS = process.env.TEST_NATS_URL ?? "127.0.0.1:4222";
+
+async function* chunks(n: number, size: number, byte = 97): AsyncGenerator<Uint8Array> {
+  for (let i = 0; i < n; i++) yield new Uint8Array(size).fill(byte);
+}
+const webStream = (parts: Uint8Array[]) => new ReadableStream<Uint8Array>({
+  start(c) { for (const p of parts) c.enqueue(p); c.close(); },
+});
+async function collect(it: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  for await (const c of it) parts.push(c);
+  return Buffer.concat(parts);
+}
+async function keys(store: BlobStore, prefix: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const i of store.list(prefix)) out.push(i.key);
+  return out.sort();
+}
+
+function suite(name: string, make: () => Promise<{ store: BlobStore; prefix: string }>) {
+  describe(name, () => {
+    let store: BlobStore;
+    let p: string;
+    beforeAll(async () => { ({ store, prefix: p } = await make()); });
+
+    it("stores, reads, lists and deletes a streamed body", async () => {
+      const r = await store.put(`${p}/a/one.csv`, chunks(10, 100_000), { maxBytes: 10_000_000 });
+      expect(r.size).toBe(1_000_000);
+      await store.put(`${p}/a/two.txt`, webStream([new TextEncoder().encode("hello")]), { maxBytes: 100 });
+      expect(await store.exists(`${p}/a/one.csv`)).toBe(true);
+      expect((await collect(store.get(`${p}/a/two.txt`))).toString()).toBe("hello");
+      expect(await keys(store, `${p}/a/`)).toEqual([`${p}/a/one.csv`, `${p}/a/two.txt`]);
+      const local = await store.toLocalFile(`${p}/a/one.csv`);
+      expect((await readFile(local.path)).length).toBe(1_000_000);
+      await local.release();
+      await store.delete(`${p}/a/one.csv`);
+      await store.delete(`${p}/a/two.txt`);
+      await store.delete(`${p}/a/never-existed`);
+      expect(await store.exists(`${p}/a/one.csv`)).toBe(false);
+      expect(await keys(store, `${p}/`)).toEqual([]);
+    });
+
+    it("stores an empty body", async () => {
+      expect((await store.put(`${p}/empty`, chunks(0, 1), { maxBytes: 10 })).size).toBe(0);
+      expect((await collect(store.get(`${p}/empty`))).length).toBe(0);
+      await store.delete(`${p}/empty`);
+    });
+
+    it("refuses a body over maxBytes with 413 and leaves nothing behind", async () => {
+      let pulled = 0;
+      async function* endless() { for (;;) { pulled++; yield new Uint8Array(64 * 1024); } }
+      const err = await store.put(`${p}/big/file.bin`, endless(), { maxBytes: 1_000_000 }).catch((e) => e);
+      expect(err).toBeInstanceOf(AppError);
+      expect(err.code).toBe("PAYLOAD_TOO_LARGE");
+      expect(err.message).toBe("File is larger than the upload limit of 1000000 bytes (MAX_UPLOAD_BYTES)");
+      expect(pulled).toBeLessThan(20); // stopped as soon as the limit passed
+      expect(await store.exists(`${p}/big/file.bin`)).toBe(false);
+      expect(await keys(store, `${p}/`)).toEqual([]);
+    });
+
+    it("answers NOT_FOUND for a missing key and refuses unsafe keys", async () => {
+      await expect(collect(store.get(`${p}/missing`))).rejects.toMatchObject({ code: "NOT_FOUND" });
+      await expect(store.put("../escape", chunks(1, 1), { maxBytes: 10 })).rejects.toMatchObject({ code: "VALIDATION" });
+      await expect(store.put(`${p}/a/../../x`, chunks(1, 1), { maxBytes: 10 })).rejects.toMatchObject({ code: "VALIDATION" });
+    });
+  });
+}
+
+let dir: string;
+let nc: NatsConnection | undefined;
+beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), "dsb-store-")); });
+afterAll(async () => { await rm(dir, { recursive: true, force: true }); await nc?.drain(); });
+
+suite("FsBlobStore", async () => ({ store: new FsBlobStore(join(dir, "uploads")), prefix: "t1" }));
+suite("ObjectStoreBlobStore (real NATS JetStream)", async () => {
+  nc = await connect({ servers: NATS });
+  return { store: await ObjectStoreBlobStore.open(nc), prefix: `test-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}` };
+});
+
+describe("openBlobStore", () => {
+  it("uses DATA_DIR/uploads without NATS and leaves no temp files after a refused put", async () => {
+    const store = await openBlobStore({ DATA_DIR: dir });
+    expect(store).toBeInstanceOf(FsBlobStore);
+    expect((store as FsBlobStore).dir).toBe(join(dir, "uploads"));
+    await store.put("x/y", chunks(3, 10), { maxBytes: 5 }).catch(() => {});
+    expect(await readdir(join(dir, "uploads", ".tmp"))).toEqual([]);
+  });
+});

@@ -1,0 +1,17 @@
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { BlobStore } from "./blob-store.ts";
+import { FsBlobStore } from "./fs.ts";
+
+/**
+ * The upload store of this process: a JetStream Object Store bucket when a NATS
+ * connection is given (distributed mode, any replica reads it), else a directory
+ * `${DATA_DIR}/uploads` (embedded mode).
+ */
+export async function openBlobStore(env: { DATA_DIR: string }, nc?: NatsConnection): Promise<BlobStore> {
+  if (nc) {
+    const { ObjectStoreBlobStore } = await import("./object-store.ts");
+    return ObjectStoreBlobStore.open(nc);
+  }
+  return new FsBlobStore(join(env.DATA_DIR, "uploads"));
+}
