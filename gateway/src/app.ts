@@ -1,0 +1,49 @@
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { AppError } from "@dsb/contracts";
+import { newRequestId } from "@dsb/bus";
+import { requireAuth } from "./auth.ts";
+import type { GatewayDeps, GatewayEnv } from "./deps.ts";
+import { docsRoutes } from "./docs.ts";
+import { asAppError, errorResponse } from "./errors.ts";
+import { databaseRoutes } from "./routes/databases.ts";
+import { queryRoutes } from "./routes/query.ts";
+import { schemaRoutes } from "./routes/schema.ts";
+import { sourceRoutes } from "./routes/sources.ts";
+import { systemRoutes } from "./routes/system.ts";
+import { uploadRoutes } from "./routes/upload.ts";
+
+/**
+ * The gateway: auth, validation, error mapping, OpenAPI, streaming. Web-standard
+ * APIs only; the bus and everything Node-specific come in through `deps`.
+ */
+export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
+  const app = new OpenAPIHono<GatewayEnv>();
+
+  app.use("*", async (c, next) => {
+    const requestId = c.req.header("x-request-id")?.slice(0, 64) || newRequestId();
+    c.set("requestId", requestId);
+    const started = performance.now();
+    await next();
+    c.header("x-request-id", requestId);
+    deps.metrics?.observe({ method: c.req.method, route: c.req.routePath || "unmatched", status: c.res.status, seconds: (performance.now() - started) / 1000 });
+  });
+
+  app.onError((e, c) => {
+    const err = asAppError(e);
+    if (err.code === "INTERNAL") deps.log?.error({ err: e, requestId: c.get("requestId") }, "❌ request failed");
+    return errorResponse(c, err);
+  });
+  app.notFound((c) => errorResponse(c, new AppError("NOT_FOUND", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
+
+  // Answered before auth: the removed integration and the probes.
+  systemRoutes(app, deps);
+  docsRoutes(app, deps);
+
+  app.use("/api/data/*", requireAuth(deps.verifier));
+  databaseRoutes(app, deps);
+  sourceRoutes(app, deps);
+  schemaRoutes(app, deps);
+  queryRoutes(app, deps);
+  uploadRoutes(app, deps);
+  return app;
+}

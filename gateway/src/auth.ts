@@ -1,0 +1,59 @@
+import { createRemoteJWKSet, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from "jose";
+import type { MiddlewareHandler } from "hono";
+import { AppError, type Actor } from "@dsb/contracts";
+import type { GatewayEnv } from "./deps.ts";
+
+export type TokenVerifier = (token: string) => Promise<Actor>;
+
+export interface VerifierOptions {
+  secret?: string;
+  jwksUrl?: string;
+  tenantClaim: string;
+  issuer?: string;
+  audience?: string;
+}
+
+const unauthorized = (message: string) => new AppError("UNAUTHORIZED", message);
+
+/** HS256 with a shared secret and/or RS256/ES256 from a JWKS; `alg: none` never passes. */
+export function createVerifier(opts: VerifierOptions): TokenVerifier {
+  if (!opts.secret && !opts.jwksUrl) throw new Error("Set JWT_SECRET or JWT_JWKS_URL so the gateway can verify tokens");
+  const secret = opts.secret ? new TextEncoder().encode(opts.secret) : undefined;
+  const jwks = opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl)) : undefined;
+  const claims = { issuer: opts.issuer, audience: opts.audience };
+  return async (token) => {
+    let alg: string | undefined;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw unauthorized("Malformed bearer token");
+    }
+    let payload: JWTPayload;
+    try {
+      if (alg === "HS256" && secret) payload = (await jwtVerify(token, secret, { algorithms: ["HS256"], ...claims })).payload;
+      else if ((alg === "RS256" || alg === "ES256") && jwks) payload = (await jwtVerify(token, jwks, { algorithms: ["RS256", "ES256"], ...claims })).payload;
+      else throw unauthorized(`Tokens signed with ${alg ?? "no algorithm"} are not accepted`);
+    } catch (e) {
+      if (e instanceof AppError) throw e;
+      if (e instanceof joseErrors.JWTExpired) throw unauthorized("Token expired; sign in again");
+      if (e instanceof joseErrors.JWTClaimValidationFailed) throw unauthorized(`Token claim ${e.claim} is not valid`);
+      throw unauthorized("Invalid token signature");
+    }
+    const tenant = payload[opts.tenantClaim];
+    if (typeof payload.sub !== "string" || !payload.sub) throw unauthorized("Token has no sub (user id) claim");
+    if ((typeof tenant !== "string" && typeof tenant !== "number") || tenant === "") throw unauthorized(`Token has no ${opts.tenantClaim} claim`);
+    const role = typeof payload.role === "string" ? payload.role : undefined;
+    return { user_id: payload.sub, tenant_id: String(tenant), ...(role ? { role } : {}) };
+  };
+}
+
+/** Puts the verified actor on the context; 401 envelope otherwise. */
+export function requireAuth(verify: TokenVerifier): MiddlewareHandler<GatewayEnv> {
+  return async (c, next) => {
+    const header = c.req.header("authorization");
+    const m = header?.match(/^Bearer\s+(\S+)\s*$/i);
+    if (!m) throw unauthorized("Missing bearer token: send Authorization: Bearer <JWT>");
+    c.set("actor", await verify(m[1]!));
+    await next();
+  };
+}

@@ -1,0 +1,34 @@
+import type { Bus } from "@dsb/bus";
+import type { Actor, DataSource } from "@dsb/contracts";
+import type { TokenVerifier } from "./auth.ts";
+
+export interface GatewayLimits {
+  /** Upload cap in bytes (MAX_UPLOAD_BYTES). */
+  maxUploadBytes: number;
+  /** Largest `limit` a JSON query result may have. */
+  queryMaxRows: number;
+  defaultTimeoutMs: number;
+  /** Bus wait on top of a query's own timeout. */
+  busTimeoutMs: number;
+}
+
+/**
+ * Everything the gateway app needs, handed in from outside so the app itself
+ * uses only Web-standard APIs (Node-only parts live in node.ts).
+ */
+export interface GatewayDeps {
+  bus: Bus;
+  verifier: TokenVerifier;
+  limits: GatewayLimits;
+  /** Streams a multipart upload to storage and registers the source. */
+  upload?: (req: Request, actor: Actor) => Promise<DataSource>;
+  /** Prometheus text for /metrics. */
+  metrics?: { contentType: string; render(): Promise<string>; observe(m: { method: string; route: string; status: number; seconds: number }): void };
+  /** Files of the /docs viewer (served by the gateway, no CDN). */
+  docsAsset?: (name: string) => Promise<{ body: BodyInit; type: string } | null>;
+  log?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
+}
+
+export type GatewayEnv = {
+  Variables: { actor: Actor; requestId: string };
+};

@@ -1,0 +1,98 @@
+import { createServer } from "node:http";
+import { readFile, mkdir, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { serve, type ServerType } from "@hono/node-server";
+import { SignJWT } from "jose";
+import type { Bus } from "@dsb/bus";
+import { connectBus, createLogger, parseEnv, Shutdown, type Env, type Logger } from "@dsb/runtime";
+import type { BlobStore } from "@dsb/storage";
+import { createApp } from "./app.ts";
+import { createVerifier } from "./auth.ts";
+import { createMetrics } from "./metrics.ts";
+import { handleUpload } from "./upload.ts";
+
+const ASSET_TYPES: Record<string, string> = { "swagger-ui.css": "text/css; charset=utf-8", "swagger-ui-bundle.js": "application/javascript; charset=utf-8" };
+
+/** Serves the /docs viewer's files from the swagger-ui-dist package (no CDN). */
+function docsAssetLoader() {
+  const dir = dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
+  return async (name: string) => {
+    const type = ASSET_TYPES[name];
+    if (!type) return null;
+    return { body: new Uint8Array(await readFile(join(dir, name))), type };
+  };
+}
+
+/** Embedded mode without JWT_SECRET: a secret kept in DATA_DIR so tokens survive restarts. */
+async function embeddedSecret(env: Env): Promise<string> {
+  const path = join(env.DATA_DIR, "jwt.secret");
+  try {
+    return (await readFile(path, "utf8")).trim();
+  } catch {
+    await mkdir(env.DATA_DIR, { recursive: true });
+    const secret = randomBytes(32).toString("base64url");
+    await writeFile(path, secret, { mode: 0o600 });
+    return secret;
+  }
+}
+
+export async function sampleToken(secret: string, tenantClaim: string): Promise<string> {
+  return new SignJWT({ [tenantClaim]: "demo-tenant", role: "admin" })
+    .setProtectedHeader({ alg: "HS256" }).setSubject("demo-user").setIssuedAt().setExpirationTime("30d")
+    .sign(new TextEncoder().encode(secret));
+}
+
+export interface GatewayHandle {
+  port: number;
+  server: ServerType;
+  stop(): Promise<void>;
+}
+
+/** Starts the HTTP server on env.PORT with the given bus and upload store. */
+export async function startGateway(opts: { env: Env; bus: Bus; log: Logger; store: BlobStore }): Promise<GatewayHandle> {
+  const { env, bus, log, store } = opts;
+  let secret = env.JWT_SECRET;
+  if (!secret && !env.JWT_JWKS_URL) {
+    if (!env.embedded) throw new Error("Set JWT_SECRET (HS256) or JWT_JWKS_URL (RS256/ES256): the gateway cannot verify tokens without one");
+    secret = await embeddedSecret(env);
+    log.info({ tenant: "demo-tenant" }, `🔑 no JWT_SECRET: generated one in ${join(env.DATA_DIR, "jwt.secret")}`);
+    console.log(`\nSample token (tenant demo-tenant, admin, 30 days):\n  ${await sampleToken(secret, env.JWT_TENANT_CLAIM)}\n`);
+  }
+  const app = createApp({
+    bus, log,
+    verifier: createVerifier({ secret, jwksUrl: env.JWT_JWKS_URL, tenantClaim: env.JWT_TENANT_CLAIM, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE }),
+    limits: { maxUploadBytes: env.MAX_UPLOAD_BYTES, queryMaxRows: env.QUERY_MAX_ROWS, defaultTimeoutMs: env.QUERY_DEFAULT_TIMEOUT_MS, busTimeoutMs: env.BUS_TIMEOUT_MS },
+    upload: (req, actor) => handleUpload(req, { bus, store, actor, maxBytes: env.MAX_UPLOAD_BYTES }),
+    metrics: createMetrics(),
+    docsAsset: docsAssetLoader(),
+  });
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST, createServer }, () => resolve(s));
+  });
+  const address = server.address();
+  const port = typeof address === "object" && address ? address.port : env.PORT;
+  log.info({ port }, `✅ gateway listening on http://localhost:${port}`);
+  return {
+    port, server,
+    stop: () => new Promise<void>((resolve) => { server.close(() => resolve()); (server as { closeAllConnections?: () => void }).closeAllConnections?.(); }),
+  };
+}
+
+async function main() {
+  const env = parseEnv();
+  const log = createLogger("gateway", env.LOG_LEVEL);
+  const bus = await connectBus(env, "gateway", log);
+  const { openBlobStore } = await import("@dsb/storage");
+  const store = await openBlobStore(env, bus.transport);
+  const shutdown = new Shutdown(log);
+  const gw = await startGateway({ env, bus, log, store });
+  shutdown.add("bus", () => bus.close());
+  shutdown.add("http", () => gw.stop());
+  shutdown.listen();
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((e) => { console.error(e instanceof Error ? e.message : e); process.exit(1); });
+}

@@ -1,0 +1,96 @@
+import type { Context } from "hono";
+import { extendZodWithOpenApi, type OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "zod";
+import { AppError, describeIssues, ErrorEnvelopeSchema } from "@dsb/contracts";
+import type { GatewayEnv } from "./deps.ts";
+
+// The contracts import zod directly; give their schemas the .openapi() the registry needs
+// (under a test runner zod can load twice, as ESM and CJS).
+extendZodWithOpenApi(z);
+
+type Method = "get" | "post" | "delete" | "put";
+
+export interface RouteSpec<B extends z.ZodType | undefined, Q extends z.ZodType | undefined> {
+  method: Method;
+  /** OpenAPI style path: /api/data/sources/{id} */
+  path: string;
+  summary: string;
+  tag: string;
+  body?: B;
+  query?: Q;
+  /** Extra request content types documented (multipart upload). */
+  requestContent?: Record<string, { schema: z.ZodType }>;
+  /** status → schema of the JSON body (documented), or a text media type. */
+  responses: Record<number, { description: string; schema?: z.ZodType; mediaTypes?: string[] }>;
+  auth?: boolean;
+}
+
+type Input<B, Q> = {
+  body: B extends z.ZodType ? z.output<B> : undefined;
+  query: Q extends z.ZodType ? z.output<Q> : undefined;
+  params: Record<string, string>;
+};
+
+const PathIdSchema = z.string().min(1).max(128);
+
+/**
+ * Registers a route twice from one spec: in the OpenAPI document and as a
+ * Hono handler validating with the same zod schemas.
+ */
+export function route<B extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined>(
+  app: OpenAPIHono<GatewayEnv>,
+  spec: RouteSpec<B, Q>,
+  handler: (c: Context<GatewayEnv>, input: Input<B, Q>) => Promise<Response>,
+): void {
+  const params = [...spec.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
+  const responses: Record<string, object> = {};
+  for (const [status, r] of Object.entries(spec.responses)) {
+    const content: Record<string, object> = {};
+    if (r.schema) content["application/json"] = { schema: r.schema };
+    for (const t of r.mediaTypes ?? []) content[t] = { schema: { type: "string" } };
+    responses[status] = { description: r.description, ...(Object.keys(content).length ? { content } : {}) };
+  }
+  responses.default = { description: "Failure envelope", content: { "application/json": { schema: ErrorEnvelopeSchema } } };
+  app.openAPIRegistry.registerPath({
+    method: spec.method,
+    path: spec.path,
+    summary: spec.summary,
+    tags: [spec.tag],
+    ...(spec.auth === false ? {} : { security: [{ bearerAuth: [] }] }),
+    request: {
+      ...(params.length ? { params: z.object(Object.fromEntries(params.map((p) => [p, PathIdSchema]))) } : {}),
+      ...(spec.query ? { query: spec.query as unknown as z.ZodObject } : {}),
+      ...(spec.body || spec.requestContent
+        ? { body: { required: true, content: { ...(spec.body ? { "application/json": { schema: spec.body } } : {}), ...(spec.requestContent ?? {}) } } }
+        : {}),
+    },
+    responses: responses as never,
+  });
+  const honoPath = spec.path.replace(/\{(\w+)\}/g, ":$1");
+  app.on(spec.method.toUpperCase(), honoPath, async (c) => {
+    const input = { params: c.req.param() as Record<string, string> } as Input<B, Q>;
+    for (const p of params) {
+      const v = PathIdSchema.safeParse(c.req.param(p));
+      if (!v.success) throw new AppError("VALIDATION", `Path parameter ${p} is not valid`);
+    }
+    if (spec.query) {
+      const q = spec.query.safeParse(c.req.query());
+      if (!q.success) throw new AppError("VALIDATION", `Invalid query string: ${describeIssues(q.error)}`);
+      (input as { query: unknown }).query = q.data;
+    }
+    if (spec.body) {
+      let raw: unknown;
+      try {
+        raw = await c.req.json();
+      } catch {
+        throw new AppError("VALIDATION", "Request body must be valid JSON (Content-Type: application/json)");
+      }
+      const b = spec.body.safeParse(raw);
+      if (!b.success) throw new AppError("VALIDATION", `Invalid request body: ${describeIssues(b.error)}`);
+      (input as { body: unknown }).body = b.data;
+    }
+    return handler(c, input);
+  });
+}
+
+export const ok = <T extends z.ZodRawShape>(shape: T) => z.object({ success: z.literal(true), ...shape });

@@ -1,0 +1,67 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "zod";
+import {
+  AppError, DATABASES, DatabaseInfoSchema, DataSourceSchema, parseDatabaseConfig, type DatabaseConfig,
+} from "@dsb/contracts";
+import type { GatewayDeps, GatewayEnv } from "../deps.ts";
+import { errorResponse } from "../errors.ts";
+import { ok, route } from "../openapi.ts";
+
+/** Documented shape; parseDatabaseConfig does the real validation (aliases, defaults). */
+const ConfigBody = z.record(z.string(), z.unknown()).meta({ description: "A database config (see DatabaseConfig)" });
+const TestReply = ok({ message: z.string(), latency_ms: z.number(), server_version: z.string().nullable() });
+
+const defaultName = (c: DatabaseConfig) => {
+  if (c.type === "bigquery") return `BigQuery ${c.project_id}`;
+  if (c.type === "snowflake") return `Snowflake ${c.account}${c.database ? `/${c.database}` : ""}`;
+  const host = c.host ?? "connection string";
+  return `${DATABASES[c.type].label} ${host}${c.database ? `/${c.database}` : ""}`;
+};
+
+/** Supported types, connection test and connect. */
+export function databaseRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: GatewayDeps): void {
+
+  route(app, {
+    method: "get", path: "/api/data/databases", tag: "databases", summary: "Supported database types and their fields",
+    responses: { 200: { description: "Types", schema: ok({ databases: z.array(DatabaseInfoSchema) }) } },
+  }, async (c) => c.json({ success: true, databases: Object.values(DATABASES) }));
+
+  route(app, {
+    method: "post", path: "/api/data/database/test", tag: "databases", summary: "Test a config; stores nothing", body: ConfigBody,
+    responses: { 200: { description: "Result; a failed test is success:false with code CONNECTION_FAILED", schema: TestReply } },
+  }, async (c, { body }) => {
+    const config = parseDatabaseConfig(body);
+    try {
+      const r = await bus.request("connector.test", { config }, { requestId: c.get("requestId"), timeoutMs: 45_000 });
+      return c.json({ success: true, ...r });
+    } catch (e) {
+      if (e instanceof AppError && e.code === "CONNECTION_FAILED") return c.json({ success: false, error: e.message, code: e.code });
+      throw e;
+    }
+  });
+
+  route(app, {
+    method: "post", path: "/api/data/database/connect", tag: "databases", summary: "Test, encrypt, store and introspect a database", body: ConfigBody,
+    responses: { 201: { description: "Stored source (secrets redacted)", schema: ok({ data_source: DataSourceSchema, warning: z.string().optional() }) } },
+  }, async (c, { body }) => {
+    const { name, ...rest } = body as { name?: unknown };
+    const config = parseDatabaseConfig(rest);
+    const actor = c.get("actor");
+    const requestId = c.get("requestId");
+    await bus.request("connector.test", { config }, { requestId, timeoutMs: 45_000 });
+    let schema;
+    let warning: string | undefined;
+    try {
+      schema = (await bus.request("connector.introspect", { tenant_id: actor.tenant_id, config }, { requestId, timeoutMs: 120_000 })).schema;
+    } catch (e) {
+      if (e instanceof AppError && e.code === "ADDRESS_NOT_ALLOWED") return errorResponse(c, e);
+      log?.warn({ requestId, code: e instanceof AppError ? e.code : "INTERNAL" }, "⚠️ introspection after connect failed; stored without schema");
+      warning = "Connected, but the schema could not be read yet; fetch it with ?refresh=true";
+    }
+    const sourceName = typeof name === "string" && name.trim() ? name.trim() : defaultName(config);
+    const { source } = await bus.request("catalog.source.create", {
+      actor, source: { name: sourceName, type: "database", db_type: config.type, connection_config: config as Record<string, unknown>, ...(schema ? { schema } : {}) },
+    }, { requestId });
+    return c.json({ success: true, data_source: source, ...(warning ? { warning } : {}) }, 201);
+  });
+}

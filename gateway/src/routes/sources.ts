@@ -1,0 +1,47 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "zod";
+import { DataSourceSchema, HistoryEntrySchema } from "@dsb/contracts";
+import type { GatewayDeps, GatewayEnv } from "../deps.ts";
+import { ok, route } from "../openapi.ts";
+
+const ListQuery = z.object({
+  type: z.enum(["file", "database"]).optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(512).optional(),
+});
+const HistoryQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), cursor: z.string().max(512).optional() });
+
+/** List, get, delete and history of the caller's tenant's sources. */
+export function sourceRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps): void {
+  route(app, {
+    method: "get", path: "/api/data/sources", tag: "sources", summary: "This tenant's active sources", query: ListQuery,
+    responses: { 200: { description: "Sources, newest first", schema: ok({ data_sources: z.array(DataSourceSchema), next_cursor: z.string().nullable() }) } },
+  }, async (c, { query }) => {
+    const r = await bus.request("catalog.source.list", { actor: c.get("actor"), ...query }, { requestId: c.get("requestId") });
+    return c.json({ success: true, data_sources: r.sources, next_cursor: r.next_cursor });
+  });
+
+  route(app, {
+    method: "get", path: "/api/data/sources/{id}", tag: "sources", summary: "One source",
+    responses: { 200: { description: "The source (secrets redacted)", schema: ok({ data_source: DataSourceSchema }) } },
+  }, async (c, { params }) => {
+    const r = await bus.request("catalog.source.get", { actor: c.get("actor"), id: params.id! }, { requestId: c.get("requestId") });
+    return c.json({ success: true, data_source: r.source });
+  });
+
+  route(app, {
+    method: "delete", path: "/api/data/sources/{id}", tag: "sources", summary: "Soft delete (owner or admin); pools closed",
+    responses: { 200: { description: "Deleted", schema: ok({}) } },
+  }, async (c, { params }) => {
+    await bus.request("catalog.source.delete", { actor: c.get("actor"), id: params.id! }, { requestId: c.get("requestId") });
+    return c.json({ success: true });
+  });
+
+  route(app, {
+    method: "get", path: "/api/data/sources/{id}/queries", tag: "queries", summary: "Query history, newest first", query: HistoryQuery,
+    responses: { 200: { description: "History", schema: ok({ queries: z.array(HistoryEntrySchema), next_cursor: z.string().nullable() }) } },
+  }, async (c, { params, query }) => {
+    const r = await bus.request("catalog.history.list", { actor: c.get("actor"), data_source_id: params.id!, ...query }, { requestId: c.get("requestId") });
+    return c.json({ success: true, queries: r.queries, next_cursor: r.next_cursor });
+  });
+}

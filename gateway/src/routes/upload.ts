@@ -1,0 +1,28 @@
+import type { OpenAPIHono } from "@hono/zod-openapi";
+import { z } from "zod";
+import { AppError, DataSourceSchema } from "@dsb/contracts";
+import type { GatewayDeps, GatewayEnv } from "../deps.ts";
+import { ok, route } from "../openapi.ts";
+
+const UploadForm = z.object({
+  file: z.string().meta({ format: "binary", description: "CSV/TSV, XLSX, JSON, NDJSON or Parquet" }),
+  name: z.string().optional(),
+});
+
+/** POST /api/data/upload: the body streams to storage, never whole into memory. */
+export function uploadRoutes(app: OpenAPIHono<GatewayEnv>, { upload, limits }: GatewayDeps): void {
+  route(app, {
+    method: "post", path: "/api/data/upload", tag: "files", summary: "Upload a file (multipart field `file`, optional `name`)",
+    requestContent: { "multipart/form-data": { schema: UploadForm } },
+    responses: { 201: { description: "The new file source", schema: ok({ data_source: DataSourceSchema }) } },
+  }, async (c) => {
+    if (!upload) throw new AppError("UNAVAILABLE", "Uploads are not configured on this gateway");
+    const type = c.req.header("content-type") ?? "";
+    if (!type.toLowerCase().startsWith("multipart/form-data")) throw new AppError("VALIDATION", "Send the file as multipart/form-data with a field named file");
+    const length = Number(c.req.header("content-length") ?? "0");
+    if (length > limits.maxUploadBytes + 64 * 1024)
+      throw new AppError("PAYLOAD_TOO_LARGE", `File is larger than the upload limit of ${limits.maxUploadBytes} bytes (MAX_UPLOAD_BYTES)`);
+    const source = await upload(c.req.raw, c.get("actor"));
+    return c.json({ success: true, data_source: source }, 201);
+  });
+}
