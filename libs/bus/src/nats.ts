@@ -27,6 +27,9 @@ export function natsConnectionOptions(opts: NatsTransportOptions): ConnectionOpt
   });
   return {
     servers: plain, name: opts.name, user, pass, token: opts.token,
+    // A per-user reply inbox: deploy/nats.conf lets each user subscribe only to its own, so no
+    // service can read replies meant for another (e.g. the decrypted configs sent to the connector).
+    ...(user && /^[\w-]+$/.test(user) ? { inboxPrefix: `_INBOX_${user}` } : {}),
     // Never give up: a NATS restart must not require a process restart.
     maxReconnectAttempts: -1, reconnectTimeWait: 250, reconnectJitter: 100, pingInterval: 10_000, waitOnFirstConnect: true,
   };
@@ -80,7 +83,8 @@ export class NatsTransport implements Transport {
       return this.isConnected()
         ? new AppError("TIMEOUT", `No reply on ${subject} within ${timeoutMs} ms`, { retryable: true })
         : new AppError("UNAVAILABLE", "Message bus is unavailable; retry shortly", { retryable: true });
-    if (e instanceof natsErrors.PermissionViolationError)
+    // A refused publish rejects the request with a RequestError whose cause is the violation.
+    if (e instanceof natsErrors.PermissionViolationError || (e instanceof Error && e.cause instanceof natsErrors.PermissionViolationError))
       return new AppError("FORBIDDEN", `This service may not call ${subject}`);
     if (e instanceof natsErrors.ClosedConnectionError || e instanceof natsErrors.DrainingConnectionError || e instanceof natsErrors.ConnectionError)
       return new AppError("UNAVAILABLE", "Message bus is unavailable; retry shortly", { retryable: true });

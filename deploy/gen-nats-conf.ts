@@ -1,0 +1,153 @@
+/**
+ * Generates deploy/nats.conf from the bus contracts, so the subject permissions cannot drift
+ * from `callers` in libs/contracts/src/subjects.ts.
+ *
+ *   npx tsx deploy/gen-nats-conf.ts          # rewrite deploy/nats.conf
+ *   npx tsx deploy/gen-nats-conf.ts --check  # exit 1 if the committed file is stale
+ *
+ * test/deploy/nats-conf.test.ts fails when the committed file differs from this output.
+ */
+import { readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { SUBJECTS, SERVICES, type Caller, type EventName, type ServiceName } from "@dsb/contracts";
+
+/** Every NATS user, one per deployable. The gateway serves no subjects; the services do. */
+export const NATS_USERS = ["gateway", "catalog", "connector", "ingestion"] as const satisfies readonly Caller[];
+export type NatsUser = (typeof NATS_USERS)[number];
+
+/** Who publishes and who hears each event; `satisfies` makes a new event in EVENTS a type error here. */
+export const EVENT_ROUTES = {
+  "catalog.events.source.deleted": { publisher: "catalog", subscribers: ["connector", "ingestion"] },
+} as const satisfies Record<EventName, { publisher: NatsUser; subscribers: readonly NatsUser[] }>;
+
+/** JetStream Object Store bucket holding uploads in distributed mode, and who may use it. */
+export const UPLOAD_BUCKET = "dsb-uploads";
+export const BUCKET_USERS: readonly NatsUser[] = ["gateway", "ingestion"];
+
+/** Env variable holding a user's password, referenced from nats.conf as `$NATS_<USER>_PASS`. */
+export const passwordVar = (user: NatsUser) => `NATS_${user.toUpperCase()}_PASS`;
+
+/** Reply-inbox prefix of a user; libs/bus sets the same prefix from NATS_USER (see natsConnectionOptions). */
+export const inboxPrefix = (user: NatsUser) => `_INBOX_${user}`;
+
+/**
+ * Subjects of the JetStream API and of the Object Store stream that an Object Store client needs
+ * for create/put/get/info/list/delete on one bucket, and nothing else: with `$JS.API.>` a user
+ * could create a stream capturing another user's replies.
+ */
+export function bucketSubjects(bucket: string): string[] {
+  const stream = `OBJ_${bucket}`;
+  return [
+    "$JS.API.INFO",
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.STREAM.CREATE.${stream}`,
+    `$JS.API.STREAM.MSG.GET.${stream}`,
+    `$JS.API.STREAM.PURGE.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    `$JS.API.CONSUMER.CREATE.${stream}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.>`,
+    `$JS.API.CONSUMER.INFO.${stream}.*`,
+    `$JS.API.CONSUMER.DELETE.${stream}.*`,
+    `$JS.API.CONSUMER.MSG.NEXT.${stream}.*`,
+    `$O.${bucket}.>`,
+  ];
+}
+
+export interface Permissions {
+  publish: string[];
+  subscribe: string[];
+  /** Lets a responder publish to the reply subject of a request it received (and only that). */
+  allowResponses: boolean;
+}
+
+const isService = (u: NatsUser): u is ServiceName => u in SERVICES;
+
+/** The permissions of one user, derived from SUBJECTS, EVENT_ROUTES and the bucket users. */
+export function permissionsOf(user: NatsUser): Permissions {
+  const subjects = Object.entries(SUBJECTS) as [string, { callers: readonly Caller[] }][];
+  const publish = subjects.filter(([, d]) => d.callers.includes(user)).map(([s]) => s);
+  const subscribe: string[] = [];
+  for (const [event, r] of Object.entries(EVENT_ROUTES)) {
+    if (r.publisher === user) publish.push(event);
+    if ((r.subscribers as readonly string[]).includes(user)) subscribe.push(event);
+  }
+  if (isService(user)) {
+    const prefix = SERVICES[user].prefix;
+    subscribe.unshift(...subjects.map(([s]) => s).filter((s) => s.startsWith(prefix)));
+    // @nats-io/services discovery: $SRV.<verb>, $SRV.<verb>.<name>, $SRV.<verb>.<name>.<id>.
+    subscribe.push("$SRV.*", `$SRV.*.${user}`, `$SRV.*.${user}.*`);
+    // Its own ping/info/stats, for the readiness probe (deploy/healthcheck.ts) run with its credentials.
+    publish.push(`$SRV.*.${user}`, `$SRV.*.${user}.*`);
+  } else {
+    // The gateway's /readyz pings every service; discovery is harmless to expose to it.
+    publish.push("$SRV.>");
+  }
+  if (BUCKET_USERS.includes(user)) publish.push(...bucketSubjects(UPLOAD_BUCKET));
+  subscribe.push(`${inboxPrefix(user)}.>`);
+  return { publish, subscribe, allowResponses: isService(user) };
+}
+
+const q = (s: string) => JSON.stringify(s);
+const list = (items: string[], indent: string) => `[\n${items.map((s) => `${indent}  ${q(s)}`).join(",\n")}\n${indent}]`;
+
+/** The whole nats.conf text. */
+export function renderNatsConf(): string {
+  const users = NATS_USERS.map((u) => {
+    const p = permissionsOf(u);
+    return [
+      `    {`,
+      `      user: ${u}`,
+      `      password: $${passwordVar(u)}`,
+      `      permissions: {`,
+      `        publish: { allow: ${list(p.publish, "        ")} }`,
+      `        subscribe: { allow: ${list(p.subscribe, "        ")} }`,
+      ...(p.allowResponses ? [`        allow_responses: true`] : []),
+      `      }`,
+      `    }`,
+    ].join("\n");
+  });
+  return `# GENERATED by deploy/gen-nats-conf.ts from libs/contracts/src/subjects.ts — do not edit.
+# Regenerate: npx tsx deploy/gen-nats-conf.ts   (test/deploy/nats-conf.test.ts checks it is current)
+#
+# One user per service. A user may publish only the subjects whose \`callers\` list it, so only the
+# connector can ask the catalog for decrypted configs, and the gateway only the public subjects.
+# Each user subscribes only to its own reply inbox (${inboxPrefix("gateway")}.> etc.), so no user
+# can read replies meant for another. Passwords come from the environment: ${NATS_USERS.map(passwordVar).join(", ")}
+# (nats-server refuses to start when one is missing).
+
+port: 4222
+http_port: 8222
+max_payload: 1MB
+
+jetstream {
+  # nats-server appends /jetstream: files live in /data/jetstream (the volume in compose and k8s).
+  store_dir: "/data"
+  max_memory_store: 256MB
+  max_file_store: 10GB
+}
+
+authorization {
+  users: [
+${users.join(",\n")}
+  ]
+}
+`;
+}
+
+const confPath = fileURLToPath(new URL("./nats.conf", import.meta.url));
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  const text = renderNatsConf();
+  if (process.argv.includes("--check")) {
+    const current = readFileSync(confPath, "utf8");
+    if (current !== text) {
+      console.error("deploy/nats.conf is stale: run npx tsx deploy/gen-nats-conf.ts");
+      process.exit(1);
+    }
+    console.log("deploy/nats.conf is current");
+  } else {
+    writeFileSync(confPath, text);
+    console.log(`wrote ${confPath}`);
+  }
+}

@@ -1,0 +1,58 @@
+/** deploy/nats.conf is generated from the contracts and cannot drift from `callers`. */
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { SUBJECTS, EVENTS } from "@dsb/contracts";
+import { NATS_USERS, permissionsOf, renderNatsConf, UPLOAD_BUCKET } from "../../deploy/gen-nats-conf.ts";
+import { CONF_PATH } from "./nats-server.ts";
+
+describe("deploy/nats.conf", () => {
+  it("is exactly what deploy/gen-nats-conf.ts generates (run `npx tsx deploy/gen-nats-conf.ts` after changing subjects)", () => {
+    expect(readFileSync(CONF_PATH, "utf8")).toBe(renderNatsConf());
+  });
+
+  it("lets a user publish a subject exactly when SUBJECTS lists it among the callers", () => {
+    for (const [subject, def] of Object.entries(SUBJECTS)) {
+      for (const user of NATS_USERS) {
+        const may = permissionsOf(user).publish.includes(subject);
+        expect(may, `${user} → ${subject}`).toBe((def.callers as readonly string[]).includes(user));
+      }
+    }
+  });
+
+  it("gives only the connector catalog.config.resolve", () => {
+    const holders = NATS_USERS.filter((u) => permissionsOf(u).publish.includes("catalog.config.resolve"));
+    expect(holders).toEqual(["connector"]);
+  });
+
+  it("limits the gateway to public subjects, service pings and the upload bucket", () => {
+    const { publish, subscribe, allowResponses } = permissionsOf("gateway");
+    const isPublic = (s: string) => (SUBJECTS as Record<string, { callers: readonly string[] }>)[s]?.callers.includes("gateway") ?? false;
+    const other = publish.filter((s) => !isPublic(s));
+    expect(other.every((s) => s === "$SRV.>" || s.startsWith("$JS.API.") || s.startsWith(`$O.${UPLOAD_BUCKET}.`))).toBe(true);
+    expect(other.filter((s) => s.startsWith("$JS.API.") && s !== "$JS.API.INFO").every((s) => s.includes(`OBJ_${UPLOAD_BUCKET}`))).toBe(true);
+    expect(subscribe).toEqual(["_INBOX_gateway.>"]);
+    expect(allowResponses).toBe(false);
+  });
+
+  it("lets each service subscribe to its own subjects and its own inbox only", () => {
+    for (const svc of ["catalog", "connector", "ingestion"] as const) {
+      const { subscribe, allowResponses } = permissionsOf(svc);
+      const foreign = subscribe.filter((s) => !s.startsWith(`${svc}.`) && !s.startsWith("$SRV.") && s !== `_INBOX_${svc}.>` && !(s in EVENTS));
+      expect(foreign, svc).toEqual([]);
+      expect(subscribe.some((s) => s.startsWith("_INBOX.") || s === ">")).toBe(false);
+      expect(allowResponses).toBe(true);
+    }
+  });
+
+  it("routes every event: catalog publishes source.deleted, connector and ingestion hear it", () => {
+    expect(permissionsOf("catalog").publish).toContain("catalog.events.source.deleted");
+    for (const u of ["connector", "ingestion"] as const) expect(permissionsOf(u).subscribe).toContain("catalog.events.source.deleted");
+    expect(permissionsOf("gateway").subscribe).not.toContain("catalog.events.source.deleted");
+  });
+
+  it("takes every password from the environment, never from the file", () => {
+    const text = readFileSync(CONF_PATH, "utf8");
+    const passwords = [...text.matchAll(/password:\s*(\S+)/g)].map((m) => m[1]);
+    expect(passwords).toEqual(["$NATS_GATEWAY_PASS", "$NATS_CATALOG_PASS", "$NATS_CONNECTOR_PASS", "$NATS_INGESTION_PASS"]);
+  });
+});

@@ -1,0 +1,137 @@
+/**
+ * Bus security: a real nats-server running the project's deploy/nats.conf refuses what a
+ * service may not do, and allows what it must do.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AppError } from "@dsb/contracts";
+import { Bus } from "@dsb/bus";
+import { NatsTransport } from "@dsb/bus/nats";
+import { Objm } from "@nats-io/obj";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { UPLOAD_BUCKET, type NatsUser } from "../../deploy/gen-nats-conf.ts";
+import { startProjectNats, testPassword, type RunningNats } from "./nats-server.ts";
+
+let nats: RunningNats;
+const open: NatsTransport[] = [];
+
+async function connectAs(user: NatsUser, pass = testPassword(user)): Promise<NatsTransport> {
+  const t = await NatsTransport.connect({ servers: nats.url, name: `perm-test-${user}`, user, pass });
+  open.push(t);
+  return t;
+}
+const busOf = (t: NatsTransport) => new Bus(t, { defaultTimeoutMs: 3_000 });
+
+/** Resolves with the error a subscription gets (permission violations arrive asynchronously). */
+function subscriptionError(t: NatsTransport, subject: string): Promise<Error> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`subscription to ${subject} was not refused`)), 3_000);
+    t.nc.subscribe(subject, {
+      callback: (err) => {
+        if (err) { clearTimeout(timer); resolve(err); }
+      },
+    });
+    void t.nc.flush();
+  });
+}
+
+const resolved = { id: "src1", db_type: "postgresql", config: { host: "db" }, version: "1" };
+
+describe("deploy/nats.conf on a real nats-server", () => {
+  beforeAll(async () => {
+    nats = await startProjectNats();
+    // The catalog serves the config subject as it does in production (a queue-group micro-service).
+    const catalog = busOf(await connectAs("catalog"));
+    await catalog.serve("catalog", { "catalog.config.resolve": async () => resolved }, { replicaId: "c1" });
+  });
+  afterAll(async () => {
+    for (const t of open.reverse()) await t.close().catch(() => undefined);
+    await nats?.stop();
+  });
+
+  it("refuses a wrong password", async () => {
+    await expect(NatsTransport.connect({ servers: nats.url, name: "bad", user: "gateway", pass: "wrong" })).rejects.toThrow(/auth/i);
+  });
+
+  it("lets the connector ask the catalog for a decrypted config", async () => {
+    const connector = busOf(await connectAs("connector"));
+    await expect(connector.request("catalog.config.resolve", { tenant_id: "t1", id: "src1" })).resolves.toEqual(resolved);
+  });
+
+  it("refuses catalog.config.resolve from the gateway with a permission violation", async () => {
+    const gateway = busOf(await connectAs("gateway"));
+    const err = await gateway.request("catalog.config.resolve", { tenant_id: "t1", id: "src1" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe("FORBIDDEN");
+    expect((err as AppError).message).toContain("catalog.config.resolve");
+  });
+
+  it("refuses catalog.config.resolve from ingestion too", async () => {
+    const ingestion = busOf(await connectAs("ingestion"));
+    const err = await ingestion.request("catalog.config.resolve", { tenant_id: "t1", id: "src1" }).catch((e: unknown) => e);
+    expect((err as AppError).code).toBe("FORBIDDEN");
+  });
+
+  it("keeps the gateway from reading the connector's replies or impersonating the catalog", async () => {
+    const gateway = await connectAs("gateway");
+    expect((await subscriptionError(gateway, "_INBOX_connector.>")).message).toMatch(/permissions violation/i);
+    expect((await subscriptionError(gateway, "catalog.config.resolve")).message).toMatch(/permissions violation/i);
+    expect((await subscriptionError(gateway, "_INBOX.>")).message).toMatch(/permissions violation/i);
+  });
+
+  it("lets the gateway ping services for /readyz and call public subjects", async () => {
+    const gatewayT = await connectAs("gateway");
+    expect(await gatewayT.ping("catalog", 2_000)).toBe(true);
+    // A public subject nobody serves here: allowed to publish, so the answer is "no responders", not "forbidden".
+    const err = await busOf(gatewayT).request("connector.test", { config: { db_type: "postgresql", host: "h", port: 5432, database: "d", username: "u", password: "p" } } as never).catch((e: unknown) => e);
+    expect((err as AppError).code).not.toBe("FORBIDDEN");
+  });
+
+  it("lets a service ping itself (readiness probe) but not serve another service's subjects", async () => {
+    const connector = await connectAs("connector");
+    const catalogSelf = await connectAs("catalog");
+    expect(await catalogSelf.ping("catalog", 2_000)).toBe(true);
+    expect((await subscriptionError(connector, "catalog.source.get")).message).toMatch(/permissions violation/i);
+  });
+
+  it("delivers catalog.events.source.deleted from the catalog to connector and ingestion only", async () => {
+    const catalog = busOf(await connectAs("catalog"));
+    const heard: string[] = [];
+    const got = Promise.all((["connector", "ingestion"] as const).map(async (u) => {
+      const b = busOf(await connectAs(u));
+      return new Promise<void>((resolve) => b.subscribe("catalog.events.source.deleted", (e) => { heard.push(`${u}:${e.id}`); resolve(); }));
+    }));
+    for (const t of open) await t.nc.flush();
+    catalog.publish("catalog.events.source.deleted", { id: "s9", tenant_id: "t1", type: "database", file_path: null });
+    await got;
+    expect(heard.sort()).toEqual(["connector:s9", "ingestion:s9"]);
+    const gateway = await connectAs("gateway");
+    expect((await subscriptionError(gateway, "catalog.events.source.deleted")).message).toMatch(/permissions violation/i);
+  });
+
+  it("lets gateway and ingestion share the upload bucket, and nobody create other streams", async () => {
+    const gateway = await connectAs("gateway");
+    const ingestion = await connectAs("ingestion");
+    const gwStore = await new Objm(gateway.nc).create(UPLOAD_BUCKET);
+    await gwStore.putBlob({ name: "t1/upload-1.csv" }, new TextEncoder().encode("a,b\n1,2\n"));
+
+    const inStore = await new Objm(ingestion.nc).open(UPLOAD_BUCKET);
+    expect(new TextDecoder().decode((await inStore.getBlob("t1/upload-1.csv"))!)).toBe("a,b\n1,2\n");
+    expect((await inStore.info("t1/upload-1.csv"))?.size).toBe(8);
+    const names: string[] = [];
+    for (const i of await inStore.list()) names.push(i.name);
+    expect(names).toContain("t1/upload-1.csv");
+    // Several chunks (128 KiB each): the ordered consumer pulls more than once.
+    const big = new Uint8Array(300 * 1024).map((_, i) => i % 251);
+    await gwStore.putBlob({ name: "t1/upload-2.bin" }, big);
+    expect(await inStore.getBlob("t1/upload-2.bin")).toEqual(big);
+    await inStore.delete("t1/upload-2.bin");
+    await inStore.delete("t1/upload-1.csv");
+    expect(await gwStore.getBlob("t1/upload-1.csv")).toBeNull();
+
+    // A stream capturing another user's inbox would leak its replies: creating one is refused.
+    const jsm = await jetstreamManager(gateway.nc);
+    await expect(jsm.streams.add({ name: "SNOOP", subjects: ["_INBOX_connector.>"] })).rejects.toThrow(/permission/i);
+    // The connector has no business in JetStream at all.
+    await expect(jetstreamManager((await connectAs("connector")).nc)).rejects.toThrow(/permission/i);
+  });
+});
