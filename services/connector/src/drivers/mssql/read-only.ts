@@ -1,0 +1,65 @@
+/**
+ * SQL Server has no read-only transaction or session, so read-only is two layers:
+ * 1. this check refuses a batch containing a T-SQL reserved word that writes, runs
+ *    code or ends a transaction. They are reserved words, so outside strings, comments
+ *    and quoted identifiers they cannot be column or table names: no false positives
+ *    on honest SELECTs (a column named [update] is quoted and skipped).
+ * 2. the driver runs the batch inside BEGIN TRANSACTION and always rolls back, so
+ *    anything that slips past (a function with side effects via a linked server aside)
+ *    is undone by the database.
+ * The honest limit: a login with only db_datareader is the real guarantee.
+ */
+const WRITE_WORDS = new Set([
+  "INSERT", "UPDATE", "DELETE", "MERGE", "INTO", "CREATE", "ALTER", "DROP", "TRUNCATE", "RENAME",
+  "EXEC", "EXECUTE", "GRANT", "REVOKE", "DENY", "BULK", "BACKUP", "RESTORE", "DBCC", "KILL",
+  "SHUTDOWN", "RECONFIGURE", "COMMIT", "ROLLBACK", "SAVE", "TRAN", "TRANSACTION", "WRITETEXT",
+  "UPDATETEXT", "SETUSER", "OPENROWSET", "OPENDATASOURCE", "OPENQUERY", "USE", "CHECKPOINT",
+]);
+
+/** Uppercase bare words of a T-SQL batch, skipping strings, comments and quoted identifiers. */
+export function bareWords(sql: string): string[] {
+  const words: string[] = [];
+  let i = 0;
+  const n = sql.length;
+  while (i < n) {
+    const c = sql[i]!;
+    if (c === "-" && sql[i + 1] === "-") {
+      const nl = sql.indexOf("\n", i);
+      i = nl < 0 ? n : nl + 1;
+    } else if (c === "/" && sql[i + 1] === "*") {
+      // T-SQL block comments nest.
+      let depth = 1;
+      i += 2;
+      while (i < n && depth > 0) {
+        if (sql[i] === "/" && sql[i + 1] === "*") { depth++; i += 2; }
+        else if (sql[i] === "*" && sql[i + 1] === "/") { depth--; i += 2; }
+        else i++;
+      }
+    } else if (c === "'" || c === '"' || c === "[") {
+      const close = c === "[" ? "]" : c;
+      i++;
+      while (i < n) {
+        if (sql[i] === close) {
+          if (sql[i + 1] === close) { i += 2; continue; } // doubled quote escapes itself
+          i++;
+          break;
+        }
+        i++;
+      }
+    } else if (/[A-Za-z_@#]/.test(c)) {
+      let j = i + 1;
+      while (j < n && /[A-Za-z0-9_@#$]/.test(sql[j]!)) j++;
+      const w = sql.slice(i, j);
+      // @variables and #temp names are not keywords.
+      if (c !== "@" && c !== "#") words.push(w.toUpperCase());
+      i = j;
+    } else i++;
+  }
+  return words;
+}
+
+/** The first reserved word that makes the batch unfit for read-only, or null. */
+export function writeKeyword(sql: string): string | null {
+  for (const w of bareWords(sql)) if (WRITE_WORDS.has(w)) return w;
+  return null;
+}
