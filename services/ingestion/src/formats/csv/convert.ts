@@ -1,0 +1,101 @@
+import { AppError } from "@dsb/contracts";
+import {
+  T_BIGINT, T_BOOL, T_DATE_DMY, T_DATE_ISO, T_DATE_MDY, T_DECIMAL, T_DOUBLE, T_INT, T_TIME,
+  T_TS_DMY, T_TS_ISO, T_TS_MDY, T_TSTZ, slashDateParts, timeEnd, zoneOffset,
+} from "./infer.ts";
+
+/** Turns a non-null field into the value types.ts prescribes for the column's type. */
+export type Converter = (raw: string) => unknown;
+
+const pad2 = (n: number): string => (n < 10 ? "0" + n : String(n));
+const pad4 = (n: number): string => String(n).padStart(4, "0");
+const clean = (s: string): string => (s.charCodeAt(0) === 32 || s.charCodeAt(s.length - 1) === 32 ? s.trim() : s);
+
+function changed(raw: string): never {
+  // Only reachable when the file changed between the inference pass and this one.
+  throw new AppError("PARSE_FAILED", `The value "${raw.slice(0, 40)}" does not match its column type; the file changed while it was read. Upload it again`);
+}
+
+/** "HH:MM:SS[.fff]" from the time at p, or null. */
+function normTime(s: string, p: number): { text: string; h: number; m: number; sec: number; frac: string } | null {
+  const end = timeEnd(s, p);
+  if (end < 0) return null;
+  const colon = s.charCodeAt(p + 1) === 58 ? p + 1 : p + 2;
+  const h = Number(s.slice(p, colon));
+  const m = Number(s.slice(colon + 1, colon + 3));
+  let sec = 0;
+  let frac = "";
+  if (end > colon + 3) {
+    sec = Number(s.slice(colon + 4, colon + 6));
+    frac = s.slice(colon + 6, end);
+  }
+  return { text: `${pad2(h)}:${pad2(m)}:${pad2(sec)}${frac}`, h, m, sec, frac };
+}
+
+function slashDate(s: string, dayFirst: boolean): { date: string; end: number } {
+  const parts = slashDateParts(s);
+  if (parts === null) changed(s);
+  const [a, b, y, end] = parts;
+  const month = dayFirst ? b : a;
+  const day = dayFirst ? a : b;
+  return { date: `${pad4(y)}-${pad2(month)}-${pad2(day)}`, end };
+}
+
+function timestamp(s: string, date: string, end: number): string {
+  if (end === s.length) return `${date}T00:00:00`;
+  const t = normTime(s, end + 1);
+  if (t === null) changed(s);
+  return `${date}T${t.text}`;
+}
+
+function toUtc(s: string): string {
+  const y = Number(s.slice(0, 4));
+  const mo = Number(s.slice(5, 7));
+  const d = Number(s.slice(8, 10));
+  const t = normTime(s, 11);
+  const off = zoneOffset(s, timeEnd(s, 11));
+  if (t === null || Number.isNaN(off)) changed(s);
+  const dt = new Date(0);
+  // setUTCFullYear keeps years below 100 literal (Date.UTC would map 50 to 1950).
+  dt.setUTCFullYear(y, mo - 1, d);
+  dt.setUTCHours(t.h, t.m - off, t.sec, 0);
+  return `${pad4(dt.getUTCFullYear())}-${pad2(dt.getUTCMonth() + 1)}-${pad2(dt.getUTCDate())}T${pad2(dt.getUTCHours())}:${pad2(dt.getUTCMinutes())}:${pad2(dt.getUTCSeconds())}${t.frac}Z`;
+}
+
+function toDouble(s: string): number {
+  const n = Number(s);
+  if (!Number.isNaN(n)) return n;
+  const l = s.toLowerCase();
+  const c = l.charCodeAt(0);
+  const core = c === 43 || c === 45 ? l.slice(1) : l;
+  if (core === "nan") return Number.NaN;
+  if (core === "inf" || core === "infinity") return c === 45 ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+  return changed(s);
+}
+
+function toDecimal(s: string): string {
+  let t = s.charCodeAt(0) === 43 ? s.slice(1) : s;
+  if (t.charCodeAt(0) === 46) t = "0" + t;
+  else if (t.charCodeAt(0) === 45 && t.charCodeAt(1) === 46) t = "-0" + t.slice(1);
+  return t;
+}
+
+/** The converter for a format bit of infer.ts (0 = string). */
+export function converterFor(format: number): Converter {
+  switch (format) {
+    case T_BOOL: return (raw) => (clean(raw).charCodeAt(0) | 32) === 116;
+    case T_INT: return (raw) => Number(clean(raw));
+    case T_BIGINT: return (raw) => BigInt(clean(raw));
+    case T_DOUBLE: return (raw) => toDouble(clean(raw));
+    case T_DECIMAL: return (raw) => toDecimal(clean(raw));
+    case T_DATE_ISO: return (raw) => clean(raw);
+    case T_DATE_MDY: return (raw) => slashDate(clean(raw), false).date;
+    case T_DATE_DMY: return (raw) => slashDate(clean(raw), true).date;
+    case T_TS_ISO: return (raw) => { const s = clean(raw); return timestamp(s, s.slice(0, 10), 10); };
+    case T_TS_MDY: return (raw) => { const s = clean(raw); const d = slashDate(s, false); return timestamp(s, d.date, d.end); };
+    case T_TS_DMY: return (raw) => { const s = clean(raw); const d = slashDate(s, true); return timestamp(s, d.date, d.end); };
+    case T_TSTZ: return (raw) => toUtc(clean(raw));
+    case T_TIME: return (raw) => { const s = clean(raw); const t = normTime(s, 0); return t === null ? changed(s) : t.text; };
+    default: return (raw) => raw;
+  }
+}

@@ -1,0 +1,322 @@
+import type { ColumnType } from "../types.ts";
+
+/*
+ * Type inference as bit sets: each value yields the set of representations it
+ * fits, a column keeps the intersection over all its values, and the column
+ * type is the first remaining bit in PREFERENCE order. An empty set is string.
+ * This gives the widening rules for free: "12" fits int|bigint|double|decimal,
+ * "1.5" fits double|decimal, so together they are double; a date fits
+ * date|timestamp, so with a timestamp the column is timestamp.
+ */
+export const T_BOOL = 1;
+export const T_INT = 2;
+export const T_BIGINT = 4;
+export const T_DOUBLE = 8;
+export const T_DECIMAL = 16;
+export const T_DATE_ISO = 32;
+export const T_DATE_MDY = 64;
+export const T_DATE_DMY = 128;
+export const T_TS_ISO = 256;
+export const T_TS_MDY = 512;
+export const T_TS_DMY = 1024;
+export const T_TSTZ = 2048;
+export const T_TIME = 4096;
+export const T_ALL = 8191;
+
+const NUMERIC = T_INT | T_BIGINT | T_DOUBLE | T_DECIMAL;
+const TEMPORAL = T_DATE_ISO | T_DATE_MDY | T_DATE_DMY | T_TS_ISO | T_TS_MDY | T_TS_DMY | T_TSTZ | T_TIME;
+
+/**
+ * Narrowest first. MM/DD/YYYY comes before DD/MM/YYYY: a column where every
+ * value is ambiguous (both parts ≤ 12) is read month-first, as DuckDB does.
+ */
+export const PREFERENCE = [
+  T_BOOL, T_INT, T_BIGINT, T_DOUBLE, T_DECIMAL,
+  T_DATE_ISO, T_DATE_MDY, T_DATE_DMY, T_TS_ISO, T_TS_MDY, T_TS_DMY, T_TSTZ, T_TIME,
+] as const;
+
+/** The chosen representation of a column; 0 means string. */
+export function pickFormat(mask: number): number {
+  for (const bit of PREFERENCE) if ((mask & bit) !== 0) return bit;
+  return 0;
+}
+
+export function formatToType(format: number): ColumnType {
+  switch (format) {
+    case T_BOOL: return "boolean";
+    case T_INT: return "integer";
+    case T_BIGINT: return "bigint";
+    case T_DOUBLE: return "double";
+    case T_DECIMAL: return "decimal";
+    case T_DATE_ISO: case T_DATE_MDY: case T_DATE_DMY: return "date";
+    case T_TS_ISO: case T_TS_MDY: case T_TS_DMY: return "timestamp";
+    case T_TSTZ: return "timestamptz";
+    case T_TIME: return "time";
+    default: return "string";
+  }
+}
+
+/** Null markers: empty, NULL, null, NA, N/A, n/a, None. */
+export function isNullMarker(s: string): boolean {
+  switch (s.length) {
+    case 0: return true;
+    case 2: return s === "NA";
+    case 3: return s === "N/A" || s === "n/a";
+    case 4: return s === "NULL" || s === "null" || s === "None";
+    default: return false;
+  }
+}
+
+const isDigit = (c: number): boolean => c >= 48 && c <= 57;
+/** "/", "-" or "." between the parts of D/M/YYYY dates. */
+const isDateSep = (c: number): boolean => c === 47 || c === 45 || c === 46;
+
+/** Two or one digits at p → value, or -1. */
+function num2(s: string, p: number): number {
+  const a = s.charCodeAt(p) - 48;
+  const b = s.charCodeAt(p + 1) - 48;
+  if (a < 0 || a > 9 || b < 0 || b > 9) return -1;
+  return a * 10 + b;
+}
+
+function num4(s: string, p: number): number {
+  const a = num2(s, p);
+  const b = num2(s, p + 2);
+  return a < 0 || b < 0 ? -1 : a * 100 + b;
+}
+
+export function daysInMonth(year: number, month: number): number {
+  if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/**
+ * Parses H:MM or HH:MM, optional :SS, optional .fraction (1–9 digits) at p.
+ * Returns the end index, or -1.
+ */
+export function timeEnd(s: string, p: number): number {
+  const len = s.length;
+  let h: number;
+  let i: number;
+  if (p + 1 < len && s.charCodeAt(p + 1) === 58) {
+    h = s.charCodeAt(p) - 48;
+    if (h < 0 || h > 9) return -1;
+    i = p + 2;
+  } else {
+    h = num2(s, p);
+    if (h < 0 || s.charCodeAt(p + 2) !== 58) return -1;
+    i = p + 3;
+  }
+  if (h > 23) return -1;
+  const m = num2(s, i);
+  if (m < 0 || m > 59) return -1;
+  i += 2;
+  if (i < len && s.charCodeAt(i) === 58) {
+    const sec = num2(s, i + 1);
+    if (sec < 0 || sec > 59) return -1;
+    i += 3;
+    if (i < len && s.charCodeAt(i) === 46) {
+      const f = ++i;
+      while (i < len && isDigit(s.charCodeAt(i))) i++;
+      if (i === f || i - f > 9) return -1;
+    }
+  }
+  return i;
+}
+
+/** Offset suffix at p: Z, ±HH, ±HHMM, ±HH:MM, optionally after one space. Returns offset minutes or NaN. */
+export function zoneOffset(s: string, p: number): number {
+  const len = s.length;
+  if (p < len && s.charCodeAt(p) === 32) p++;
+  if (p >= len) return Number.NaN;
+  const c = s.charCodeAt(p);
+  if (c === 90 || c === 122) return p + 1 === len ? 0 : Number.NaN;
+  if (c !== 43 && c !== 45) return Number.NaN;
+  const h = num2(s, p + 1);
+  if (h < 0 || h > 18) return Number.NaN;
+  let m = 0;
+  let e = p + 3;
+  if (e < len) {
+    if (s.charCodeAt(e) === 58) e++;
+    m = num2(s, e);
+    if (m < 0 || m > 59) return Number.NaN;
+    e += 2;
+  }
+  if (e !== len) return Number.NaN;
+  const off = h * 60 + m;
+  return c === 45 ? -off : off;
+}
+
+/** Positions of a D/M/YYYY-style date at the start of s: [first, second, year, end] or null. */
+export function slashDateParts(s: string): [number, number, number, number] | null {
+  let i = 0;
+  let a = s.charCodeAt(0) - 48;
+  if (a < 0 || a > 9) return null;
+  i = 1;
+  let c = s.charCodeAt(1);
+  if (isDigit(c)) { a = a * 10 + c - 48; i = 2; c = s.charCodeAt(2); }
+  if (c !== 47 && c !== 45 && c !== 46) return null;
+  const sep = c;
+  i++;
+  let b = s.charCodeAt(i) - 48;
+  if (b < 0 || b > 9) return null;
+  i++;
+  c = s.charCodeAt(i);
+  if (isDigit(c)) { b = b * 10 + c - 48; i++; c = s.charCodeAt(i); }
+  if (c !== sep) return null;
+  const y = num4(s, i + 1);
+  if (y < 0) return null;
+  return [a, b, y, i + 5];
+}
+
+function classifyTemporal(s: string): number {
+  const len = s.length;
+  if (len >= 10 && s.charCodeAt(4) === 45 && s.charCodeAt(7) === 45) {
+    const y = num4(s, 0);
+    const mo = num2(s, 5);
+    const d = num2(s, 8);
+    if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return 0;
+    if (len === 10) return T_DATE_ISO | T_TS_ISO;
+    const sep = s.charCodeAt(10);
+    if (sep !== 84 && sep !== 32 && sep !== 116) return 0;
+    const e = timeEnd(s, 11);
+    if (e < 0) return 0;
+    if (e === len) return T_TS_ISO;
+    return Number.isNaN(zoneOffset(s, e)) ? 0 : T_TSTZ;
+  }
+  const c1 = s.charCodeAt(1);
+  if (c1 === 58 || s.charCodeAt(2) === 58) return timeEnd(s, 0) === len ? T_TIME : 0;
+  const c2 = s.charCodeAt(2);
+  if (isDateSep(c1) || (isDigit(c1) && isDateSep(c2))) {
+    const parts = slashDateParts(s);
+    if (parts === null) return 0;
+    const [a, b, y, end] = parts;
+    let dateOnly: boolean;
+    if (end === len) dateOnly = true;
+    else if (s.charCodeAt(end) === 32 && timeEnd(s, end + 1) === len) dateOnly = false;
+    else return 0;
+    let m = 0;
+    if (a >= 1 && a <= 12 && b >= 1 && b <= daysInMonth(y, a)) m |= dateOnly ? T_DATE_MDY | T_TS_MDY : T_TS_MDY;
+    if (b >= 1 && b <= 12 && a >= 1 && a <= daysInMonth(y, b)) m |= dateOnly ? T_DATE_DMY | T_TS_DMY : T_TS_DMY;
+    return m;
+  }
+  return 0;
+}
+
+const INT32_MAX = "2147483647";
+const INT32_MIN_ABS = "2147483648";
+const INT64_MAX = "9223372036854775807";
+const INT64_MIN_ABS = "9223372036854775808";
+
+function classifyNumber(s: string): number {
+  const len = s.length;
+  let i = 0;
+  const c0 = s.charCodeAt(0);
+  const negative = c0 === 45;
+  if (negative || c0 === 43) {
+    i = 1;
+    if (len === 1) return 0;
+    if (!isDigit(s.charCodeAt(1)) && s.charCodeAt(1) !== 46) return isSpecialDouble(s, 1) ? T_DOUBLE : 0;
+  }
+  const intStart = i;
+  while (i < len && isDigit(s.charCodeAt(i))) i++;
+  const intDigits = i - intStart;
+  // Leading zeros ("007", "01234") are identifiers such as zip codes: keep them as text.
+  if (intDigits > 1 && s.charCodeAt(intStart) === 48) return 0;
+  if (i === len) {
+    if (intDigits === 0) return 0;
+    if (intDigits <= 9) return T_INT | T_BIGINT | T_DOUBLE | T_DECIMAL;
+    if (intDigits === 10) {
+      const fitsInt = s.slice(intStart) <= (negative ? INT32_MIN_ABS : INT32_MAX);
+      return (fitsInt ? T_INT : 0) | T_BIGINT | T_DOUBLE | T_DECIMAL;
+    }
+    if (intDigits <= 15) return T_BIGINT | T_DOUBLE | T_DECIMAL;
+    if (intDigits <= 18) return T_BIGINT | T_DECIMAL;
+    if (intDigits === 19 && s.slice(intStart) <= (negative ? INT64_MIN_ABS : INT64_MAX)) return T_BIGINT | T_DECIMAL;
+    return T_DECIMAL;
+  }
+  let fracDigits = 0;
+  let c = s.charCodeAt(i);
+  if (c === 46) {
+    const f = ++i;
+    while (i < len && isDigit(s.charCodeAt(i))) i++;
+    fracDigits = i - f;
+    if (i === len) {
+      if (intDigits === 0 && fracDigits === 0) return 0;
+      if (fracDigits === 0) return T_DOUBLE; // "5." is a float literal, not a decimal
+      return significantDigits(s, intStart, len) <= 15 ? T_DOUBLE | T_DECIMAL : T_DECIMAL;
+    }
+    c = s.charCodeAt(i);
+  }
+  if (intDigits + fracDigits === 0) return 0;
+  if (c === 101 || c === 69) {
+    i++;
+    const sc = s.charCodeAt(i);
+    if (sc === 43 || sc === 45) i++;
+    const e = i;
+    while (i < len && isDigit(s.charCodeAt(i))) i++;
+    if (i === e || i !== len) return 0;
+    return T_DOUBLE;
+  }
+  return 0;
+}
+
+/** Digits of a plain decimal without leading zeros (so "0.000123" has 3). */
+function significantDigits(s: string, start: number, end: number): number {
+  let count = 0;
+  let leading = true;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) continue;
+    if (leading && c === 48) continue;
+    leading = false;
+    count++;
+  }
+  return count;
+}
+
+function isSpecialDouble(s: string, p: number): boolean {
+  const rest = p === 0 ? s : s.slice(p);
+  switch (rest.length) {
+    case 3: { const l = rest.toLowerCase(); return l === "nan" || l === "inf"; }
+    case 8: return rest.toLowerCase() === "infinity";
+    default: return false;
+  }
+}
+
+function classifyWord(s: string, allowed: number): number {
+  const len = s.length;
+  if ((allowed & T_BOOL) !== 0 && len <= 5) {
+    const c = s.charCodeAt(0) | 32;
+    if (len === 1 && (c === 116 || c === 102)) return T_BOOL;
+    if (len === 4 && c === 116 && s.toLowerCase() === "true") return T_BOOL;
+    if (len === 5 && c === 102 && s.toLowerCase() === "false") return T_BOOL;
+  }
+  if ((allowed & T_DOUBLE) !== 0 && isSpecialDouble(s, 0)) return T_DOUBLE;
+  return 0;
+}
+
+/**
+ * The set of representations a non-null field fits, restricted to the
+ * families still present in `allowed` (the caller intersects). Surrounding
+ * spaces are ignored for typed values.
+ */
+export function classify(raw: string, allowed: number): number {
+  let s = raw;
+  let len = s.length;
+  if (s.charCodeAt(0) === 32 || s.charCodeAt(len - 1) === 32) {
+    s = s.trim();
+    len = s.length;
+    if (len === 0) return 0;
+  }
+  const c0 = s.charCodeAt(0);
+  if (c0 >= 48 && c0 <= 57) {
+    if ((allowed & TEMPORAL) !== 0 && len >= 4) {
+      const m = classifyTemporal(s);
+      if (m !== 0) return m;
+    }
+    return (allowed & NUMERIC) !== 0 ? classifyNumber(s) : 0;
+  }
+  if (c0 === 45 || c0 === 43 || c0 === 46) return (allowed & NUMERIC) !== 0 ? classifyNumber(s) : 0;
+  return classifyWord(s, allowed);
+}

@@ -1,0 +1,174 @@
+import { stat } from "node:fs/promises";
+import { AppError } from "@dsb/contracts";
+import type { FormatReader, ParsedColumn, ParsedTable } from "../types.ts";
+import { converterFor } from "./convert.ts";
+import {
+  type TextEncodingName, bomEncoding, bomlessUtf16, decodedChunks, isUtf8Slice, readBytes,
+} from "./encoding.ts";
+import { columnNames, detectHeader } from "./header.ts";
+import { T_ALL, classify, formatToType, isNullMarker, pickFormat } from "./infer.ts";
+import { type Dialect, RowParser } from "./parser.ts";
+import { readSamples, sniffDialect } from "./sniff.ts";
+
+/** Rows per batch yielded by `rows()`. */
+export const CSV_BATCH_ROWS = 8192;
+
+/** What the first pass learned about the whole file. */
+export interface CsvInference {
+  encoding: TextEncodingName;
+  dialect: Dialect;
+  hasHeader: boolean;
+  columns: ParsedColumn[];
+  /** Format bit of infer.ts per column (0 = string). */
+  formats: number[];
+  rowCount: number;
+}
+
+const emptyFile = (): AppError => new AppError("PARSE_FAILED", "The file is empty. Upload a file with a header row and data rows");
+
+function raggedRow(line: number, got: number, want: number, header: boolean): AppError {
+  return new AppError(
+    "PARSE_FAILED",
+    `Line ${line} has ${got} fields but the ${header ? "header" : "first row"} has ${want}. Fix the row or quote fields that contain the delimiter`,
+    { details: { line, fields: got, expected: want } },
+  );
+}
+
+const isDecodeError = (e: unknown): boolean => (e as { code?: unknown } | null)?.code === "ERR_ENCODING_INVALID_ENCODED_DATA";
+
+/** Encoding from the BOM, zero-byte pattern, or a UTF-8 validity check of the head, middle and end. */
+async function detectEncoding(path: string, size: number): Promise<TextEncodingName> {
+  const head = await readBytes(path, 0, 64 * 1024);
+  const fromBom = bomEncoding(head) ?? bomlessUtf16(head);
+  if (fromBom !== null) return fromBom;
+  if (!isUtf8Slice(head, false)) return "windows-1252";
+  for (const at of [0.5, 1]) {
+    const pos = Math.max(0, Math.floor(size * at) - 64 * 1024);
+    if (pos === 0) continue;
+    if (!isUtf8Slice(await readBytes(path, pos, 64 * 1024), true)) return "windows-1252";
+  }
+  return "utf-8";
+}
+
+/** Pass 1: every row is parsed and every value classified, so a late contradicting value widens its column. */
+async function inferPass(path: string, encoding: TextEncodingName, dialect: Dialect, maxCells: number | undefined): Promise<CsvInference> {
+  let first: string[] | null = null;
+  let ncol = 0;
+  let masks = new Int32Array(0);
+  let seen = new Uint8Array(0);
+  let nulls = new Uint8Array(0);
+  let rows = 0;
+  const cellLimit = maxCells ?? Number.POSITIVE_INFINITY;
+
+  const parser = new RowParser(dialect, (fields, n, line) => {
+    if (first === null) {
+      first = fields.slice(0, n);
+      ncol = n;
+      masks = new Int32Array(n).fill(T_ALL);
+      seen = new Uint8Array(n);
+      nulls = new Uint8Array(n);
+      return;
+    }
+    if (n !== ncol) throw raggedRow(line, n, ncol, detectHeader(first, masks, seen));
+    rows++;
+    if ((rows + 1) * ncol > cellLimit) {
+      throw new AppError("PARSE_FAILED", `The file has more than ${cellLimit} cells, the most one upload may have. Split it into smaller files`);
+    }
+    for (let k = 0; k < n; k++) {
+      const v = fields[k]!;
+      if (isNullMarker(v)) {
+        nulls[k] = 1;
+        continue;
+      }
+      seen[k] = 1;
+      const m = masks[k]!;
+      if (m !== 0) masks[k] = m & classify(v, m);
+    }
+  });
+  // Only UTF-8 can be invalid; the caller retries as windows-1252 on a decode error.
+  for await (const chunk of decodedChunks(path, encoding, encoding === "utf-8")) parser.push(chunk, false);
+  parser.push("", true);
+
+  const head = first as string[] | null;
+  if (head === null) throw emptyFile();
+  const hasHeader = detectHeader(head, masks, seen);
+  if (!hasHeader) {
+    rows++;
+    for (let k = 0; k < ncol; k++) {
+      const v = head[k]!;
+      if (isNullMarker(v)) nulls[k] = 1;
+      else {
+        seen[k] = 1;
+        masks[k] = masks[k]! & classify(v, masks[k]!);
+      }
+    }
+  }
+  const names = columnNames(hasHeader ? head : null, ncol);
+  const formats = names.map((_, k) => (seen[k] ? pickFormat(masks[k]!) : 0));
+  const columns = names.map((name, k) => ({ name, type: formatToType(formats[k]!), nullable: nulls[k] === 1 }));
+  return { encoding, dialect, hasHeader, columns, formats, rowCount: rows };
+}
+
+/** Sniffs and infers the whole file (pass 1). Exported for tests and the benchmark. */
+export async function inferCsv(path: string, maxCells?: number): Promise<CsvInference> {
+  const { size } = await stat(path);
+  if (size === 0) throw emptyFile();
+  const encoding = await detectEncoding(path, size);
+  const dialect = sniffDialect(await readSamples(path, size, encoding));
+  try {
+    return await inferPass(path, encoding, dialect, maxCells);
+  } catch (e) {
+    // Invalid UTF-8 past the sampled places: the file is a single-byte encoding after all.
+    if (encoding === "utf-8" && isDecodeError(e)) return inferPass(path, "windows-1252", dialect, maxCells);
+    throw e;
+  }
+}
+
+/** Pass 2: converts rows to the inferred types, in batches of CSV_BATCH_ROWS. */
+export async function* convertedRows(path: string, inf: CsvInference): AsyncGenerator<unknown[][]> {
+  const ncol = inf.columns.length;
+  const convert = inf.formats.map(converterFor);
+  let skipHeader = inf.hasHeader;
+  let batch: unknown[][] = [];
+  const ready: unknown[][][] = [];
+  const parser = new RowParser(inf.dialect, (fields, n, line) => {
+    if (skipHeader) {
+      skipHeader = false;
+      return;
+    }
+    if (n !== ncol) throw raggedRow(line, n, ncol, inf.hasHeader);
+    const row = new Array<unknown>(ncol);
+    for (let k = 0; k < ncol; k++) {
+      const v = fields[k]!;
+      row[k] = isNullMarker(v) ? null : convert[k]!(v);
+    }
+    batch.push(row);
+    if (batch.length >= CSV_BATCH_ROWS) {
+      ready.push(batch);
+      batch = [];
+    }
+  });
+  for await (const chunk of decodedChunks(path, inf.encoding, false)) {
+    parser.push(chunk, false);
+    while (ready.length > 0) yield ready.shift()!;
+  }
+  parser.push("", true);
+  while (ready.length > 0) yield ready.shift()!;
+  if (batch.length > 0) yield batch;
+}
+
+/**
+ * Delimited text (CSV, TSV, `;` or `|` separated) as one table named
+ * `opts.tableName`. Reads the file twice as a stream: once to sniff and infer
+ * (rowCount is then exact), once per `rows()` call to convert.
+ */
+export const readCsv: FormatReader = async (path, opts) => {
+  const inf = await inferCsv(path, opts.maxCells);
+  const table: ParsedTable = {
+    name: opts.tableName,
+    columns: inf.columns,
+    rowCount: inf.rowCount,
+    rows: () => convertedRows(path, inf),
+  };
+  return [table];
+};
