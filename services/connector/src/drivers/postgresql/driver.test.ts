@@ -1,0 +1,4 @@
+import { driverSuite } from "../suite.ts";
+import { pgHarness } from "./harness.ts";
+
+driverSuite(pgHarness("postgresql"));

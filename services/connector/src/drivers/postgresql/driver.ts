@@ -1,0 +1,306 @@
+import pg from "pg";
+import Cursor from "pg-cursor";
+import type { ConfigOf, SchemaTable } from "@dsb/contracts";
+import { DriverError, type Connection, type DialTarget, type Dialect, type Driver, type QueryOptions, type QueryStream } from "../types.ts";
+import { pgSsl, resolvePgOptions, type PgOptions, type PgWireConfig, type SslMode } from "./config.ts";
+import { connectionError, isConnectionLevel, queryError, type ErrorContext } from "./errors.ts";
+import { introspectPostgres, type CatalogQuery } from "./introspect.ts";
+import { pgTypes, TYPE_NAMES } from "./types.ts";
+
+/** Pool sizing of DESIGN.md: 5 kept idle, up to 10 more under load. */
+export const POOL_BASE = 5;
+export const POOL_MAX = 15;
+/** A connection idle longer than this is pinged before it is handed out. */
+const PREPING_AFTER_MS = 30_000;
+/** Extra time the client waits past the server's statement_timeout before cancelling itself. */
+const CLIENT_GRACE_MS = 2_000;
+
+/** What differs between PostgreSQL and Redshift on the same wire protocol. */
+export interface PgFlavor {
+  type: "postgresql" | "redshift";
+  defaultPort: number;
+  introspect(q: CatalogQuery): Promise<SchemaTable[]>;
+}
+
+const versionOf = (v: string) => v.replace(/,\s*compiled by.*$/i, "").trim();
+
+/** Why a running statement is being stopped, from the signal's reason. */
+const abortReason = (signal: AbortSignal): "timeout" | "cancelled" => {
+  const r = signal.reason as { kind?: string; name?: string } | undefined;
+  return r?.kind === "timeout" || r?.name === "TimeoutError" ? "timeout" : "cancelled";
+};
+
+/**
+ * One pg pool for one source config. Dials only the checked address; TLS
+ * verifies the typed host name.
+ */
+export class PgConnection implements Connection {
+  private pool: pg.Pool | null = null;
+  private sslMode: SslMode;
+  private readonly lastUsed = new WeakMap<pg.PoolClient, number>();
+  private readonly typeNames = new Map<number, string>();
+  private closing: Promise<void> | null = null;
+  readonly ctx: ErrorContext;
+
+  constructor(private readonly o: PgOptions, private readonly target: DialTarget, private readonly flavor: PgFlavor) {
+    this.sslMode = o.sslMode;
+    this.ctx = { hostname: target.hostname, port: target.port, user: o.user, secrets: [o.password, o.key] };
+  }
+
+  /** Client settings; user/password/database always explicit so PG* variables of the connector never apply. */
+  private clientConfig(mode: SslMode): pg.ClientConfig {
+    const password = this.o.password ?? "";
+    return {
+      host: this.target.address, port: this.target.port,
+      user: this.o.user ?? "postgres", database: this.o.database ?? this.o.user ?? "postgres",
+      password: () => password,
+      ssl: pgSsl(this.o, this.target, mode),
+      application_name: this.o.applicationName ?? "dsb-connector",
+      types: pgTypes,
+      connectionTimeoutMillis: 10_000,
+      keepAlive: true,
+    };
+  }
+
+  private getPool(): pg.Pool {
+    if (this.closing) throw new DriverError("connection", "This connection pool is closed");
+    if (!this.pool) {
+      const pool = new pg.Pool({ ...this.clientConfig(this.sslMode), min: POOL_BASE, max: POOL_MAX, idleTimeoutMillis: 60_000, maxLifetimeSeconds: 3600 });
+      // A dead idle client is dropped by the pool; a checked-out one must not crash the process either.
+      pool.on("error", () => undefined);
+      pool.on("connect", (c) => c.on("error", () => undefined));
+      this.pool = pool;
+    }
+    return this.pool;
+  }
+
+  /** A validated client: pinged when it sat idle, retried once on a dead one; `prefer` falls back to plain text. */
+  private async checkout(): Promise<pg.PoolClient> {
+    for (let attempt = 0; ; attempt++) {
+      let client: pg.PoolClient;
+      try {
+        client = await this.getPool().connect();
+      } catch (e) {
+        if (this.sslMode === "prefer" && /does not support SSL/i.test((e as Error).message ?? "")) {
+          const old = this.pool;
+          this.pool = null;
+          this.sslMode = "disable";
+          void old?.end().catch(() => undefined);
+          continue;
+        }
+        throw connectionError(e, this.ctx);
+      }
+      const last = this.lastUsed.get(client);
+      if (last !== undefined && Date.now() - last > PREPING_AFTER_MS) {
+        try {
+          await client.query("select 1");
+        } catch (e) {
+          client.release(true);
+          if (attempt < 2) continue;
+          throw connectionError(e, this.ctx);
+        }
+      }
+      return client;
+    }
+  }
+
+  private giveBack(client: pg.PoolClient, destroy: boolean): void {
+    this.lastUsed.set(client, Date.now());
+    client.release(destroy);
+  }
+
+  async test(): Promise<{ serverVersion: string | null }> {
+    const client = await this.checkout();
+    try {
+      const r = await client.query<{ v: string }>("select version() as v");
+      this.giveBack(client, false);
+      return { serverVersion: r.rows[0] ? versionOf(r.rows[0].v) : null };
+    } catch (e) {
+      this.giveBack(client, true);
+      throw connectionError(e, this.ctx);
+    }
+  }
+
+  async introspect(): Promise<SchemaTable[]> {
+    const client = await this.checkout();
+    let broken = false;
+    try {
+      return await this.flavor.introspect(async (sql, params) => (await client.query(sql, params as unknown[] | undefined)).rows as Record<string, unknown>[]);
+    } catch (e) {
+      broken = isConnectionLevel(e);
+      throw queryError(e, this.ctx, { timeoutMs: 0, reason: null });
+    } finally {
+      this.giveBack(client, broken);
+    }
+  }
+
+  /** Cancels whatever `pid` runs, from a separate session (pg_cancel_backend). */
+  async cancelBackend(pid: number | undefined): Promise<void> {
+    if (!pid) return;
+    const c = new pg.Client({ ...this.clientConfig(this.sslMode), connectionTimeoutMillis: 5_000 });
+    c.on("error", () => undefined);
+    try {
+      await c.connect();
+      await c.query("select pg_cancel_backend($1)", [pid]);
+    } catch {
+      // Best effort: the statement timeout on the server still applies.
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  }
+
+  private async columnType(oids: number[]): Promise<void> {
+    const missing = [...new Set(oids)].filter((o) => !(o in TYPE_NAMES) && !this.typeNames.has(o));
+    if (missing.length === 0) return;
+    try {
+      const r = await this.getPool().query<{ oid: number; name: string }>(
+        "select oid::int as oid, format_type(oid, null) as name from pg_catalog.pg_type where oid = any($1::oid[])", [missing]);
+      for (const row of r.rows) this.typeNames.set(row.oid, row.name);
+    } catch {
+      // Names are metadata only; fall back to the oid.
+    }
+  }
+
+  async query(sql: string, params: readonly unknown[], opts: QueryOptions): Promise<QueryStream> {
+    if (opts.signal.aborted) throw queryError(null, this.ctx, { timeoutMs: opts.timeoutMs, reason: abortReason(opts.signal) });
+    const client = await this.checkout();
+    const pid = (client as unknown as { processID?: number }).processID;
+    let reason: "timeout" | "cancelled" | null = null;
+    let finished = false;
+    const onAbort = () => {
+      reason ??= abortReason(opts.signal);
+      void this.cancelBackend(pid);
+    };
+    opts.signal.addEventListener("abort", onAbort, { once: true });
+    const fail = (e: unknown) => queryError(e, this.ctx, { timeoutMs: opts.timeoutMs, reason });
+
+    let cursor: Cursor | null = null;
+    const finish = async (ok: boolean): Promise<void> => {
+      if (finished) return;
+      finished = true;
+      opts.signal.removeEventListener("abort", onAbort);
+      if (ok) {
+        try {
+          await client.query("COMMIT");
+        } catch (e) {
+          this.giveBack(client, true);
+          throw fail(e);
+        }
+        this.giveBack(client, false);
+        return;
+      }
+      // A session we cancelled from outside may still receive that cancel: do not reuse it.
+      if (reason) return this.giveBack(client, true);
+      try {
+        // A cursor in error already synced; closing it would wait for a reply that never comes.
+        const state = (cursor as unknown as { state?: string } | null)?.state;
+        if (cursor && state !== "error" && state !== "done") await cursor.close();
+        await client.query("ROLLBACK");
+        this.giveBack(client, false);
+      } catch {
+        this.giveBack(client, true);
+      }
+    };
+
+    // Bounds each read: the server's statement_timeout should fire first; this covers servers or proxies that ignore it.
+    const read = async (n: number): Promise<unknown[][]> => {
+      const timer = setTimeout(() => {
+        reason ??= "timeout";
+        void this.cancelBackend(pid);
+      }, opts.timeoutMs + CLIENT_GRACE_MS);
+      try {
+        return (await cursor!.read(n)) as unknown[][];
+      } finally {
+        clearTimeout(timer);
+      }
+    };
+
+    const batchRows = Math.max(1, Math.floor(opts.batchRows));
+    let first: unknown[][];
+    let columns: QueryStream["columns"];
+    try {
+      await client.query(opts.readOnly ? "BEGIN READ ONLY" : "BEGIN");
+      await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(opts.timeoutMs))}`);
+      cursor = client.query(new Cursor(sql, params as unknown[], { rowMode: "array", types: pgTypes } as Cursor.CursorQueryConfig));
+      first = await read(batchRows);
+      const fields = ((cursor as unknown as { _result?: { fields?: pg.FieldDef[] } })._result?.fields ?? []) as pg.FieldDef[];
+      await this.columnType(fields.map((f) => f.dataTypeID));
+      columns = fields.map((f) => ({ name: f.name, type: TYPE_NAMES[f.dataTypeID] ?? this.typeNames.get(f.dataTypeID) ?? `oid:${f.dataTypeID}` }));
+    } catch (e) {
+      const err = fail(e);
+      await finish(false);
+      throw err;
+    }
+
+    let pending: unknown[][] | null = first;
+    let exhausted = first.length < batchRows;
+    const done = { done: true, value: undefined } as const;
+    const batches: AsyncIterator<unknown[][]> = {
+      next: async () => {
+        if (finished) return done;
+        try {
+          if (opts.signal.aborted) {
+            reason ??= abortReason(opts.signal);
+            throw fail(null);
+          }
+          if (pending) {
+            const b = pending;
+            pending = null;
+            if (b.length > 0) return { done: false, value: b };
+          }
+          if (exhausted) {
+            await finish(true);
+            return done;
+          }
+          const b = await read(batchRows);
+          if (b.length < batchRows) exhausted = true;
+          if (b.length === 0) {
+            await finish(true);
+            return done;
+          }
+          return { done: false, value: b };
+        } catch (e) {
+          const err = fail(e);
+          await finish(false);
+          throw err;
+        }
+      },
+      return: async () => {
+        await finish(false);
+        return done;
+      },
+    };
+    return { columns, batches };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const p = this.pool;
+      this.pool = null;
+      await p?.end().catch(() => undefined);
+    })();
+    return this.closing;
+  }
+}
+
+/** A driver on the pg wire protocol (PostgreSQL, Redshift). */
+export function createPgDriver<C extends PgWireConfig>(flavor: PgFlavor & { type: C["type"] }, dialect: Dialect = "postgres"): Driver<C> {
+  return {
+    type: flavor.type,
+    dialect,
+    targets(config) {
+      const o = resolvePgOptions(config, flavor.defaultPort);
+      return [{ hostname: o.host, port: o.port }];
+    },
+    async connect(config, targets) {
+      const o = resolvePgOptions(config, flavor.defaultPort);
+      const target = targets[0];
+      if (!target) throw new DriverError("connection", "No checked address to connect to");
+      return new PgConnection(o, target, flavor);
+    },
+  };
+}
+
+export const postgresqlDriver: Driver<ConfigOf<"postgresql">> = createPgDriver<ConfigOf<"postgresql">>({
+  type: "postgresql", defaultPort: 5432, introspect: introspectPostgres,
+});

@@ -1,0 +1,81 @@
+import { DriverError } from "../types.ts";
+
+interface PgErrorLike {
+  code?: string;
+  message?: string;
+  severity?: string;
+  detail?: string;
+  hint?: string;
+}
+
+const TLS_CODES = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT", "SELF_SIGNED_CERT_IN_CHAIN", "UNABLE_TO_VERIFY_LEAF_SIGNATURE", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED", "ERR_TLS_CERT_ALTNAME_INVALID", "CERT_UNTRUSTED",
+]);
+
+/** Where the error came from, for messages (host names are not secrets; credentials are). */
+export interface ErrorContext {
+  hostname: string;
+  port: number;
+  user: string | undefined;
+  secrets: (string | undefined)[];
+}
+
+/** Removes every secret that might have slipped into a server message. */
+export function scrub(message: string, secrets: (string | undefined)[]): string {
+  let out = message;
+  for (const s of secrets) if (s && s.length >= 3) out = out.split(s).join("********");
+  return out;
+}
+
+/** Turns an error while connecting into a DriverError with a sentence that says how to fix it. */
+export function connectionError(e: unknown, ctx: ErrorContext): DriverError {
+  if (e instanceof DriverError) return e;
+  const err = (e ?? {}) as PgErrorLike;
+  const code = err.code ?? "";
+  const raw = err.message ?? String(e);
+  const where = `${ctx.hostname}:${ctx.port}`;
+  let msg: string;
+  if (code === "28P01") msg = `Password authentication failed for user ${ctx.user ?? "(none)"}; check the username and password`;
+  else if (code === "28000" && /no pg_hba\.conf entry.*(SSL off|no encryption)/i.test(raw))
+    msg = `The server requires an encrypted connection (${raw}); set ssl.mode to "require"`;
+  else if (code === "28000") msg = `The server refused the login: ${raw}`;
+  else if (code === "3D000") msg = `${raw}; check the database name`;
+  else if (code === "53300") msg = `The server has too many connections: ${raw}; try again later`;
+  else if (code.startsWith("08") || code.startsWith("57P")) msg = `The server closed the connection: ${raw}`;
+  else if (code === "ENOTFOUND" || code === "EAI_AGAIN") msg = `Unknown host ${ctx.hostname}: check the host name`;
+  else if (code === "ECONNREFUSED") msg = `Connection refused by ${where}: check the host and port, and that the server accepts TCP connections`;
+  else if (code === "ETIMEDOUT" || /timeout expired|timed out/i.test(raw)) msg = `Timed out connecting to ${where}: check the host, the port and any firewall between us`;
+  else if (code === "EHOSTUNREACH" || code === "ENETUNREACH") msg = `Host ${where} is unreachable from the connector: check the network path`;
+  else if (code === "ECONNRESET" || /terminated unexpectedly/i.test(raw)) msg = `The server at ${where} closed the connection during login; check that this is a PostgreSQL server and its TLS settings`;
+  else if (/does not support SSL/i.test(raw)) msg = `The server at ${where} does not support SSL; set ssl.mode to "disable" or "prefer"`;
+  else if (TLS_CODES.has(code)) msg = `The server's TLS certificate could not be verified (${raw}); provide ssl.ca, or use ssl.mode "require" to encrypt without verification`;
+  else if (/SASL|SCRAM|password must be a string/i.test(raw)) msg = `The server asked for a password: set a password for user ${ctx.user ?? "(none)"}`;
+  else msg = `Could not connect to ${where}: ${raw}`;
+  return new DriverError("connection", scrub(msg, ctx.secrets), { cause: e });
+}
+
+/** True for errors that mean the session is unusable rather than the statement was wrong. */
+export function isConnectionLevel(e: unknown): boolean {
+  const code = (e as PgErrorLike | undefined)?.code ?? "";
+  return code.startsWith("08") || code.startsWith("57P") || code.startsWith("28") || code === "3D000" || /^E[A-Z]+$/.test(code) || TLS_CODES.has(code)
+    || /terminated|not queryable|Connection terminated/i.test((e as PgErrorLike | undefined)?.message ?? "");
+}
+
+/** A statement's error: the database's own message, no connection details. */
+export function queryError(e: unknown, ctx: ErrorContext, opts: { timeoutMs: number; reason: "timeout" | "cancelled" | null }): DriverError {
+  if (e instanceof DriverError) return e;
+  const err = (e ?? {}) as PgErrorLike;
+  if (err.code === "57014" || opts.reason) {
+    const byTimeout = opts.reason === "timeout" || (opts.reason === null && /statement timeout/i.test(err.message ?? ""));
+    return byTimeout
+      ? new DriverError("timeout", `Query exceeded its timeout of ${opts.timeoutMs} ms and was cancelled`, { cause: e })
+      : new DriverError("cancelled", "Query was cancelled", { cause: e });
+  }
+  if (isConnectionLevel(e)) return connectionError(e, ctx);
+  let msg = err.message ?? "Query failed";
+  if (err.code === "25006") msg += " (queries run read-only unless the source allows writes and the query sets read_only: false)";
+  if (err.detail) msg += `. ${err.detail}`;
+  if (err.hint) msg += ` Hint: ${err.hint}`;
+  return new DriverError("query", scrub(msg, ctx.secrets), { cause: e });
+}

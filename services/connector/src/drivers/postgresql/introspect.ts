@@ -1,0 +1,129 @@
+import type { SchemaColumn, SchemaTable } from "@dsb/contracts";
+
+/** Runs one catalog query and returns its rows as objects. */
+export type CatalogQuery = (sql: string, params?: unknown[]) => Promise<Record<string, unknown>[]>;
+
+const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
+
+/**
+ * PostgreSQL: every relation with its columns, primary key flags and comments
+ * in one set-based query over pg_class / pg_namespace / pg_attribute /
+ * pg_index / pg_description. reltuples is the planner's estimate (-1 when the
+ * table was never analysed on PG 14+, reported as null).
+ */
+export const PG_INTROSPECT_SQL = `
+select n.nspname as schema_name, c.relname as table_name,
+       case when c.relkind in ('v', 'm') then 'view' else 'table' end as kind,
+       case when c.relkind in ('r', 'p', 'f', 'm') and c.reltuples >= 0 then c.reltuples::float8 end as row_estimate,
+       td.description as table_comment,
+       a.attname as column_name, format_type(a.atttypid, a.atttypmod) as column_type, a.attnotnull as not_null,
+       cd.description as column_comment,
+       coalesce(a.attnum = any (i.indkey), false) as is_pk
+from pg_catalog.pg_class c
+join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+left join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+left join pg_catalog.pg_index i on i.indrelid = c.oid and i.indisprimary
+left join pg_catalog.pg_description td on td.objoid = c.oid and td.classoid = 'pg_catalog.pg_class'::regclass and td.objsubid = 0
+left join pg_catalog.pg_description cd on cd.objoid = c.oid and cd.classoid = 'pg_catalog.pg_class'::regclass and cd.objsubid = a.attnum
+where c.relkind in ('r', 'p', 'v', 'm', 'f')
+  and not c.relispartition
+  and n.nspname not in ('pg_catalog', 'information_schema')
+  and n.nspname !~ '^pg_(toast|temp_)'
+order by n.nspname, c.relname, a.attnum`;
+
+/** Groups column rows (ordered by relation) into tables. */
+function group(rows: Record<string, unknown>[], meta: (r: Record<string, unknown>) => Omit<SchemaTable, "columns">): SchemaTable[] {
+  const out: SchemaTable[] = [];
+  const byKey = new Map<string, SchemaTable>();
+  for (const r of rows) {
+    const key = `${String(r.schema_name)}\u0000${String(r.table_name)}`;
+    let t = byKey.get(key);
+    if (!t) {
+      t = { ...meta(r), columns: [] };
+      byKey.set(key, t);
+      out.push(t);
+    }
+    if (r.column_name !== null && r.column_name !== undefined) {
+      const c: SchemaColumn = { name: String(r.column_name), type: String(r.column_type), nullable: !r.not_null, primary_key: !!r.is_pk };
+      if (r.column_comment) c.comment = String(r.column_comment);
+      t.columns.push(c);
+    }
+  }
+  return out;
+}
+
+export async function introspectPostgres(q: CatalogQuery): Promise<SchemaTable[]> {
+  const rows = await q(PG_INTROSPECT_SQL);
+  return group(rows, (r) => ({
+    schema: String(r.schema_name),
+    name: String(r.table_name),
+    kind: r.kind === "view" ? "view" : "table",
+    rowCount: num(r.row_estimate),
+    ...(r.table_comment ? { comment: String(r.table_comment) } : {}),
+  }));
+}
+
+const SYSTEM_FILTER = (col: string) => `${col} not in ('pg_catalog', 'information_schema') and ${col} !~ '^pg_'`;
+
+/**
+ * Redshift: information_schema (tables, columns, key constraints) plus
+ * pg_class/pg_description for estimates and comments. Every query here also
+ * runs on PostgreSQL, which is how it is tested. Four queries whatever the
+ * number of tables.
+ */
+export const REDSHIFT_INTROSPECT_SQL = {
+  tables: `select table_schema as schema_name, table_name, table_type from information_schema.tables
+           where ${SYSTEM_FILTER("table_schema")} and table_type in ('BASE TABLE', 'VIEW')`,
+  columns: `select table_schema as schema_name, table_name, column_name, data_type, is_nullable, ordinal_position,
+                   character_maximum_length, numeric_precision, numeric_scale
+            from information_schema.columns where ${SYSTEM_FILTER("table_schema")}
+            order by table_schema, table_name, ordinal_position`,
+  keys: `select kcu.table_schema as schema_name, kcu.table_name, kcu.column_name
+         from information_schema.table_constraints tc
+         join information_schema.key_column_usage kcu
+           on kcu.constraint_schema = tc.constraint_schema and kcu.constraint_name = tc.constraint_name and kcu.table_name = tc.table_name
+         where tc.constraint_type = 'PRIMARY KEY' and ${SYSTEM_FILTER("tc.table_schema")}`,
+  stats: `select n.nspname as schema_name, c.relname as table_name, c.reltuples::float8 as row_estimate, d.description as table_comment
+          from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+          left join pg_catalog.pg_description d on d.objoid = c.oid and d.objsubid = 0
+          where c.relkind in ('r', 'v') and ${SYSTEM_FILTER("n.nspname")}`,
+} as const;
+
+function typeOf(r: Record<string, unknown>): string {
+  const t = String(r.data_type);
+  if (r.character_maximum_length !== null && r.character_maximum_length !== undefined) return `${t}(${String(r.character_maximum_length)})`;
+  if (t === "numeric" && r.numeric_precision !== null && r.numeric_precision !== undefined)
+    return `numeric(${String(r.numeric_precision)},${String(r.numeric_scale ?? 0)})`;
+  return t;
+}
+
+export async function introspectRedshift(q: CatalogQuery): Promise<SchemaTable[]> {
+  const [tables, columns, keys, stats] = [
+    await q(REDSHIFT_INTROSPECT_SQL.tables), await q(REDSHIFT_INTROSPECT_SQL.columns),
+    await q(REDSHIFT_INTROSPECT_SQL.keys), await q(REDSHIFT_INTROSPECT_SQL.stats),
+  ];
+  const k = (r: Record<string, unknown>) => `${String(r.schema_name)}\u0000${String(r.table_name)}`;
+  const pk = new Set(keys.map((r) => `${k(r)}\u0000${String(r.column_name)}`));
+  const stat = new Map(stats.map((r) => [k(r), r]));
+  const out = new Map<string, SchemaTable>();
+  for (const r of [...tables].sort((a, b) => k(a).localeCompare(k(b)))) {
+    const s = stat.get(k(r));
+    const view = r.table_type === "VIEW";
+    const est = s ? num(s.row_estimate) : null;
+    out.set(k(r), {
+      schema: String(r.schema_name), name: String(r.table_name), kind: view ? "view" : "table",
+      rowCount: view || est === null || est < 0 ? null : est,
+      ...(s?.table_comment ? { comment: String(s.table_comment) } : {}),
+      columns: [],
+    });
+  }
+  for (const r of columns) {
+    const t = out.get(k(r));
+    if (!t) continue;
+    t.columns.push({
+      name: String(r.column_name), type: typeOf(r), nullable: r.is_nullable === "YES",
+      primary_key: pk.has(`${k(r)}\u0000${String(r.column_name)}`),
+    });
+  }
+  return [...out.values()];
+}
