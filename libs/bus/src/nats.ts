@@ -111,6 +111,8 @@ export class NatsTransport implements Transport {
         },
       });
     }
+    // Make sure the server has the subscriptions before anyone is told we are up.
+    await this.nc.flush();
     return { stop: async () => { await svc.stop(); } };
   }
 

@@ -1,0 +1,121 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AppError } from "@dsb/contracts";
+import { Bus } from "./bus.ts";
+import { MemoryTransport } from "./memory.ts";
+import { NatsTransport } from "./nats.ts";
+import type { Transport } from "./transport.ts";
+import { TestNatsServer } from "../../../test/support/nats-server.ts";
+
+const actor = { tenant_id: "t1", user_id: "u1" };
+const source = {
+  id: "s1", name: "n", type: "file" as const, format: "csv", db_type: null, schema: null, connection_config: null, file_path: "k",
+  user_id: "u1", tenant_id: "t1", is_active: true, created_at: "2025-01-01T00:00:00.000Z", updated_at: "2025-01-01T00:00:00.000Z",
+};
+
+let nats: TestNatsServer;
+beforeAll(async () => { nats = await TestNatsServer.start(); });
+afterAll(async () => { await nats.dispose(); });
+
+const transports: [string, () => Promise<[Transport, Transport]>][] = [
+  ["memory", async () => { const t = new MemoryTransport(); return [t, t]; }],
+  ["nats", async () => [await NatsTransport.connect({ servers: nats.url, name: "server" }), await NatsTransport.connect({ servers: nats.url, name: "client" })]],
+];
+
+describe.each(transports)("bus over %s", (_name, make) => {
+  let server: Bus;
+  let client: Bus;
+  beforeAll(async () => {
+    const [a, b] = await make();
+    server = new Bus(a);
+    client = new Bus(b, { defaultTimeoutMs: 2000 });
+    await server.serve("catalog", {
+      "catalog.source.get": async (req, ctx) => {
+        if (req.id === "missing") throw new AppError("NOT_FOUND", "Data source not found");
+        if (req.id === "boom") throw new Error("secret internal detail");
+        if (req.id === "bad-reply") return { source: { ...source, id: 42 } } as never;
+        if (req.id === "slow") await new Promise((r) => setTimeout(r, 3000));
+        return { source: { ...source, id: req.id, name: ctx.requestId } };
+      },
+    }, { replicaId: "r1" });
+    await server.serve("connector", {
+      "connector.cursor.*": async (req) => ({ rows: [[req.id]], done: true, row_count: 1, execution_time_ms: 0 }),
+    }, { replicaId: "replica7" });
+  });
+  afterAll(async () => { await server.close(); if (client.transport !== server.transport) await client.close(); });
+
+  it("round-trips a typed request with its request id", async () => {
+    const r = await client.request("catalog.source.get", { actor, id: "s9" }, { requestId: "req-1" });
+    expect(r.source).toMatchObject({ id: "s9", name: "req-1" });
+  });
+
+  it("rebuilds errors as AppError with code and message; internal details stay hidden", async () => {
+    await expect(client.request("catalog.source.get", { actor, id: "missing" })).rejects.toMatchObject({ code: "NOT_FOUND", message: "Data source not found", retryable: false });
+    const e = await client.request("catalog.source.get", { actor, id: "boom" }).catch((x) => x);
+    expect(e).toBeInstanceOf(AppError);
+    expect(e.code).toBe("INTERNAL");
+    expect(e.message).not.toContain("secret");
+  });
+
+  it("validates requests before they leave and replies before they are sent", async () => {
+    await expect(client.request("catalog.source.get", { actor, id: "" })).rejects.toMatchObject({ code: "VALIDATION" });
+    await expect(client.request("catalog.source.get", { actor, id: "bad-reply" })).rejects.toMatchObject({ code: "INTERNAL" });
+  });
+
+  it("turns no responders into UNAVAILABLE and silence into TIMEOUT", async () => {
+    await expect(client.request("ingestion.discard", { tenant_id: "t", key: "k" })).rejects.toMatchObject({ code: "UNAVAILABLE", retryable: true });
+    await expect(client.request("catalog.source.get", { actor, id: "slow" }, { timeoutMs: 200 })).rejects.toMatchObject({ code: "TIMEOUT", retryable: true });
+  });
+
+  it("serves per-replica subjects under the replica id", async () => {
+    const r = await client.request("connector.cursor.*", { id: "c1", action: "next" }, { subject: "connector.cursor.replica7" });
+    expect(r.rows).toEqual([["c1"]]);
+    await expect(client.request("connector.cursor.*", { id: "c1" }, { subject: "connector.cursor.other" })).rejects.toMatchObject({ code: "UNAVAILABLE" });
+  });
+
+  it("delivers events to every subscriber", async () => {
+    const got: string[] = [];
+    const done = new Promise<void>((resolve) => {
+      server.subscribe("catalog.events.source.deleted", (e) => { got.push(`a:${e.id}`); if (got.length === 2) resolve(); });
+      client.subscribe("catalog.events.source.deleted", (e) => { got.push(`b:${e.id}`); if (got.length === 2) resolve(); });
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    server.publish("catalog.events.source.deleted", { id: "s1", tenant_id: "t1", type: "database", file_path: null });
+    await done;
+    expect(got.sort()).toEqual(["a:s1", "b:s1"]);
+  });
+
+  it("answers pings for served services only", async () => {
+    expect(await client.ping("catalog")).toBe(true);
+    expect(await client.ping("ingestion", 300)).toBe(false);
+  });
+});
+
+describe("bus over NATS across a server restart", () => {
+  it("fails fast with UNAVAILABLE during the outage and recovers without a restart", async () => {
+    const own = await TestNatsServer.start();
+    try {
+      const server = new Bus(await NatsTransport.connect({ servers: own.url, name: "s" }));
+      const client = new Bus(await NatsTransport.connect({ servers: own.url, name: "c" }), { defaultTimeoutMs: 2000 });
+      await server.serve("catalog", { "catalog.source.get": async (req) => ({ source: { ...source, id: req.id } }) }, { replicaId: "r" });
+      expect((await client.request("catalog.source.get", { actor, id: "a" })).source.id).toBe("a");
+
+      await own.stop();
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = Date.now();
+      await expect(client.request("catalog.source.get", { actor, id: "b" })).rejects.toMatchObject({ code: "UNAVAILABLE" });
+      expect(Date.now() - t0).toBeLessThan(2500);
+
+      await own.start();
+      let ok = false;
+      for (let i = 0; i < 60 && !ok; i++) {
+        ok = await client.request("catalog.source.get", { actor, id: "c" }).then(() => true, () => false);
+        if (!ok) await new Promise((r) => setTimeout(r, 250));
+      }
+      expect(ok).toBe(true);
+      await server.close();
+      await client.close();
+    } finally {
+      await own.dispose();
+    }
+  });
+});

@@ -1,0 +1,59 @@
+import { describe, expect, it } from "vitest";
+import { CursorRegistry, PageReader, rowBytes } from "./pages.ts";
+
+async function* batches(n: number, size: number, onReturn: () => void) {
+  try {
+    for (let i = 0; i < n; i += size) yield Array.from({ length: Math.min(size, n - i) }, (_, j) => [i + j, `row-${i + j}`]);
+  } finally {
+    onReturn();
+  }
+}
+
+describe("PageReader", () => {
+  it("cuts batches into pages under the byte budget without losing or repeating rows", async () => {
+    let closed = false;
+    const reader = new PageReader(batches(10_000, 777, () => { closed = true; }));
+    const seen: number[] = [];
+    while (!reader.done) {
+      const page = await reader.next(4096);
+      const bytes = page.reduce((n, r) => n + rowBytes(r), 0);
+      expect(bytes).toBeLessThanOrEqual(4096);
+      for (const r of page) seen.push(r[0] as number);
+      if (!(await reader.hasMore())) break;
+    }
+    expect(seen).toEqual(Array.from({ length: 10_000 }, (_, i) => i));
+    expect(closed).toBe(true);
+  });
+
+  it("measures multi-byte and escaped strings by their encoded size", () => {
+    expect(rowBytes(["héllo"])).toBe(2 + 1 + Buffer.byteLength(JSON.stringify("héllo")));
+    expect(rowBytes(['a"b'])).toBe(2 + 1 + JSON.stringify('a"b').length);
+  });
+
+  it("respects a row cap and closes the source on close()", async () => {
+    let closed = false;
+    const reader = new PageReader(batches(100, 10, () => { closed = true; }));
+    expect((await reader.next(1_000_000, 15)).length).toBe(15);
+    await reader.close();
+    expect(closed).toBe(true);
+  });
+});
+
+describe("CursorRegistry", () => {
+  it("closes idle cursors and refuses unknown ids with NOT_FOUND", async () => {
+    let closedMeta: string | null = null;
+    const reg = new CursorRegistry<string>({ idleMs: 50, maxOpen: 2, onClose: (m) => { closedMeta = m; } });
+    const id = reg.add(new PageReader(batches(10, 5, () => {})), "meta-1");
+    expect(await reg.use(id, (r) => r.next(10_000, 5))).toHaveLength(5);
+    await new Promise((r) => setTimeout(r, 120));
+    expect(closedMeta).toBe("meta-1");
+    await expect(reg.use(id, (r) => r.next(10))).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+
+  it("bounds the number of open cursors", () => {
+    const reg = new CursorRegistry({ idleMs: 10_000, maxOpen: 1 });
+    reg.add(new PageReader(batches(1, 1, () => {})), null);
+    expect(() => reg.add(new PageReader(batches(1, 1, () => {})), null)).toThrow(/Too many open result cursors/);
+    void reg.closeAll();
+  });
+});
