@@ -1,0 +1,75 @@
+import { sql } from "kysely";
+import type { CatalogDb } from "./types.ts";
+
+/**
+ * Schema steps, applied in order, each once. Tables and columns are the seed's,
+ * created IF NOT EXISTS so a database of the Python system can be used as is.
+ */
+const MIGRATIONS: { version: number; name: string; statements: string[] }[] = [
+  {
+    version: 1,
+    name: "seed tables and list/history indexes",
+    statements: [
+      `create table if not exists data_sources (
+        id text primary key,
+        name text not null,
+        type text not null,
+        format text,
+        db_type text,
+        schema jsonb,
+        connection_config jsonb,
+        file_path text,
+        user_id text not null,
+        tenant_id text not null,
+        is_active boolean not null default true,
+        created_at timestamptz not null default now(),
+        updated_at timestamptz not null default now()
+      )`,
+      `create index if not exists data_sources_list_idx
+        on data_sources (tenant_id, created_at desc, id desc) where is_active`,
+      `create index if not exists data_sources_list_type_idx
+        on data_sources (tenant_id, type, created_at desc, id desc) where is_active`,
+      `create table if not exists data_queries (
+        id text primary key,
+        data_source_id text not null references data_sources (id),
+        user_id text not null,
+        tenant_id text not null,
+        natural_language_query text,
+        query text,
+        query_config jsonb,
+        result_count integer,
+        execution_time_ms integer,
+        status text not null,
+        error text,
+        created_at timestamptz not null default now()
+      )`,
+      `create index if not exists data_queries_history_idx
+        on data_queries (data_source_id, tenant_id, created_at desc, id desc)`,
+    ],
+  },
+];
+
+/** Arbitrary constant naming the catalog's migration lock among advisory locks. */
+const LOCK_KEY = 7_310_420_001;
+
+/**
+ * Applies pending migrations in one transaction under a transaction-scoped
+ * advisory lock, so replicas starting together wait for each other and the
+ * loser finds nothing left to do.
+ */
+export async function migrate(db: CatalogDb): Promise<number[]> {
+  return db.transaction().execute(async (tx) => {
+    await sql`select pg_advisory_xact_lock(${sql.lit(LOCK_KEY)})`.execute(tx);
+    await sql`create table if not exists catalog_migrations (
+      version integer primary key, name text not null, applied_at timestamptz not null default now())`.execute(tx);
+    const done = new Set((await tx.selectFrom("catalog_migrations").select("version").execute()).map((r) => r.version));
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      for (const statement of m.statements) await sql.raw(statement).execute(tx);
+      await tx.insertInto("catalog_migrations").values({ version: m.version, name: m.name }).execute();
+      applied.push(m.version);
+    }
+    return applied;
+  });
+}

@@ -1,0 +1,16 @@
+import type { Handlers } from "@dsb/bus";
+import { configHandlers } from "./config.ts";
+import type { CatalogDeps } from "./deps.ts";
+import { historyHandlers } from "./history.ts";
+import { sourceHandlers } from "./sources.ts";
+
+export type CatalogSubject =
+  | "catalog.source.create" | "catalog.source.get" | "catalog.source.list" | "catalog.source.delete"
+  | "catalog.schema.put" | "catalog.config.resolve" | "catalog.history.record" | "catalog.history.list";
+
+/** Every catalog.* subject of libs/contracts. */
+export function catalogHandlers(deps: CatalogDeps): Handlers<CatalogSubject> {
+  return { ...sourceHandlers(deps), ...configHandlers(deps), ...historyHandlers(deps) };
+}
+
+export type { CatalogDeps } from "./deps.ts";

@@ -1,0 +1,18 @@
+import { connectBus, createLogger, parseEnv, replicaId, Shutdown } from "@dsb/runtime";
+import { startCatalog } from "./index.ts";
+
+/** Standalone catalog process (distributed mode, or embedded for a quick look). */
+const env = parseEnv();
+const log = createLogger("catalog", env.LOG_LEVEL);
+const shutdown = new Shutdown(log);
+try {
+  const bus = await connectBus(env, "catalog", log);
+  shutdown.add("bus", () => bus.close());
+  const catalog = await startCatalog({ env, bus, log, replicaId: replicaId(env) });
+  shutdown.add("catalog", () => catalog.stop());
+  shutdown.listen();
+} catch (err) {
+  log.fatal({ err }, `❌ catalog failed to start: ${err instanceof Error ? err.message : String(err)}`);
+  await shutdown.run();
+  process.exit(1);
+}

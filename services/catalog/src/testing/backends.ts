@@ -1,0 +1,66 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Writable } from "node:stream";
+import pg from "pg";
+import { createLogger, parseEnv, type Logger } from "@dsb/runtime";
+import { uniqueId } from "@dsb/runtime/testing";
+import { openDatabase } from "../db/open.ts";
+import type { CatalogDb } from "../db/types.ts";
+
+/** Where the real-PostgreSQL suite creates (and drops) its own database. */
+export const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+
+/** A database the catalog runs on in tests, with the env that points at it. */
+export interface Backend {
+  name: string;
+  db: CatalogDb;
+  envVars: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function postgresBackend(): Promise<Backend> {
+  const name = `dsb_catalog_${uniqueId("")}`.toLowerCase();
+  const admin = new pg.Client({ connectionString: ADMIN_URL });
+  await admin.connect();
+  await admin.query(`create database ${name}`);
+  await admin.end();
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${name}`;
+  const dataDir = await mkdtemp(join(tmpdir(), "dsb-catalog-pg-"));
+  const envVars: Record<string, string> = { DATABASE_URL: url.toString(), DATA_DIR: dataDir };
+  const db = await openDatabase(testEnv(envVars));
+  return {
+    name: "postgresql", db, envVars,
+    close: async () => {
+      await db.destroy();
+      const c = new pg.Client({ connectionString: ADMIN_URL });
+      await c.connect();
+      await c.query(`drop database if exists ${name} with (force)`);
+      await c.end();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export async function pgliteBackend(): Promise<Backend> {
+  const dataDir = await mkdtemp(join(tmpdir(), "dsb-catalog-pglite-"));
+  const envVars: Record<string, string> = { DATA_DIR: dataDir };
+  const db = await openDatabase(testEnv(envVars));
+  return {
+    name: "pglite", db, envVars,
+    close: async () => {
+      await db.destroy();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const testEnv = (vars: Record<string, string>) => parseEnv({ LOG_LEVEL: "trace", ...vars });
+
+/** A trace-level logger whose every line is kept, to grep for secrets. */
+export function capturedLogger(name: string): { log: Logger; lines: string[] } {
+  const lines: string[] = [];
+  const stream = new Writable({ write(chunk, _enc, done) { lines.push(String(chunk)); done(); } });
+  return { log: createLogger(name, "trace", stream), lines };
+}
