@@ -1,0 +1,72 @@
+/**
+ * Binds `?` parameters into MySQL SQL on the client (the text protocol, so
+ * results can stream). Unlike mysql2's `format`, it skips `?` inside string
+ * literals, quoted identifiers and comments, and it writes strings as
+ * `_utf8mb4 X'…'` hex literals, which mean the same text whatever the session's
+ * sql_mode (NO_BACKSLASH_ESCAPES changes what a backslash does in '…').
+ */
+import { DriverError } from "../types.ts";
+
+/** One SQL literal for a JSON-ish parameter value. */
+export function mysqlLiteral(v: unknown): string {
+  if (v === null || v === undefined) return "NULL";
+  if (typeof v === "boolean") return v ? "TRUE" : "FALSE";
+  if (typeof v === "number") {
+    if (!Number.isFinite(v)) throw new DriverError("query", `Parameter ${v} is not a finite number; send a number or a string`);
+    return String(v);
+  }
+  if (typeof v === "bigint") return v.toString();
+  if (typeof v === "string") return v === "" ? "''" : `_utf8mb4 X'${Buffer.from(v, "utf8").toString("hex")}'`;
+  if (v instanceof Date) return mysqlLiteral(v.toISOString().replace("T", " ").replace("Z", ""));
+  if (Array.isArray(v)) {
+    if (v.length === 0) throw new DriverError("query", "An array parameter (for IN (?)) needs at least one value");
+    return v.map((x) => {
+      if (x !== null && typeof x === "object") throw new DriverError("query", "Array parameters may hold only strings, numbers, booleans or null");
+      return mysqlLiteral(x);
+    }).join(", ");
+  }
+  throw new DriverError("query", "Parameters must be strings, numbers, booleans, null or arrays of those; send objects as JSON strings");
+}
+
+/** Offsets of the top-level `?` placeholders (not inside quotes or comments). */
+export function mysqlPlaceholders(sql: string): number[] {
+  const at: number[] = [];
+  const len = sql.length;
+  for (let i = 0; i < len; i++) {
+    const c = sql[i];
+    if (c === "'" || c === '"' || c === "`") {
+      // Quoted text ends at the next unescaped, undoubled quote of the same kind.
+      let j = i + 1;
+      while (j < len) {
+        if (sql[j] === "\\" && c !== "`") j += 2;
+        else if (sql[j] === c) {
+          if (sql[j + 1] === c) j += 2;
+          else break;
+        } else j++;
+      }
+      i = j;
+    } else if ((c === "-" && sql[i + 1] === "-" && (i + 2 >= len || /\s/.test(sql[i + 2]!))) || c === "#") {
+      const nl = sql.indexOf("\n", i);
+      i = nl < 0 ? len : nl;
+    } else if (c === "/" && sql[i + 1] === "*") {
+      const end = sql.indexOf("*/", i + 2);
+      i = end < 0 ? len : end + 1;
+    } else if (c === "?") at.push(i);
+  }
+  return at;
+}
+
+/** Replaces each top-level `?` with the next parameter's literal; the counts must match. */
+export function bindMysql(sql: string, params: readonly unknown[]): string {
+  if (params.length === 0) return sql;
+  const at = mysqlPlaceholders(sql);
+  if (at.length !== params.length)
+    throw new DriverError("query", `The query has ${at.length} ? placeholder${at.length === 1 ? "" : "s"} but ${params.length} parameter${params.length === 1 ? " was" : "s were"} given`);
+  let out = "";
+  let last = 0;
+  at.forEach((pos, k) => {
+    out += sql.slice(last, pos) + mysqlLiteral(params[k]);
+    last = pos + 1;
+  });
+  return out + sql.slice(last);
+}
