@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { serve, type ServerType } from "@hono/node-server";
 import { SignJWT } from "jose";
 import type { Bus } from "@dsb/bus";
-import { connectBus, createLogger, parseEnv, Shutdown, type Env, type Logger } from "@dsb/runtime";
+import { connectBus, createLogger, natsConnectionOf, parseEnv, Shutdown, type Env, type Logger } from "@dsb/runtime";
 import type { BlobStore } from "@dsb/storage";
 import { createApp } from "./app.ts";
 import { createVerifier } from "./auth.ts";
@@ -85,7 +85,7 @@ async function main() {
   const log = createLogger("gateway", env.LOG_LEVEL);
   const bus = await connectBus(env, "gateway", log);
   const { openBlobStore } = await import("@dsb/storage");
-  const store = await openBlobStore(env, bus.transport);
+  const store = await openBlobStore(env, natsConnectionOf(bus));
   const shutdown = new Shutdown(log);
   const gw = await startGateway({ env, bus, log, store });
   shutdown.add("bus", () => bus.close());

@@ -25,3 +25,9 @@ export async function connectBus(env: Env, name: string, log: Logger): Promise<B
 }
 
 export const replicaId = (env: Env) => env.REPLICA_ID ?? `${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`;
+
+/** The NATS connection under a bus, for JetStream users (upload store); undefined in embedded mode. */
+export function natsConnectionOf(bus: Bus): import("@nats-io/transport-node").NatsConnection | undefined {
+  const t = bus.transport as Transport & { nc?: import("@nats-io/transport-node").NatsConnection };
+  return t.kind === "nats" ? t.nc : undefined;
+}
