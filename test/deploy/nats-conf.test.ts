@@ -2,12 +2,13 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { SUBJECTS, EVENTS } from "@dsb/contracts";
-import { NATS_USERS, permissionsOf, renderNatsConf, UPLOAD_BUCKET } from "../../deploy/gen-nats-conf.ts";
+import { CONF_PATHS, NATS_USERS, permissionsOf, renderNatsConf, UPLOAD_BUCKET } from "../../deploy/gen-nats-conf.ts";
 import { CONF_PATH } from "./nats-server.ts";
 
 describe("deploy/nats.conf", () => {
-  it("is exactly what deploy/gen-nats-conf.ts generates (run `npx tsx deploy/gen-nats-conf.ts` after changing subjects)", () => {
-    expect(readFileSync(CONF_PATH, "utf8")).toBe(renderNatsConf());
+  it("is exactly what deploy/gen-nats-conf.ts generates, for compose and for k8s (run `npx tsx deploy/gen-nats-conf.ts` after changing subjects)", () => {
+    expect(CONF_PATHS).toContain(CONF_PATH);
+    for (const p of CONF_PATHS) expect(readFileSync(p, "utf8"), p).toBe(renderNatsConf());
   });
 
   it("lets a user publish a subject exactly when SUBJECTS lists it among the callers", () => {
