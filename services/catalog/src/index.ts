@@ -26,7 +26,7 @@ export async function startCatalog(opts: CatalogOptions): Promise<{ stop(): Prom
   const { env, bus, log, replicaId } = opts;
   // Before touching the database: no key outside embedded mode means no start.
   const keys = await loadKeys(env, log);
-  const db = opts.db ?? (await openDatabase(env));
+  const db = opts.db ?? (await openDatabase(env, log));
   try {
     const applied = await migrate(db);
     if (applied.length) log.info({ applied }, "🗄️ catalog migrations applied");

@@ -13,7 +13,7 @@ const env = parseEnv();
 const log = createLogger("rotate-keys", env.LOG_LEVEL);
 try {
   const keys = await loadKeys(env, log);
-  const db = await openDatabase(env);
+  const db = await openDatabase(env, log);
   try {
     await migrate(db);
     const report = await rotateKeys(db, keys, { log });

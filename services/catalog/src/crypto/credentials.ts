@@ -51,9 +51,17 @@ export function decryptConfig(stored: Record<string, unknown>, keys: MultiFernet
       if (e instanceof InvalidToken) throw new UndecryptableField(field);
       throw e;
     }
-    out[field] = flag === JSON_MARKER ? JSON.parse(plain) : plain;
+    out[field] = flag === JSON_MARKER ? parseJsonOr(plain) : plain;
   }
   return out;
+}
+
+function parseJsonOr(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return s;
+  }
 }
 
 /** True when a stored config has a plaintext secret or a secret not sealed by `primary`. */

@@ -1,17 +1,19 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CompiledQuery, Kysely, PostgresDialect } from "kysely";
-import type { Env } from "@dsb/runtime";
+import type { Env, Logger } from "@dsb/runtime";
 import type { CatalogDatabase, CatalogDb } from "./types.ts";
 
 /** Every session runs in UTC so timestamps format and compare the same on both engines. */
 const UTC = CompiledQuery.raw("set time zone 'UTC'");
 
 /** PostgreSQL when DATABASE_URL is set, PGlite persisted in DATA_DIR/catalog otherwise. */
-export async function openDatabase(env: Pick<Env, "DATABASE_URL" | "DATA_DIR">): Promise<CatalogDb> {
+export async function openDatabase(env: Pick<Env, "DATABASE_URL" | "DATA_DIR">, log?: Logger): Promise<CatalogDb> {
   if (env.DATABASE_URL) {
     const { default: pg } = await import("pg");
     const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 10, idleTimeoutMillis: 30_000 });
+    // An idle client dropped by the server (restart, failover) must not crash the process; the pool reconnects.
+    pool.on("error", (err) => log?.warn({ err: { message: err.message } }, "⚠️ catalog database connection lost; reconnecting"));
     return new Kysely<CatalogDatabase>({
       dialect: new PostgresDialect({ pool, onCreateConnection: async (c) => void (await c.executeQuery(UTC)) }),
     });
