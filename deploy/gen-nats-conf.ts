@@ -2,12 +2,13 @@
  * Generates deploy/nats.conf from the bus contracts, so the subject permissions cannot drift
  * from `callers` in libs/contracts/src/subjects.ts.
  *
- *   npx tsx deploy/gen-nats-conf.ts          # rewrite deploy/nats.conf
+ *   npx tsx deploy/gen-nats-conf.ts          # rewrite deploy/nats.conf and deploy/k8s/nats/nats.conf
  *   npx tsx deploy/gen-nats-conf.ts --check  # exit 1 if the committed file is stale
  *
  * test/deploy/nats-conf.test.ts fails when the committed file differs from this output.
  */
-import { readFileSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SUBJECTS, SERVICES, type Caller, type EventName, type ServiceName } from "@dsb/contracts";
 
@@ -135,19 +136,23 @@ ${users.join(",\n")}
 `;
 }
 
-const confPath = fileURLToPath(new URL("./nats.conf", import.meta.url));
+/** Where the conf is written: compose mounts the first; kustomize can only read files below deploy/k8s. */
+export const CONF_PATHS = ["./nats.conf", "./k8s/nats/nats.conf"].map((p) => fileURLToPath(new URL(p, import.meta.url)));
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   const text = renderNatsConf();
   if (process.argv.includes("--check")) {
-    const current = readFileSync(confPath, "utf8");
-    if (current !== text) {
-      console.error("deploy/nats.conf is stale: run npx tsx deploy/gen-nats-conf.ts");
+    const stale = CONF_PATHS.filter((p) => { try { return readFileSync(p, "utf8") !== text; } catch { return true; } });
+    if (stale.length) {
+      console.error(`stale: ${stale.join(", ")}; run npx tsx deploy/gen-nats-conf.ts`);
       process.exit(1);
     }
-    console.log("deploy/nats.conf is current");
+    console.log("nats.conf files are current");
   } else {
-    writeFileSync(confPath, text);
-    console.log(`wrote ${confPath}`);
+    for (const p of CONF_PATHS) {
+      mkdirSync(dirname(p), { recursive: true });
+      writeFileSync(p, text);
+      console.log(`wrote ${p}`);
+    }
   }
 }

@@ -54,7 +54,7 @@ export async function probe(mode: ProbeMode, service: string, env: Record<string
 }
 
 if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) {
-  const [mode, service] = process.argv.slice(2);
+  const [mode, service = ""] = process.argv.slice(2);
   if ((mode !== "ready" && mode !== "live") || !SERVICES.includes(service as (typeof SERVICES)[number])) {
     console.error(`usage: node --import tsx deploy/healthcheck.ts ready|live ${SERVICES.join("|")}`);
     process.exit(2);

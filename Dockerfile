@@ -1,0 +1,35 @@
+# syntax=docker/dockerfile:1
+# One image for every deployable. The command picks the service (see docker-compose.yml and
+# deploy/k8s): node --import tsx <entry file of `npm run start:<service>`>. Without a command it
+# runs the embedded all-in-one mode (`npm start`). Not built in CI: no Docker engine runs there.
+
+ARG NODE_IMAGE=node:20-slim
+
+# Only the package manifests, so the dependency layer below is rebuilt only when they change.
+FROM ${NODE_IMAGE} AS manifests
+WORKDIR /src
+COPY . .
+RUN find . -type f ! -name package.json ! -name package-lock.json -delete && find . -type d -empty -delete
+
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY --from=manifests /src/ ./
+# Runtime dependencies only (tsx is one); the test and benchmark tool chain stays out.
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+FROM ${NODE_IMAGE} AS runtime
+# tini as PID 1: forwards SIGTERM to node (which drains NATS and closes pools) and reaps zombies.
+RUN apt-get update && apt-get install -y --no-install-recommends tini && rm -rf /var/lib/apt/lists/*
+ENV NODE_ENV=production \
+    DATA_DIR=/data \
+    PORT=8080
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY --chown=root:root . .
+# The image's files stay root-owned (read-only to the app); only DATA_DIR is writable.
+RUN mkdir -p /data && chown node:node /data
+USER node
+EXPOSE 8080
+ENTRYPOINT ["/usr/bin/tini", "--"]
+# One node process (no npm/tsx wrapper processes in between), so SIGTERM reaches the app directly.
+CMD ["node", "--import", "tsx", "src/start-all.ts"]
