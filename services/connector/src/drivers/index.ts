@@ -1,0 +1,33 @@
+import { AppError, type DbType } from "@dsb/contracts";
+import type { Driver } from "./types.ts";
+import { postgresqlDriver } from "./postgresql/driver.ts";
+import { redshiftDriver } from "./redshift/driver.ts";
+import { mysqlDriver } from "./mysql/driver.ts";
+import { mssqlDriver } from "./mssql/driver.ts";
+import { bigqueryDriver } from "./bigquery/driver.ts";
+
+/** Stand-in until a driver lands: refuses to connect with a clear message. */
+const notYet = (type: DbType, dialect: Driver["dialect"]): Driver => ({
+  type, dialect,
+  targets: () => [],
+  connect: async () => {
+    throw new AppError("NOT_IMPLEMENTED", `The ${type} driver is not available in this build`);
+  },
+});
+
+/** Every database type's driver. */
+// Driver<any>: each entry is typed by its own config; callers pick by `config.type`.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const DRIVERS = {
+  postgresql: postgresqlDriver,
+  redshift: redshiftDriver,
+  mysql: mysqlDriver,
+  mssql: mssqlDriver,
+  bigquery: bigqueryDriver,
+  clickhouse: notYet("clickhouse", "clickhouse"),
+  snowflake: notYet("snowflake", "snowflake"),
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+} satisfies Record<DbType, Driver<any>>;
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const driverFor = (type: DbType): Driver<any> => DRIVERS[type];

@@ -1,0 +1,70 @@
+import { CursorRegistry, type Bus } from "@dsb/bus";
+import type { Env, Logger } from "@dsb/runtime";
+import { PoolRegistry } from "./pools.ts";
+import { handleCursor, handleIntrospect, handleQuery, handleTest, type ConnectorDeps, type CursorMeta } from "./query.ts";
+
+export { DRIVERS, driverFor } from "./drivers/index.ts";
+export { checkTargets, classifyAddress, connectChecked } from "./address-policy.ts";
+export { compileQueryConfig } from "./query-config.ts";
+export type { Connection, Driver, DialTarget, QueryOptions, QueryStream } from "./drivers/types.ts";
+
+/** How long an unread result cursor stays open. */
+export const CURSOR_IDLE_MS = 60_000;
+/** Open result cursors per replica (each pins one database connection). */
+export const MAX_CURSORS = 64;
+
+export interface ConnectorOptions {
+  env: Env;
+  bus: Bus;
+  log: Logger;
+  replicaId: string;
+}
+
+/**
+ * Serves connector.test / introspect / query and this replica's
+ * connector.cursor.<replicaId>; closes a source's pools when the catalog
+ * publishes its deletion.
+ */
+export async function startConnector(opts: ConnectorOptions): Promise<{ stop(): Promise<void> }> {
+  const { env, bus, log, replicaId } = opts;
+  const pools = new PoolRegistry({ maxPools: env.MAX_POOLS, log });
+  const cursors = new CursorRegistry<CursorMeta>({
+    idleMs: CURSOR_IDLE_MS,
+    maxOpen: MAX_CURSORS,
+    onClose: (meta) => {
+      if (meta.timer) clearTimeout(meta.timer);
+      meta.lease.release();
+    },
+  });
+  const deps: ConnectorDeps = {
+    bus, pools, cursors, replicaId, log,
+    policy: { allowPrivateHosts: env.allowPrivateHosts },
+    maxRows: env.QUERY_MAX_ROWS,
+  };
+  const served = await bus.serve(
+    "connector",
+    {
+      "connector.test": (req) => handleTest(deps, req.config),
+      "connector.introspect": (req) => handleIntrospect(deps, req),
+      "connector.query": (req) => handleQuery(deps, req),
+      "connector.cursor.*": (req) => handleCursor(deps, req),
+    },
+    { replicaId },
+  );
+  const sub = bus.subscribe("catalog.events.source.deleted", async (ev) => {
+    if (ev.type !== "database") return;
+    await pools.closeSource(ev.id);
+    log.info({ source_id: ev.id }, "🔌 pools of deleted source closed");
+  });
+  log.info({ replica: replicaId, allow_private_hosts: env.allowPrivateHosts }, "✅ connector ready");
+  let stopping: Promise<void> | null = null;
+  return {
+    stop: () =>
+      (stopping ??= (async () => {
+        sub.unsubscribe();
+        await served.stop();
+        await cursors.closeAll();
+        await pools.closeAll();
+      })()),
+  };
+}
