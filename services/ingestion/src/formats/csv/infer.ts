@@ -58,11 +58,12 @@ export function formatToType(format: number): ColumnType {
 
 /** Null markers: empty, NULL, null, NA, N/A, n/a, None. */
 export function isNullMarker(s: string): boolean {
+  // Character tests first: most fields are longer or start differently, and this runs per field.
   switch (s.length) {
     case 0: return true;
-    case 2: return s === "NA";
-    case 3: return s === "N/A" || s === "n/a";
-    case 4: return s === "NULL" || s === "null" || s === "None";
+    case 2: return s.charCodeAt(0) === 78 && s.charCodeAt(1) === 65; // NA
+    case 3: { const c = s.charCodeAt(1); return c === 47 && (s === "N/A" || s === "n/a"); }
+    case 4: { const c = s.charCodeAt(0); return (c === 78 || c === 110) && (s === "NULL" || s === "null" || s === "None"); }
     default: return false;
   }
 }
@@ -244,7 +245,10 @@ function classifyNumber(s: string): number {
     if (i === len) {
       if (intDigits === 0 && fracDigits === 0) return 0;
       if (fracDigits === 0) return T_DOUBLE; // "5." is a float literal, not a decimal
-      return significantDigits(s, intStart, len) <= 15 ? T_DOUBLE | T_DECIMAL : T_DECIMAL;
+      const sig = significantDigits(s, intStart, len);
+      // Up to 15 digits always survive a double; 16–17 only when the text is the double's own shortest form.
+      if (sig <= 15 || (sig <= 17 && roundTrips(s))) return T_DOUBLE | T_DECIMAL;
+      return T_DECIMAL;
     }
     c = s.charCodeAt(i);
   }
@@ -259,6 +263,11 @@ function classifyNumber(s: string): number {
     return T_DOUBLE;
   }
   return 0;
+}
+
+function roundTrips(s: string): boolean {
+  const t = s.charCodeAt(0) === 43 ? s.slice(1) : s;
+  return String(Number(t)) === t;
 }
 
 /** Digits of a plain decimal without leading zeros (so "0.000123" has 3). */

@@ -57,8 +57,8 @@ function fieldCounts(text: string, dialect: Dialect, final: boolean): Map<number
   try {
     parser.push(text, final);
   } catch {
-    // A quote never closed: this candidate explains the sample badly.
-    counts.set(-1, (counts.get(-1) ?? 0) + Math.max(1, [...counts.values()].reduce((a, b) => a + b, 0)));
+    // A quote never closed (at the end of the file): one row this candidate cannot explain.
+    counts.set(-1, (counts.get(-1) ?? 0) + 1);
   }
   return counts;
 }
