@@ -1,0 +1,30 @@
+import { z } from "zod";
+import { COLUMN_TYPES, type ColumnType } from "../formats/types.ts";
+
+/** Where the datasets of an upload live: beside it, so file_path (the upload key) finds them. */
+export const datasetPrefix = (uploadKey: string) => `${uploadKey}.dataset/`;
+export const manifestKey = (uploadKey: string) => `${datasetPrefix(uploadKey)}manifest.json`;
+export const tableFileKey = (uploadKey: string, index: number) => `${datasetPrefix(uploadKey)}t${index}.arrow`;
+
+/** SQL-ish names of column types in the schema object (seed format). */
+export const SQL_TYPE: Record<ColumnType, string> = {
+  boolean: "BOOLEAN", integer: "INTEGER", bigint: "BIGINT", double: "DOUBLE", decimal: "DECIMAL",
+  date: "DATE", timestamp: "TIMESTAMP", timestamptz: "TIMESTAMPTZ", time: "TIME", string: "VARCHAR", json: "JSON",
+};
+
+export const ManifestTableSchema = z.object({
+  name: z.string(),
+  key: z.string(),
+  rowCount: z.number().int(),
+  bytes: z.number().int(),
+  columns: z.array(z.object({ name: z.string(), type: z.enum(COLUMN_TYPES), nullable: z.boolean() })),
+});
+export type ManifestTable = z.infer<typeof ManifestTableSchema>;
+
+/** What a dataset holds; written last, so a dataset without a manifest is incomplete. */
+export const ManifestSchema = z.object({
+  version: z.literal(1),
+  format: z.string(),
+  tables: z.array(ManifestTableSchema),
+});
+export type Manifest = z.infer<typeof ManifestSchema>;

@@ -1,0 +1,77 @@
+import { createReadStream } from "node:fs";
+import { createInterface } from "node:readline";
+import { AppError } from "@dsb/contracts";
+import type { FormatReader, ParsedColumn, ParsedTable } from "../types.ts";
+import { ColumnCollector, toRow } from "./flatten.ts";
+import { splitJsonArray } from "./split.ts";
+
+const BATCH = 2000;
+const fail = (message: string) => new AppError("PARSE_FAILED", message);
+
+type Rec = Record<string, unknown>;
+const isRecord = (v: unknown): v is Rec => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** Records of a JSON array file, streamed element by element, each with the line it starts on. */
+async function* jsonRecords(path: string): AsyncGenerator<{ record: Rec; line: number }> {
+  for await (const el of splitJsonArray(createReadStream(path, { encoding: "utf8", highWaterMark: 256 * 1024 }))) {
+    let v: unknown;
+    try { v = JSON.parse(el.text); } catch (e) {
+      throw fail(`Invalid JSON in the element starting at line ${el.line}: ${(e as Error).message}`);
+    }
+    if (!isRecord(v)) throw fail(`Element ${el.index + 1} (line ${el.line}) is ${Array.isArray(v) ? "an array" : JSON.stringify(v)?.slice(0, 40)}, not an object; upload an array of objects`);
+    yield { record: v, line: el.line };
+  }
+}
+
+/** Records of an NDJSON file, line by line; blank lines are skipped. */
+async function* ndjsonRecords(path: string): AsyncGenerator<{ record: Rec; line: number }> {
+  const rl = createInterface({ input: createReadStream(path, { encoding: "utf8", highWaterMark: 256 * 1024 }), crlfDelay: Infinity });
+  let line = 0;
+  for await (const text of rl) {
+    line++;
+    const t = line === 1 ? text.replace(/^\uFEFF/, "").trim() : text.trim();
+    if (!t) continue;
+    let v: unknown;
+    try { v = JSON.parse(t); } catch (e) {
+      throw fail(`Invalid JSON on line ${line}: ${(e as Error).message}`);
+    }
+    if (!isRecord(v)) throw fail(`Line ${line} is not a JSON object; NDJSON needs one object per line`);
+    yield { record: v, line };
+  }
+}
+
+function reader(kind: "json" | "ndjson"): FormatReader {
+  const records = kind === "json" ? jsonRecords : ndjsonRecords;
+  return async (path, opts) => {
+    // Pass 1: columns and widened types over every record (types may change late in a file).
+    const collector = new ColumnCollector();
+    let last = 0;
+    for await (const { record, line } of records(path)) {
+      last = line;
+      try { collector.add(record, () => `line ${line}`); } catch (e) { throw fail(`${kind.toUpperCase()} file has ${(e as Error).message}`); }
+    }
+    if (collector.rows === 0) throw fail(kind === "json" ? "The JSON array is empty; upload an array with at least one object" : "The NDJSON file has no records");
+    const columns: ParsedColumn[] = collector.columns();
+    if (columns.length === 0) throw fail(`Every record is an empty object (last at line ${last}); nothing to ingest`);
+    const index = new Map(columns.map((c, i) => [c.name, i]));
+    const table: ParsedTable = {
+      name: opts.tableName,
+      columns,
+      rowCount: collector.rows,
+      async *rows() {
+        let batch: unknown[][] = [];
+        for await (const { record } of records(path)) {
+          batch.push(toRow(record, columns, index));
+          if (batch.length >= BATCH) { yield batch; batch = []; }
+        }
+        if (batch.length) yield batch;
+      },
+    };
+    return [table];
+  };
+}
+
+/** A JSON array of objects, stream-parsed element by element. */
+export const readJson: FormatReader = reader("json");
+/** Newline-delimited JSON objects. */
+export const readNdjson: FormatReader = reader("ndjson");

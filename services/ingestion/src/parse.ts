@@ -1,0 +1,62 @@
+import { basename } from "node:path";
+import { AppError, buildSchema, type FileFormat, type ReplyInputOf } from "@dsb/contracts";
+import type { BlobStore } from "@dsb/storage";
+import { detectFormat, readHead } from "./detect.ts";
+import { readCsv } from "./formats/csv/index.ts";
+import { readJson, readNdjson } from "./formats/json/index.ts";
+import { readParquet } from "./formats/parquet/index.ts";
+import { readXlsx } from "./formats/xlsx/index.ts";
+import type { FormatReader } from "./formats/types.ts";
+import { datasetPrefix, manifestKey, SQL_TYPE, tableFileKey, type Manifest } from "./dataset/layout.ts";
+import { writeArrowTable } from "./dataset/write.ts";
+
+export const READERS: Record<FileFormat, FormatReader> = { csv: readCsv, xlsx: readXlsx, json: readJson, ndjson: readNdjson, parquet: readParquet };
+
+/** Table name of a single-table file: the file name without its extension. */
+export function tableNameOf(filename: string): string {
+  const base = basename(filename.replace(/\\/g, "/")).replace(/\.[^.]*$/, "").trim();
+  return base || "data";
+}
+
+/** Removes every dataset object of an upload. */
+export async function removeDatasets(store: BlobStore, key: string): Promise<number> {
+  let n = 0;
+  for await (const o of store.list(datasetPrefix(key))) { await store.delete(o.key); n++; }
+  return n;
+}
+
+/**
+ * Sniffs, parses and types a stored upload, writes one Arrow IPC file per table
+ * and a manifest beside it, and returns the schema. On failure nothing of the
+ * dataset is left; the upload itself is the caller's to discard.
+ */
+export async function parseUpload(store: BlobStore, key: string, filename: string): Promise<ReplyInputOf<"ingestion.parse">> {
+  const local = await store.toLocalFile(key);
+  try {
+    const format = detectFormat(await readHead(local.path), filename);
+    const tables = await READERS[format](local.path, { tableName: tableNameOf(filename) });
+    const manifest: Manifest = { version: 1, format, tables: [] };
+    let datasetBytes = 0;
+    for (const [i, table] of tables.entries()) {
+      const fileKey = tableFileKey(key, i);
+      const written = await writeArrowTable(store, fileKey, table);
+      datasetBytes += written.bytes;
+      manifest.tables.push({ name: table.name, key: fileKey, rowCount: written.rowCount, bytes: written.bytes, columns: written.columns });
+    }
+    const body = new TextEncoder().encode(JSON.stringify(manifest));
+    await store.put(manifestKey(key), (async function* () { yield body; })(), { maxBytes: Number.MAX_SAFE_INTEGER });
+    datasetBytes += body.byteLength;
+    const schema = buildSchema(manifest.tables.map((t) => ({
+      name: t.name, kind: "table" as const, rowCount: t.rowCount,
+      columns: t.columns.map((c) => ({ name: c.name, type: SQL_TYPE[c.type], nullable: c.nullable })),
+    })));
+    return { format, schema, dataset_key: datasetPrefix(key), row_count: schema.total_rows, dataset_bytes: datasetBytes };
+  } catch (e) {
+    await removeDatasets(store, key).catch(() => {});
+    if (e instanceof AppError) throw e;
+    const msg = e instanceof Error ? e.message.split(local.path).join(filename) : String(e);
+    throw new AppError("PARSE_FAILED", `The file could not be parsed: ${msg}`);
+  } finally {
+    await local.release();
+  }
+}
