@@ -27,15 +27,18 @@ export interface RunningSystem {
  * in a fresh database) when TEST_NATS_URL and TEST_DATABASE_URL are set, as in CI;
  * embedded (in-process bus, PGlite) otherwise or when asked.
  */
-export async function startTestSystem(opts: { mode?: "embedded" | "distributed"; env?: Record<string, string> } = {}): Promise<RunningSystem> {
-  const natsUrl = process.env.TEST_NATS_URL;
+export async function startTestSystem(opts: { mode?: "embedded" | "distributed"; env?: Record<string, string>; natsUrl?: string } = {}): Promise<RunningSystem> {
+  const natsUrl = opts.natsUrl ?? process.env.TEST_NATS_URL;
   const dbUrl = process.env.TEST_DATABASE_URL;
   const mode = opts.mode ?? (natsUrl && dbUrl ? "distributed" : "embedded");
   const dataDir = mkdtempSync(join(tmpdir(), "dsb-e2e-"));
   let dropDb: (() => Promise<void>) | undefined;
   const vars: Record<string, string> = {
     PORT: "0", HOST: "127.0.0.1", DATA_DIR: dataDir, JWT_SECRET, ENCRYPTION_KEY, LOG_LEVEL: "silent", ALLOW_PRIVATE_HOSTS: "true",
-    REPLICA_ID: `e2e${Math.random().toString(36).slice(2, 8)}`, ...opts.env,
+    REPLICA_ID: `e2e${Math.random().toString(36).slice(2, 8)}`,
+    // Parallel test files share the machine's NATS; a namespace keeps their services apart.
+    BUS_NAMESPACE: `e2e${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`,
+    ...opts.env,
   };
   if (mode === "distributed") {
     if (!natsUrl || !dbUrl) throw new Error("distributed mode needs TEST_NATS_URL and TEST_DATABASE_URL");

@@ -56,8 +56,20 @@ export const newRequestId = () => `${Date.now().toString(36)}-${(seq++).toString
 export class Bus {
   constructor(
     readonly transport: Transport,
-    private readonly opts: { defaultTimeoutMs?: number; log?: BusLogger } = {},
+    private readonly opts: { defaultTimeoutMs?: number; log?: BusLogger; namespace?: string } = {},
   ) {}
+
+  /**
+   * Subject on the wire. A namespace keeps several deployments (or parallel
+   * test files) apart on one NATS; none by default.
+   */
+  private wire(subject: string): string {
+    return this.opts.namespace ? `${this.opts.namespace}.${subject}` : subject;
+  }
+
+  private serviceName(service: string): string {
+    return this.opts.namespace ? `${this.opts.namespace}-${service}` : service;
+  }
 
   get maxPayload(): number {
     return this.transport.maxPayload;
@@ -68,7 +80,7 @@ export class Bus {
     const checked = def.request.safeParse(req);
     if (!checked.success) throw new AppError("VALIDATION", describeIssues(checked.error));
     const subject = opts.subject ?? name;
-    const raw = await this.transport.request(subject, encodeJson(checked.data), {
+    const raw = await this.transport.request(this.wire(subject), encodeJson(checked.data), {
       timeoutMs: opts.timeoutMs ?? this.opts.defaultTimeoutMs ?? 30_000,
       headers: { "x-request-id": opts.requestId ?? newRequestId() },
     });
@@ -96,7 +108,7 @@ export class Bus {
       const handler = handlers[name] as unknown as (req: unknown, ctx: RequestContext) => Promise<unknown>;
       return {
         name: name.replace(/\.\*$/, "").replace(/\./g, "_"),
-        subject,
+        subject: this.wire(subject),
         queue: !perReplica,
         handler: async (data: Uint8Array, headers: Headers) => {
           const requestId = headers["x-request-id"] ?? newRequestId();
@@ -115,15 +127,15 @@ export class Bus {
         },
       };
     });
-    return this.transport.serve({ name: service, version: opts.version ?? "0.1.0", metadata: { replica: opts.replicaId } }, endpoints);
+    return this.transport.serve({ name: this.serviceName(service), version: opts.version ?? "0.1.0", metadata: { replica: opts.replicaId } }, endpoints);
   }
 
   publish<E extends EventName>(event: E, payload: EventOf<E>): void {
-    this.transport.publish(event, encodeJson(EVENTS[event].parse(payload)));
+    this.transport.publish(this.wire(event), encodeJson(EVENTS[event].parse(payload)));
   }
 
   subscribe<E extends EventName>(event: E, handler: (payload: EventOf<E>) => void | Promise<void>) {
-    return this.transport.subscribe(event, (data) => {
+    return this.transport.subscribe(this.wire(event), (data) => {
       const parsed = EVENTS[event].safeParse(decodeJson(data));
       if (!parsed.success) { this.opts.log?.warn({ event }, "⚠️ malformed event dropped"); return; }
       Promise.resolve(handler(parsed.data as EventOf<E>)).catch((err) => this.opts.log?.error({ err, event }, "❌ event handler failed"));
@@ -131,7 +143,7 @@ export class Bus {
   }
 
   ping(service: ServiceName, timeoutMs = 1000): Promise<boolean> {
-    return this.transport.ping(service, timeoutMs);
+    return this.transport.ping(this.serviceName(service), timeoutMs);
   }
 
   close(): Promise<void> {

@@ -21,7 +21,7 @@ export async function connectBus(env: Env, name: string, log: Logger): Promise<B
     shared ??= new MemoryTransport();
     transport = shared;
   }
-  return new Bus(transport, { defaultTimeoutMs: env.BUS_TIMEOUT_MS, log });
+  return new Bus(transport, { defaultTimeoutMs: env.BUS_TIMEOUT_MS, log, namespace: env.BUS_NAMESPACE });
 }
 
 export const replicaId = (env: Env) => env.REPLICA_ID ?? `${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`;

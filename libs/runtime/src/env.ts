@@ -36,6 +36,8 @@ export const EnvSchema = z.object({
   QUERY_DEFAULT_TIMEOUT_MS: z.coerce.number().int().min(100).default(30_000),
   /** How long a bus request waits for a reply (the query timeout is added for queries). */
   BUS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Prefix for every bus subject, to share one NATS between deployments. */
+  BUS_NAMESPACE: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, _ and - only").optional()),
   /** Identifies this process among replicas (cursor subjects, logs). */
   REPLICA_ID: optionalString,
   /** Bytes of datasets ingestion keeps in memory across queries. */

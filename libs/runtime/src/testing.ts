@@ -11,12 +11,18 @@ export async function testBus(name = "test"): Promise<Bus> {
   const log = createLogger(name, "silent");
   if (url) {
     const { NatsTransport } = await import("@dsb/bus/nats");
-    return new Bus(await NatsTransport.connect({ servers: url, name }), { defaultTimeoutMs: 10_000, log });
+    return new Bus(await NatsTransport.connect({ servers: url, name }), { defaultTimeoutMs: 10_000, log, namespace: FILE_NAMESPACE });
   }
   sharedMemory ??= new MemoryTransport();
   return new Bus(sharedMemory, { defaultTimeoutMs: 10_000, log });
 }
 let sharedMemory: MemoryTransport | undefined;
+
+/**
+ * Each test file runs in its own module graph, so this is per file: test files
+ * that serve the same services on the shared NATS never answer each other.
+ */
+export const FILE_NAMESPACE = `t${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`;
 
 /** A fresh in-process bus nobody else shares (for isolated unit tests). */
 export const isolatedBus = () => new Bus(new MemoryTransport(), { defaultTimeoutMs: 10_000 });
