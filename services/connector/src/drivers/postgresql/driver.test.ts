@@ -1,4 +1,102 @@
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type { ConfigOf } from "@dsb/contracts";
+import { connectChecked } from "../../address-policy.ts";
+import { redshiftDriver } from "../redshift/driver.ts";
 import { driverSuite } from "../suite.ts";
+import type { Connection } from "../types.ts";
+import { postgresqlDriver } from "./driver.ts";
 import { pgHarness } from "./harness.ts";
+import { scratchDatabase, TEST_PG } from "./scratch-db.ts";
 
 driverSuite(pgHarness("postgresql"));
+
+describe("postgresql driver specifics", async () => {
+  const db = await scratchDatabase("dsb_connector_pgx_");
+  const skip = "skip" in db;
+  if ("skip" in db) console.log(`SKIPPED postgresql specifics: ${db.skip}`);
+  describe.runIf(!skip)("against the local PostgreSQL", () => {
+    const scratch = db as Exclude<typeof db, { skip: string }>;
+    const config = { type: "postgresql", host: TEST_PG.host, port: TEST_PG.port, username: TEST_PG.user, password: TEST_PG.password, database: scratch.name, allow_writes: false } as ConfigOf<"postgresql">;
+    let conn: Connection;
+    beforeAll(async () => {
+      // 2,000 tables with a primary key, a comment and a view.
+      await scratch.admin(`select 1`);
+      const c = new pg.Client({ ...TEST_PG, database: scratch.name });
+      await c.connect();
+      await c.query(`do $$ begin for i in 1..2000 loop execute format('create table t%s (id int primary key, v text, n numeric(10,2))', i); end loop; end $$`);
+      await c.query(`comment on table t1 is 'first table'; comment on column t1.v is 'the value'; create view v1 as select id from t1; analyze t2`);
+      await c.end();
+      conn = await connectChecked(postgresqlDriver, config, { allowPrivateHosts: true });
+    }, 120_000);
+    afterAll(async () => {
+      await conn?.close();
+      await scratch.drop();
+    });
+
+    it("introspects 2,000 tables in a few queries, not thousands", async () => {
+      const spy = vi.spyOn(pg.Client.prototype, "query");
+      try {
+        const tables = await conn.introspect();
+        expect(tables.filter((t) => t.kind === "table")).toHaveLength(2000);
+        expect(spy.mock.calls.length).toBeLessThanOrEqual(3);
+        const t1 = tables.find((t) => t.name === "t1")!;
+        expect(t1).toMatchObject({ schema: "public", kind: "table", comment: "first table" });
+        expect(t1.columns).toEqual([
+          { name: "id", type: "integer", nullable: false, primary_key: true },
+          { name: "v", type: "text", nullable: true, primary_key: false, comment: "the value" },
+          { name: "n", type: "numeric(10,2)", nullable: true, primary_key: false },
+        ]);
+        expect(tables.find((t) => t.name === "v1")).toMatchObject({ kind: "view", rowCount: null });
+        expect(tables.find((t) => t.name === "t2")!.rowCount).toBe(0);
+      } finally {
+        spy.mockRestore();
+      }
+    });
+
+    it("redshift's catalog queries introspect 2,000 tables in four queries on PostgreSQL", async () => {
+      const rs = await connectChecked(redshiftDriver, { ...config, type: "redshift" } as ConfigOf<"redshift">, { allowPrivateHosts: true });
+      const spy = vi.spyOn(pg.Client.prototype, "query");
+      try {
+        const tables = await rs.introspect();
+        expect(spy.mock.calls.length).toBeLessThanOrEqual(5);
+        expect(tables.filter((t) => t.kind === "table")).toHaveLength(2000);
+        expect(tables.find((t) => t.name === "t1")!.columns[0]).toEqual({ name: "id", type: "integer", nullable: false, primary_key: true });
+        expect(tables.find((t) => t.name === "t1")!.columns[2]!.type).toBe("numeric(10,2)");
+      } finally {
+        spy.mockRestore();
+        await rs.close();
+      }
+    });
+
+    it("maps values: int8/numeric strings, timestamptz UTC ISO, bytea base64, json parsed, arrays", async () => {
+      const s = await conn.query(
+        `select 9007199254740993::int8 as a, 1.50::numeric as b, '2024-01-02 03:04:05.123456+02'::timestamptz as c, '2024-01-02'::date as d,
+                '\\x48656c6c6f'::bytea as e, '{"k":[1,2]}'::jsonb as f, array[1,2]::int8[] as g, 42 as h, 1.5::float8 as i, 'x' as i`,
+        [], { readOnly: true, timeoutMs: 5000, signal: new AbortController().signal, batchRows: 10 });
+      const r = await s.batches.next();
+      await s.batches.return?.();
+      expect(s.columns.map((c) => c.name)).toEqual(["a", "b", "c", "d", "e", "f", "g", "h", "i", "i"]);
+      expect(s.columns.map((c) => c.type)).toEqual(["int8", "numeric", "timestamptz", "date", "bytea", "jsonb", "_int8", "int4", "float8", "text"]);
+      expect(r.value).toEqual([["9007199254740993", "1.50", "2024-01-02T01:04:05.123456Z", "2024-01-02", "SGVsbG8=", { k: [1, 2] }, ["1", "2"], 42, 1.5, "x"]]);
+    });
+
+    it("a write needs readOnly false; the database error comes back without connection details", async () => {
+      const run = async (sql: string, readOnly: boolean) => {
+        const s = await conn.query(sql, [], { readOnly, timeoutMs: 5000, signal: new AbortController().signal, batchRows: 10 });
+        for (let r = await s.batches.next(); !r.done; r = await s.batches.next());
+      };
+      await expect(run("insert into t1 values (1, 'a', 1)", true)).rejects.toThrow(/read-only transaction/);
+      await run("insert into t1 values (1, 'a', 1)", false);
+      const err = await run("select nope from t1", true).then(() => null, (e: Error) => e);
+      expect(err!.message).toContain('column "nope" does not exist');
+      expect(err!.message).not.toContain(TEST_PG.host);
+    });
+
+    it("an unreachable port fails with a helpful connection error", async () => {
+      const bad = await connectChecked(postgresqlDriver, { ...config, port: 1 }, { allowPrivateHosts: true });
+      await expect(bad.test()).rejects.toMatchObject({ kind: "connection", message: expect.stringContaining("Connection refused by 127.0.0.1:1") });
+      await bad.close();
+    });
+  });
+});
