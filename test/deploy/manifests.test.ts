@@ -176,6 +176,18 @@ describe("docker-compose.yml", () => {
   const compose = parse(read("docker-compose.yml"), { merge: true }) as Obj;
   const services = compose.services as Record<string, Obj>;
 
+  it("is valid for Compose (`docker-compose config`, when a Compose CLI is installed)", (ctx) => {
+    const clis: [string, string[]][] = [["docker-compose", []], ["docker", ["compose"]]];
+    const cli = clis.find(([bin, pre]) => {
+      try { execFileSync(bin, [...pre, "version"], { stdio: "ignore" }); return true; } catch { return false; }
+    });
+    if (!cli) { skipped("docker-compose config", "no Compose CLI installed; the structural checks below still run"); ctx.skip(); return; }
+    const out = execFileSync(cli[0], [...cli[1], "-f", join(root, "docker-compose.yml"), "config"], { encoding: "utf8" });
+    const resolved = parse(out) as Obj;
+    expect(Object.keys(resolved.services).sort()).toEqual(["catalog", "connector", "gateway", "ingestion", "nats", "postgres"]);
+    expect(resolved.services.connector.environment.NATS_USER).toBe("connector");
+  });
+
   it("has nats, postgres and the four services, scalable (no container_name, only the gateway publishes a port)", () => {
     expect(Object.keys(services).sort()).toEqual(["catalog", "connector", "gateway", "ingestion", "nats", "postgres"]);
     for (const [name, s] of Object.entries(services)) {
