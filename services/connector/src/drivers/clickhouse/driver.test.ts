@@ -1,0 +1,238 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { driverSuite } from "../suite.ts";
+import { DriverError, type Connection, type QueryOptions } from "../types.ts";
+import type { ClickhouseConfig } from "./config.ts";
+import { clickhouseDriver, parseVersion, returnsRows, withFormat } from "./driver.ts";
+import { parseServerError } from "./errors.ts";
+import { clickhousePlaceholders, namedParams, quoteClickhouse, substituteParams } from "./params.ts";
+import { clickhouseRow, clickhouseHeader, innerType, isNullableType, trailingException, unescapeTsv, wallClockToIso } from "./types.ts";
+
+/** The server `.ci/clickhouse.sh` starts; CLICKHOUSE_URL may point elsewhere (http, default user). */
+const CH_URL = process.env.CLICKHOUSE_URL ?? "http://127.0.0.1:8123";
+const DB = `dsb_ch_${Math.random().toString(36).slice(2, 10)}`;
+
+/** Plain HTTP to the server for fixtures, independent of the driver under test. */
+async function admin(sql: string): Promise<string> {
+  const res = await fetch(`${CH_URL}/`, { method: "POST", body: sql, signal: AbortSignal.timeout(10_000) });
+  const text = await res.text();
+  if (!res.ok) throw new Error(text);
+  return text;
+}
+
+let available: Promise<string | null> | null = null;
+/** null when the server answers, else why not. */
+const unavailable = () =>
+  (available ??= fetch(`${CH_URL}/ping`, { signal: AbortSignal.timeout(2000) }).then(
+    async (r) => (r.ok ? (await admin(`CREATE DATABASE IF NOT EXISTS ${DB}`), null) : `ClickHouse at ${CH_URL} answered ${r.status}`),
+    () => `no ClickHouse at ${CH_URL} (run .ci/clickhouse.sh)`,
+  ));
+
+const url = new URL(CH_URL);
+const baseConfig = (): ClickhouseConfig => ({
+  type: "clickhouse", host: url.hostname, port: Number(url.port || 8123), database: DB, username: "default", password: "",
+  protocol: "http", allow_writes: true,
+});
+const target = () => ({ address: url.hostname, hostname: url.hostname, port: Number(url.port || 8123) });
+
+driverSuite<ClickhouseConfig>({
+  type: "clickhouse",
+  driver: clickhouseDriver,
+  config: async () => {
+    const why = await unavailable();
+    return why ? { skip: why } : baseConfig();
+  },
+  setupSql: [
+    "drop table if exists dsb_suite_view",
+    "drop table if exists dsb_suite_items",
+    // DateTime('UTC') so the literal means the same instant whatever the server's time zone.
+    "create table dsb_suite_items (id Int32, name String, amount Nullable(Decimal(12, 2)), big Nullable(Int64), created_at Nullable(DateTime('UTC')), flag Nullable(UInt8)) engine = MergeTree order by id",
+    "insert into dsb_suite_items values (1,'alpha',10.50,9007199254740993,'2024-01-02 03:04:05',1),(2,'beta',NULL,2,'2024-02-03 04:05:06',0),(3,'gamma',7.25,3,NULL,NULL)",
+    "create view dsb_suite_view as select id, name from dsb_suite_items",
+  ],
+  table: `${DB}.dsb_suite_items`,
+  placeholder: (n, kind) => `{p${n}:${kind === "int" ? "Int64" : "String"}}`,
+  // sleep() stops at 3 s and ignores cancellation; counting is long and checks for KILL between blocks.
+  // (system.numbers, not numbers(): readonly=1 forbids table functions, url() and remote() among them.)
+  sleepSql: (s) => `select count() from (select number from system.numbers limit ${s * 1_000_000_000})`,
+  runningQueries: async (marker) =>
+    Number((await admin(`select count() from system.processes where query like ${quoteClickhouse(`%${marker}%`)} and query not like '%system.processes%'`)).trim()),
+  writeSql: `insert into ${DB}.dsb_suite_items (id, name) values (99, 'written')`,
+  teardownSql: ["drop table if exists dsb_suite_view", `drop table if exists ${DB}.dsb_suite_items`],
+});
+
+describe("clickhouse parameters", () => {
+  it("finds {name:Type} placeholders outside quotes and comments", () => {
+    const sql = "select '{p9:String}', {p1:Int64}, `{x:UInt8}` -- {p8:String}\n, {p2:DateTime('UTC')} /* {p7:Int8} */, {not a placeholder}";
+    expect(clickhousePlaceholders(sql).map((p) => [p.name, p.type])).toEqual([["p1", "Int64"], ["p2", "DateTime('UTC')"]]);
+  });
+
+  it("substitutes escaped, typed literals for servers without query parameters", () => {
+    expect(substituteParams("select {p1:String}, {p2:Int64}, {p1:String}", ["it's \\ {p2:Int64}", 5])).toBe(
+      "select CAST('it\\'s \\\\ {p2:Int64}' AS String), CAST(5 AS Int64), CAST('it\\'s \\\\ {p2:Int64}' AS String)");
+    expect(substituteParams("select {p1:Int64}", [null])).toBe("select CAST(NULL AS Nullable(Int64))");
+    expect(substituteParams("select {p1:Array(String)}", [["a", "b"]])).toBe("select CAST(['a', 'b'] AS Array(String))");
+  });
+
+  it("checks names and counts with sentences", () => {
+    expect(() => namedParams("select {p2:Int64}", [1])).toThrow("uses {p2:Int64} but only 1 parameter was given");
+    expect(() => namedParams("select {id:Int64}", [1])).toThrow("must be named p1, p2");
+    expect(() => namedParams("select {p1:Int64}", [1, 2])).toThrow("2 parameters were given but the query uses 1");
+    expect(() => substituteParams("select {p1:Int64}", [{ a: 1 }])).toThrow(DriverError);
+  });
+});
+
+describe("clickhouse text and type helpers", () => {
+  it("unescapes TSV and maps values by type", () => {
+    expect(unescapeTsv("a\\tb\\nc\\\\d\\'e")).toBe("a\tb\nc\\d'e");
+    const h = clickhouseHeader("u\tdec\td\tdt\tn\tf\ts\tb", "UInt64\tDecimal(9, 3)\tDate\tDateTime\tNullable(Int32)\tFloat64\tString\tBool", "UTC");
+    expect(clickhouseRow("18446744073709551615\t1.500\t2024-01-02\t2024-01-02 03:04:05\t\\N\tnan\tx\\ty\ttrue", h.convert)).toEqual([
+      "18446744073709551615", "1.500", "2024-01-02", "2024-01-02T03:04:05Z", null, "nan", "x\ty", true,
+    ]);
+  });
+
+  it("turns wall-clock DateTime in a server or column time zone into UTC", () => {
+    expect(wallClockToIso("2024-01-02 03:04:05", "Asia/Tokyo")).toBe("2024-01-01T18:04:05Z");
+    expect(wallClockToIso("2024-07-01 12:00:00.250", "Europe/Berlin")).toBe("2024-07-01T10:00:00.250Z");
+    expect(wallClockToIso("2024-01-01 12:00:00", "Europe/Berlin")).toBe("2024-01-01T11:00:00Z");
+    expect(wallClockToIso("garbage", "UTC")).toBe("garbage");
+  });
+
+  it("reads nullability and server error texts of old and new servers", () => {
+    expect(isNullableType("Nullable(Decimal(12, 2))")).toBe(true);
+    expect(isNullableType("LowCardinality(Nullable(String))")).toBe(true);
+    expect(isNullableType("Array(Nullable(String))")).toBe(false);
+    expect(innerType("LowCardinality(Nullable(String))")).toBe("String");
+    expect(parseServerError("Code: 193, e.displayText() = DB::Exception: Wrong password for user default, e.what() = DB::Exception")).toEqual({ code: 193, message: "Wrong password for user default" });
+    expect(parseServerError("Code: 60. DB::Exception: Table default.x does not exist. (UNKNOWN_TABLE) (version 24.3.1.1)")).toEqual({ code: 60, message: "Table default.x does not exist." });
+    expect(trailingException("Code: 395, e.displayText() = DB::Exception: boom", 2)).not.toBeNull();
+    expect(trailingException("Code: 1, not\tan error", 2)).toBeNull();
+  });
+
+  it("decides which statements return rows and appends the format", () => {
+    expect(returnsRows("/* m */ -- c\n (select 1)")).toBe(true);
+    expect(returnsRows("with 1 as x select x")).toBe(true);
+    expect(returnsRows("insert into t values (1)")).toBe(false);
+    expect(withFormat("select 1;;  ")).toBe("select 1\nFORMAT TabSeparatedWithNamesAndTypes");
+    expect(() => withFormat("select 1 format JSON")).toThrow(DriverError);
+    expect(parseVersion("18.16.1")).toEqual([18, 16]);
+  });
+});
+
+const opts = (o: Partial<QueryOptions> = {}): QueryOptions => ({
+  readOnly: true, timeoutMs: 30_000, signal: new AbortController().signal, batchRows: 1000, ...o,
+});
+async function all(conn: Connection, sql: string, params: unknown[] = [], o: Partial<QueryOptions> = {}) {
+  const s = await conn.query(sql, params, opts(o));
+  const rows: unknown[][] = [];
+  for (let r = await s.batches.next(); !r.done; r = await s.batches.next()) rows.push(...r.value);
+  return { columns: s.columns, rows };
+}
+
+describe("clickhouse driver against the server", () => {
+  let conn: Connection;
+  let why: string | null = null;
+  beforeAll(async () => {
+    why = await unavailable();
+    if (why) return console.log(`SKIPPED clickhouse driver tests: ${why}`);
+    conn = await clickhouseDriver.connect(baseConfig(), [target()]);
+  });
+  afterAll(async () => {
+    await conn?.close();
+    if (!why) await admin(`DROP DATABASE IF EXISTS ${DB}`).catch(() => undefined);
+  });
+  const live = (name: string, fn: () => Promise<void>) => it(name, async (ctx) => {
+    if (why) {
+      console.log(`SKIPPED ${name}: ${why}`);
+      ctx.skip();
+      return;
+    }
+    await fn();
+  });
+
+  live("maps ClickHouse types: wide integers and decimals as strings, DateTime to UTC ISO, NULL, arrays as text", async () => {
+    const r = await all(conn,
+      "select toUInt64(18446744073709551615) as u, toDecimal64(1.5, 3) as d, toDate('2024-01-02') as day, toDateTime('2024-01-02 03:04:05', 'Asia/Tokyo') as tokyo, " +
+      "'a\\tb\\nc' as s, [1, 2] as arr, toNullable(toInt32(7)) as n, CAST(NULL AS Nullable(String)) as nul, toFloat64(0.5) as f");
+    expect(r.columns.map((c) => c.type)).toEqual(["UInt64", "Decimal(18, 3)", "Date", "DateTime('Asia/Tokyo')", "String", "Array(UInt8)", "Nullable(Int32)", "Nullable(String)", "Float64"]);
+    expect(r.rows).toEqual([["18446744073709551615", "1.500", "2024-01-02", "2024-01-01T18:04:05Z", "a\tb\nc", "[1,2]", 7, null, 0.5]]);
+  });
+
+  live("binds hostile strings as data (client-side on 18.16, natively on newer servers)", async () => {
+    const evil = "x' OR 1=1 -- \\' {p2:String}";
+    const r = await all(conn, "select {p1:String} as v, {p2:Int64} as n", [evil, 42]);
+    expect(r.rows).toEqual([[evil, "42"]]);
+  });
+
+  live("read-only refuses DDL, a query's own SETTINGS (so it cannot lift its timeout) and table functions such as url()", async () => {
+    for (const sql of ["select * from url('http://169.254.169.254/latest/meta-data/', CSV, 'x String')", `create table ${DB}.ro_probe (x UInt8) engine = Memory`, "select 1 settings max_execution_time = 0", `drop database ${DB}`]) {
+      const err = await all(conn, sql).then(() => null, (e: unknown) => e);
+      expect(err, sql).toBeInstanceOf(DriverError);
+      expect((err as DriverError).kind).toBe("query");
+    }
+    expect((await admin(`exists table ${DB}.ro_probe`)).trim()).toBe("0");
+  });
+
+  live("writes run when allowed and return no columns", async () => {
+    const w = await all(conn, `create table if not exists ${DB}.w (x UInt8) engine = Memory`, [], { readOnly: false });
+    expect(w).toEqual({ columns: [], rows: [] });
+    await all(conn, `insert into ${DB}.w values (1), (2)`, [], { readOnly: false });
+    expect((await all(conn, `select sum(x) from ${DB}.w`)).rows).toEqual([["3"]]);
+  });
+
+  live("an exception after rows were sent (HTTP 200 already out) fails the stream instead of becoming a row", async () => {
+    const s = await conn.query("select throwIf(number = 2900000), number from system.numbers limit 3000000", [], opts({ batchRows: 100_000 }));
+    let err: unknown = null;
+    let rows = 0;
+    try {
+      for (let r = await s.batches.next(); !r.done; r = await s.batches.next()) rows += r.value.length;
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(DriverError);
+    expect((err as DriverError).kind).toBe("query");
+    expect((err as DriverError).message).toMatch(/throwIf|non zero/);
+    expect(rows).toBeLessThan(2_900_001);
+  });
+
+  live("introspection reads engines, primary keys, nullability and part row counts; views are views", async () => {
+    await all(conn, `create table if not exists ${DB}.intro (k UInt32, v Nullable(String) comment 'the value') engine = MergeTree order by k`, [], { readOnly: false });
+    await all(conn, `insert into ${DB}.intro values (1, 'a'), (2, NULL)`, [], { readOnly: false });
+    const tables = await conn.introspect();
+    expect(new Set(tables.map((t) => t.schema))).toEqual(new Set([DB]));
+    const t = tables.find((x) => x.name === "intro")!;
+    expect(t).toMatchObject({ kind: "table", rowCount: 2 });
+    expect(t.columns).toEqual([
+      { name: "k", type: "UInt32", nullable: false, primary_key: true },
+      { name: "v", type: "Nullable(String)", nullable: true, primary_key: false, comment: "the value" },
+    ]);
+  });
+
+  live("dials the checked address, not the host name (no second DNS lookup)", async () => {
+    const c = await clickhouseDriver.connect({ ...baseConfig(), host: "ch.does-not-resolve.invalid" }, [{ ...target(), hostname: "ch.does-not-resolve.invalid" }]);
+    try {
+      expect((await c.test()).serverVersion).toMatch(/^\d+\.\d+/);
+    } finally {
+      await c.close();
+    }
+  });
+
+  live("helpful connection errors: refused port, unknown database, wrong password", async () => {
+    const errOf = async (cfg: ClickhouseConfig, port = target().port) => {
+      const c = await clickhouseDriver.connect(cfg, [{ ...target(), port }]);
+      try {
+        return await c.test().then(() => null, (e: unknown) => e as DriverError);
+      } finally {
+        await c.close();
+      }
+    };
+    const refused = await errOf(baseConfig(), 1);
+    expect(refused?.kind).toBe("connection");
+    expect(refused?.message).toMatch(/Connection refused by 127\.0\.0\.1:1/);
+    const db = await errOf({ ...baseConfig(), database: "dsb_no_such_db" });
+    expect(db?.kind).toBe("connection");
+    expect(db?.message).toBe("Unknown database 'dsb_no_such_db' — check the database name");
+    const pw = await errOf({ ...baseConfig(), password: "not-the-Password-123" });
+    expect(pw?.kind).toBe("connection");
+    expect(pw?.message).toBe("Access denied for user 'default' — check the username and password");
+  });
+});
