@@ -1,0 +1,208 @@
+/**
+ * The connector driven through the bus alone, with a stub catalog on the same
+ * bus answering catalog.config.resolve / catalog.source.get (the real catalog
+ * has its own contract tests), against the local PostgreSQL.
+ */
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Bus } from "@dsb/bus";
+import { AppError, replicaSubject, type QueryPage, type SourceSchema } from "@dsb/contracts";
+import { createLogger, parseEnv } from "@dsb/runtime";
+import { testBus, uniqueId } from "@dsb/runtime/testing";
+import { scratchDatabase, TEST_PG } from "./drivers/postgresql/scratch-db.ts";
+import { startConnector } from "./index.ts";
+
+const TENANT = "tenant-a";
+
+const failure = async (p: Promise<unknown>): Promise<AppError> => {
+  const e = await p.then(() => null, (x: unknown) => x);
+  expect(e).toBeInstanceOf(AppError);
+  return e as AppError;
+};
+
+describe("connector service over the bus", async () => {
+  const db = await scratchDatabase("dsb_connector_svc_");
+  if ("skip" in db) console.log(`SKIPPED connector contract: ${db.skip}`);
+  describe.runIf(!("skip" in db))("with PostgreSQL", () => {
+    const scratch = db as Exclude<typeof db, { skip: string }>;
+    const replica = uniqueId("r");
+    const config = { type: "postgresql", host: TEST_PG.host, port: TEST_PG.port, username: TEST_PG.user, password: TEST_PG.password ?? "not-used-pw", database: scratch.name, allow_writes: false };
+    const sources = new Map<string, { config: Record<string, unknown>; version: string; schema: SourceSchema | null; tenant: string }>();
+    let bus: Bus;
+    let connector: { stop(): Promise<void> };
+    let stopCatalog: () => Promise<void>;
+    const srcId = uniqueId("src");
+    const writableId = uniqueId("srcw");
+
+    beforeAll(async () => {
+      const c = new pg.Client({ ...TEST_PG, database: scratch.name });
+      await c.connect();
+      await c.query("create table items (id int primary key, region text, amount numeric(10,2)); insert into items select g, case when g % 2 = 0 then 'EU' else 'US' end, g * 1.5 from generate_series(1, 20) g");
+      await c.end();
+      bus = await testBus("connector-contract");
+      const served = await bus.serve("catalog", {
+        "catalog.config.resolve": async (req) => {
+          const s = sources.get(req.id);
+          if (!s || s.tenant !== req.tenant_id) throw new AppError("NOT_FOUND", "Data source not found");
+          return { id: req.id, db_type: "postgresql", config: s.config, version: s.version };
+        },
+        "catalog.source.get": async (req) => {
+          const s = sources.get(req.id);
+          if (!s || s.tenant !== req.actor.tenant_id) throw new AppError("NOT_FOUND", "Data source not found");
+          const now = new Date().toISOString();
+          return { source: { id: req.id, name: "pg", type: "database" as const, format: null, db_type: "postgresql", schema: s.schema, connection_config: {}, file_path: null, user_id: "u", tenant_id: s.tenant, is_active: true, created_at: now, updated_at: now } };
+        },
+      }, { replicaId: replica });
+      stopCatalog = () => served.stop();
+      const env = parseEnv({ ALLOW_PRIVATE_HOSTS: "true", LOG_LEVEL: "silent" });
+      connector = await startConnector({ env, bus, log: createLogger("connector", "silent"), replicaId: replica });
+      sources.set(srcId, { config, version: "v1", schema: null, tenant: TENANT });
+      sources.set(writableId, { config: { ...config, allow_writes: true }, version: "v1", schema: null, tenant: TENANT });
+    });
+    afterAll(async () => {
+      await connector?.stop();
+      await stopCatalog?.();
+      await scratch.drop();
+    });
+
+    const query = (body: Record<string, unknown>) =>
+      bus.request("connector.query", { tenant_id: TENANT, id: srcId, timeout_ms: 10_000, ...body } as never, { timeoutMs: 20_000 });
+    const pull = (page: QueryPage, action: "next" | "close" = "next") =>
+      bus.request("connector.cursor.*", { id: page.cursor!.id, action }, { subject: page.cursor!.subject });
+
+    it("connector.test reports success with the server version", async () => {
+      const r = await bus.request("connector.test", { config: config as never });
+      expect(r.message).toBe("Connection successful");
+      expect(r.server_version).toMatch(/^PostgreSQL 1\d/);
+      expect(r.latency_ms).toBeGreaterThanOrEqual(0);
+    });
+
+    it("connector.test refuses 169.254.169.254 with ADDRESS_NOT_ALLOWED", async () => {
+      const e = await failure(bus.request("connector.test", { config: { ...config, host: "169.254.169.254" } as never }));
+      expect(e.code).toBe("ADDRESS_NOT_ALLOWED");
+      expect(e.message).toContain("Connections to 169.254.169.254 are not allowed");
+    });
+
+    it("connector.test fails with CONNECTION_FAILED and no secret", async () => {
+      const secret = "Sup3r-secret-pw";
+      const e = await failure(bus.request("connector.test", { config: { ...config, username: "dsb_nobody", password: secret } as never }));
+      expect(e.code).toBe("CONNECTION_FAILED");
+      expect(e.message).toContain("dsb_nobody");
+      expect(e.message).not.toContain(secret);
+      const refused = await failure(bus.request("connector.test", { config: { ...config, port: 1 } as never }));
+      expect(refused.message).toContain("Connection refused");
+    });
+
+    it("connector.introspect works for a config being connected and for a stored source", async () => {
+      const a = await bus.request("connector.introspect", { tenant_id: TENANT, config: config as never });
+      expect(a.schema.tables.find((t) => t.name === "items")?.columns.map((c) => c.name)).toEqual(["id", "region", "amount"]);
+      const b = await bus.request("connector.introspect", { tenant_id: TENANT, id: srcId });
+      expect(b.schema.schemas).toEqual(["public"]);
+      sources.get(srcId)!.schema = b.schema;
+      const missing = await failure(bus.request("connector.introspect", { tenant_id: "other-tenant", id: srcId }));
+      expect(missing.code).toBe("NOT_FOUND");
+    });
+
+    it("connector.query returns a typed first page with columns, and caps at limit with truncated", async () => {
+      const r = await query({ sql: "select id, amount from items where region = $1 order by id", params: ["EU"], limit: 100 });
+      expect(r.columns).toEqual([{ name: "id", type: "int4" }, { name: "amount", type: "numeric" }]);
+      expect(r.rows[0]).toEqual([2, "3.00"]);
+      expect(r).toMatchObject({ done: true, truncated: false, row_count: 10 });
+      expect(r.cursor).toBeUndefined();
+      const capped = await query({ sql: "select id from items order by id", limit: 5 });
+      expect(capped).toMatchObject({ done: true, truncated: true, row_count: 5 });
+      const exact = await query({ sql: "select id from items", limit: 20 });
+      expect(exact).toMatchObject({ done: true, truncated: false, row_count: 20 });
+    });
+
+    it("connector.query compiles query_config against the stored schema", async () => {
+      sources.get(srcId)!.schema ??= (await bus.request("connector.introspect", { tenant_id: TENANT, id: srcId })).schema;
+      const r = await query({
+        query_config: { table: "public.items", select: ["region"], aggregates: [{ fn: "count", as: "n" }, { fn: "sum", column: "amount", as: "total" }], group_by: ["region"], order_by: [{ column: "region" }] },
+        limit: 100,
+      });
+      expect(r.rows).toEqual([["EU", "10", "165.00"], ["US", "10", "150.00"]]);
+      const bad = await failure(query({ query_config: { table: "public.items", select: ["nope"] }, limit: 10 }));
+      expect(bad.code).toBe("VALIDATION");
+      expect(bad.message).toBe("Unknown column nope in table public.items. Known columns: id, region, amount");
+    });
+
+    it("pages a 50,000-row stream through the replica's cursor subject", async () => {
+      const first = await query({ sql: "select g as id, md5(g::text) as h, now() as t from generate_series(1, 50000) g", stream: true });
+      expect(first.columns?.map((c) => c.name)).toEqual(["id", "h", "t"]);
+      expect(first.done).toBe(false);
+      expect(first.cursor?.subject).toBe(replicaSubject("connector.cursor.*", replica));
+      let page: QueryPage = first;
+      let total = first.rows.length;
+      let pages = 1;
+      let last = first.rows.at(-1)![0] as number;
+      while (!page.done) {
+        page = await pull(page);
+        expect(page.columns).toBeUndefined();
+        if (page.rows.length) expect(page.rows[0]![0]).toBe(last + 1);
+        if (page.rows.length) last = page.rows.at(-1)![0] as number;
+        total += page.rows.length;
+        pages++;
+      }
+      expect(total).toBe(50000);
+      expect(page.row_count).toBe(50000);
+      expect(pages).toBeGreaterThan(2);
+      const gone = await failure(pull(first));
+      expect(gone.code).toBe("NOT_FOUND");
+    });
+
+    it("a capped result larger than one page continues on a cursor and ends truncated", async () => {
+      let page = await query({ sql: "select g, md5(g::text) from generate_series(1, 50000) g", limit: 40000 });
+      expect(page.done).toBe(false);
+      let total = page.rows.length;
+      while (!page.done) {
+        page = await pull(page);
+        total += page.rows.length;
+      }
+      expect(total).toBe(40000);
+      expect(page.truncated).toBe(true);
+    });
+
+    it("closing a cursor releases it", async () => {
+      const first = await query({ sql: "select g from generate_series(1, 400000) g", stream: true });
+      expect(first.done).toBe(false);
+      const closed = await pull(first, "close");
+      expect(closed.done).toBe(true);
+      expect((await failure(pull(first))).code).toBe("NOT_FOUND");
+    });
+
+    it("maps database errors, timeouts and the read-only rule", async () => {
+      const bad = await failure(query({ sql: "select nope from items", limit: 1 }));
+      expect(bad.code).toBe("QUERY_FAILED");
+      expect(bad.message).toContain('column "nope" does not exist');
+      expect(bad.message).not.toContain(TEST_PG.host);
+      const slow = await failure(query({ sql: "select pg_sleep(5)", limit: 1, timeout_ms: 300 }));
+      expect(slow.code).toBe("TIMEOUT");
+      expect(slow.message).toBe("Query exceeded its timeout of 300 ms and was cancelled");
+      const write = await failure(query({ sql: "insert into items values (100, 'x', 1)", limit: 1 }));
+      expect(write.code).toBe("QUERY_FAILED");
+      expect(write.message).toContain("read-only transaction");
+      const forbidden = await failure(query({ sql: "insert into items values (100, 'x', 1)", limit: 1, read_only: false }));
+      expect(forbidden.code).toBe("FORBIDDEN");
+      expect(forbidden.message).toContain('"allow_writes": true');
+      const ok = await bus.request("connector.query", { tenant_id: TENANT, id: writableId, sql: "insert into items values (100, 'x', 1)", limit: 1, timeout_ms: 5000, read_only: false });
+      expect(ok.done).toBe(true);
+    });
+
+    it("closes a source's pools when the catalog publishes its deletion", async () => {
+      const appConns = async () => {
+        const r = await scratch.admin("select count(*)::int as n from pg_stat_activity where datname = $1 and application_name = 'dsb-connector'", [scratch.name]);
+        return (r.rows[0] as { n: number }).n;
+      };
+      await query({ sql: "select 1", limit: 1 });
+      await bus.request("connector.query", { tenant_id: TENANT, id: writableId, sql: "select 1", limit: 1, timeout_ms: 5000 });
+      expect(await appConns()).toBeGreaterThan(0);
+      bus.publish("catalog.events.source.deleted", { id: srcId, tenant_id: TENANT, type: "database", file_path: null });
+      bus.publish("catalog.events.source.deleted", { id: writableId, tenant_id: TENANT, type: "database", file_path: null });
+      const end = Date.now() + 5000;
+      while ((await appConns()) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+      expect(await appConns()).toBe(0);
+    });
+  });
+});
+
