@@ -6,7 +6,7 @@
  *
  * Both ask `$SRV.PING.<service>` with the container's own NATS credentials and look for the
  * answer of this replica (its `metadata.replica` equals REPLICA_ID; any replica counts when
- * REPLICA_ID is unset, which k8s always sets to the pod name).
+ * REPLICA_ID is unset, which k8s always sets to the pod name). BUS_NAMESPACE is honoured.
  * - ready: exit 0 only when this replica answers; a pod without NATS takes no traffic.
  * - live: exit 1 only when NATS answers but this replica does not (a stuck event loop or a lost
  *   service registration). A NATS outage passes: the services reconnect by themselves, and
@@ -36,7 +36,9 @@ export async function probe(mode: ProbeMode, service: string, env: Record<string
     return mode === "live" ? { ok: true, reason: `${why}; not this replica's fault` } : { ok: false, reason: why };
   }
   try {
-    const replies = await nc.requestMany(`$SRV.PING.${service}`, undefined, { strategy: "stall", stall: 300, maxWait: timeoutMs });
+    // With BUS_NAMESPACE the bus registers the service as `<namespace>-<service>` (libs/bus Bus.serviceName).
+    const name = env.BUS_NAMESPACE?.trim() ? `${env.BUS_NAMESPACE.trim()}-${service}` : service;
+    const replies = await nc.requestMany(`$SRV.PING.${name}`, undefined, { strategy: "stall", stall: 300, maxWait: timeoutMs });
     const seen: string[] = [];
     for await (const m of replies) {
       if (m.data.length === 0) continue; // no-responders status message

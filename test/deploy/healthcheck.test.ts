@@ -5,6 +5,7 @@ import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Bus } from "@dsb/bus";
 import { NatsTransport } from "@dsb/bus/nats";
+import { skipped, uniqueId } from "@dsb/runtime/testing";
 import { probe } from "../../deploy/healthcheck.ts";
 import { startProjectNats, testPassword, type RunningNats } from "./nats-server.ts";
 
@@ -45,6 +46,20 @@ describe("deploy/healthcheck.ts", () => {
     const down = { ...envOf("catalog-0"), NATS_URL: "nats://127.0.0.1:1" };
     expect(await probe("live", "catalog", down, 1_000)).toMatchObject({ ok: true });
     expect(await probe("ready", "catalog", down, 1_000)).toMatchObject({ ok: false });
+  });
+
+  it("pings the namespaced service name when BUS_NAMESPACE is set (machine NATS, no auth)", async (ctx) => {
+    const url = process.env.TEST_NATS_URL ?? "nats://127.0.0.1:4222";
+    let t: NatsTransport;
+    try { t = await NatsTransport.connect({ servers: url, name: "hc-ns" }); } catch { skipped("namespaced probe", `no NATS at ${url}`); ctx.skip(); return; }
+    const ns = uniqueId("hc");
+    try {
+      await new Bus(t, { namespace: ns }).serve("ingestion", { "ingestion.discard": async () => ({ removed: false }) }, { replicaId: "ing-0" });
+      expect(await probe("ready", "ingestion", { NATS_URL: url, BUS_NAMESPACE: ns, REPLICA_ID: "ing-0" })).toMatchObject({ ok: true });
+      expect((await probe("ready", "ingestion", { NATS_URL: url, BUS_NAMESPACE: `${ns}x`, REPLICA_ID: "ing-0" }, 1_000)).ok).toBe(false);
+    } finally {
+      await t.close();
+    }
   });
 
   it("runs as the probe command of the manifests and exits 0 / 1", async () => {
