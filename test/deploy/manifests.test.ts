@@ -142,12 +142,15 @@ describe("deploy/k8s (kustomize base)", () => {
   it("reads only known env variables, and secrets each service needs and no other", () => {
     const config = byKind(docs, "ConfigMap").find((c) => c.metadata.name === "dsb-config")!;
     for (const k of Object.keys(config.data)) expect(ENV_NAMES, `dsb-config ${k}`).toContain(k);
+    expect(config.data.BUS_NAMESPACE).toBeUndefined();
     for (const svc of APP_SERVICES) {
       const c = deployment(svc).spec.template.spec.containers[0];
       expect(c.envFrom).toEqual([{ configMapRef: { name: "dsb-config" } }]);
       const env: Obj[] = c.env;
       for (const e of env) expect(ENV_NAMES, `${svc} ${e.name}`).toContain(e.name);
       expect(env.find((e) => e.name === "NATS_USER")!.value).toBe(svc);
+      // nats.conf permissions are for un-namespaced subjects.
+      expect(env.some((e) => e.name === "BUS_NAMESPACE"), svc).toBe(false);
       expect(env.find((e) => e.name === "NATS_PASS")!.valueFrom.secretKeyRef.key).toBe(passwordVar(svc));
       const secretEnv = env.filter((e) => e.valueFrom?.secretKeyRef && e.name !== "NATS_PASS").map((e) => e.name).sort();
       expect(secretEnv, svc).toEqual(SECRET_ENV[svc]);
@@ -216,6 +219,7 @@ describe("docker-compose.yml", () => {
       for (const k of Object.keys(env)) expect(ENV_NAMES, `${svc} ${k}`).toContain(k);
       expect(env.NATS_URL).toBe("nats://nats:4222");
       expect(env.NATS_USER).toBe(svc);
+      expect(env.BUS_NAMESPACE, svc).toBeUndefined();
       // Same variable and same development default on both sides, so `docker compose up` just works.
       expect(env.NATS_PASS).toBe(natsEnv[passwordVar(svc)]);
       for (const secret of ["DATABASE_URL", "ENCRYPTION_KEY", "JWT_SECRET"])
