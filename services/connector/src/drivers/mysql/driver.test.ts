@@ -214,6 +214,24 @@ describe("mysql driver against MariaDB", () => {
     expect(again.rows).toEqual([["1"]]);
   });
 
+  live("waiting for a pooled connection counts against the timeout and honours abort", async () => {
+    const c = await mysqlDriver.connect(f!.config, [local]);
+    try {
+      // Hold all 15 connections with streams nobody reads.
+      const held = await Promise.all(Array.from({ length: 15 }, () => c.query("select 1", [], opts())));
+      const timedOut = await c.query("select 2", [], opts({ timeoutMs: 300 })).then(() => null, (e: unknown) => e);
+      expect((timedOut as DriverError).kind).toBe("timeout");
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 100);
+      const aborted = await c.query("select 3", [], opts({ signal: ac.signal })).then(() => null, (e: unknown) => e);
+      expect((aborted as DriverError).kind).toBe("cancelled");
+      for (const h of held) await h.batches.return?.();
+      expect((await all(c, "select 4")).rows).toEqual([[4]]);
+    } finally {
+      await c.close();
+    }
+  });
+
   live("dials the checked address, not the host name (no second DNS lookup)", async () => {
     const c = await mysqlDriver.connect({ ...f!.config, host: "db.does-not-resolve.invalid" }, [{ ...local, hostname: "db.does-not-resolve.invalid" }]);
     try {

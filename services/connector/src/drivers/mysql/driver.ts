@@ -54,7 +54,7 @@ class MysqlConnection implements Connection {
 
   private async openPool(): Promise<{ pool: Pool; tls: boolean }> {
     const mode = this.r.ssl.mode;
-    const pool = mysql.createPool(mysqlPoolOptions(this.r, this.target, mode !== "disable"));
+    const pool = guarded(mysql.createPool(mysqlPoolOptions(this.r, this.target, mode !== "disable")));
     if (mode !== "prefer") return { pool, tls: mode !== "disable" };
     try {
       const c = await getConnection(pool);
@@ -64,7 +64,7 @@ class MysqlConnection implements Connection {
     } catch (e) {
       pool.end(() => undefined);
       if ((e as { code?: string }).code !== "HANDSHAKE_NO_SSL_SUPPORT") throw e;
-      return { pool: mysql.createPool(mysqlPoolOptions(this.r, this.target, false)), tls: false };
+      return { pool: guarded(mysql.createPool(mysqlPoolOptions(this.r, this.target, false))), tls: false };
     }
   }
 
@@ -122,6 +122,32 @@ class MysqlConnection implements Connection {
     }
   }
 
+  /** A connection, unless the timeout passes or the signal aborts while the pool is exhausted. */
+  private acquireFor(opts: QueryOptions): Promise<PoolConnection> {
+    return new Promise<PoolConnection>((resolve, reject) => {
+      let settled = false;
+      const cleanup = () => {
+        clearTimeout(timer);
+        opts.signal.removeEventListener("abort", onAbort);
+      };
+      const fail = (e: unknown) => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        reject(e);
+      };
+      const timer = setTimeout(() => fail(stopError("timeout", opts.timeoutMs)), Math.max(1, opts.timeoutMs));
+      const onAbort = () => fail(stopError(abortKind(opts.signal)));
+      opts.signal.addEventListener("abort", onAbort, { once: true });
+      this.acquire().then((c) => {
+        if (settled) return this.release(c);
+        settled = true;
+        cleanup();
+        resolve(c);
+      }, fail);
+    });
+  }
+
   async test(): Promise<{ serverVersion: string | null }> {
     const c = await this.acquire();
     try {
@@ -151,8 +177,10 @@ class MysqlConnection implements Connection {
   async query(sql: string, params: readonly unknown[], opts: QueryOptions): Promise<QueryStream> {
     const text = bindMysql(sql, params);
     if (opts.signal.aborted) throw stopError(abortKind(opts.signal));
-    const c = await this.acquire();
-    return new RunningQuery(c, text, opts, this.ctx, {
+    const deadline = Date.now() + opts.timeoutMs;
+    const c = await this.acquireFor(opts);
+    // Time spent waiting for a pooled connection counts against the timeout.
+    return new RunningQuery(c, text, opts, Math.max(1, deadline - Date.now()), this.ctx, {
       flavor: () => this.flavor(c),
       kill: (id) => this.kill(id),
       release: (conn) => this.release(conn),
@@ -168,6 +196,16 @@ class MysqlConnection implements Connection {
     const { pool } = await p.catch(() => ({ pool: null }));
     if (pool) await new Promise<void>((res) => pool.end(() => res()));
   }
+}
+
+/**
+ * mysql2 removes a pooled connection on its first 'error' with a `once`
+ * listener; a second error on an idle socket (server restart) would be an
+ * unhandled 'error' event and end the process. The next use finds it dead.
+ */
+function guarded(pool: Pool): Pool {
+  pool.on("connection", (c) => c.on("error", () => undefined));
+  return pool;
 }
 
 const getConnection = (pool: Pool) =>
@@ -205,18 +243,20 @@ class RunningQuery {
     private readonly c: PoolConnection,
     private readonly sql: string,
     private readonly opts: QueryOptions,
+    /** What is left of opts.timeoutMs after waiting for the connection. */
+    private readonly budgetMs: number,
     private readonly ctx: ErrorContext,
     private readonly hooks: Hooks,
   ) {}
 
   async start(): Promise<QueryStream> {
     const { opts, c } = this;
-    this.timer = setTimeout(() => void this.stop("timeout"), Math.max(1, opts.timeoutMs));
+    this.timer = setTimeout(() => void this.stop("timeout"), this.budgetMs);
     opts.signal.addEventListener("abort", this.onAbort, { once: true });
     try {
       const flavor = await this.hooks.flavor();
       // The server enforces the timeout too; the timer above kills what it misses (MySQL only limits SELECT).
-      const limit = flavor === "mariadb" ? `max_statement_time = ${Math.max(0.001, opts.timeoutMs / 1000)}` : `max_execution_time = ${Math.max(1, Math.ceil(opts.timeoutMs))}`;
+      const limit = flavor === "mariadb" ? `max_statement_time = ${Math.max(0.001, this.budgetMs / 1000)}` : `max_execution_time = ${Math.max(1, Math.ceil(this.budgetMs))}`;
       await run(c, `SET SESSION ${limit}, time_zone = '+00:00'`);
       // The session mode matters most: DDL commits the open transaction implicitly and would
       // then run, but a READ ONLY session refuses it (ER 1792). Set on every use of the connection.
