@@ -13,6 +13,8 @@ interface Entry {
   conn: Promise<Connection>;
   leases: number;
   lastUsed: number;
+  /** Recency order for eviction (clock milliseconds tie too often). */
+  seq: number;
   /** Superseded (new config version, source deleted, evicted): closed when its last lease ends. */
   retired: boolean;
 }
@@ -42,6 +44,7 @@ export class PoolRegistry {
   private readonly entries = new Map<string, Entry>();
   private readonly sweeper: NodeJS.Timeout;
   private stopped = false;
+  private seq = 0;
 
   constructor(private readonly opts: PoolRegistryOptions) {
     this.sweeper = setInterval(() => void this.sweep(), opts.sweepMs ?? 60_000);
@@ -66,7 +69,7 @@ export class PoolRegistry {
     if (!e) {
       created = true;
       for (const other of this.entries.values()) if (other.sourceId === sourceId) this.retire(other);
-      const entry: Entry = { key, sourceId, version, conn: open(), leases: 0, lastUsed: Date.now(), retired: false };
+      const entry: Entry = { key, sourceId, version, conn: open(), leases: 0, lastUsed: Date.now(), seq: ++this.seq, retired: false };
       e = entry;
       this.entries.set(key, entry);
       entry.conn.catch(() => {
@@ -75,6 +78,7 @@ export class PoolRegistry {
     }
     e.leases++;
     e.lastUsed = Date.now();
+    e.seq = ++this.seq;
     if (created) this.evict();
     let conn: Connection;
     try {
@@ -92,6 +96,7 @@ export class PoolRegistry {
         released = true;
         entry.leases--;
         entry.lastUsed = Date.now();
+        entry.seq = ++this.seq;
         if (entry.retired && entry.leases === 0) void this.closeEntry(entry);
       },
     };
@@ -136,7 +141,7 @@ export class PoolRegistry {
   private evict(): void {
     const over = this.entries.size - this.opts.maxPools;
     if (over <= 0) return;
-    const idle = [...this.entries.values()].filter((e) => e.leases === 0).sort((a, b) => a.lastUsed - b.lastUsed);
+    const idle = [...this.entries.values()].filter((e) => e.leases === 0).sort((a, b) => a.seq - b.seq);
     for (const e of idle.slice(0, over)) void this.retire(e);
     if (idle.length < over) this.opts.log?.warn({ open: this.entries.size, max: this.opts.maxPools }, "⚠️ more pools in use than MAX_POOLS");
   }

@@ -24,6 +24,8 @@ export interface CursorMeta {
   rowCount: number;
   started: number;
   budget: number;
+  /** Set once the result is parked in the registry, so the timeout can close it. */
+  cursorId?: string;
 }
 
 export interface ConnectorDeps {
@@ -143,7 +145,11 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
   // A capped query is bounded by its timeout from start to last page; a stream only per statement (on the server).
   const timer = req.stream
     ? null
-    : setTimeout(() => abort.abort(new DriverError("timeout", `Query exceeded its timeout of ${req.timeout_ms} ms and was cancelled`)), req.timeout_ms);
+    : setTimeout(() => {
+      abort.abort(new DriverError("timeout", `Query exceeded its timeout of ${req.timeout_ms} ms and was cancelled`));
+      // A parked cursor nobody pulls would otherwise hold its connection until the idle close.
+      if (meta.cursorId) void deps.cursors.close(meta.cursorId);
+    }, req.timeout_ms);
   timer?.unref();
   const meta: CursorMeta = { lease, abort, timer, cap, rowCount: 0, started, budget: 0 };
   const cleanup = () => {
@@ -184,6 +190,7 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
   let id: string;
   try {
     id = deps.cursors.add(reader, meta);
+    meta.cursorId = id;
   } catch (e) {
     await reader.close().catch(() => undefined);
     cleanup();
