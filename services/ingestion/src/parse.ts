@@ -18,10 +18,15 @@ export function tableNameOf(filename: string): string {
   return base || "data";
 }
 
-/** Removes every dataset object of an upload. */
+/**
+ * Removes every dataset object of an upload. Table files are numbered from 0, so
+ * probing by key finds them even when a failed parse left no manifest; this
+ * avoids listing a whole Object Store bucket.
+ */
 export async function removeDatasets(store: BlobStore, key: string): Promise<number> {
   let n = 0;
-  for await (const o of store.list(datasetPrefix(key))) { await store.delete(o.key); n++; }
+  if (await store.exists(manifestKey(key))) { await store.delete(manifestKey(key)); n++; }
+  for (let i = 0; await store.exists(tableFileKey(key, i)); i++) { await store.delete(tableFileKey(key, i)); n++; }
   return n;
 }
 

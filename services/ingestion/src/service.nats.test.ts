@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Bus } from "@dsb/bus";
+import { NatsTransport } from "@dsb/bus/nats";
+import { createLogger, parseEnv } from "@dsb/runtime";
+import { uniqueId } from "@dsb/runtime/testing";
+import { openBlobStore, ObjectStoreBlobStore, type BlobStore } from "@dsb/storage";
+import { startIngestion } from "./index.ts";
+import { parquet, workbook } from "./corpus.test-helpers.ts";
+
+/** Distributed mode: real NATS, uploads and datasets in the JetStream Object Store, service and client on separate connections. */
+const NATS = process.env.TEST_NATS_URL ?? "127.0.0.1:4222";
+const tenant = uniqueId("tenant");
+let serverBus: Bus;
+let clientBus: Bus;
+let store: BlobStore;
+let service: { stop(): Promise<void> };
+const keys: string[] = [];
+
+beforeAll(async () => {
+  const t = await NatsTransport.connect({ servers: NATS, name: "ingestion-nats-test" });
+  serverBus = new Bus(t);
+  clientBus = new Bus(await NatsTransport.connect({ servers: NATS, name: "client-nats-test" }));
+  store = await openBlobStore({ DATA_DIR: "/nonexistent" }, t.nc);
+  expect(store).toBeInstanceOf(ObjectStoreBlobStore);
+  service = await startIngestion({ env: parseEnv({ NATS_URL: NATS }), bus: serverBus, log: createLogger("ingestion", "silent"), replicaId: uniqueId("r"), store });
+});
+afterAll(async () => {
+  for (const k of keys) await clientBus.request("ingestion.discard", { tenant_id: tenant, key: k }).catch(() => {});
+  await service?.stop();
+  await serverBus?.close();
+  await clientBus?.close();
+});
+
+async function parse(body: Buffer, filename: string) {
+  const key = `${tenant}/${crypto.randomUUID()}/${filename}`;
+  keys.push(key);
+  await store.put(key, (async function* () { yield body; })(), { maxBytes: 1e9 });
+  return { key, ...(await clientBus.request("ingestion.parse", { tenant_id: tenant, key, filename, size: body.length }, { timeoutMs: 60_000 })) };
+}
+
+describe("ingestion over NATS with the Object Store", () => {
+  it("parses an xlsx stored in the bucket and queries a sheet", async () => {
+    const r = await parse(await workbook(), "book.xlsx");
+    expect(r.schema.tables.map((t) => t.name)).toEqual(["Orders", "Regions"]);
+    const page = await clientBus.request("ingestion.query", { tenant_id: tenant, id: "s", file_path: r.key, query_config: { table: "Regions", select: ["code"] } });
+    expect(page.rows).toEqual([["EU"], ["US"]]);
+  });
+
+  it("pages a large result through the replica's cursor subject within max_payload", async () => {
+    const r = await parse(parquet(30_000), "p.parquet");
+    let p = await clientBus.request("ingestion.query", { tenant_id: tenant, id: "s", file_path: r.key, query_config: { select: ["id", "grp", "big"] } });
+    let rows = p.rows.length;
+    expect(p.cursor?.subject).toMatch(/^ingestion\.cursor\./);
+    while (!p.done) {
+      p = await clientBus.request("ingestion.cursor.*", { id: p.cursor!.id }, { subject: p.cursor!.subject });
+      rows += p.rows.length;
+    }
+    expect(rows).toBe(30_000);
+  });
+
+  it("discard removes the upload and its dataset from the bucket", async () => {
+    const r = await parse(Buffer.from('{"a":1}\n{"a":2}\n'), "d.ndjson");
+    expect(await store.exists(`${r.key}.dataset/manifest.json`)).toBe(true);
+    expect(await clientBus.request("ingestion.discard", { tenant_id: tenant, key: r.key })).toEqual({ removed: true });
+    const left: string[] = [];
+    for await (const o of store.list(r.key)) left.push(o.key);
+    expect(left).toEqual([]);
+  });
+});
