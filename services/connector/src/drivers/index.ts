@@ -5,6 +5,7 @@ import { redshiftDriver } from "./redshift/driver.ts";
 import { mysqlDriver } from "./mysql/driver.ts";
 import { mssqlDriver } from "./mssql/driver.ts";
 import { bigqueryDriver } from "./bigquery/driver.ts";
+import { clickhouseDriver } from "./clickhouse/driver.ts";
 
 /** Stand-in until a driver lands: refuses to connect with a clear message. */
 const notYet = (type: DbType, dialect: Driver["dialect"]): Driver => ({
@@ -24,7 +25,7 @@ export const DRIVERS = {
   mysql: mysqlDriver,
   mssql: mssqlDriver,
   bigquery: bigqueryDriver,
-  clickhouse: notYet("clickhouse", "clickhouse"),
+  clickhouse: clickhouseDriver,
   snowflake: notYet("snowflake", "snowflake"),
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
 } satisfies Record<DbType, Driver<any>>;
