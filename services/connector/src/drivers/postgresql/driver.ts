@@ -14,6 +14,8 @@ export const POOL_MAX = 15;
 const PREPING_AFTER_MS = 30_000;
 /** Extra time the client waits past the server's statement_timeout before cancelling itself. */
 const CLIENT_GRACE_MS = 2_000;
+/** How long a cancelled read may take to settle before its socket is cut. */
+const KILL_AFTER_CANCEL_MS = 5_000;
 
 /** What differs between PostgreSQL and Redshift on the same wire protocol. */
 export interface PgFlavor {
@@ -167,9 +169,18 @@ export class PgConnection implements Connection {
     const pid = (client as unknown as { processID?: number }).processID;
     let reason: "timeout" | "cancelled" | null = null;
     let finished = false;
+    let reading = false;
+    // Cancel on the server; if the server cannot be reached to cancel, cut the socket so the read settles.
+    const stop = () => {
+      void this.cancelBackend(pid);
+      const kill = setTimeout(() => {
+        if (reading) (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+      }, KILL_AFTER_CANCEL_MS);
+      kill.unref();
+    };
     const onAbort = () => {
       reason ??= abortReason(opts.signal);
-      void this.cancelBackend(pid);
+      stop();
     };
     opts.signal.addEventListener("abort", onAbort, { once: true });
     const fail = (e: unknown) => queryError(e, this.ctx, { timeoutMs: opts.timeoutMs, reason });
@@ -206,11 +217,13 @@ export class PgConnection implements Connection {
     const read = async (n: number): Promise<unknown[][]> => {
       const timer = setTimeout(() => {
         reason ??= "timeout";
-        void this.cancelBackend(pid);
+        stop();
       }, opts.timeoutMs + CLIENT_GRACE_MS);
+      reading = true;
       try {
         return (await cursor!.read(n)) as unknown[][];
       } finally {
+        reading = false;
         clearTimeout(timer);
       }
     };
