@@ -28,9 +28,16 @@ export function mysqlLiteral(v: unknown): string {
   throw new DriverError("query", "Parameters must be strings, numbers, booleans, null or arrays of those; send objects as JSON strings");
 }
 
-/** Offsets of the top-level `?` placeholders (not inside quotes or comments). */
-export function mysqlPlaceholders(sql: string): number[] {
-  const at: number[] = [];
+/**
+ * The SQL with string literals, quoted identifiers and comments blanked out
+ * (same length, so offsets match). Executable comments (`/*! ... *\/`,
+ * `/*M! ... *\/`) are code to MySQL/MariaDB and stay visible.
+ */
+export function mysqlCodeMask(sql: string, backslashEscapes = true): string {
+  const out = sql.split("");
+  const blank = (from: number, to: number) => {
+    for (let k = from; k < to && k < out.length; k++) if (out[k] !== "\n") out[k] = " ";
+  };
   const len = sql.length;
   for (let i = 0; i < len; i++) {
     const c = sql[i];
@@ -38,22 +45,44 @@ export function mysqlPlaceholders(sql: string): number[] {
       // Quoted text ends at the next unescaped, undoubled quote of the same kind.
       let j = i + 1;
       while (j < len) {
-        if (sql[j] === "\\" && c !== "`") j += 2;
+        if (backslashEscapes && sql[j] === "\\" && c !== "`") j += 2;
         else if (sql[j] === c) {
           if (sql[j + 1] === c) j += 2;
           else break;
         } else j++;
       }
+      blank(i + 1, j);
       i = j;
     } else if ((c === "-" && sql[i + 1] === "-" && (i + 2 >= len || /\s/.test(sql[i + 2]!))) || c === "#") {
       const nl = sql.indexOf("\n", i);
+      blank(i, nl < 0 ? len : nl);
       i = nl < 0 ? len : nl;
-    } else if (c === "/" && sql[i + 1] === "*") {
+    } else if (c === "/" && sql[i + 1] === "*" && sql[i + 2] !== "!" && !(sql[i + 2] === "M" && sql[i + 3] === "!")) {
       const end = sql.indexOf("*/", i + 2);
+      blank(i, end < 0 ? len : end + 2);
       i = end < 0 ? len : end + 1;
-    } else if (c === "?") at.push(i);
+    }
   }
+  return out.join("");
+}
+
+/** Offsets of the top-level `?` placeholders (not inside quotes or comments). */
+export function mysqlPlaceholders(sql: string): number[] {
+  const mask = mysqlCodeMask(sql);
+  const at: number[] = [];
+  for (let i = mask.indexOf("?"); i !== -1; i = mask.indexOf("?", i + 1)) at.push(i);
   return at;
+}
+
+/**
+ * `SELECT ... INTO OUTFILE/DUMPFILE` writes a file on the database server and
+ * a read-only transaction does not stop it (only the FILE privilege does), so
+ * read-only queries refuse it here.
+ */
+export function writesServerFile(sql: string): boolean {
+  // Both readings: a session in NO_BACKSLASH_ESCAPES mode ends '...\' where the default mode does not.
+  const re = /\bINTO\s+(OUTFILE|DUMPFILE)\b/i;
+  return re.test(mysqlCodeMask(sql, true)) || re.test(mysqlCodeMask(sql, false));
 }
 
 /** Replaces each top-level `?` with the next parameter's literal; the counts must match. */

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "@dsb/contracts";
 import { driverSuite } from "../suite.ts";
 import { DriverError, type Connection, type QueryOptions } from "../types.ts";
-import { bindMysql, mysqlLiteral, mysqlPlaceholders } from "./bind.ts";
+import { bindMysql, mysqlLiteral, mysqlPlaceholders, writesServerFile } from "./bind.ts";
 import { mysqlTargets, resolveMysqlConfig, type MysqlConfig } from "./config.ts";
 import { mysqlDriver } from "./driver.ts";
 import { bitValue, isoDateTime } from "./types.ts";
@@ -108,6 +108,16 @@ describe("mysql parameter binding", () => {
     expect(() => mysqlLiteral(Number.NaN)).toThrow(DriverError);
   });
 
+  it("sees placeholders and INTO OUTFILE inside executable comments, not inside literals", () => {
+    expect(mysqlPlaceholders("select /*!50000 ? */ 1, '?' /* ? */")).toEqual([16]);
+    expect(writesServerFile("select 1 into outfile '/tmp/x'")).toBe(true);
+    expect(writesServerFile("select 1 /*!50000 INTO\n DUMPFILE '/tmp/x' */")).toBe(true);
+    expect(writesServerFile("select 'into outfile' /* into outfile */ -- into dumpfile\n")).toBe(false);
+    expect(writesServerFile("select 1 into @x")).toBe(false);
+    // Hidden inside a string only when backslash escapes are on: refused for the NO_BACKSLASH_ESCAPES reading.
+    expect(writesServerFile("select 'x\\' into outfile '/tmp/y' -- '")).toBe(true);
+  });
+
   it("refuses a count mismatch with a sentence", () => {
     expect(() => bindMysql("select ?, ?", [1])).toThrow("The query has 2 ? placeholders but 1 parameter was given");
     expect(bindMysql("select '?'", [])).toBe("select '?'");
@@ -193,6 +203,8 @@ describe("mysql driver against MariaDB", () => {
       expect(err, sql).toBeInstanceOf(DriverError);
       expect((err as DriverError).kind).toBe("query");
     }
+    const outfile = await all(conn, "select 1 into outfile '/tmp/dsb_outfile_refused.txt'").then(() => null, (e: unknown) => e);
+    expect((outfile as DriverError).message).toMatch(/INTO OUTFILE/);
     const tables = await all(conn, "show tables like 'dsb_ro_probe'");
     expect(tables.rows).toEqual([]);
     expect((await all(conn, "select count(*) from dsb_types")).rows).toEqual([["1"]]);

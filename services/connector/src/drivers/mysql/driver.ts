@@ -11,7 +11,7 @@ import type { Readable } from "node:stream";
 import type { SchemaTable } from "@dsb/contracts";
 import { DriverError, type Connection, type DialTarget, type Driver, type QueryOptions, type QueryStream } from "../types.ts";
 import { mysqlPoolOptions, mysqlTargets, resolveMysqlConfig, type MysqlConfig, type ResolvedMysql } from "./config.ts";
-import { bindMysql } from "./bind.ts";
+import { bindMysql, writesServerFile } from "./bind.ts";
 import { connectionError, INTERRUPTED_ERRNO, isConnectionError, queryError, TIMEOUT_ERRNOS, type ErrorContext } from "./errors.ts";
 import { buildTables, introspectionQueries } from "./introspect.ts";
 import { convertRow, mysqlColumns, mysqlConverters } from "./types.ts";
@@ -176,6 +176,8 @@ class MysqlConnection implements Connection {
 
   async query(sql: string, params: readonly unknown[], opts: QueryOptions): Promise<QueryStream> {
     const text = bindMysql(sql, params);
+    if (opts.readOnly && writesServerFile(sql))
+      throw new DriverError("query", "SELECT ... INTO OUTFILE/DUMPFILE writes a file on the server and is not allowed in a read-only query");
     if (opts.signal.aborted) throw stopError(abortKind(opts.signal));
     const deadline = Date.now() + opts.timeoutMs;
     const c = await this.acquireFor(opts);
