@@ -91,7 +91,14 @@ export function converterFor(format: number): Converter {
     case T_DATE_ISO: return (raw) => clean(raw);
     case T_DATE_MDY: return (raw) => slashDate(clean(raw), false).date;
     case T_DATE_DMY: return (raw) => slashDate(clean(raw), true).date;
-    case T_TS_ISO: return (raw) => { const s = clean(raw); return timestamp(s, s.slice(0, 10), 10); };
+    case T_TS_ISO: return (raw) => {
+      const s = clean(raw);
+      // Fast path for the common "YYYY-MM-DD HH:MM:SS" / "...T..." shapes (already validated by inference).
+      if (s.length === 19 && s.charCodeAt(13) === 58 && s.charCodeAt(16) === 58) {
+        return s.charCodeAt(10) === 84 ? s : s.slice(0, 10) + "T" + s.slice(11);
+      }
+      return timestamp(s, s.slice(0, 10), 10);
+    };
     case T_TS_MDY: return (raw) => { const s = clean(raw); const d = slashDate(s, false); return timestamp(s, d.date, d.end); };
     case T_TS_DMY: return (raw) => { const s = clean(raw); const d = slashDate(s, true); return timestamp(s, d.date, d.end); };
     case T_TSTZ: return (raw) => toUtc(clean(raw));

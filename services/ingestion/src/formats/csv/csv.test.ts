@@ -62,6 +62,11 @@ describe("dialect", () => {
     expect(rows).toEqual([[1, 'say "hi", then go'], [2, "plain"]]);
   });
 
+  it("uses single quotes as the quote character when they explain the rows", async () => {
+    const { rows } = await read("id,name\n1,'Lee, Ann'\n2,'Ray, Bob'\n3,Eve\n");
+    expect(rows).toEqual([[1, "Lee, Ann"], [2, "Ray, Bob"], [3, "Eve"]]);
+  });
+
   it("reads a single-column file", async () => {
     const { columns, rows } = await read("city\nParis\nLyon\n");
     expect(types(columns)).toEqual(["city:string"]);
@@ -245,6 +250,22 @@ describe("types", () => {
   it("reads an all-null column as a nullable string", async () => {
     const { columns } = await read("a,b\n1,\n2,\n");
     expect(columns[1]).toEqual({ name: "b", type: "string", nullable: true });
+  });
+
+  it("reads day-first timestamps, one-digit hours, and NaN/Infinity in double columns", async () => {
+    const { columns, rows } = await read("at,t,x\n31.12.2024 9:05,9:30,1.5\n01.02.2024 23:59:59,12:00:01.25,NaN\n,,-Infinity\n");
+    expect(types(columns)).toEqual(["at:timestamp", "t:time", "x:double"]);
+    expect(rows).toEqual([
+      ["2024-12-31T09:05:00", "09:30:00", 1.5],
+      ["2024-02-01T23:59:59", "12:00:01.25", Number.NaN],
+      [null, null, Number.NEGATIVE_INFINITY],
+    ]);
+  });
+
+  it("keeps 16–17 digit decimals as double only when the double prints the same text", async () => {
+    const { columns, rows } = await read("a,b\n1234.5600000000002,0.10000000000000001\n2.5,2.5\n");
+    expect(types(columns)).toEqual(["a:double", "b:decimal"]);
+    expect(rows).toEqual([[1234.5600000000002, "0.10000000000000001"], [2.5, "2.5"]]);
   });
 
   it("reads 0/1 as integers, not booleans", async () => {
