@@ -116,11 +116,14 @@ function filterValue(op: Op, column: string, value: unknown): unknown {
   return op === "contains" ? String(value) : value;
 }
 
+/** Without an explicit select, a grouped query returns its group keys before the aggregates. */
+const selectedColumns = (qc: QueryConfig): string[] => qc.select ?? (qc.aggregates?.length ? qc.group_by ?? [] : []);
+
 /** The one builder for every dialect, over an Emitter. */
 function buildText(e: Emitter, table: SchemaTable, qc: QueryConfig, dialect: Dialect): string {
   const tref = table.schema ? e.id(table.schema, table.name) : e.id(table.name);
   const cols: string[] = [];
-  for (const c of qc.select ?? []) cols.push(e.id(c));
+  for (const c of selectedColumns(qc)) cols.push(e.id(c));
   for (const a of qc.aggregates ?? []) {
     const arg = a.column && a.column !== "*" ? e.id(a.column) : "*";
     cols.push(`${a.fn}(${arg}) as ${e.id(aggAlias(a))}`);
@@ -151,7 +154,7 @@ function buildKysely(dialect: "postgres" | "mysql" | "mssql", table: SchemaTable
   // The alias keeps names with dots intact (selectFrom would split "a.b").
   const q = db.selectFrom(sql`${tref}`.as("t"));
   const selections: ReturnType<RawBuilder<unknown>["as"]>[] = [];
-  for (const c of qc.select ?? []) selections.push(sql`${id(c)}`.as(c));
+  for (const c of selectedColumns(qc)) selections.push(sql`${id(c)}`.as(c));
   for (const a of qc.aggregates ?? []) {
     const arg = a.column && a.column !== "*" ? sql`${id(a.column)}` : sql.raw("*");
     selections.push(sql`${sql.raw(a.fn)}(${arg})`.as(aggAlias(a)));
