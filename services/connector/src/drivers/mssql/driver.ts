@@ -28,7 +28,7 @@ async function collect(client: TdsClient, sql: string, params: readonly TdsParam
 const isCancel = (err: unknown) => (err as { code?: string } | null)?.code === "ECANCEL";
 
 class MssqlConnection implements Connection {
-  private readonly pool: TdsPool;
+  private readonly pool: TdsPool<TdsClient>;
   private readonly secrets: (string | undefined)[];
 
   constructor(private readonly s: MssqlSettings, target: DialTarget, connect: TdsConnect, poolOpts: PoolOptions) {

@@ -1,4 +1,8 @@
-import type { TdsClient } from "./tds-client.ts";
+/** What the pool needs of a physical connection. */
+export interface Poolable {
+  readonly healthy: boolean;
+  close(): Promise<void>;
+}
 
 /** DESIGN.md's pool shape: 5 kept idle, 10 more on demand, pre-ping, recycle after an hour, idle close. */
 export interface PoolOptions {
@@ -11,20 +15,20 @@ export interface PoolOptions {
 }
 export const DEFAULT_POOL: PoolOptions = { max: 15, maxIdle: 5, maxLifetimeMs: 3_600_000, idleTimeoutMs: 300_000, pingAfterIdleMs: 30_000 };
 
-interface Entry { client: TdsClient; createdAt: number; lastUsed: number }
+interface Entry<C> { client: C; createdAt: number; lastUsed: number }
 
-/** A small pool of TdsClients for one source. */
-export class TdsPool {
-  private idle: Entry[] = [];
-  private busy = new Set<Entry>();
-  private waiters: { resolve: (e: Entry) => void; reject: (err: unknown) => void }[] = [];
+/** A small pool of connections for one source (used by the SQL Server and Snowflake drivers). */
+export class TdsPool<C extends Poolable = Poolable> {
+  private idle: Entry<C>[] = [];
+  private busy = new Set<Entry<C>>();
+  private waiters: { resolve: (e: Entry<C>) => void; reject: (err: unknown) => void }[] = [];
   private opening = 0;
   private closed = false;
   private sweeper: NodeJS.Timeout;
 
   constructor(
-    private readonly open: () => Promise<TdsClient>,
-    private readonly ping: (c: TdsClient) => Promise<void>,
+    private readonly open: () => Promise<C>,
+    private readonly ping: (c: C) => Promise<void>,
     private readonly opts: PoolOptions = DEFAULT_POOL,
   ) {
     this.sweeper = setInterval(() => this.sweep(), Math.min(opts.idleTimeoutMs, 60_000));
@@ -35,7 +39,7 @@ export class TdsPool {
   get busyCount() { return this.busy.size; }
 
   /** A healthy client, opening one if under `max`, else waiting for a release. */
-  async acquire(): Promise<{ client: TdsClient; release: (reusable: boolean) => void }> {
+  async acquire(): Promise<{ client: C; release: (reusable: boolean) => void }> {
     if (this.closed) throw new Error("pool is closed");
     const entry = await this.take();
     let released = false;
@@ -49,7 +53,7 @@ export class TdsPool {
     };
   }
 
-  private async take(): Promise<Entry> {
+  private async take(): Promise<Entry<C>> {
     const now = Date.now();
     while (this.idle.length) {
       const e = this.idle.pop()!;
@@ -72,10 +76,10 @@ export class TdsPool {
         this.opening--;
       }
     }
-    return new Promise<Entry>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    return new Promise<Entry<C>>((resolve, reject) => this.waiters.push({ resolve, reject }));
   }
 
-  private giveBack(e: Entry, reusable: boolean) {
+  private giveBack(e: Entry<C>, reusable: boolean) {
     this.busy.delete(e);
     e.lastUsed = Date.now();
     const ok = reusable && !this.closed && e.client.healthy && Date.now() - e.createdAt <= this.opts.maxLifetimeMs;
