@@ -79,6 +79,7 @@ describe("dialect", () => {
     const late = "s;t,u,v\n".repeat(60_000);
     const inf = await inferCsv(await file("left;right\n" + early + late));
     expect(inf.dialect.delimiter).toBe(";");
+    expect(inf.skipRows).toBe(0);
     expect(inf.columns.map((c) => c.name)).toEqual(["left", "right"]);
     expect(inf.rowCount).toBe(120_000);
   });
@@ -131,6 +132,12 @@ describe("header", () => {
     const { columns, rows } = await read("first,last\nAnn,Lee\nBob,Ray\n");
     expect(columns.map((c) => c.name)).toEqual(["first", "last"]);
     expect(rows).toHaveLength(2);
+  });
+
+  it("skips one-field title lines above the header", async () => {
+    const { columns, rows } = await read("Sales report\n# exported 2024-05-01\nregion;amount\nNorth;10\nSouth;12\n");
+    expect(types(columns)).toEqual(["region:string", "amount:integer"]);
+    expect(rows).toEqual([["North", 10], ["South", 12]]);
   });
 
   it("reads a header-only file as a table with 0 rows and string columns", async () => {

@@ -8,7 +8,7 @@ import {
 import { columnNames, detectHeader } from "./header.ts";
 import { T_ALL, classify, formatToType, isNullMarker, pickFormat } from "./infer.ts";
 import { type Dialect, RowParser } from "./parser.ts";
-import { readSamples, sniffDialect } from "./sniff.ts";
+import { type SniffResult, readSamples, sniffDialect } from "./sniff.ts";
 
 /** Rows per batch yielded by `rows()`. */
 export const CSV_BATCH_ROWS = 8192;
@@ -19,6 +19,8 @@ export interface CsvInference {
   dialect: Dialect;
   hasHeader: boolean;
   columns: ParsedColumn[];
+  /** Leading one-field lines (titles, comments) skipped before the first row. */
+  skipRows: number;
   /** Format bit of infer.ts per column (0 = string). */
   formats: number[];
   rowCount: number;
@@ -50,9 +52,16 @@ async function detectEncoding(path: string, size: number): Promise<TextEncodingN
   return "utf-8";
 }
 
+/** Leading lines with a single field ("Report of May", "# exported by X") are skipped when rows have several; at most this many. */
+const MAX_PREAMBLE_ROWS = 20;
+
 /** Pass 1: every row is parsed and every value classified, so a late contradicting value widens its column. */
-async function inferPass(path: string, encoding: TextEncodingName, dialect: Dialect, maxCells: number | undefined): Promise<CsvInference> {
+async function inferPass(
+  path: string, encoding: TextEncodingName, sniffed: SniffResult, maxCells: number | undefined,
+): Promise<CsvInference> {
+  const { dialect } = sniffed;
   let first: string[] | null = null;
+  let skipRows = 0;
   let ncol = 0;
   let masks = new Int32Array(0);
   let seen = new Uint8Array(0);
@@ -62,6 +71,10 @@ async function inferPass(path: string, encoding: TextEncodingName, dialect: Dial
 
   const parser = new RowParser(dialect, (fields, n, line) => {
     if (first === null) {
+      if (n === 1 && sniffed.fields > 1 && skipRows < MAX_PREAMBLE_ROWS) {
+        skipRows++;
+        return;
+      }
       first = fields.slice(0, n);
       ncol = n;
       masks = new Int32Array(n).fill(T_ALL);
@@ -106,7 +119,7 @@ async function inferPass(path: string, encoding: TextEncodingName, dialect: Dial
   const names = columnNames(hasHeader ? head : null, ncol);
   const formats = names.map((_, k) => (seen[k] ? pickFormat(masks[k]!) : 0));
   const columns = names.map((name, k) => ({ name, type: formatToType(formats[k]!), nullable: nulls[k] === 1 }));
-  return { encoding, dialect, hasHeader, columns, formats, rowCount: rows };
+  return { encoding, dialect, hasHeader, skipRows, columns, formats, rowCount: rows };
 }
 
 /** Sniffs and infers the whole file (pass 1). Exported for tests and the benchmark. */
@@ -114,12 +127,12 @@ export async function inferCsv(path: string, maxCells?: number): Promise<CsvInfe
   const { size } = await stat(path);
   if (size === 0) throw emptyFile();
   const encoding = await detectEncoding(path, size);
-  const dialect = sniffDialect(await readSamples(path, size, encoding));
+  const sniffed = sniffDialect(await readSamples(path, size, encoding));
   try {
-    return await inferPass(path, encoding, dialect, maxCells);
+    return await inferPass(path, encoding, sniffed, maxCells);
   } catch (e) {
     // Invalid UTF-8 past the sampled places: the file is a single-byte encoding after all.
-    if (encoding === "utf-8" && isDecodeError(e)) return inferPass(path, "windows-1252", dialect, maxCells);
+    if (encoding === "utf-8" && isDecodeError(e)) return inferPass(path, "windows-1252", sniffed, maxCells);
     throw e;
   }
 }
@@ -128,12 +141,12 @@ export async function inferCsv(path: string, maxCells?: number): Promise<CsvInfe
 export async function* convertedRows(path: string, inf: CsvInference): AsyncGenerator<unknown[][]> {
   const ncol = inf.columns.length;
   const convert = inf.formats.map(converterFor);
-  let skipHeader = inf.hasHeader;
+  let skip = inf.skipRows + (inf.hasHeader ? 1 : 0);
   let batch: unknown[][] = [];
   const ready: unknown[][][] = [];
   const parser = new RowParser(inf.dialect, (fields, n, line) => {
-    if (skipHeader) {
-      skipHeader = false;
+    if (skip > 0) {
+      skip--;
       return;
     }
     if (n !== ncol) throw raggedRow(line, n, ncol, inf.hasHeader);

@@ -104,6 +104,12 @@ function scoreDialect(chunks: SampleChunk[], dialect: Dialect): Score {
   return { fields, consistency: total === 0 ? 0 : best / total };
 }
 
+/** The dialect and the field count most sampled rows have. */
+export interface SniffResult {
+  dialect: Dialect;
+  fields: number;
+}
+
 /**
  * Picks delimiter, quote and escape: the candidate whose rows most often have
  * the same field count wins, then the one with more fields, then the earlier
@@ -111,7 +117,7 @@ function scoreDialect(chunks: SampleChunk[], dialect: Dialect): Score {
  * doubling when the sample has a backslash before a quote). A file where no delimiter
  * splits rows is one column with `,`.
  */
-export function sniffDialect(chunks: SampleChunk[]): Dialect {
+export function sniffDialect(chunks: SampleChunk[]): SniffResult {
   const text = chunks.map((c) => c.text).join("\n");
   let best: Dialect = { delimiter: ",", quote: '"', escape: "double" };
   let bestScore: Score = { fields: 1, consistency: 0 };
@@ -134,5 +140,5 @@ export function sniffDialect(chunks: SampleChunk[]): Dialect {
       }
     }
   }
-  return best;
+  return { dialect: best, fields: bestScore.fields };
 }
