@@ -1,4 +1,4 @@
-import { bool, dateDay, float64, int64, tableFromArrays, tableToIPC, time, timestamp, TimeUnit, utf8, type DataType } from "@uwdata/flechette";
+import { batchType, bool, Column, columnFromArray, dateDay, float64, int64, tableFromColumns, tableToIPC, time, timestamp, TimeUnit, utf8, type DataType } from "@uwdata/flechette";
 import { AppError } from "@dsb/contracts";
 import type { BlobStore } from "@dsb/storage";
 import type { ColumnType, ParsedColumn, ParsedTable } from "../formats/types.ts";
@@ -20,6 +20,44 @@ export function arrowType(t: ColumnType): DataType {
   }
 }
 
+/** "YYYY-MM-DD" → epoch ms without Date.parse (the hot path of date columns). */
+function dayMs(s: string): number {
+  if (s.length === 10 && s.charCodeAt(4) === 45 && s.charCodeAt(7) === 45) return Date.UTC(+s.slice(0, 4), +s.slice(5, 7) - 1, +s.slice(8, 10));
+  return Date.parse(`${s}T00:00:00Z`);
+}
+
+const UTF8 = utf8();
+const Utf8Batch = batchType(UTF8);
+
+/**
+ * A utf8 column built straight into one buffer. flechette's builder encodes each
+ * string with TextEncoder, which dominates ingest time for text-heavy files.
+ */
+function utf8Column(values: readonly unknown[]): Column<string> {
+  const n = values.length;
+  const offsets = new Int32Array(n + 1);
+  const validity = new Uint8Array((n >> 3) + 1);
+  let buf = Buffer.allocUnsafe(Math.max(1024, n * 16));
+  let pos = 0;
+  let nulls = 0;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v === null || v === undefined) { nulls++; offsets[i + 1] = pos; continue; }
+    validity[i >> 3]! |= 1 << (i & 7);
+    const str = typeof v === "string" ? v : String(v);
+    if (buf.length - pos < str.length * 3) {
+      const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, pos + str.length * 3));
+      buf.copy(bigger, 0, 0, pos);
+      buf = bigger;
+    }
+    pos += buf.write(str, pos, "utf8");
+    if (pos > 0x7fffffff) throw new AppError("PARSE_FAILED", "A text column holds more than 2 GiB in one batch");
+    offsets[i + 1] = pos;
+  }
+  const batch = new Utf8Batch({ length: n, nullCount: nulls, type: UTF8, validity: nulls ? validity : new Uint8Array(0), offsets, values: new Uint8Array(buf.buffer, buf.byteOffset, pos) });
+  return new Column([batch]) as Column<string>;
+}
+
 const timeMs = (s: string) => {
   const [h, m, rest] = s.split(":");
   return (Number(h) * 3600 + Number(m) * 60) * 1000 + Math.round(Number(rest ?? 0) * 1000);
@@ -29,7 +67,7 @@ const timeMs = (s: string) => {
 function toArrow(v: unknown, t: ColumnType): unknown {
   if (v === null || v === undefined) return null;
   switch (t) {
-    case "date": return Date.parse(`${String(v)}T00:00:00Z`);
+    case "date": return dayMs(String(v));
     case "timestamp": return Date.parse(`${String(v)}Z`);
     case "timestamptz": return Date.parse(String(v));
     case "time": return timeMs(String(v));
@@ -51,21 +89,23 @@ const EOS_BYTES = 8;
 export async function writeArrowTable(store: BlobStore, key: string, table: ParsedTable): Promise<{ rowCount: number; bytes: number; columns: ParsedColumn[] }> {
   const cols = table.columns;
   const types = Object.fromEntries(cols.map((c, i) => [`c${i}`, arrowType(c.type)]));
-  const batchRows = Math.max(1024, Math.floor(1_000_000 / Math.max(1, cols.length)));
+  const batchRows = Math.max(1024, Math.min(65_536, Math.floor(500_000 / Math.max(1, cols.length))));
   const hasNull = cols.map(() => false);
   let rowCount = 0;
 
   const encode = (buf: unknown[][]): Uint8Array => {
-    const arrays: Record<string, unknown[]> = {};
+    const columns: Record<string, Column<unknown>> = {};
     cols.forEach((c, i) => {
       const a = new Array<unknown>(buf.length);
+      const text = c.type === "string" || c.type === "json" || c.type === "decimal";
       for (let r = 0; r < buf.length; r++) {
-        const v = toArrow(buf[r]![i], c.type);
-        if (v === null || (typeof v === "number" && Number.isNaN(v) && c.type !== "double")) { a[r] = null; hasNull[i] = true; } else a[r] = v;
+        const raw = buf[r]![i];
+        const v = text ? raw : toArrow(raw, c.type);
+        if (v === null || v === undefined || (typeof v === "number" && Number.isNaN(v) && c.type !== "double")) { a[r] = null; hasNull[i] = true; } else a[r] = v;
       }
-      arrays[`c${i}`] = a;
+      columns[`c${i}`] = text ? utf8Column(a) : columnFromArray(a, types[`c${i}`]!, { maxBatchRows: buf.length || 1 });
     });
-    return tableToIPC(tableFromArrays(arrays, { types, maxBatchRows: buf.length || 1 }), { format: "stream" })!;
+    return tableToIPC(tableFromColumns(columns), { format: "stream" })!;
   };
 
   async function* chunks(): AsyncGenerator<Uint8Array> {
