@@ -8,7 +8,36 @@ set -eu
 URL=http://127.0.0.1:8123/ping
 ping_ok() { curl -fsS -m 2 "$URL" >/dev/null 2>&1; }
 
-if ping_ok; then echo "clickhouse: already running"; exit 0; fi
+# Test users for the driver tests (loopback only): dsb_ro has the readonly=1
+# profile (may not send settings), dsb_rw a password. The server re-reads
+# users.d by itself within a few seconds, so this works while it runs too.
+write_users() {
+  mkdir -p /etc/clickhouse-server/users.d
+  f=/etc/clickhouse-server/users.d/dsb-test-users.xml
+  [ -f "$f" ] && return 0
+  cat >"$f" <<'XML'
+<?xml version="1.0"?>
+<yandex>
+  <users>
+    <dsb_ro>
+      <password>dsb-ro-Pw-1</password>
+      <networks><ip>::1</ip><ip>127.0.0.1</ip></networks>
+      <profile>readonly</profile>
+      <quota>default</quota>
+    </dsb_ro>
+    <dsb_rw>
+      <password>dsb-rw-Pw-1</password>
+      <networks><ip>::1</ip><ip>127.0.0.1</ip></networks>
+      <profile>default</profile>
+      <quota>default</quota>
+    </dsb_rw>
+  </users>
+</yandex>
+XML
+  chown -R clickhouse:clickhouse /etc/clickhouse-server/users.d 2>/dev/null || true
+}
+
+if ping_ok; then write_users; echo "clickhouse: already running"; exit 0; fi
 
 if ! command -v clickhouse-server >/dev/null 2>&1; then
   echo "clickhouse: installing clickhouse-server (apt-get)"
@@ -17,6 +46,7 @@ if ! command -v clickhouse-server >/dev/null 2>&1; then
   apt-get install -y -qq clickhouse-server clickhouse-client >/dev/null
 fi
 
+write_users
 mkdir -p /var/lib/clickhouse /var/log/clickhouse-server
 chown -R clickhouse:clickhouse /var/lib/clickhouse /var/log/clickhouse-server 2>/dev/null || true
 

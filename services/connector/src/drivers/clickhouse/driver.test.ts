@@ -1,3 +1,9 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { connect as netConnect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { driverSuite } from "../suite.ts";
 import { DriverError, type Connection, type QueryOptions } from "../types.ts";
@@ -234,5 +240,146 @@ describe("clickhouse driver against the server", () => {
     const pw = await errOf({ ...baseConfig(), password: "not-the-Password-123" });
     expect(pw?.kind).toBe("connection");
     expect(pw?.message).toBe("Access denied for user 'default' — check the username and password");
+  });
+});
+
+/** A self-signed certificate for `name` (openssl CLI), or null when openssl is missing. */
+function selfSigned(name: string): { cert: string; key: string } | null {
+  const dir = mkdtempSync(join(tmpdir(), "dsb-ch-tls-"));
+  try {
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", `/CN=${name}`,
+      "-addext", `subjectAltName=DNS:${name}`, "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
+    return { cert: readFileSync(join(dir, "cert.pem"), "utf8"), key: readFileSync(join(dir, "key.pem"), "utf8") };
+  } catch {
+    return null;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+describe("clickhouse over https (TLS terminator in front of the local server)", () => {
+  const NAME = "ch.tls-test.invalid";
+  let tls: TlsServer | null = null;
+  let port = 0;
+  let pem: { cert: string; key: string } | null = null;
+  let why: string | null = null;
+  beforeAll(async () => {
+    why = await unavailable();
+    pem = why ? null : selfSigned(NAME);
+    if (!why && !pem) why = "openssl is not installed";
+    if (why) return console.log(`SKIPPED clickhouse https tests: ${why}`);
+    tls = createTlsServer({ cert: pem!.cert, key: pem!.key }, (s) => {
+      const up = netConnect(target().port, url.hostname);
+      s.pipe(up).pipe(s);
+      s.on("error", () => up.destroy());
+      up.on("error", () => s.destroy());
+    });
+    await new Promise<void>((r) => tls!.listen(0, "127.0.0.1", () => r()));
+    port = (tls.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    await new Promise<void>((r) => (tls ? tls.close(() => r()) : r()));
+  });
+  // The default database: the scratch one is dropped by the describe above.
+  const cfg = (ssl: ClickhouseConfig["ssl"]): ClickhouseConfig => ({ ...baseConfig(), database: "default", host: NAME, port, protocol: "https", ssl });
+  const tryTest = async (c: ClickhouseConfig) => {
+    const conn = await clickhouseDriver.connect(c, [{ address: "127.0.0.1", hostname: NAME, port }]);
+    try {
+      return await conn.test();
+    } finally {
+      await conn.close();
+    }
+  };
+  const live = (name: string, fn: () => Promise<void>) => it(name, async (ctx) => {
+    if (why) {
+      console.log(`SKIPPED ${name}: ${why}`);
+      ctx.skip();
+      return;
+    }
+    await fn();
+  });
+
+  live("verify-full with the CA verifies the typed host name while dialing the checked address", async () => {
+    expect((await tryTest(cfg({ mode: "verify-full", ca: pem!.cert }))).serverVersion).toMatch(/^\d+\./);
+  });
+
+  live("verification fails without the CA (with a TLS hint), and require skips it", async () => {
+    const err = await tryTest(cfg({ mode: "verify-full" })).then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(DriverError);
+    expect((err as DriverError).kind).toBe("connection");
+    expect((err as DriverError).message).toMatch(/TLS/);
+    expect((await tryTest(cfg({ mode: "require" }))).serverVersion).toMatch(/^\d+\./);
+  });
+
+  live("a certificate for another name fails verify-full", async () => {
+    const err = await clickhouseDriver.connect({ ...cfg({ mode: "verify-full", ca: pem!.cert }), host: "other.invalid" }, [{ address: "127.0.0.1", hostname: "other.invalid", port }])
+      .then((c) => c.test().finally(() => c.close()))
+      .then(() => null, (e: unknown) => e);
+    expect((err as DriverError).kind).toBe("connection");
+    expect((err as DriverError).message).toMatch(/TLS/);
+  });
+});
+
+describe("clickhouse users with a password and with a readonly=1 profile (made by .ci/clickhouse.sh)", () => {
+  const ro = (): ClickhouseConfig => ({ ...baseConfig(), database: "default", username: "dsb_ro", password: "dsb-ro-Pw-1" });
+  let why: string | null = null;
+  beforeAll(async () => {
+    why = await unavailable();
+    if (!why) {
+      const r = await fetch(`${CH_URL}/`, { method: "POST", body: "select 1", headers: { authorization: `Basic ${Buffer.from("dsb_ro:dsb-ro-Pw-1").toString("base64")}` } });
+      if (!r.ok) why = "user dsb_ro is missing (run .ci/clickhouse.sh)";
+    }
+    if (why) console.log(`SKIPPED clickhouse readonly-profile tests: ${why}`);
+  });
+  const live = (name: string, fn: () => Promise<void>) => it(name, async (ctx) => {
+    if (why) {
+      console.log(`SKIPPED ${name}: ${why}`);
+      ctx.skip();
+      return;
+    }
+    await fn();
+  });
+
+  live("a readonly-profile user tests, introspects and queries without sending settings; writes are refused by the server", async () => {
+    const c = await clickhouseDriver.connect(ro(), [target()]);
+    try {
+      expect((await c.test()).serverVersion).toMatch(/^\d+\./);
+      await c.introspect();
+      expect((await all(c, "select {p1:Int64} + 1", [41])).rows).toEqual([["42"]]);
+      const err = await all(c, "create table default.dsb_ro_probe (x UInt8) engine = Memory", [], { readOnly: false }).then(() => null, (e: unknown) => e);
+      expect((err as DriverError).kind).toBe("query");
+    } finally {
+      await c.close();
+    }
+  });
+
+  live("the timeout still stops a readonly-profile user's query (driver timer, KILL QUERY, HTTP abort)", async () => {
+    const c = await clickhouseDriver.connect(ro(), [target()]);
+    try {
+      const marker = `dsb_ro_timeout_${Math.random().toString(36).slice(2, 8)}`;
+      const err = await all(c, `/* ${marker} */ select count() from (select number from system.numbers limit 30000000000)`, [], { timeoutMs: 800 })
+        .then(() => null, (e: unknown) => e);
+      expect((err as DriverError).kind).toBe("timeout");
+      const running = async () => Number((await admin(`select count() from system.processes where query like '%${marker}%' and query not like '%system.processes%'`)).trim());
+      let n = await running();
+      for (let i = 0; i < 50 && n > 0; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        n = await running();
+      }
+      expect(n).toBe(0);
+    } finally {
+      await c.close();
+    }
+  });
+
+  live("a wrong password for a password user says access denied without the password", async () => {
+    const c = await clickhouseDriver.connect({ ...baseConfig(), database: "default", username: "dsb_rw", password: "dsb-rw-WRONG-9" }, [target()]);
+    try {
+      const err = await c.test().then(() => null, (e: unknown) => e as DriverError);
+      expect(err?.kind).toBe("connection");
+      expect(err?.message).toBe("Access denied for user 'dsb_rw' — check the username and password");
+    } finally {
+      await c.close();
+    }
   });
 });

@@ -9,7 +9,10 @@
  * settings, including a query's own SETTINGS clause. It is sent as the last URL
  * setting, after max_execution_time, because settings apply in order and
  * readonly=1 refuses every change that comes after it (readonly=2 would let a
- * query lift its own max_execution_time).
+ * query lift its own max_execution_time). A user whose profile is already
+ * readonly=1 may not send settings at all: the driver notices (error 164 on
+ * its first request) and sends none; the server enforces read-only by itself
+ * then, and timeouts rest on the driver's timer, KILL QUERY and the HTTP abort.
  */
 import { randomUUID } from "node:crypto";
 import type { Readable } from "node:stream";
@@ -31,7 +34,11 @@ interface ServerInfo {
   nativeParams: boolean;
   /** cancel_http_readonly_queries_on_client_close exists (19.x+). */
   cancelOnClose: boolean;
+  /** The user's profile is readonly=1, so requests may carry no settings. */
+  readonlyProfile: boolean;
 }
+
+const READONLY_CODE = 164;
 
 export function parseVersion(v: string): [number, number] {
   const m = /^(\d+)\.(\d+)/.exec(v);
@@ -97,10 +104,11 @@ class ClickhouseConnection implements Connection {
   }
 
   /** Runs a small row-returning query and reads it whole (metadata queries only). */
-  private async rows(sql: string, phase: "connect" | "query"): Promise<unknown[][]> {
+  private async rows(sql: string, phase: "connect" | "query", settings?: ClickHouseSettings): Promise<unknown[][]> {
     if (this.closed) throw new DriverError("connection", "The connection is closed");
     try {
-      const { stream } = await this.client.exec({ query: withFormat(sql), clickhouse_settings: { readonly: "1" } });
+      const s = settings ?? ((await this.infoP?.catch(() => null))?.readonlyProfile ? {} : { readonly: "1" });
+      const { stream } = await this.client.exec({ query: withFormat(sql), clickhouse_settings: s });
       const out: unknown[][] = [];
       let header: ReturnType<typeof clickhouseHeader> | null = null;
       let pending: string | null = null;
@@ -123,8 +131,15 @@ class ClickhouseConnection implements Connection {
   }
 
   private info(): Promise<ServerInfo> {
-    this.infoP ??= this.rows("SELECT version(), timezone()", "connect").then(
-      (r) => {
+    const sql = "SELECT version(), timezone()";
+    this.infoP ??= this.rows(sql, "connect", { max_execution_time: 30, readonly: "1" }).then(
+      (r) => ({ r, readonlyProfile: false }),
+      async (e: unknown) => {
+        if (parseServerError((e as DriverError).message)?.code !== READONLY_CODE && !/readonly mode/i.test((e as DriverError).message)) throw e;
+        return { r: await this.rows(sql, "connect", {}), readonlyProfile: true };
+      },
+    ).then(
+      ({ r, readonlyProfile }) => {
         const version = String(r[0]?.[0] ?? "");
         const [major, minor] = parseVersion(version);
         return {
@@ -132,6 +147,7 @@ class ClickhouseConnection implements Connection {
           timezone: String(r[0]?.[1] ?? "UTC"),
           nativeParams: major > 19 || (major === 19 && minor >= 15),
           cancelOnClose: major >= 20,
+          readonlyProfile,
         };
       },
       (e: unknown) => {
@@ -144,11 +160,13 @@ class ClickhouseConnection implements Connection {
 
   async test(): Promise<{ serverVersion: string | null }> {
     // The cached info is not proof of the credentials: always one fresh round trip.
+    await this.info();
     const r = await this.rows("SELECT version()", "connect");
     return { serverVersion: r[0]?.[0] == null ? null : String(r[0][0]) };
   }
 
   async introspect(): Promise<SchemaTable[]> {
+    await this.info(); // learns whether requests may carry settings
     const caps = capabilities(await this.rows(CAPABILITIES_SQL, "query"));
     const q = introspectionQueries(this.config.database, caps);
     const tables = await this.rows(q.tables, "query");
@@ -184,9 +202,12 @@ class ClickhouseConnection implements Connection {
     if (opts.signal.aborted) throw stopError(abortKind(opts.signal), opts.timeoutMs);
 
     // Order matters: readonly last (see the file comment).
-    const settings: ClickHouseSettings = { max_execution_time: Math.max(0.001, opts.timeoutMs / 1000) };
-    if (info.cancelOnClose) settings.cancel_http_readonly_queries_on_client_close = 1;
-    if (opts.readOnly) settings.readonly = "1";
+    const settings: ClickHouseSettings = {};
+    if (!info.readonlyProfile) {
+      settings.max_execution_time = Math.max(0.001, opts.timeoutMs / 1000);
+      if (info.cancelOnClose) settings.cancel_http_readonly_queries_on_client_close = 1;
+      if (opts.readOnly) settings.readonly = "1";
+    }
     return new RunningQuery(this, text, rowsWanted, opts, settings, query_params, info.timezone).start();
   }
 
