@@ -15,7 +15,9 @@ import { clickhouseRow, clickhouseHeader, innerType, isNullableType, trailingExc
 
 /** The server `.ci/clickhouse.sh` starts; CLICKHOUSE_URL may point elsewhere (http, default user). */
 const CH_URL = process.env.CLICKHOUSE_URL ?? "http://127.0.0.1:8123";
-const DB = `dsb_ch_${Math.random().toString(36).slice(2, 10)}`;
+// The time in the name lets a later run drop databases a killed run left behind.
+const DB = `dsb_ch_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+const STALE_MS = 60 * 60 * 1000;
 
 /** Plain HTTP to the server for fixtures, independent of the driver under test. */
 async function admin(sql: string): Promise<string> {
@@ -29,7 +31,15 @@ let available: Promise<string | null> | null = null;
 /** null when the server answers, else why not. */
 const unavailable = () =>
   (available ??= fetch(`${CH_URL}/ping`, { signal: AbortSignal.timeout(2000) }).then(
-    async (r) => (r.ok ? (await admin(`CREATE DATABASE IF NOT EXISTS ${DB}`), null) : `ClickHouse at ${CH_URL} answered ${r.status}`),
+    async (r) => {
+      if (!r.ok) return `ClickHouse at ${CH_URL} answered ${r.status}`;
+      for (const name of (await admin("select name from system.databases where startsWith(name, 'dsb_ch_')")).split("\n").filter(Boolean)) {
+        const born = parseInt(/^dsb_ch_([0-9a-z]+)_/.exec(name)?.[1] ?? "", 36);
+        if (!Number.isFinite(born) || Date.now() - born > STALE_MS) await admin(`DROP DATABASE IF EXISTS ${name}`).catch(() => undefined);
+      }
+      await admin(`CREATE DATABASE IF NOT EXISTS ${DB}`);
+      return null;
+    },
     () => `no ClickHouse at ${CH_URL} (run .ci/clickhouse.sh)`,
   ));
 
@@ -64,6 +74,7 @@ driverSuite<ClickhouseConfig>({
     Number((await admin(`select count() from system.processes where query like ${quoteClickhouse(`%${marker}%`)} and query not like '%system.processes%'`)).trim()),
   writeSql: `insert into ${DB}.dsb_suite_items (id, name) values (99, 'written')`,
   teardownSql: ["drop table if exists dsb_suite_view", `drop table if exists ${DB}.dsb_suite_items`],
+  cleanup: async () => void (await admin(`DROP DATABASE IF EXISTS ${DB}`).catch(() => undefined)),
 });
 
 describe("clickhouse parameters", () => {
@@ -140,6 +151,7 @@ describe("clickhouse driver against the server", () => {
   beforeAll(async () => {
     why = await unavailable();
     if (why) return console.log(`SKIPPED clickhouse driver tests: ${why}`);
+    await admin(`CREATE DATABASE IF NOT EXISTS ${DB}`); // the suite's cleanup dropped it
     conn = await clickhouseDriver.connect(baseConfig(), [target()]);
   });
   afterAll(async () => {

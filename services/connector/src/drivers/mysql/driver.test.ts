@@ -29,8 +29,7 @@ let fixtureP: Promise<MysqlFixture | { skip: string }> | null = null;
 const fixture = () => (fixtureP ??= mysqlFixture());
 const ready = async () => {
   const f = await fixture();
-  if ("skip" in f) return null;
-  return f;
+  return "skip" in f ? null : f;
 };
 
 driverSuite<MysqlConfig>({
@@ -58,7 +57,7 @@ driverSuite<MysqlConfig>({
     return Number(rows[0]![0]);
   },
   writeSql: "insert into dsb_suite_items (id, name) values (99, 'written')",
-  // The suite's teardown drops the table; the fixture drops the database in the driver tests' afterAll.
+  cleanup: async () => (await ready())?.drop(),
 });
 
 describe("mysql config (connection_string, ssl, targets)", () => {
@@ -143,7 +142,8 @@ describe("mysql driver against MariaDB", () => {
   let skipReason = "";
 
   beforeAll(async () => {
-    const r = await fixture();
+    // Its own scratch database: the suite's is dropped by the suite's cleanup.
+    const r = await mysqlFixture();
     if ("skip" in r) {
       skipReason = r.skip;
       console.log(`SKIPPED mysql driver tests: ${r.skip}`);

@@ -13,6 +13,8 @@ export const MYSQL_SOCKET = process.env.MYSQL_SOCKET ?? "/run/mysqld/mysqld.sock
 export const TEST_USER = "dsb";
 /** A test-only password for a user that can reach only its scratch databases on 127.0.0.1. */
 export const TEST_PASSWORD = "dsb-test-Pw-8c1f";
+/** Scratch databases older than this are leftovers of an interrupted run. */
+const STALE_MS = 60 * 60 * 1000;
 
 export interface MysqlFixture {
   config: ConfigOf<"mysql">;
@@ -30,7 +32,13 @@ export async function mysqlFixture(): Promise<MysqlFixture | { skip: string }> {
   } catch (e) {
     return { skip: `cannot log in as root over ${MYSQL_SOCKET}: ${(e as Error).message}` };
   }
-  const database = `dsb_mysql_${Math.random().toString(36).slice(2, 10)}`;
+  // The time in the name lets a later run drop databases a killed run left behind.
+  const database = `dsb_mysql_${Date.now().toString(36)}_${Math.random().toString(36).slice(2, 8)}`;
+  const [existing] = await root.query("SELECT SCHEMA_NAME FROM information_schema.SCHEMATA WHERE SCHEMA_NAME LIKE 'dsb\\_mysql\\_%'");
+  for (const [name] of existing as unknown as [string][]) {
+    const born = parseInt(/^dsb_mysql_([0-9a-z]+)_/.exec(name)?.[1] ?? "", 36);
+    if (!Number.isFinite(born) || Date.now() - born > STALE_MS) await root.query(`DROP DATABASE IF EXISTS \`${name}\``).catch(() => undefined);
+  }
   await root.query(`CREATE USER IF NOT EXISTS '${TEST_USER}'@'127.0.0.1' IDENTIFIED BY '${TEST_PASSWORD}'`);
   await root.query(`ALTER USER '${TEST_USER}'@'127.0.0.1' IDENTIFIED BY '${TEST_PASSWORD}'`);
   await root.query(`CREATE DATABASE \`${database}\``);
