@@ -10,9 +10,9 @@ let sys: RunningSystem;
 beforeAll(async () => { sys = await startTestSystem({ env: { MAX_UPLOAD_BYTES: String(2 * 1024 * 1024) } }); });
 afterAll(async () => { await sys?.stop(); });
 
-async function upload(name: string, content: BlobPart, extra: Record<string, string> = {}) {
+async function upload(name: string, content: string | Uint8Array, extra: Record<string, string> = {}) {
   const form = new FormData();
-  form.set("file", new Blob([content]), name);
+  form.set("file", new Blob([typeof content === "string" ? content : new Uint8Array(content)]), name);
   for (const [k, v] of Object.entries(extra)) form.set(k, v);
   const res = await sys.api("/api/data/upload", { method: "POST", body: form });
   return { status: res.status, body: await res.json() };

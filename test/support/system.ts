@@ -41,7 +41,11 @@ export async function startTestSystem(opts: { mode?: "embedded" | "distributed";
     ...opts.env,
   };
   if (mode === "distributed") {
-    if (!natsUrl || !dbUrl) throw new Error("distributed mode needs TEST_NATS_URL and TEST_DATABASE_URL");
+    if (!natsUrl) throw new Error("distributed mode needs TEST_NATS_URL (or opts.natsUrl)");
+    vars.NATS_URL = natsUrl;
+  }
+  // The catalog on PostgreSQL when one is given (CI), on PGlite otherwise.
+  if (mode === "distributed" && dbUrl) {
     const name = `dsb_e2e_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
     const admin = new pg.Client({ connectionString: dbUrl });
     await admin.connect();
@@ -50,7 +54,6 @@ export async function startTestSystem(opts: { mode?: "embedded" | "distributed";
     const u = new URL(dbUrl);
     u.pathname = `/${name}`;
     vars.DATABASE_URL = u.toString();
-    vars.NATS_URL = natsUrl;
     dropDb = async () => {
       const c = new pg.Client({ connectionString: dbUrl });
       await c.connect();
