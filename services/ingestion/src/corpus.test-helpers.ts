@@ -69,4 +69,27 @@ export function parquet(rows: number): Buffer {
   return Buffer.from(ab);
 }
 
+/** One column per interesting physical/logical type, with an explicit schema. */
+export function parquetTyped(): Buffer {
+  return Buffer.from(parquetWriteBuffer({
+    columnData: [
+      { name: "d", data: [new Date(Date.UTC(2024, 0, 2)), null] },
+      { name: "dec", data: [12.34, 5] },
+      { name: "ok", data: [true, false] },
+      { name: "j", data: [{ a: 1 }, null] },
+      { name: "ts", data: [new Date(Date.UTC(2024, 0, 2, 3, 4, 5)), null] },
+      { name: "f", data: [1.5, 2] },
+    ],
+    schema: [
+      { name: "root", num_children: 6 },
+      { name: "d", type: "INT32", converted_type: "DATE", repetition_type: "OPTIONAL" },
+      { name: "dec", type: "INT64", converted_type: "DECIMAL", scale: 2, precision: 10, repetition_type: "REQUIRED" },
+      { name: "ok", type: "BOOLEAN", repetition_type: "REQUIRED" },
+      { name: "j", type: "BYTE_ARRAY", converted_type: "JSON", repetition_type: "OPTIONAL" },
+      { name: "ts", type: "INT64", logical_type: { type: "TIMESTAMP", isAdjustedToUTC: false, unit: "MICROS" }, repetition_type: "OPTIONAL" },
+      { name: "f", type: "FLOAT", repetition_type: "REQUIRED" },
+    ],
+  }));
+}
+
 export const PNG = Buffer.from("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000a49444154789c6300010000050001", "hex");

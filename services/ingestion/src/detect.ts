@@ -59,8 +59,8 @@ export function detectFormat(head: Uint8Array, filename: string): FileFormat {
   if (startsWith(head, ZIP)) {
     // An xlsx is a zip whose entries live under xl/; the names sit in the local headers near the start.
     const names = new TextDecoder("latin1").decode(head);
-    if (names.includes("xl/") || names.includes("[Content_Types].xml") && ext === "xlsx") return "xlsx";
-    if (ext === "xlsx") return "xlsx";
+    // A workbook whose first entries are not under xl/ is still trusted when it is named .xlsx (the reader verifies it).
+    if (names.includes("xl/") || ext === "xlsx") return "xlsx";
     throw unsupported("a zip archive that is not an Excel workbook (.xlsx)");
   }
   for (const b of BINARY_SIGNATURES) if (startsWith(head, b.sig)) throw unsupported(`looks like a ${b.name}`);

@@ -90,9 +90,16 @@ export async function startIngestion(opts: { env: Env; bus: Bus; log: Logger; re
     },
   }, { replicaId });
 
+  // Every replica hears a deletion and drops its cached dataset. The files stay:
+  // deletion is a soft delete; ingestion.discard removes them when asked.
+  const deleted = bus.subscribe("catalog.events.source.deleted", (ev) => {
+    if (ev.type === "file" && ev.file_path) cache.evict(ev.file_path);
+  });
+
   log.info({ replicaId, cursorSubject }, "🚀 ingestion ready");
   return {
     async stop() {
+      deleted.unsubscribe();
       await served.stop();
       await cursors.closeAll();
     },

@@ -8,7 +8,7 @@ import { createLogger, parseEnv } from "@dsb/runtime";
 import { testBus, uniqueId } from "@dsb/runtime/testing";
 import { FsBlobStore, type BlobStore } from "@dsb/storage";
 import { startIngestion } from "./index.ts";
-import { declareHuge, parquet, PNG, workbook } from "./corpus.test-helpers.ts";
+import { declareHuge, parquet, parquetTyped, PNG, workbook } from "./corpus.test-helpers.ts";
 
 const tenant = uniqueId("tenant");
 let dir: string;
@@ -112,6 +112,22 @@ describe("ingestion.parse formats", () => {
     expect(t.rowCount).toBe(25_000);
     const page = await query(r.key, { filters: [{ column: "big", op: "=", value: "9007199254740995" }] });
     expect(page.rows).toEqual([[2, "g2", 1, "9007199254740995", "2024-01-01T00:00:02.000Z"]]);
+  });
+});
+
+describe("ingestion.parse parquet logical types", () => {
+  it("maps DATE, DECIMAL (exact text with its scale), BOOLEAN, JSON, naive TIMESTAMP(MICROS) and FLOAT; nullability from the footer", async () => {
+    const r = await parse(parquetTyped(), "typed.parquet");
+    const t = r.schema.tables[0]!;
+    expect(cols(t)).toEqual({ d: "DATE", dec: "DECIMAL", ok: "BOOLEAN", j: "JSON", ts: "TIMESTAMP", f: "DOUBLE" });
+    expect(t.columns.map((c) => c.nullable)).toEqual([true, false, false, true, true, false]);
+    const page = await query(r.key, { order_by: [{ column: "dec", desc: true }] });
+    expect(page.rows).toEqual([["2024-01-02", "12.34", true, '{"a":1}', "2024-01-02T03:04:05", 1.5], [null, "5.00", false, null, null, 2]]);
+    const agg = await query(r.key, { aggregates: [{ fn: "sum", column: "dec", as: "s" }, { fn: "max", column: "d", as: "last" }] });
+    expect(agg.columns).toEqual([{ name: "s", type: "DOUBLE" }, { name: "last", type: "DATE" }]);
+    expect(agg.rows).toEqual([[17.34, "2024-01-02"]]);
+    const f = await query(r.key, { select: ["dec"], filters: [{ column: "dec", op: ">", value: "6" }, { column: "d", op: "=", value: "2024-01-02" }] });
+    expect(f.rows).toEqual([["12.34"]]);
   });
 });
 

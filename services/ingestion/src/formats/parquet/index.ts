@@ -64,7 +64,11 @@ function convert(v: unknown, t: ColumnType, el: SchemaElement): unknown {
     case "integer": return typeof v === "bigint" ? Number(v) : Number(v);
     case "bigint": return typeof v === "bigint" ? v : BigInt(Math.trunc(Number(v)));
     case "double": return Number(v);
-    case "decimal": return typeof v === "number" ? String(v) : String(v);
+    case "decimal": {
+      // hyparquet hands decimals over as numbers; keep the declared scale in the text ("5.00").
+      const scale = el.scale ?? (el.logical_type?.type === "DECIMAL" ? el.logical_type.scale : undefined);
+      return typeof v === "number" && scale !== undefined && scale <= 20 ? v.toFixed(scale) : String(v);
+    }
     case "date": return v instanceof Date ? v.toISOString().slice(0, 10) : null;
     case "timestamp": return v instanceof Date ? naiveTimestamp(v) : null;
     case "timestamptz": return v instanceof Date ? v.toISOString() : null;
