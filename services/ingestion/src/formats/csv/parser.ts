@@ -22,6 +22,12 @@ const BACKSLASH = 92;
 /** A single row longer than this means an unbalanced quote swallowed the file; refuse instead of buffering it all. */
 const MAX_ROW_CHARS = 64 * 1024 * 1024;
 
+const unclosedQuote = (line: number): AppError =>
+  new AppError(
+    "PARSE_FAILED",
+    `Line ${line} has a quoted field that is never closed. Add the closing quote or escape the quote character inside the field`,
+  );
+
 /**
  * Streaming state machine over decoded text chunks. Only complete rows are
  * emitted; an incomplete tail is carried to the next `push` (so a chunk may
@@ -35,12 +41,14 @@ export class RowParser {
   private readonly fields: string[] = [];
   private readonly delim: number;
   private readonly delimStr: string;
+  private readonly quoteStr: string;
   private readonly quote: number;
   private readonly backslash: boolean;
 
   constructor(dialect: Dialect, private readonly sink: RowSink) {
     this.delim = dialect.delimiter.charCodeAt(0);
     this.delimStr = dialect.delimiter;
+    this.quoteStr = dialect.quote ?? "";
     this.quote = dialect.quote === null ? -1 : dialect.quote.charCodeAt(0);
     this.backslash = dialect.escape === "backslash";
   }
@@ -62,6 +70,7 @@ export class RowParser {
     let rowStart = 0;
     let incomplete = false;
     const dStr = this.delimStr;
+    const qStr = this.quoteStr;
     let nextD = -1;
     let nextLf = -1;
     let nextCr = -1;
@@ -94,30 +103,48 @@ export class RowParser {
           let j = i + 1;
           let seg = j;
           let value = "";
-          for (;;) {
+          // Doubled-quote escaping (the common case): jump from quote to quote with indexOf.
+          while (!bs) {
+            const q = buf.indexOf(qStr, j);
+            if (q < 0) {
+              if (!final) { incomplete = true; break rows; }
+              throw unclosedQuote(this.line);
+            }
+            if (nextLf < j) { nextLf = buf.indexOf("\n", j); if (nextLf < 0) nextLf = len; }
+            while (nextLf < q) {
+              lineAdd++;
+              nextLf = buf.indexOf("\n", nextLf + 1);
+              if (nextLf < 0) nextLf = len;
+            }
+            if (nextCr < j) { nextCr = buf.indexOf("\r", j); if (nextCr < 0) nextCr = len; }
+            while (nextCr < q) {
+              if (buf.charCodeAt(nextCr + 1) !== LF) lineAdd++;
+              nextCr = buf.indexOf("\r", nextCr + 1);
+              if (nextCr < 0) nextCr = len;
+            }
+            if (q + 1 >= len && !final) { incomplete = true; break rows; }
+            if (buf.charCodeAt(q + 1) === Q) {
+              value += buf.slice(seg, q + 1);
+              j = q + 2;
+              seg = j;
+              continue;
+            }
+            value += buf.slice(seg, q);
+            j = q + 1;
+            break;
+          }
+          while (bs) {
             if (j >= len) {
               if (!final) { incomplete = true; break rows; }
-              throw new AppError(
-                "PARSE_FAILED",
-                `Line ${this.line} has a quoted field that is never closed. Add the closing quote or escape the quote character inside the field`,
-              );
+              throw unclosedQuote(this.line);
             }
             const cc = buf.charCodeAt(j);
             if (cc === Q) {
-              if (!bs) {
-                if (j + 1 >= len && !final) { incomplete = true; break rows; }
-                if (buf.charCodeAt(j + 1) === Q) {
-                  value += buf.slice(seg, j + 1);
-                  j += 2;
-                  seg = j;
-                  continue;
-                }
-              }
               value += buf.slice(seg, j);
               j++;
               break;
             }
-            if (cc === BACKSLASH && bs) {
+            if (cc === BACKSLASH) {
               if (j + 1 >= len && !final) { incomplete = true; break rows; }
               value += buf.slice(seg, j);
               const next = buf.charCodeAt(j + 1);
