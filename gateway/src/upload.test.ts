@@ -102,6 +102,14 @@ describe("handleUpload", () => {
     expect(source.schema!.total_rows).toBe(20_000);
   });
 
+  it("takes the name field after the file field too", async () => {
+    const fd = new FormData();
+    fd.append("file", new File(["a;b\n1;2\n"], "semi.csv"));
+    fd.append("name", "  Late name  ");
+    const source = await upload(request(fd));
+    expect(source.name).toBe("Late name");
+  });
+
   it("answers 413 as soon as the file passes the limit and stores nothing", async () => {
     const before = await storedKeys();
     const e = await upload(request(form({ file: new File(["x".repeat(50_000)], "big.csv") })), 10_000).catch((x) => x);

@@ -143,6 +143,17 @@ describe("ingestion.parse refuses broken files with a clear 4xx and leaves nothi
     expect(e.code).toBe("PARSE_FAILED");
     expect(e.message).toMatch(/looks like a zip bomb/);
   });
+  it("xlsx over the cell cap is refused as a zip bomb", async () => {
+    const { readXlsx } = await import("./formats/xlsx/index.ts");
+    const path = join(dir, "cells.xlsx");
+    await (await import("node:fs/promises")).writeFile(path, await workbook());
+    await expect(readXlsx(path, { tableName: "x", maxCells: 10 })).rejects.toMatchObject({ code: "PARSE_FAILED", message: expect.stringMatching(/more than 10 cells; the workbook looks like a zip bomb/) });
+  });
+  it("a JSON object that is not an array", async () => {
+    const e = await parseError('{\n  "a": 1\n}', "obj.json");
+    expect(e.code).toBe("PARSE_FAILED");
+    expect(e.message).toMatch(/must be an array of objects/);
+  });
   it("truncated parquet", async () => {
     const p = parquet(100);
     const e = await parseError(p.subarray(0, p.length - 30), "cut.parquet");
