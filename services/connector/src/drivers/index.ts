@@ -1,4 +1,4 @@
-import { AppError, type DbType } from "@dsb/contracts";
+import type { DbType } from "@dsb/contracts";
 import type { Driver } from "./types.ts";
 import { postgresqlDriver } from "./postgresql/driver.ts";
 import { redshiftDriver } from "./redshift/driver.ts";
@@ -6,15 +6,7 @@ import { mysqlDriver } from "./mysql/driver.ts";
 import { mssqlDriver } from "./mssql/driver.ts";
 import { bigqueryDriver } from "./bigquery/driver.ts";
 import { clickhouseDriver } from "./clickhouse/driver.ts";
-
-/** Stand-in until a driver lands: refuses to connect with a clear message. */
-const notYet = (type: DbType, dialect: Driver["dialect"]): Driver => ({
-  type, dialect,
-  targets: () => [],
-  connect: async () => {
-    throw new AppError("NOT_IMPLEMENTED", `The ${type} driver is not available in this build`);
-  },
-});
+import { snowflakeDriver } from "./snowflake/driver.ts";
 
 /** Every database type's driver. */
 // Driver<any>: each entry is typed by its own config; callers pick by `config.type`.
@@ -26,7 +18,7 @@ export const DRIVERS = {
   mssql: mssqlDriver,
   bigquery: bigqueryDriver,
   clickhouse: clickhouseDriver,
-  snowflake: notYet("snowflake", "snowflake"),
+  snowflake: snowflakeDriver,
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
 } satisfies Record<DbType, Driver<any>>;
 
