@@ -51,6 +51,8 @@ export async function parseUpload(store: BlobStore, key: string, filename: strin
     const body = new TextEncoder().encode(JSON.stringify(manifest));
     await store.put(manifestKey(key), (async function* () { yield body; })(), { maxBytes: Number.MAX_SAFE_INTEGER });
     datasetBytes += body.byteLength;
+    // The caller may have given up (timeout) and discarded the upload meanwhile: leave no orphan dataset.
+    if (!(await store.exists(key))) throw new AppError("NOT_FOUND", "The upload was removed while it was being parsed");
     const schema = buildSchema(manifest.tables.map((t) => ({
       name: t.name, kind: "table" as const, rowCount: t.rowCount,
       columns: t.columns.map((c) => ({ name: c.name, type: SQL_TYPE[c.type], nullable: c.nullable })),
