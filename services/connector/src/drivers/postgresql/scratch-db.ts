@@ -15,7 +15,19 @@ export async function scratchDatabase(prefix = "dsb_connector_"): Promise<{ name
   } catch (e) {
     return { skip: `no PostgreSQL at ${TEST_PG.host}:${TEST_PG.port} (${(e as Error).message})` };
   }
-  await admin.query(`create database ${name}`);
+  // Concurrent CREATE DATABASE calls (other test files) briefly hold template1: retry on 55006.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await admin.query(`create database ${name}`);
+      break;
+    } catch (e) {
+      if ((e as { code?: string }).code !== "55006" || attempt >= 20) {
+        await admin.end().catch(() => undefined);
+        throw e;
+      }
+      await new Promise((r) => setTimeout(r, 250 + Math.random() * 500));
+    }
+  }
   return {
     name,
     admin: (sql, params) => admin.query(sql, params),
