@@ -1,0 +1,152 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import pg from "pg";
+import { SignJWT } from "jose";
+
+export const ROOT = resolve(import.meta.dirname, "../../..");
+export const PG_ADMIN = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+export const NATS_URL = process.env.BENCH_NATS_URL ?? "nats://127.0.0.1:4222";
+const JWT_SECRET = "bench-secret-0123456789-0123456789-abcdef";
+const ENCRYPTION_KEY = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
+
+export const SERVICES = {
+  gateway: "gateway/src/node.ts",
+  catalog: "services/catalog/src/main.ts",
+  connector: "services/connector/src/main.ts",
+  ingestion: "services/ingestion/src/main.ts",
+} as const;
+export type ServiceName = keyof typeof SERVICES;
+
+export const uniqueName = (prefix: string) => `${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+
+export function pgUrl(database: string): string {
+  const u = new URL(PG_ADMIN);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+export async function adminQuery(sql: string): Promise<void> {
+  const c = new pg.Client({ connectionString: PG_ADMIN });
+  await c.connect();
+  try {
+    await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => ok(port));
+    });
+    s.on("error", fail);
+  });
+}
+
+/** Everything a run created, torn down by `cleanup` (also on failure and Ctrl-C). */
+const cleanups: (() => Promise<void> | void)[] = [];
+export function onCleanup(fn: () => Promise<void> | void): void {
+  cleanups.push(fn);
+}
+export async function cleanup(): Promise<void> {
+  while (cleanups.length) {
+    try {
+      await cleanups.pop()!();
+    } catch (e) {
+      console.error("cleanup:", e instanceof Error ? e.message : e);
+    }
+  }
+}
+
+/** Stops a child: SIGTERM, then SIGKILL after a grace period. */
+export async function stopChild(p: ChildProcess, graceMs = 3000): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise((r) => p.once("exit", r));
+  p.kill("SIGTERM");
+  const t = setTimeout(() => p.kill("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(t);
+}
+
+export interface Cluster {
+  url: string;
+  namespace: string;
+  pids: Record<ServiceName, number>;
+  logDir: string;
+  token(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** Last lines of each service's log, for a failure message. */
+export function logTails(logDir: string, lines = 15): string {
+  return Object.keys(SERVICES).map((s) => {
+    let text = "";
+    try { text = readFileSync(join(logDir, `${s}.log`), "utf8"); } catch { /* not started */ }
+    return `--- ${s} ---\n${text.trimEnd().split("\n").slice(-lines).join("\n")}`;
+  }).join("\n");
+}
+
+/**
+ * The system in distributed mode: gateway, catalog, connector and ingestion
+ * as four OS processes (`node --import tsx <entry>`) on the machine's NATS,
+ * with the catalog in a fresh PostgreSQL database and a bus namespace of its own.
+ */
+export async function startCluster(extraEnv: Record<string, string> = {}): Promise<Cluster> {
+  const namespace = uniqueName("bench");
+  const catalogDb = uniqueName("dsb_bench_catalog");
+  await adminQuery(`create database ${catalogDb}`);
+  onCleanup(() => adminQuery(`drop database if exists ${catalogDb} with (force)`));
+  const logDir = mkdtempSync(join(tmpdir(), "dsb-bench-"));
+  onCleanup(() => rmSync(logDir, { recursive: true, force: true }));
+  const port = await freePort();
+  const env: Record<string, string> = {
+    ...process.env as Record<string, string>,
+    NATS_URL, DATABASE_URL: pgUrl(catalogDb), BUS_NAMESPACE: namespace, ENCRYPTION_KEY, JWT_SECRET,
+    ALLOW_PRIVATE_HOSTS: "true", PORT: String(port), HOST: "127.0.0.1", LOG_LEVEL: "warn", DATA_DIR: join(logDir, "data"),
+    ...extraEnv,
+  };
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const children = {} as Record<ServiceName, ChildProcess>;
+  const stop = async () => {
+    await Promise.all(Object.values(children).map((c) => stopChild(c)));
+  };
+  onCleanup(stop);
+  // The catalog first: it migrates its database before anyone asks it something.
+  for (const name of ["catalog", "connector", "ingestion", "gateway"] as const) {
+    const log = createWriteStream(join(logDir, `${name}.log`));
+    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", SERVICES[name]], {
+      cwd: ROOT, env: { ...env, REPLICA_ID: `${namespace}-${name}` }, stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout!.pipe(log);
+    child.stderr!.pipe(log);
+    children[name] = child;
+  }
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const dead = Object.entries(children).find(([, c]) => c.exitCode !== null);
+    if (dead) throw new Error(`${dead[0]} exited during start-up\n${logTails(logDir)}`);
+    try {
+      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
+      await res.arrayBuffer();
+      if (res.ok) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) throw new Error(`system not ready after 60 s\n${logTails(logDir)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const key = new TextEncoder().encode(JWT_SECRET);
+  const tok = await new SignJWT({ tenant_id: "bench", role: "admin" }).setProtectedHeader({ alg: "HS256" })
+    .setSubject("bench-user").setExpirationTime("6h").sign(key);
+  return {
+    url, namespace, logDir,
+    pids: Object.fromEntries(Object.entries(children).map(([k, c]) => [k, c.pid!])) as Record<ServiceName, number>,
+    token: async () => tok,
+    stop,
+  };
+}

@@ -1,0 +1,123 @@
+/**
+ * `npm run bench [-- --quick] [--rounds N] [--only a,b] [--big]`: each scenario
+ * next to its baseline, several rounds, against the system in distributed mode
+ * (four OS processes on NATS, catalog on PostgreSQL). Prints medians and ratios
+ * and writes test/bench/results/<timestamp>.json.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { cleanup, logTails, ROOT, startCluster, type Cluster } from "./lib/cluster.ts";
+import { median } from "./lib/stats.ts";
+import type { Ctx, Options, Round, Scenario } from "./lib/scenario.ts";
+import { printTable, tableRows, toMarkdown } from "./lib/table.ts";
+import { smallQuery } from "./scenarios/small-query.ts";
+import { exportCsv } from "./scenarios/export.ts";
+import { introspection } from "./scenarios/introspection.ts";
+import { csvIngest } from "./scenarios/csv-ingest.ts";
+import { parquetIngest } from "./scenarios/parquet-ingest.ts";
+
+const SCENARIOS: Scenario<never>[] = [smallQuery, exportCsv, introspection, csvIngest, parquetIngest] as Scenario<never>[];
+
+function parseArgs(argv: string[]): Options {
+  const opts: Options = { rounds: 3, quick: false, big: false, only: [], dataDir: process.env.BENCH_DATA_DIR ?? "/tmp/dsb-bench-data" };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === "--quick") opts.quick = true;
+    else if (a === "--big") opts.big = true;
+    else if (a === "--rounds") opts.rounds = Number(argv[++i]);
+    else if (a === "--only") opts.only.push(...argv[++i]!.split(","));
+    else if (a === "--help" || a === "-h") {
+      console.log("npm run bench -- [--quick] [--rounds N] [--only small-query,export,introspection,csv-ingest,parquet-ingest] [--big]\n" +
+        "env: BENCH_EXPORT_ROWS, BENCH_EXPORT_BIG_ROWS, BENCH_INTRO_TABLES, BENCH_CSV_MB, BENCH_BIG_CSV_MB, BENCH_DATA_DIR, BENCH_NODE_ARGS");
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a} (try --help)`);
+  }
+  if (opts.quick && !argv.includes("--rounds")) opts.rounds = 1;
+  if (!(opts.rounds >= 1)) throw new Error("--rounds needs a number ≥ 1");
+  const unknown = opts.only.filter((n) => !SCENARIOS.some((s) => s.name === n));
+  if (unknown.length) throw new Error(`unknown scenario ${unknown.join(", ")}; known: ${SCENARIOS.map((s) => s.name).join(", ")}`);
+  return opts;
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const chosen = SCENARIOS.filter((s) => opts.only.length === 0 || opts.only.includes(s.name));
+  const started = new Date();
+  const log = (msg: string) => console.log(`[${((Date.now() - started.getTime()) / 1000).toFixed(1).padStart(6)} s] ${msg}`);
+  log(`starting the system (distributed: gateway, catalog, connector, ingestion as separate processes) — ${opts.rounds} round(s)${opts.quick ? ", quick sizes" : ""}`);
+  let cluster: Cluster | undefined;
+  const results: Record<string, { rounds: Round[]; extra?: Round; medians: Round; error?: string }> = {};
+  try {
+    cluster = await startCluster();
+    const ctx: Ctx = { cluster, token: await cluster.token(), opts, log };
+    log(`ready on ${cluster.url} (pids ${JSON.stringify(cluster.pids)})`);
+    for (const sc of chosen) {
+      log(`▶ ${sc.name}: ${sc.describe}`);
+      const rounds: Round[] = [];
+      let extra: Round | undefined;
+      try {
+        const state = await sc.setup(ctx);
+        try {
+          for (let i = 0; i < opts.rounds; i++) {
+            const r = await sc.round(ctx, state, i);
+            rounds.push(r);
+            log(`  round ${i + 1}/${opts.rounds}: ${Object.entries(r).map(([k, v]) => `${k}=${fmt(v)}`).join(" ")}`);
+          }
+          if (sc.extra) {
+            extra = await sc.extra(ctx, state);
+            log(`  extra: ${Object.entries(extra).map(([k, v]) => `${k}=${fmt(v)}`).join(" ")}`);
+          }
+        } finally {
+          await sc.teardown?.(ctx, state);
+        }
+        results[sc.name] = { rounds, extra, medians: { ...medians(rounds), ...extra } };
+      } catch (e) {
+        const msg = e instanceof Error ? e.message : String(e);
+        log(`  ✖ ${sc.name} failed: ${msg}\n${logTails(cluster.logDir)}`);
+        results[sc.name] = { rounds, extra, medians: medians(rounds), error: msg };
+      }
+    }
+  } finally {
+    log("stopping the system");
+    await cleanup();
+  }
+  const table = chosen.flatMap((sc) => tableRows(sc.name, sc.rows(opts), results[sc.name]?.medians ?? {}));
+  console.log("");
+  printTable(table);
+  const outDir = join(ROOT, "test/bench/results");
+  mkdirSync(outDir, { recursive: true });
+  const file = join(outDir, `${started.toISOString().replace(/[:.]/g, "-")}.json`);
+  writeFileSync(file, JSON.stringify({
+    started: started.toISOString(), finished: new Date().toISOString(),
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memMb: Math.round(totalmem() / 2 ** 20), node: process.version },
+    options: opts, results, table,
+  }, null, 2));
+  console.log(`\nJSON: ${file}`);
+  if (process.env.BENCH_MARKDOWN) console.log(`\n${toMarkdown(table)}`);
+  const failed = Object.entries(results).filter(([, r]) => r.error);
+  if (failed.length) {
+    console.error(`\nscenarios that failed: ${failed.map(([n]) => n).join(", ")}`);
+    process.exitCode = 1;
+  }
+}
+
+function medians(rounds: Round[]): Round {
+  const keys = new Set(rounds.flatMap((r) => Object.keys(r)));
+  return Object.fromEntries([...keys].map((k) => [k, median(rounds.map((r) => r[k]!).filter((v) => v !== undefined))]));
+}
+
+const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2));
+
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.once(sig, () => {
+    console.error(`\n${sig}: stopping the system`);
+    void cleanup().finally(() => process.exit(130));
+  });
+}
+
+main().catch(async (e) => {
+  console.error(e instanceof Error ? e.stack ?? e.message : e);
+  await cleanup();
+  process.exit(1);
+});

@@ -1,0 +1,1 @@
+export const csvIngest = {} as never;

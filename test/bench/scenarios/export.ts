@@ -1,0 +1,70 @@
+import { timeCommand } from "../lib/child.ts";
+import { drain } from "../lib/http.ts";
+import { watchRss } from "../lib/rss.ts";
+import { atLeast, rssFigures, under, type Ctx, type Scenario } from "../lib/scenario.ts";
+import { connectSource, scratchDb } from "../lib/source-db.ts";
+
+interface State {
+  db: Awaited<ReturnType<typeof scratchDb>>;
+  sourceId: string;
+  rows: number;
+  bigRows: number;
+}
+
+const rowsOf = (ctx: Ctx) => Number(process.env.BENCH_EXPORT_ROWS ?? (ctx.opts.quick ? 200_000 : 1_000_000));
+const bigRowsOf = (ctx: Ctx) => Number(process.env.BENCH_EXPORT_BIG_ROWS ?? (ctx.opts.quick ? 400_000 : 2_000_000));
+const sqlFor = (n: number) => `select * from export_t limit ${n}`;
+
+/** One streamed CSV export through the gateway; rows/s and the peak RSS of gateway and connector. */
+async function viaGateway(ctx: Ctx, s: State, n: number) {
+  const rss = watchRss({ gateway: ctx.cluster.pids.gateway, connector: ctx.cluster.pids.connector });
+  const t0 = performance.now();
+  const r = await drain(ctx.cluster.url, ctx.token, `/api/data/sources/${s.sourceId}/query`, { sql: sqlFor(n) }, "text/csv");
+  const secs = (performance.now() - t0) / 1000;
+  const peaks = rss.stop();
+  if (r.status !== 200 || r.lines !== n + 1) throw new Error(`export through the gateway: status ${r.status}, ${r.lines} lines for ${n} rows: ${r.head.slice(0, 300)}`);
+  return { rowsPerSec: n / secs, mbPerSec: r.bytes / 2 ** 20 / secs, peaks };
+}
+
+/** 1M rows × 8 mixed columns as CSV: gateway vs `psql \copy ... to stdout csv`. */
+export const exportCsv: Scenario<State> = {
+  name: "export",
+  describe: "rows × 8 mixed columns as CSV through the gateway vs psql \\copy",
+  async setup(ctx) {
+    const rows = rowsOf(ctx);
+    const bigRows = bigRowsOf(ctx);
+    const db = await scratchDb("dsb_bench_export");
+    ctx.log(`  creating export_t with ${Math.max(rows, bigRows).toLocaleString("en-US")} rows`);
+    await db.client.query(`create table export_t as
+      select g::bigint as id, (g % 1000)::int as qty, g * 0.37::float8 as price, round((g % 100000) / 7.0, 2)::numeric(12,2) as amount,
+             'customer ' || (g % 50000) || case when g % 10 = 0 then ', "vip"' else '' end as name,
+             date '2020-01-01' + (g % 2000)::int as day, timestamptz '2020-01-01 00:00:00+00' + g * interval '37 seconds' as at,
+             case when g % 7 = 0 then null else g % 3 = 0 end as flag
+      from generate_series(1, ${Math.max(rows, bigRows)}) g`);
+    await db.client.query("vacuum analyze export_t");
+    const sourceId = await connectSource(ctx, db.name, "bench export");
+    return { db, sourceId, rows, bigRows };
+  },
+  async round(ctx, s) {
+    const gw = await viaGateway(ctx, s, s.rows);
+    const ms = await timeCommand("psql", ["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", s.db.name, "-c", `\\copy (${sqlFor(s.rows)}) to stdout csv`]);
+    return { "gw.rows_s": gw.rowsPerSec, "gw.mb_s": gw.mbPerSec, "psql.rows_s": s.rows / (ms / 1000), ...rssFigures("rss", gw.peaks) };
+  },
+  async extra(ctx, s) {
+    ctx.log(`  ${s.bigRows.toLocaleString("en-US")}-row export for peak memory`);
+    const gw = await viaGateway(ctx, s, s.bigRows);
+    return { "big.rows_s": gw.rowsPerSec, ...rssFigures("big.rss", gw.peaks) };
+  },
+  rows: (o) => {
+    const n = (o.quick ? "small" : "1M");
+    const big = o.quick ? "big" : "2M";
+    return [
+      { label: `export ${n} rows CSV`, unit: "rows/s", system: "gw.rows_s", baseline: "psql.rows_s", baselineName: "psql \\copy", target: atLeast(0.5) },
+      { label: `export ${n}: gateway peak RSS`, unit: "MiB", system: "rss.gateway" },
+      { label: `export ${n}: connector peak RSS`, unit: "MiB", system: "rss.connector" },
+      { label: `export ${big} rows CSV`, unit: "rows/s", system: "big.rows_s" },
+      { label: `export ${big}: gateway peak RSS`, unit: "MiB", system: "big.rss.gateway", target: under(250, "MiB") },
+      { label: `export ${big}: connector peak RSS`, unit: "MiB", system: "big.rss.connector", target: under(250, "MiB") },
+    ];
+  },
+};

@@ -1,0 +1,106 @@
+import { PG_INTROSPECT_SQL } from "../../../services/connector/src/drivers/postgresql/introspect.ts";
+import { call } from "../lib/http.ts";
+import { fasterBy, timeWithin, type Ctx, type Scenario } from "../lib/scenario.ts";
+import { connectSource, scratchDb } from "../lib/source-db.ts";
+
+interface State {
+  db: Awaited<ReturnType<typeof scratchDb>>;
+  sourceId: string;
+  tables: number;
+}
+
+const COLUMNS = 20;
+const TYPES = ["text", "integer", "numeric(12,2)", "timestamptz", "boolean", "varchar(64)", "date", "bigint", "double precision", "jsonb"];
+
+/**
+ * What SQLAlchemy 1.4's PostgreSQL inspector runs per table (get_columns,
+ * get_pk_constraint, get_foreign_keys, get_indexes), the table's oid already
+ * known as in its info_cache.
+ */
+const PER_TABLE = [
+  `select a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod),
+     (select pg_catalog.pg_get_expr(d.adbin, d.adrelid) from pg_catalog.pg_attrdef d
+      where d.adrelid = a.attrelid and d.adnum = a.attnum and a.atthasdef) as "default",
+     a.attnotnull, a.attrelid as table_oid, pgd.description as comment, a.attgenerated as generated,
+     (select json_build_object('always', a.attidentity = 'a', 'start', s.seqstart, 'increment', s.seqincrement, 'minvalue', s.seqmin,
+        'maxvalue', s.seqmax, 'cache', s.seqcache, 'cycle', s.seqcycle)
+      from pg_catalog.pg_sequence s join pg_catalog.pg_class c on s.seqrelid = c.oid
+      where c.relkind = 'S' and a.attidentity != ''
+        and s.seqrelid = pg_catalog.pg_get_serial_sequence(a.attrelid::regclass::text, a.attname)::regclass::oid) as identity_options
+   from pg_catalog.pg_attribute a
+   left join pg_catalog.pg_description pgd on pgd.objoid = a.attrelid and pgd.objsubid = a.attnum
+   where a.attrelid = $1 and a.attnum > 0 and not a.attisdropped
+   order by a.attnum`,
+  `select a.attname, k.ord, (select conname from pg_catalog.pg_constraint r where r.conrelid = $1 and r.contype = 'p') as conname
+   from pg_catalog.pg_attribute a
+   join (select unnest(ix.indkey) attnum, generate_subscripts(ix.indkey, 1) ord from pg_catalog.pg_index ix
+         where ix.indrelid = $1 and ix.indisprimary) k on a.attnum = k.attnum
+   where a.attrelid = $1 order by k.ord`,
+  `select r.conname, pg_catalog.pg_get_constraintdef(r.oid, true) as condef, n.nspname as conschema
+   from pg_catalog.pg_constraint r, pg_catalog.pg_namespace n, pg_catalog.pg_class c
+   where r.conrelid = $1 and r.contype = 'f' and c.oid = confrelid and n.oid = c.relnamespace order by 1`,
+  `select i.relname as relname, ix.indisunique, ix.indexprs, a.attname, a.attnum, c.conrelid, ix.indkey::varchar,
+          ix.indoption::varchar, i.reloptions, am.amname, pg_catalog.pg_get_expr(ix.indpred, ix.indrelid), ix.indnkeyatts
+   from pg_catalog.pg_class t
+   join pg_catalog.pg_index ix on t.oid = ix.indrelid
+   join pg_catalog.pg_class i on i.oid = ix.indexrelid
+   left join pg_catalog.pg_attribute a on t.oid = a.attrelid and a.attnum = any(ix.indkey)
+   left join pg_catalog.pg_constraint c on ix.indrelid = c.conrelid and ix.indexrelid = c.conindid and c.contype in ('p', 'u', 'x')
+   left join pg_catalog.pg_am am on i.relam = am.oid
+   where t.relkind in ('r', 'v', 'f', 'm', 'p') and t.oid = $1 and ix.indisprimary = 'f'
+   order by t.relname, i.relname`,
+];
+
+const tablesOf = (ctx: Ctx) => Number(process.env.BENCH_INTRO_TABLES ?? (ctx.opts.quick ? 1000 : 5000));
+
+/** 5,000 tables × 20 columns: live schema through the gateway vs one set-based query vs the per-table pattern. */
+export const introspection: Scenario<State> = {
+  name: "introspection",
+  describe: "tables × 20 columns: live schema through the gateway vs set-based query vs SQLAlchemy-style per-table queries",
+  async setup(ctx) {
+    const tables = tablesOf(ctx);
+    const db = await scratchDb("dsb_bench_intro");
+    ctx.log(`  creating ${tables} tables × ${COLUMNS} columns`);
+    const cols = Array.from({ length: COLUMNS - 1 }, (_, i) => `c${i + 1} ${TYPES[i % TYPES.length]}${i % 4 === 0 ? " not null" : ""}`).join(", ");
+    // Batches: one transaction for all tables would exceed the lock table (max_locks_per_transaction).
+    const BATCH = 250;
+    for (let from = 1; from <= tables; from += BATCH) {
+      const to = Math.min(tables, from + BATCH - 1);
+      await db.client.query(`do $$ begin for i in ${from}..${to} loop
+        execute format('create table t_%s (id integer primary key, ${cols}%s)', lpad(i::text, 5, '0'),
+          case when i % 10 = 0 and i > 1 then format(', parent_id integer references t_%s(id)', lpad((i - 1)::text, 5, '0')) else '' end);
+        if i % 5 = 0 then execute format('create index on t_%s (c2)', lpad(i::text, 5, '0')); end if;
+      end loop; end $$`);
+    }
+    await db.client.query("analyze");
+    const sourceId = await connectSource(ctx, db.name, "bench introspection");
+    return { db, sourceId, tables };
+  },
+  async round(ctx, s) {
+    let t0 = performance.now();
+    const r = await call(ctx.cluster.url, ctx.token, "GET", `/api/data/sources/${s.sourceId}/schema?refresh=true`);
+    const gwMs = performance.now() - t0;
+    const body = r.status === 200 ? (JSON.parse(r.body.toString()) as { schema: { tables: unknown[] }; warning?: string }) : null;
+    if (!body || body.warning || body.schema.tables.length !== s.tables)
+      throw new Error(`live schema through the gateway: ${r.status} ${body?.warning ?? ""} ${body ? `${body.schema.tables.length} tables` : r.body.toString().slice(0, 300)}`);
+
+    t0 = performance.now();
+    const set = await s.db.client.query(PG_INTROSPECT_SQL);
+    const setMs = performance.now() - t0;
+    if (set.rows.length < s.tables * COLUMNS) throw new Error(`set-based query returned ${set.rows.length} rows`);
+
+    t0 = performance.now();
+    const list = await s.db.client.query<{ oid: number }>(
+      "select c.oid from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind in ('r', 'p') order by c.relname");
+    for (const { oid } of list.rows) for (const q of PER_TABLE) await s.db.client.query(q, [oid]);
+    const perTableMs = performance.now() - t0;
+    return { "gw.ms": gwMs, "set.ms": setMs, "per_table.ms": perTableMs, "per_table.queries": 1 + list.rows.length * PER_TABLE.length };
+  },
+  rows: (o) => {
+    const n = o.quick ? "" : " 5k tables";
+    return [
+      { label: `introspection${n} vs set-based query`, unit: "ms", system: "gw.ms", baseline: "set.ms", baselineName: "1 pg_catalog query", target: timeWithin(1.5) },
+      { label: `introspection${n} vs per-table`, unit: "ms", system: "gw.ms", baseline: "per_table.ms", baselineName: "SQLAlchemy-style, 4/table", target: fasterBy(10) },
+    ];
+  },
+};
