@@ -27,7 +27,7 @@ export interface RunningSystem {
  * in a fresh database) when TEST_NATS_URL and TEST_DATABASE_URL are set, as in CI;
  * embedded (in-process bus, PGlite) otherwise or when asked.
  */
-export async function startTestSystem(opts: { mode?: "embedded" | "distributed"; env?: Record<string, string>; natsUrl?: string } = {}): Promise<RunningSystem> {
+export async function startTestSystem(opts: { mode?: "embedded" | "distributed"; env?: Record<string, string>; natsUrl?: string; logTo?: NodeJS.WritableStream } = {}): Promise<RunningSystem> {
   const natsUrl = opts.natsUrl ?? process.env.TEST_NATS_URL;
   const dbUrl = process.env.TEST_DATABASE_URL;
   const mode = opts.mode ?? (natsUrl && dbUrl ? "distributed" : "embedded");
@@ -62,7 +62,7 @@ export async function startTestSystem(opts: { mode?: "embedded" | "distributed";
     };
   }
   const env = parseEnv(vars);
-  const system = await startSystem(env, createLogger("e2e", "silent"));
+  const system = await startSystem(env, opts.logTo ? createLogger("e2e", "trace", opts.logTo) : createLogger("e2e", "silent"));
   const url = `http://127.0.0.1:${system.gateway.port}`;
   const token = async (o: { tenant?: string; user?: string; role?: string } = {}) =>
     new SignJWT({ tenant_id: o.tenant ?? "t1", ...(o.role ? { role: o.role } : {}) })
