@@ -80,6 +80,10 @@ export function permissionsOf(user: NatsUser): Permissions {
     subscribe.push("$SRV.*", `$SRV.*.${user}`, `$SRV.*.${user}.*`);
     // Its own ping/info/stats, for the readiness probe (deploy/healthcheck.ts) run with its credentials.
     publish.push(`$SRV.*.${user}`, `$SRV.*.${user}.*`);
+    // Heartbeats of in-flight requests (libs/bus/src/nats.ts) go to `<caller's inbox>.hb.…`, a part of
+    // each caller's inbox that carries no replies: a forged heartbeat can only delay a timeout.
+    const callers = new Set(subjects.filter(([s]) => s.startsWith(prefix)).flatMap(([, d]) => d.callers));
+    publish.push(...NATS_USERS.filter((c) => callers.has(c)).map((c) => `${inboxPrefix(c)}.hb.>`));
   } else {
     // The gateway's /readyz pings every service; discovery is harmless to expose to it.
     publish.push("$SRV.>");
@@ -103,7 +107,9 @@ export function renderNatsConf(): string {
       `      permissions: {`,
       `        publish: { allow: ${list(p.publish, "        ")} }`,
       `        subscribe: { allow: ${list(p.subscribe, "        ")} }`,
-      ...(p.allowResponses ? [`        allow_responses: true`] : []),
+      // One reply per request (no more: nats-server then forgets the permission at once), valid longer than
+      // the longest request (a query may run an hour); "true" would expire it after 2 minutes.
+      ...(p.allowResponses ? [`        allow_responses: { max: 1, expires: "2h" }`] : []),
       `      }`,
       `    }`,
     ].join("\n");

@@ -119,3 +119,62 @@ describe("bus over NATS across a server restart", () => {
     }
   });
 });
+
+describe("bus over NATS: heartbeats of in-flight requests", () => {
+  const HB = 100;
+  let own: TestNatsServer;
+  let serverT: NatsTransport;
+  let client: Bus;
+  let release: () => void = () => {};
+  beforeAll(async () => {
+    own = await TestNatsServer.start();
+    serverT = await NatsTransport.connect({ servers: own.url, name: "hb-server" });
+    client = new Bus(await NatsTransport.connect({ servers: own.url, name: "hb-client", heartbeatMs: HB }), { defaultTimeoutMs: 10_000 });
+    await new Bus(serverT).serve("catalog", {
+      "catalog.source.get": async (req) => {
+        if (req.id.startsWith("sleep-")) await new Promise((r) => setTimeout(r, Number(req.id.slice(6))));
+        if (req.id === "hang") await new Promise<void>((r) => { release = r; });
+        return { source: { ...source, id: req.id } };
+      },
+    }, { replicaId: "hb" });
+  });
+  afterAll(async () => {
+    await client.close();
+    await serverT.close().catch(() => undefined);
+    await own.dispose();
+  });
+
+  it("keeps a request that outlives several heartbeat intervals alive, and sends no heartbeat for a fast one", async () => {
+    const watcher = await NatsTransport.connect({ servers: own.url, name: "hb-watch" });
+    let beats = 0;
+    const sub = watcher.nc.subscribe("_INBOX.hb.>", { callback: () => { beats++; } });
+    await watcher.nc.flush();
+    for (let i = 0; i < 50; i++) await client.request("catalog.source.get", { actor, id: `fast${i}` });
+    await watcher.nc.flush();
+    expect(beats).toBe(0);
+    const r = await client.request("catalog.source.get", { actor, id: `sleep-${HB * 8}` });
+    expect(r.source.id).toBe(`sleep-${HB * 8}`);
+    await watcher.nc.flush();
+    expect(beats).toBeGreaterThanOrEqual(4);
+    sub.unsubscribe();
+    await watcher.close();
+  });
+
+  it("still times out with TIMEOUT when the handler is alive but slower than the timeout", async () => {
+    await expect(client.request("catalog.source.get", { actor, id: `sleep-${HB * 10}` }, { timeoutMs: HB * 4 }))
+      .rejects.toMatchObject({ code: "TIMEOUT", retryable: true });
+  });
+
+  it("fails fast with a retryable UNAVAILABLE when the replica handling a request dies", async () => {
+    const t0 = Date.now();
+    const pending = client.request("catalog.source.get", { actor, id: "hang" }).catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, HB * 3));
+    // A dead process: its connection goes away without a reply (close() does not drain).
+    await serverT.nc.close();
+    const err = await pending;
+    expect(err).toBeInstanceOf(AppError);
+    expect(err).toMatchObject({ code: "UNAVAILABLE", retryable: true, message: "The catalog replica handling this request stopped answering; retry" });
+    expect(Date.now() - t0).toBeLessThan(5_000); // far below the 10 s timeout
+    release();
+  });
+});
