@@ -47,35 +47,45 @@ async function main() {
   const log = (msg: string) => console.log(`[${((Date.now() - started.getTime()) / 1000).toFixed(1).padStart(6)} s] ${msg}`);
   log(`starting the system (distributed: gateway, catalog, connector, ingestion as separate processes) — ${opts.rounds} round(s)${opts.quick ? ", quick sizes" : ""}`);
   let cluster: Cluster | undefined;
-  const results: Record<string, { rounds: Round[]; extra?: Round; medians: Round; error?: string }> = {};
+  const results: Record<string, { rounds: Round[]; extra?: Round; medians: Round; error?: string; notes: string[] }> = {};
+  let notes: string[] = [];
   try {
     cluster = await startCluster();
-    const ctx: Ctx = { cluster, token: await cluster.token(), opts, log };
+    const ctx: Ctx = { cluster, token: await cluster.token(), opts, log, note: (m) => { notes.push(m); log(`  note: ${m}`); } };
+    const revive = async (when: string) => {
+      const restarted = await cluster!.restartDead();
+      if (restarted.length) ctx.note(`${restarted.join(", ")} had crashed (${when}) and was restarted`);
+    };
     log(`ready on ${cluster.url} (pids ${JSON.stringify(cluster.pids)})`);
     for (const sc of chosen) {
       log(`▶ ${sc.name}: ${sc.describe}`);
       const rounds: Round[] = [];
       let extra: Round | undefined;
+      notes = [];
       try {
         const state = await sc.setup(ctx);
+        await revive(`${sc.name} setup`);
         try {
           for (let i = 0; i < opts.rounds; i++) {
             const r = await sc.round(ctx, state, i);
+            await revive(`${sc.name} round ${i + 1}`);
             rounds.push(r);
             log(`  round ${i + 1}/${opts.rounds}: ${Object.entries(r).map(([k, v]) => `${k}=${fmt(v)}`).join(" ")}`);
           }
           if (sc.extra) {
             extra = await sc.extra(ctx, state);
+            await revive(`${sc.name} extra`);
             log(`  extra: ${Object.entries(extra).map(([k, v]) => `${k}=${fmt(v)}`).join(" ")}`);
           }
         } finally {
           await sc.teardown?.(ctx, state);
         }
-        results[sc.name] = { rounds, extra, medians: { ...medians(rounds), ...extra } };
+        results[sc.name] = { rounds, extra, medians: { ...medians(rounds), ...extra }, notes };
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);
         log(`  ✖ ${sc.name} failed: ${msg}\n${logTails(cluster.logDir)}`);
-        results[sc.name] = { rounds, extra, medians: medians(rounds), error: msg };
+        results[sc.name] = { rounds, extra, medians: medians(rounds), error: msg, notes };
+        await revive(`${sc.name} failure`).catch((err) => log(`  could not restart: ${err instanceof Error ? err.message : err}`));
       }
     }
   } finally {
@@ -85,6 +95,8 @@ async function main() {
   const table = chosen.flatMap((sc) => tableRows(sc.name, sc.rows(opts), results[sc.name]?.medians ?? {}));
   console.log("");
   printTable(table);
+  const allNotes = Object.entries(results).flatMap(([n, r]) => [...(r.error ? [`${n} failed: ${r.error.split("\n")[0]}`] : []), ...r.notes.map((m) => `${n}: ${m}`)]);
+  if (allNotes.length) console.log(`\nnotes:\n${allNotes.map((m) => `- ${m}`).join("\n")}`);
   const outDir = join(ROOT, "test/bench/results");
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, `${started.toISOString().replace(/[:.]/g, "-")}.json`);

@@ -77,9 +77,14 @@ export async function stopChild(p: ChildProcess, graceMs = 3000): Promise<void> 
 export interface Cluster {
   url: string;
   namespace: string;
+  /** Current process ids (change when a crashed service is restarted). */
   pids: Record<ServiceName, number>;
   logDir: string;
   token(): Promise<string>;
+  /** Services whose process has exited. */
+  dead(): ServiceName[];
+  /** Starts again every service that exited (as a supervisor would) and waits until ready; returns their names. */
+  restartDead(): Promise<ServiceName[]>;
   stop(): Promise<void>;
 }
 
@@ -113,40 +118,53 @@ export async function startCluster(extraEnv: Record<string, string> = {}): Promi
   };
   const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
   const children = {} as Record<ServiceName, ChildProcess>;
+  const pids = {} as Record<ServiceName, number>;
   const stop = async () => {
     await Promise.all(Object.values(children).map((c) => stopChild(c)));
   };
   onCleanup(stop);
-  // The catalog first: it migrates its database before anyone asks it something.
-  for (const name of ["catalog", "connector", "ingestion", "gateway"] as const) {
-    const log = createWriteStream(join(logDir, `${name}.log`));
+  const spawnService = (name: ServiceName) => {
+    const log = createWriteStream(join(logDir, `${name}.log`), { flags: "a" });
     const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", SERVICES[name]], {
       cwd: ROOT, env: { ...env, REPLICA_ID: `${namespace}-${name}` }, stdio: ["ignore", "pipe", "pipe"],
     });
     child.stdout!.pipe(log);
     child.stderr!.pipe(log);
     children[name] = child;
-  }
+    pids[name] = child.pid!;
+  };
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const dead = Object.entries(children).find(([, c]) => c.exitCode !== null);
-    if (dead) throw new Error(`${dead[0]} exited during start-up\n${logTails(logDir)}`);
-    try {
-      const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
-      await res.arrayBuffer();
-      if (res.ok) break;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline) throw new Error(`system not ready after 60 s\n${logTails(logDir)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  const dead = () => (Object.keys(children) as ServiceName[]).filter((n) => children[n].exitCode !== null || children[n].signalCode !== null);
+  const waitReady = async () => {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const gone = dead();
+      if (gone.length) throw new Error(`${gone.join(", ")} exited during start-up\n${logTails(logDir)}`);
+      try {
+        const res = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(2000) });
+        await res.arrayBuffer();
+        if (res.ok) return;
+      } catch { /* not listening yet */ }
+      if (Date.now() > deadline) throw new Error(`system not ready after 60 s\n${logTails(logDir)}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  };
+  // The catalog first: it migrates its database before anyone asks it something.
+  for (const name of ["catalog", "connector", "ingestion", "gateway"] as const) spawnService(name);
+  await waitReady();
   const key = new TextEncoder().encode(JWT_SECRET);
   const tok = await new SignJWT({ tenant_id: "bench", role: "admin" }).setProtectedHeader({ alg: "HS256" })
     .setSubject("bench-user").setExpirationTime("6h").sign(key);
   return {
-    url, namespace, logDir,
-    pids: Object.fromEntries(Object.entries(children).map(([k, c]) => [k, c.pid!])) as Record<ServiceName, number>,
+    url, namespace, logDir, pids,
     token: async () => tok,
+    dead,
+    restartDead: async () => {
+      const gone = dead();
+      for (const name of gone) spawnService(name);
+      if (gone.length) await waitReady();
+      return gone;
+    },
     stop,
   };
 }

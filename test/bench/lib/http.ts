@@ -9,11 +9,11 @@ export interface Reply {
 }
 
 /** One request; the whole body buffered (small replies). */
-export function call(url: string, token: string, method: string, path: string, json?: unknown): Promise<Reply> {
+export function call(url: string, token: string, method: string, path: string, json?: unknown, signal?: AbortSignal): Promise<Reply> {
   return new Promise((ok, fail) => {
     const payload = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
     const req = request(url + path, {
-      method, agent,
+      method, agent, signal,
       headers: { authorization: `Bearer ${token}`, ...(payload ? { "content-type": "application/json", "content-length": payload.length } : {}) },
     }, (res) => {
       const chunks: Buffer[] = [];

@@ -14,6 +14,31 @@ export interface Ctx {
   token: string;
   opts: Options;
   log(msg: string): void;
+  /** A remark printed under the table and kept in the JSON (a crash, a skipped measurement). */
+  note(msg: string): void;
+}
+
+/**
+ * Waits for a gateway call but gives up as soon as a service process dies
+ * (a crashed service would otherwise leave the gateway waiting for its bus timeout).
+ */
+export async function unlessCrash<T>(ctx: Ctx, run: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const ac = new AbortController();
+  let timer: NodeJS.Timeout | undefined;
+  const crash = new Promise<never>((_, fail) => {
+    timer = setInterval(() => {
+      const dead = ctx.cluster.dead();
+      if (dead.length) {
+        ac.abort();
+        fail(new Error(`${dead.join(", ")} crashed during the request`));
+      }
+    }, 100);
+  });
+  try {
+    return await Promise.race([run(ac.signal), crash]);
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /** One measured round: named numbers (ms, per-second rates, MiB). */

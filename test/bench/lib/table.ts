@@ -20,7 +20,9 @@ export function tableRows(scenario: string, rows: Row[], medians: Round): TableR
     const ratio = have ? (r.target ? r.target.ratio(s!, b ?? Number.NaN) : b !== undefined ? s! / b : null) : null;
     return {
       scenario, measure: r.label, unit: r.unit, system: s ?? null, baseline: b ?? null, baselineName: r.baselineName ?? "",
-      ratio, target: r.target?.text ?? "", pass: r.target && ratio !== null ? r.target.pass(ratio) : null,
+      ratio, target: r.target?.text ?? "",
+      // A target whose system figure is missing (the system failed it) is a failure, not a blank.
+      pass: !r.target ? null : ratio !== null ? r.target.pass(ratio) : s === undefined || Number.isNaN(s) ? false : null,
     };
   });
 }
