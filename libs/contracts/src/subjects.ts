@@ -39,6 +39,8 @@ export const SUBJECTS = {
       natural_language_query: z.string().nullable(), status: z.enum(HISTORY_STATUS), error: z.string().nullable(),
       result_count: z.number().int().nullable(), execution_time_ms: z.number().int().nullable() }) }),
     reply: z.object({ id: Id }) }),
+  "catalog.files.referenced": def({ callers: ["ingestion"], description: "Which of these upload keys an active file source references (stale-upload sweep); the tenant is the key's first segment",
+    request: z.object({ keys: z.array(z.string().min(1).max(1024)).max(1000) }), reply: z.object({ referenced: z.array(z.string()) }) }),
   "catalog.history.list": def({ callers: ["gateway"], description: "Query history of one source, newest first",
     request: z.object({ actor: ActorSchema, data_source_id: Id, ...Page }),
     reply: z.object({ queries: z.array(HistoryEntrySchema), next_cursor: z.string().nullable() }) }),

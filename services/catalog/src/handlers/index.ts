@@ -1,16 +1,18 @@
 import type { Handlers } from "@dsb/bus";
 import { configHandlers } from "./config.ts";
 import type { CatalogDeps } from "./deps.ts";
+import { fileHandlers } from "./files.ts";
 import { historyHandlers } from "./history.ts";
 import { sourceHandlers } from "./sources.ts";
 
 export type CatalogSubject =
   | "catalog.source.create" | "catalog.source.get" | "catalog.source.list" | "catalog.source.delete"
-  | "catalog.schema.put" | "catalog.config.resolve" | "catalog.history.record" | "catalog.history.list";
+  | "catalog.schema.put" | "catalog.config.resolve" | "catalog.history.record" | "catalog.history.list"
+  | "catalog.files.referenced";
 
 /** Every catalog.* subject of libs/contracts. */
 export function catalogHandlers(deps: CatalogDeps): Handlers<CatalogSubject> {
-  return { ...sourceHandlers(deps), ...configHandlers(deps), ...historyHandlers(deps) };
+  return { ...sourceHandlers(deps), ...configHandlers(deps), ...historyHandlers(deps), ...fileHandlers(deps) };
 }
 
 export type { CatalogDeps } from "./deps.ts";
