@@ -44,6 +44,10 @@ export const EnvSchema = z.object({
   DATASET_CACHE_BYTES: z.coerce.number().int().min(0).default(512 * 1024 ** 2),
   /** Connector: most pools open at once across all sources. */
   MAX_POOLS: z.coerce.number().int().min(1).default(200),
+  /** Ingestion: an upload no active source references is removed once it is this old (must exceed the longest parse). */
+  UPLOAD_SWEEP_GRACE_MS: z.coerce.number().int().min(0).default(60 * 60_000),
+  /** Ingestion: how often each replica sweeps stale uploads (jittered ±50 %). */
+  UPLOAD_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10 * 60_000),
 });
 
 export type Env = z.infer<typeof EnvSchema> & {

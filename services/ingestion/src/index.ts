@@ -5,10 +5,12 @@ import type { BlobStore } from "@dsb/storage";
 import { parseUpload, removeDatasets } from "./parse.ts";
 import { DatasetCache } from "./query/load.ts";
 import { runQuery } from "./query/run.ts";
+import { startSweeper } from "./sweep.ts";
 
 export { detectFormat } from "./detect.ts";
 export { parseUpload, READERS } from "./parse.ts";
 export { datasetPrefix, manifestKey } from "./dataset/layout.ts";
+export { sweepStaleUploads, startSweeper } from "./sweep.ts";
 
 /** Uploads are keyed `${tenant_id}/…`; a key of another tenant is as good as missing. */
 function ownKey(tenantId: string, key: string): void {
@@ -38,6 +40,8 @@ export async function startIngestion(opts: { env: Env; bus: Bus; log: Logger; re
   const cursors = new CursorRegistry<CursorMeta>({ idleMs: 5 * 60_000, maxOpen: 256 });
   const cursorSubject = replicaSubject("ingestion.cursor.*", replicaId);
   const parsing = limiter(2);
+  /** Uploads being parsed here, which the sweep must not touch. */
+  const busy = new Set<string>();
 
   const page = async (reader: PageReader, meta: CursorMeta, first: { columns: { name: string; type: string }[] } | null, id?: string): Promise<ReplyInputOf<"ingestion.query">> => {
     const budget = pageBudget(bus.maxPayload, first ? Buffer.byteLength(JSON.stringify(first.columns)) : 0);
@@ -61,7 +65,8 @@ export async function startIngestion(opts: { env: Env; bus: Bus; log: Logger; re
     "ingestion.parse": async (req) => {
       ownKey(req.tenant_id, req.key);
       const started = Date.now();
-      const reply = await parsing(() => parseUpload(store, req.key, req.filename));
+      busy.add(req.key);
+      const reply = await parsing(() => parseUpload(store, req.key, req.filename)).finally(() => busy.delete(req.key));
       log.info({ key: req.key, format: reply.format, rows: reply.row_count, bytes: reply.dataset_bytes, ms: Date.now() - started }, "✅ upload parsed");
       return reply;
     },
@@ -96,9 +101,12 @@ export async function startIngestion(opts: { env: Env; bus: Bus; log: Logger; re
     if (ev.type === "file" && ev.file_path) cache.evict(ev.file_path);
   });
 
+  const sweeper = startSweeper({ store, bus, log, busy, graceMs: env.UPLOAD_SWEEP_GRACE_MS, intervalMs: env.UPLOAD_SWEEP_INTERVAL_MS });
+
   log.info({ replicaId, cursorSubject }, "🚀 ingestion ready");
   return {
     async stop() {
+      await sweeper.stop();
       deleted.unsubscribe();
       await served.stop();
       await cursors.closeAll();
