@@ -200,6 +200,7 @@ describe("kill -9 of a connector replica while clients run queries", () => {
       expect(r.body.error).toMatch(/connector replica handling this request stopped answering; retry/);
       expect(r.at - killedAt).toBeLessThan(9_000);
     }
+    console.log(`in-flight queries on ${victim} answered 503 after ${(await Promise.all(onVictim.map((s) => s.result))).map((r) => r.at - killedAt).join(", ")} ms`);
     // New requests go to the surviving replicas.
     await pool(12, 4, async (i) => {
       const res = await query(`select ${i} as n`);
@@ -211,6 +212,7 @@ describe("kill -9 of a connector replica while clients run queries", () => {
       for (;;) { const r = await broken.read(); if (r.done) return "complete"; }
     })().catch((e: unknown) => e);
     expect(ended).toBeInstanceOf(Error);
+    console.log(`export on ${victim} ended with "${(ended as Error).message}" ${Date.now() - killedAt} ms after the kill`);
     expect(Date.now() - killedAt).toBeLessThan(30_000);
     // Queries on the surviving replicas finish normally.
     for (const s of elsewhere) expect((await s.result).status).toBe(200);
@@ -220,6 +222,14 @@ describe("kill -9 of a connector replica while clients run queries", () => {
 });
 
 describe("kill -9 of an ingestion replica mid-upload", () => {
+  it("parses the same 50 MB upload when nothing is killed (a CPU-heavy parse keeps its heartbeats going)", async () => {
+    const { body, type } = slowMultipart(700_000, "big-ok.csv", 10);
+    const res = await cluster.api("/api/data/upload", { method: "POST", body, headers: { "content-type": type }, duplex: "half" } as RequestInit);
+    const out = (await res.json()) as { data_source?: { schema: { total_rows: number } } };
+    expect(res.status, JSON.stringify(out)).toBe(201);
+    expect(out.data_source!.schema.total_rows).toBe(700_000);
+  }, 90_000);
+
   it("leaves no source row and no orphan object (gateway clean-up, stale-upload sweep)", async () => {
     const before = await activeFilePaths();
     const i0 = await cluster.stats("ingestion", 2);
