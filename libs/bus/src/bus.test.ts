@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "@dsb/contracts";
 import { Bus } from "./bus.ts";
@@ -11,6 +12,17 @@ const source = {
   id: "s1", name: "n", type: "file" as const, format: "csv", db_type: null, schema: null, connection_config: null, file_path: "k",
   user_id: "u1", tenant_id: "t1", is_active: true, created_at: "2025-01-01T00:00:00.000Z", updated_at: "2025-01-01T00:00:00.000Z",
 };
+
+function bigSchema(tables: number, columns: number) {
+  return {
+    tables: Array.from({ length: tables }, (_, t) => ({
+      schema: "public", name: `table_${t}`, kind: "table" as const, rowCount: t,
+      columns: Array.from({ length: columns }, (_, c) => ({ name: `column_${c}`, type: "INTEGER", nullable: c > 0, primary_key: c === 0 })),
+    })),
+    schemas: ["public"], total_rows: 0, last_updated: "2025-01-01T00:00:00.000Z",
+  };
+}
+const randomText = (n: number) => randomBytes(n).toString("base64");
 
 let nats: TestNatsServer;
 beforeAll(async () => { nats = await TestNatsServer.start(); });
@@ -33,6 +45,8 @@ describe.each(transports)("bus over %s", (_name, make) => {
         if (req.id === "missing") throw new AppError("NOT_FOUND", "Data source not found");
         if (req.id === "boom") throw new Error("secret internal detail");
         if (req.id === "bad-reply") return { source: { ...source, id: 42 } } as never;
+        if (req.id === "huge-schema") return { source: { ...source, schema: bigSchema(5000, 20) } };
+        if (req.id === "noise") return { source: { ...source, name: randomText(3_000_000) } };
         if (req.id === "slow") await new Promise((r) => setTimeout(r, 3000));
         return { source: { ...source, id: req.id, name: ctx.requestId } };
       },
@@ -59,6 +73,13 @@ describe.each(transports)("bus over %s", (_name, make) => {
   it("validates requests before they leave and replies before they are sent", async () => {
     await expect(client.request("catalog.source.get", { actor, id: "" })).rejects.toMatchObject({ code: "VALIDATION" });
     await expect(client.request("catalog.source.get", { actor, id: "bad-reply" })).rejects.toMatchObject({ code: "INTERNAL" });
+  });
+
+  it("carries a message over the payload limit compressed, and refuses one that cannot fit", async () => {
+    const r = await client.request("catalog.source.get", { actor, id: "huge-schema" });
+    expect(r.source.schema?.tables).toHaveLength(5000);
+    expect(r.source.schema?.tables[4999]?.columns[19]?.name).toBe("column_19");
+    await expect(client.request("catalog.source.get", { actor, id: "noise" })).rejects.toMatchObject({ code: "PAYLOAD_TOO_LARGE" });
   });
 
   it("turns no responders into UNAVAILABLE and silence into TIMEOUT", async () => {

@@ -1,3 +1,4 @@
+import { gunzipSync, gzipSync } from "node:zlib";
 import { z } from "zod";
 import {
   AppError, BusErrorSchema, describeIssues, EVENTS, SUBJECTS,
@@ -36,7 +37,27 @@ const Envelope = z.union([
 ]);
 
 export const encodeJson = (v: unknown): Uint8Array => enc.encode(JSON.stringify(v));
-export const decodeJson = (b: Uint8Array): unknown => JSON.parse(dec.decode(b));
+
+/** Room for headers and protocol framing inside max_payload. */
+const FRAME_BYTES = 4096;
+
+/**
+ * JSON bytes for the wire. A message over the bus limit (a schema of thousands of
+ * tables, say) is gzipped; JSON never starts with gzip's magic bytes, so the
+ * receiver tells them apart without a header. Result pages are cut below the
+ * limit and never pay for compression.
+ */
+export function encodeMessage(v: unknown, maxPayload: number, subject: string): Uint8Array {
+  const bytes = encodeJson(v);
+  if (bytes.byteLength <= maxPayload - FRAME_BYTES) return bytes;
+  const packed = gzipSync(bytes, { level: 1 });
+  if (packed.byteLength > maxPayload - FRAME_BYTES)
+    throw new AppError("PAYLOAD_TOO_LARGE", `Message on ${subject} is ${bytes.byteLength} bytes (${packed.byteLength} compressed), more than the bus carries (${maxPayload}); raise NATS max_payload`);
+  return packed;
+}
+
+export const decodeJson = (b: Uint8Array): unknown =>
+  JSON.parse(dec.decode(b.byteLength > 2 && b[0] === 0x1f && b[1] === 0x8b ? gunzipSync(b) : b));
 
 /** Rebuilds whatever a handler threw as an AppError that can cross the wire. */
 export function toAppError(e: unknown): AppError {
@@ -80,7 +101,7 @@ export class Bus {
     const checked = def.request.safeParse(req);
     if (!checked.success) throw new AppError("VALIDATION", describeIssues(checked.error));
     const subject = opts.subject ?? name;
-    const raw = await this.transport.request(this.wire(subject), encodeJson(checked.data), {
+    const raw = await this.transport.request(this.wire(subject), encodeMessage(checked.data, this.transport.maxPayload, subject), {
       timeoutMs: opts.timeoutMs ?? this.opts.defaultTimeoutMs ?? 30_000,
       headers: { "x-request-id": opts.requestId ?? newRequestId() },
     });
@@ -118,7 +139,7 @@ export class Bus {
             const out = await handler(req.data, { requestId, subject, headers });
             const reply = def.reply.safeParse(out);
             if (!reply.success) throw new AppError("INTERNAL", `Reply on ${subject} breaks its contract: ${describeIssues(reply.error)}`);
-            return encodeJson({ ok: true, data: reply.data });
+            return encodeMessage({ ok: true, data: reply.data }, this.transport.maxPayload, subject);
           } catch (e) {
             const err = toAppError(e);
             if (err.code === "INTERNAL") this.opts.log?.error({ err: e, subject, requestId }, "❌ handler failed");
