@@ -108,7 +108,10 @@ export async function startCluster(extraEnv: Record<string, string> = {}): Promi
   await adminQuery(`create database ${catalogDb}`);
   onCleanup(() => adminQuery(`drop database if exists ${catalogDb} with (force)`));
   const logDir = mkdtempSync(join(tmpdir(), "dsb-bench-"));
-  onCleanup(() => rmSync(logDir, { recursive: true, force: true }));
+  onCleanup(() => {
+    if (process.env.BENCH_KEEP_LOGS) console.log(`service logs kept in ${logDir}`);
+    else rmSync(logDir, { recursive: true, force: true });
+  });
   const port = await freePort();
   const env: Record<string, string> = {
     ...process.env as Record<string, string>,

@@ -93,8 +93,9 @@ async function measure(ctx: Ctx, s: Size, label: string): Promise<Record<string,
       throw new Error(`${r.status} ${body?.warning ?? ""} ${body ? `${body.schema?.tables.length ?? 0} tables` : r.body.toString().slice(0, 300)}`);
     gwMs = ms;
   } catch (e) {
-    ctx.note(`live schema of ${s.tables} tables through the gateway failed: ${e instanceof Error ? e.message : e}`);
-    await ctx.cluster.restartDead();
+    const crashed = await ctx.cluster.restartDead();
+    ctx.note(`live schema of ${s.tables} tables through the gateway failed: ${e instanceof Error ? e.message : e}` +
+      (crashed.length ? ` (${crashed.join(", ")} had crashed and was restarted)` : ""));
   }
 
   let t0 = performance.now();
