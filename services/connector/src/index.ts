@@ -1,7 +1,7 @@
-import { CursorRegistry, type Bus } from "@dsb/bus";
+import { CursorRegistry, TtlCache, type Bus } from "@dsb/bus";
 import type { Env, Logger } from "@dsb/runtime";
 import { PoolRegistry } from "./pools.ts";
-import { handleCursor, handleIntrospect, handleQuery, handleTest, type ConnectorDeps, type CursorMeta } from "./query.ts";
+import { configKey, handleCursor, handleIntrospect, handleQuery, handleTest, type ConnectorDeps, type CursorMeta, type ResolvedSource } from "./query.ts";
 
 export { DRIVERS, driverFor } from "./drivers/index.ts";
 export { checkTargets, classifyAddress, connectChecked } from "./address-policy.ts";
@@ -10,6 +10,8 @@ export type { Connection, Driver, DialTarget, QueryOptions, QueryStream } from "
 
 /** How long an unread result cursor stays open. */
 export const CURSOR_IDLE_MS = 60_000;
+/** How long a resolved config is reused without asking the catalog (delete events evict sooner). */
+export const CONFIG_CACHE_MS = 30_000;
 /** Open result cursors per replica (each pins one database connection). */
 export const MAX_CURSORS = 64;
 
@@ -40,6 +42,7 @@ export async function startConnector(opts: ConnectorOptions): Promise<{ stop(): 
     bus, pools, cursors, replicaId, log,
     policy: { allowPrivateHosts: env.allowPrivateHosts },
     maxRows: env.QUERY_MAX_ROWS,
+    configs: new TtlCache<ResolvedSource>(CONFIG_CACHE_MS),
   };
   const served = await bus.serve(
     "connector",
@@ -53,6 +56,7 @@ export async function startConnector(opts: ConnectorOptions): Promise<{ stop(): 
   );
   const sub = bus.subscribe("catalog.events.source.deleted", async (ev) => {
     if (ev.type !== "database") return;
+    deps.configs.delete(configKey(ev.tenant_id, ev.id));
     await pools.closeSource(ev.id);
     log.info({ source_id: ev.id }, "🔌 pools of deleted source closed");
   });

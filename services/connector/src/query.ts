@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { CursorRegistry, pageBudget, PageReader, type Bus } from "@dsb/bus";
+import { CursorRegistry, pageBudget, PageReader, type Bus, type TtlCache } from "@dsb/bus";
 import {
   AppError, buildSchema, parseDatabaseConfig, replicaSubject,
   type DatabaseConfig, type ParsedRequestOf, type QueryPage, type SourceSchema,
@@ -36,6 +36,8 @@ export interface ConnectorDeps {
   replicaId: string;
   maxRows: number;
   log: Logger;
+  /** Resolved configs by tenant and source; delete events evict, the TTL bounds a missed event. */
+  configs: TtlCache<ResolvedSource>;
 }
 
 // Driver<any>: the registry hands back the driver of the config's own type.
@@ -57,15 +59,21 @@ export function toAppError(e: unknown, what: "connect" | "query", timeoutMs?: nu
 
 const stripMarkers = (c: Record<string, unknown>) => Object.fromEntries(Object.entries(c).filter(([k]) => !k.startsWith("__enc_")));
 
-/** The decrypted config of a stored source, from the catalog. */
-export async function resolveSource(bus: Bus, tenantId: string, id: string): Promise<{ id: string; version: string; config: DatabaseConfig; driver: AnyDriver }> {
-  const r = await bus.request("catalog.config.resolve", { tenant_id: tenantId, id });
-  const config = parseDatabaseConfig({ ...stripMarkers(r.config), type: r.config.type ?? r.db_type });
-  return { id: r.id, version: r.version, config, driver: driverFor(config.type) };
+export interface ResolvedSource { id: string; version: string; config: DatabaseConfig; driver: AnyDriver }
+
+export const configKey = (tenantId: string, id: string) => `${tenantId}\u0000${id}`;
+
+/** The decrypted config of a stored source, from the catalog (cached: it is on every query's path). */
+export function resolveSource(deps: Pick<ConnectorDeps, "bus" | "configs">, tenantId: string, id: string): Promise<ResolvedSource> {
+  return deps.configs.getOrLoad(configKey(tenantId, id), async () => {
+    const r = await deps.bus.request("catalog.config.resolve", { tenant_id: tenantId, id });
+    const config = parseDatabaseConfig({ ...stripMarkers(r.config), type: r.config.type ?? r.db_type });
+    return { id: r.id, version: r.version, config, driver: driverFor(config.type) };
+  });
 }
 
 /** A pooled connection of a stored source (address policy applied when the pool opens). */
-export async function leaseSource(deps: ConnectorDeps, src: Awaited<ReturnType<typeof resolveSource>>): Promise<Lease> {
+export async function leaseSource(deps: ConnectorDeps, src: ResolvedSource): Promise<Lease> {
   try {
     return await deps.pools.lease(src.id, src.version, () => connectChecked(src.driver, src.config, deps.policy));
   } catch (e) {
@@ -107,7 +115,7 @@ export async function handleIntrospect(deps: ConnectorDeps, req: ParsedRequestOf
     }
   }
   if (!req.id) throw new AppError("VALIDATION", "Send id (a stored source) or config (a source being connected)");
-  const src = await resolveSource(deps.bus, req.tenant_id, req.id);
+  const src = await resolveSource(deps, req.tenant_id, req.id);
   const lease = await leaseSource(deps, src);
   try {
     return { schema: buildSchema(await lease.conn.introspect()) };
@@ -122,7 +130,7 @@ const metaBytes = (page: Partial<QueryPage>) => Buffer.byteLength(JSON.stringify
 
 export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"connector.query">): Promise<QueryPage> {
   const started = performance.now();
-  const src = await resolveSource(deps.bus, req.tenant_id, req.id);
+  const src = await resolveSource(deps, req.tenant_id, req.id);
   if (!req.read_only && src.config.allow_writes !== true)
     throw new AppError("FORBIDDEN", 'This data source was connected without allow_writes; reconnect it with "allow_writes": true to run writes');
 
