@@ -80,16 +80,21 @@ export class PgConnection implements Connection {
   private async checkout(): Promise<pg.PoolClient> {
     for (let attempt = 0; ; attempt++) {
       let client: pg.PoolClient;
+      const pool = this.getPool();
+      const mode = this.sslMode;
       try {
-        client = await this.getPool().connect();
+        client = await pool.connect();
       } catch (e) {
-        if (this.sslMode === "prefer" && /does not support SSL/i.test((e as Error).message ?? "")) {
-          const old = this.pool;
-          this.pool = null;
-          this.sslMode = "disable";
-          void old?.end().catch(() => undefined);
+        // Concurrent first queries all fail on the TLS attempt; the first switches the pool, the rest retry on it.
+        if (mode === "prefer" && /does not support SSL/i.test((e as Error).message ?? "")) {
+          if (this.sslMode === "prefer") {
+            this.pool = null;
+            this.sslMode = "disable";
+            void pool.end().catch(() => undefined);
+          }
           continue;
         }
+        if (this.pool !== pool && attempt < 3) continue;
         throw connectionError(e, this.ctx);
       }
       const last = this.lastUsed.get(client);
@@ -232,8 +237,8 @@ export class PgConnection implements Connection {
     let first: unknown[][];
     let columns: QueryStream["columns"];
     try {
-      await client.query(opts.readOnly ? "BEGIN READ ONLY" : "BEGIN");
-      await client.query(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(opts.timeoutMs))}`);
+      // One round trip: both statements in one simple query (the timeout is an integer we format).
+      await client.query(`${opts.readOnly ? "BEGIN READ ONLY" : "BEGIN"}; SET LOCAL statement_timeout = ${Math.max(1, Math.floor(opts.timeoutMs))}`);
       cursor = client.query(new Cursor(sql, params as unknown[], { rowMode: "array", types: pgTypes } as Cursor.CursorQueryConfig));
       first = await read(batchRows);
       const fields = ((cursor as unknown as { _result?: { fields?: pg.FieldDef[] } })._result?.fields ?? []) as pg.FieldDef[];
