@@ -18,7 +18,7 @@ export type NatsUser = (typeof NATS_USERS)[number];
 
 /** Who publishes and who hears each event; `satisfies` makes a new event in EVENTS a type error here. */
 export const EVENT_ROUTES = {
-  "catalog.events.source.deleted": { publisher: "catalog", subscribers: ["connector", "ingestion"] },
+  "catalog.events.source.deleted": { publisher: "catalog", subscribers: ["gateway", "connector", "ingestion"] },
 } as const satisfies Record<EventName, { publisher: NatsUser; subscribers: readonly NatsUser[] }>;
 
 /** JetStream Object Store bucket holding uploads in distributed mode, and who may use it. */

@@ -31,7 +31,7 @@ describe("deploy/nats.conf", () => {
     const other = publish.filter((s) => !isPublic(s));
     expect(other.every((s) => s === "$SRV.>" || s.startsWith("$JS.API.") || s.startsWith(`$O.${UPLOAD_BUCKET}.`))).toBe(true);
     expect(other.filter((s) => s.startsWith("$JS.API.") && s !== "$JS.API.INFO").every((s) => s.includes(`OBJ_${UPLOAD_BUCKET}`))).toBe(true);
-    expect(subscribe).toEqual(["_INBOX_gateway.>"]);
+    expect(subscribe.sort()).toEqual(["_INBOX_gateway.>", "catalog.events.source.deleted"]);
     expect(allowResponses).toBe(false);
   });
 
@@ -45,10 +45,10 @@ describe("deploy/nats.conf", () => {
     }
   });
 
-  it("routes every event: catalog publishes source.deleted, connector and ingestion hear it", () => {
+  it("routes every event: catalog publishes source.deleted, gateway, connector and ingestion hear it", () => {
     expect(permissionsOf("catalog").publish).toContain("catalog.events.source.deleted");
-    for (const u of ["connector", "ingestion"] as const) expect(permissionsOf(u).subscribe).toContain("catalog.events.source.deleted");
-    expect(permissionsOf("gateway").subscribe).not.toContain("catalog.events.source.deleted");
+    for (const u of ["gateway", "connector", "ingestion"] as const) expect(permissionsOf(u).subscribe).toContain("catalog.events.source.deleted");
+    for (const u of ["gateway", "connector", "ingestion"] as const) expect(permissionsOf(u).publish).not.toContain("catalog.events.source.deleted");
   });
 
   it("takes every password from the environment, never from the file", () => {

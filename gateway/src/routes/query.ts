@@ -1,12 +1,13 @@
 import type { Context } from "hono";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
-import { AppError, ColumnMetaSchema, QueryRequestSchema, type Actor, type DataSource, type QueryPage, type QueryRequest } from "@dsb/contracts";
+import { AppError, ColumnMetaSchema, QueryRequestSchema, type Actor, type QueryPage, type QueryRequest } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { asAppError } from "../errors.ts";
 import { CONTENT_TYPES, csvHeader, csvLines, distinctNames, ndjsonLines, pickFormat } from "../export-format.ts";
 import { ok, route } from "../openapi.ts";
 import { allPages } from "../results.ts";
+import { createSourceLookup, type SourceRoute } from "../source-lookup.ts";
 
 const QueryResult = ok({
   columns: z.array(ColumnMetaSchema), rows: z.array(z.array(z.unknown())), row_count: z.number().int(),
@@ -20,8 +21,9 @@ const DEFAULT_LIMIT = 1000;
 
 export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps): void {
   const { bus, limits, log } = deps;
+  const sources = createSourceLookup(bus);
 
-  const record = async (actor: Actor, source: DataSource, q: QueryRequest, outcome: { ok: boolean; error?: string; count: number | null; ms: number }, requestId: string) => {
+  const record = async (actor: Actor, source: SourceRoute, q: QueryRequest, outcome: { ok: boolean; error?: string; count: number | null; ms: number }, requestId: string) => {
     try {
       const r = await bus.request("catalog.history.record", {
         actor,
@@ -38,7 +40,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps): vo
     }
   };
 
-  const firstPage = (c: Context<GatewayEnv>, source: DataSource, q: QueryRequest, stream: boolean, limit: number | undefined, timeoutMs: number): Promise<QueryPage> => {
+  const firstPage = (c: Context<GatewayEnv>, source: SourceRoute, q: QueryRequest, stream: boolean, limit: number | undefined, timeoutMs: number): Promise<QueryPage> => {
     const actor = c.get("actor");
     const requestId = c.get("requestId");
     if (source.type === "file") {
@@ -62,7 +64,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps): vo
     const actor = c.get("actor");
     const requestId = c.get("requestId");
     const format = pickFormat(query.format, c.req.header("accept"));
-    const { source } = await bus.request("catalog.source.get", { actor, id: params.id! }, { requestId });
+    const source = await sources.get(actor, params.id!, requestId);
     const timeoutMs = body.timeout_ms ?? limits.defaultTimeoutMs;
     const started = performance.now();
     const stream = format !== "json";

@@ -1,0 +1,28 @@
+import { TtlCache, type Bus } from "@dsb/bus";
+import type { Actor, DataSource } from "@dsb/contracts";
+
+/** What the query path needs to route a request: kept small so the cache stays small. */
+export type SourceRoute = Pick<DataSource, "id" | "type" | "file_path">;
+
+/** How long the gateway reuses a source lookup; a delete event evicts it at once. */
+export const SOURCE_CACHE_MS = 5_000;
+
+/**
+ * Tenant-scoped source lookups for the query hot path, cached briefly. The key
+ * includes the tenant, so a hit can never cross tenants; a deleted source is
+ * evicted by the catalog's event (the TTL bounds a missed one).
+ */
+export function createSourceLookup(bus: Bus, ttlMs = SOURCE_CACHE_MS) {
+  const cache = new TtlCache<SourceRoute>(ttlMs, 20_000);
+  const key = (tenant: string, id: string) => `${tenant}\u0000${id}`;
+  bus.subscribe("catalog.events.source.deleted", (e) => cache.delete(key(e.tenant_id, e.id)));
+  return {
+    get: (actor: Actor, id: string, requestId: string): Promise<SourceRoute> =>
+      cache.getOrLoad(key(actor.tenant_id, id), async () => {
+        const { source } = await bus.request("catalog.source.get", { actor, id }, { requestId });
+        return { id: source.id, type: source.type, file_path: source.file_path };
+      }),
+    evict: (actor: Actor, id: string) => cache.delete(key(actor.tenant_id, id)),
+  };
+}
+export type SourceLookup = ReturnType<typeof createSourceLookup>;
