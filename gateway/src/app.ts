@@ -11,6 +11,7 @@ import { schemaRoutes } from "./routes/schema.ts";
 import { sourceRoutes } from "./routes/sources.ts";
 import { systemRoutes } from "./routes/system.ts";
 import { uploadRoutes } from "./routes/upload.ts";
+import { createSourceLookup } from "./source-lookup.ts";
 
 /**
  * The gateway: auth, validation, error mapping, OpenAPI, streaming. Web-standard
@@ -41,9 +42,10 @@ export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
 
   app.use("/api/data/*", requireAuth(deps.verifier));
   databaseRoutes(app, deps);
-  sourceRoutes(app, deps);
+  const sources = createSourceLookup(deps.bus);
+  sourceRoutes(app, deps, sources);
   schemaRoutes(app, deps);
-  queryRoutes(app, deps);
+  queryRoutes(app, deps, sources);
   uploadRoutes(app, deps);
   return app;
 }

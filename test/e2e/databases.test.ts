@@ -189,6 +189,7 @@ describe("PostgreSQL source through the gateway", () => {
     const del = await sys.api(`/api/data/sources/${sourceId}`, { method: "DELETE", as: { tenant: "t1", user: "u3", role: "admin" } });
     expect(del.status).toBe(200);
     expect((await sys.api(`/api/data/sources/${sourceId}`)).status).toBe(404);
+    expect((await sys.api(`/api/data/sources/${sourceId}/query`, { method: "POST", json: { sql: "select 1" } })).status).toBe(404);
   });
 
   it("never returned the password in any response", () => {

@@ -7,7 +7,7 @@ import { asAppError } from "../errors.ts";
 import { CONTENT_TYPES, csvHeader, csvLines, distinctNames, ndjsonLines, pickFormat } from "../export-format.ts";
 import { ok, route } from "../openapi.ts";
 import { allPages } from "../results.ts";
-import { createSourceLookup, type SourceRoute } from "../source-lookup.ts";
+import type { SourceLookup, SourceRoute } from "../source-lookup.ts";
 
 const QueryResult = ok({
   columns: z.array(ColumnMetaSchema), rows: z.array(z.array(z.unknown())), row_count: z.number().int(),
@@ -19,9 +19,8 @@ const FormatQuery = z.object({ format: z.enum(["json", "csv", "ndjson"]).optiona
 const REACHED: ReadonlySet<string> = new Set(["QUERY_FAILED", "TIMEOUT", "CONNECTION_FAILED", "INTERNAL"]);
 const DEFAULT_LIMIT = 1000;
 
-export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps): void {
+export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sources: SourceLookup): void {
   const { bus, limits, log } = deps;
-  const sources = createSourceLookup(bus);
 
   const record = async (actor: Actor, source: SourceRoute, q: QueryRequest, outcome: { ok: boolean; error?: string; count: number | null; ms: number }, requestId: string) => {
     try {

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { DataSourceSchema, HistoryEntrySchema } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { ok, route } from "../openapi.ts";
+import type { SourceLookup } from "../source-lookup.ts";
 
 const ListQuery = z.object({
   type: z.enum(["file", "database"]).optional(),
@@ -12,7 +13,7 @@ const ListQuery = z.object({
 const HistoryQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), cursor: z.string().max(512).optional() });
 
 /** List, get, delete and history of the caller's tenant's sources. */
-export function sourceRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps): void {
+export function sourceRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps, sources: SourceLookup): void {
   route(app, {
     method: "get", path: "/api/data/sources", tag: "sources", summary: "This tenant's active sources", query: ListQuery,
     responses: { 200: { description: "Sources, newest first", schema: ok({ data_sources: z.array(DataSourceSchema), next_cursor: z.string().nullable() }) } },
@@ -34,6 +35,7 @@ export function sourceRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps)
     responses: { 200: { description: "Deleted", schema: ok({}) } },
   }, async (c, { params }) => {
     await bus.request("catalog.source.delete", { actor: c.get("actor"), id: params.id! }, { requestId: c.get("requestId") });
+    sources.evict(c.get("actor"), params.id!);
     return c.json({ success: true });
   });
 
