@@ -12,6 +12,7 @@ import { sourceRoutes } from "./routes/sources.ts";
 import { systemRoutes } from "./routes/system.ts";
 import { uploadRoutes } from "./routes/upload.ts";
 import { createSourceLookup } from "./source-lookup.ts";
+import { createQueryHistory } from "./history.ts";
 
 /**
  * The gateway: auth, validation, error mapping, OpenAPI, streaming. Web-standard
@@ -43,9 +44,10 @@ export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
   app.use("/api/data/*", requireAuth(deps.verifier));
   databaseRoutes(app, deps);
   const sources = createSourceLookup(deps.bus);
-  sourceRoutes(app, deps, sources);
+  const history = createQueryHistory(deps.bus, deps.log);
+  sourceRoutes(app, deps, sources, history);
   schemaRoutes(app, deps);
-  queryRoutes(app, deps, sources);
+  queryRoutes(app, deps, sources, history);
   uploadRoutes(app, deps);
   return app;
 }

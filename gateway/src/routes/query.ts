@@ -1,13 +1,14 @@
 import type { Context } from "hono";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
-import { AppError, ColumnMetaSchema, QueryRequestSchema, type Actor, type QueryPage, type QueryRequest } from "@dsb/contracts";
+import { AppError, ColumnMetaSchema, QueryRequestSchema, type QueryPage, type QueryRequest } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { asAppError } from "../errors.ts";
 import { CONTENT_TYPES, csvHeader, csvLines, distinctNames, ndjsonLines, pickFormat } from "../export-format.ts";
 import { ok, route } from "../openapi.ts";
 import { allPages } from "../results.ts";
 import type { SourceLookup, SourceRoute } from "../source-lookup.ts";
+import type { QueryHistory, QueryOutcome } from "../history.ts";
 
 const QueryResult = ok({
   columns: z.array(ColumnMetaSchema), rows: z.array(z.array(z.unknown())), row_count: z.number().int(),
@@ -19,25 +20,8 @@ const FormatQuery = z.object({ format: z.enum(["json", "csv", "ndjson"]).optiona
 const REACHED: ReadonlySet<string> = new Set(["QUERY_FAILED", "TIMEOUT", "CONNECTION_FAILED", "INTERNAL"]);
 const DEFAULT_LIMIT = 1000;
 
-export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sources: SourceLookup): void {
+export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sources: SourceLookup, history: QueryHistory): void {
   const { bus, limits, log } = deps;
-
-  const record = async (actor: Actor, source: SourceRoute, q: QueryRequest, outcome: { ok: boolean; error?: string; count: number | null; ms: number }, requestId: string) => {
-    try {
-      const r = await bus.request("catalog.history.record", {
-        actor,
-        entry: {
-          data_source_id: source.id, query: q.sql ?? null, query_config: (q.query_config as Record<string, unknown> | undefined) ?? null,
-          natural_language_query: q.natural_language_query ?? null, status: outcome.ok ? "success" : "error", error: outcome.error ?? null,
-          result_count: outcome.count, execution_time_ms: Math.round(outcome.ms),
-        },
-      }, { requestId });
-      return r.id;
-    } catch (e) {
-      log?.warn({ requestId, code: asAppError(e).code }, "⚠️ could not record query history");
-      return null;
-    }
-  };
 
   const firstPage = (c: Context<GatewayEnv>, source: SourceRoute, q: QueryRequest, stream: boolean, limit: number | undefined, timeoutMs: number): Promise<QueryPage> => {
     const actor = c.get("actor");
@@ -69,13 +53,14 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     const stream = format !== "json";
     const limit = stream ? undefined : Math.min(body.limit ?? DEFAULT_LIMIT, limits.queryMaxRows);
     const pageOpts = { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs };
+    const record = (outcome: QueryOutcome) => history.record(actor, source.id, body, outcome, requestId);
 
     let first: QueryPage;
     try {
       first = await firstPage(c, source, body, stream, limit, timeoutMs);
     } catch (e) {
       const err = asAppError(e);
-      if (REACHED.has(err.code)) await record(actor, source, body, { ok: false, error: err.message, count: null, ms: performance.now() - started }, requestId);
+      if (REACHED.has(err.code)) record({ ok: false, error: err.message, count: null, ms: performance.now() - started });
       throw err;
     }
 
@@ -92,12 +77,12 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
         }
       } catch (e) {
         const err = asAppError(e);
-        await record(actor, source, body, { ok: false, error: err.message, count: rows.length, ms: performance.now() - started }, requestId);
+        record({ ok: false, error: err.message, count: rows.length, ms: performance.now() - started });
         throw err;
       }
       if (body.limit && body.limit > limits.queryMaxRows && rows.length >= limits.queryMaxRows) truncated = true;
       const ms = Math.round(performance.now() - started);
-      const queryId = await record(actor, source, body, { ok: true, count: rows.length, ms }, requestId);
+      const queryId = record({ ok: true, count: rows.length, ms });
       return c.json({ success: true, columns, rows, row_count: rows.length, truncated, execution_time_ms: ms, query_id: queryId });
     }
 
@@ -106,10 +91,10 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     let count = 0;
     let names: string[] = [];
     let finished = false;
-    const finish = async (outcome: { ok: boolean; error?: string }) => {
+    const finish = (outcome: { ok: boolean; error?: string }) => {
       if (finished) return;
       finished = true;
-      await record(actor, source, body, { ...outcome, count, ms: performance.now() - started }, requestId);
+      record({ ...outcome, count, ms: performance.now() - started });
     };
     const bodyStream = new ReadableStream<Uint8Array>({
       async pull(ctrl) {
@@ -117,7 +102,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
           const r = await pages.next();
           if (r.done) {
             ctrl.close();
-            await finish({ ok: true });
+            finish({ ok: true });
             return;
           }
           const page = r.value;
@@ -133,12 +118,12 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
           const err = asAppError(e);
           log?.warn({ requestId, code: err.code }, "⚠️ export stopped");
           ctrl.error(err);
-          await finish({ ok: false, error: err.message });
+          finish({ ok: false, error: err.message });
         }
       },
       async cancel() {
         await pages.return(undefined);
-        await finish({ ok: false, error: "Client disconnected during export" });
+        finish({ ok: false, error: "Client disconnected during export" });
       },
     }, { highWaterMark: 1 });
     const ext = format === "csv" ? "csv" : "ndjson";

@@ -4,6 +4,7 @@ import { DataSourceSchema, HistoryEntrySchema } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { ok, route } from "../openapi.ts";
 import type { SourceLookup } from "../source-lookup.ts";
+import type { QueryHistory } from "../history.ts";
 
 const ListQuery = z.object({
   type: z.enum(["file", "database"]).optional(),
@@ -13,7 +14,7 @@ const ListQuery = z.object({
 const HistoryQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), cursor: z.string().max(512).optional() });
 
 /** List, get, delete and history of the caller's tenant's sources. */
-export function sourceRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps, sources: SourceLookup): void {
+export function sourceRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps, sources: SourceLookup, history: QueryHistory): void {
   route(app, {
     method: "get", path: "/api/data/sources", tag: "sources", summary: "This tenant's active sources", query: ListQuery,
     responses: { 200: { description: "Sources, newest first", schema: ok({ data_sources: z.array(DataSourceSchema), next_cursor: z.string().nullable() }) } },
@@ -43,6 +44,7 @@ export function sourceRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps,
     method: "get", path: "/api/data/sources/{id}/queries", tag: "queries", summary: "Query history, newest first", query: HistoryQuery,
     responses: { 200: { description: "History", schema: ok({ queries: z.array(HistoryEntrySchema), next_cursor: z.string().nullable() }) } },
   }, async (c, { params, query }) => {
+    await history.settled(params.id!);
     const r = await bus.request("catalog.history.list", { actor: c.get("actor"), data_source_id: params.id!, ...query }, { requestId: c.get("requestId") });
     return c.json({ success: true, queries: r.queries, next_cursor: r.next_cursor });
   });

@@ -35,6 +35,8 @@ export const SUBJECTS = {
     reply: z.object({ id: Id, db_type: z.string(), config: z.record(z.string(), z.unknown()), version: z.string() }) }),
   "catalog.history.record": def({ callers: ["gateway", "connector", "ingestion"], description: "Append a query to the history",
     request: z.object({ actor: ActorSchema, entry: z.object({
+      /** Chosen by the caller so it can answer before the write lands; generated when absent. */
+      id: z.string().uuid().optional(),
       data_source_id: Id, query: z.string().nullable(), query_config: z.record(z.string(), z.unknown()).nullable(),
       natural_language_query: z.string().nullable(), status: z.enum(HISTORY_STATUS), error: z.string().nullable(),
       result_count: z.number().int().nullable(), execution_time_ms: z.number().int().nullable() }) }),
