@@ -4,6 +4,7 @@
  * (four OS processes on NATS, catalog on PostgreSQL). Prints medians and ratios
  * and writes test/bench/results/<timestamp>.json.
  */
+import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
@@ -102,6 +103,7 @@ async function main() {
   const file = join(outDir, `${started.toISOString().replace(/[:.]/g, "-")}.json`);
   writeFileSync(file, JSON.stringify({
     started: started.toISOString(), finished: new Date().toISOString(),
+    commit: gitHead(),
     machine: { cpus: cpus().length, cpu: cpus()[0]?.model, memMb: Math.round(totalmem() / 2 ** 20), node: process.version },
     options: opts, results, table,
   }, null, 2));
@@ -117,6 +119,17 @@ async function main() {
 function medians(rounds: Round[]): Round {
   const keys = new Set(rounds.flatMap((r) => Object.keys(r)));
   return Object.fromEntries([...keys].map((k) => [k, median(rounds.map((r) => r[k]!).filter((v) => v !== undefined))]));
+}
+
+/** The commit measured (with "+dirty" when the work tree differs): results only compare across the same code. */
+function gitHead(): string {
+  try {
+    const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: ROOT, encoding: "utf8" }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd: ROOT, encoding: "utf8" }).trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return "unknown";
+  }
 }
 
 const fmt = (v: number) => (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2));
