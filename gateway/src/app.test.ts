@@ -69,6 +69,18 @@ describe("gateway auth", () => {
   });
 });
 
+describe("token cache", () => {
+  it("stops accepting a remembered token once it expires", async () => {
+    const verify = createVerifier({ secret: SECRET, tenantClaim: "tenant_id" });
+    const t = await new SignJWT({ tenant_id: "t1" }).setProtectedHeader({ alg: "HS256" }).setSubject("u1")
+      .setExpirationTime(Math.floor(Date.now() / 1000) + 1).sign(new TextEncoder().encode(SECRET));
+    expect(await verify(t)).toEqual({ tenant_id: "t1", user_id: "u1" });
+    expect(await verify(t)).toEqual({ tenant_id: "t1", user_id: "u1" });
+    await new Promise((r) => setTimeout(r, 1100));
+    await expect(verify(t)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+  });
+});
+
 describe("gateway routes", () => {
   it("answers the removed Cube.js routes with 501 before auth", async () => {
     const { app } = await setup();

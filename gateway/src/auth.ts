@@ -15,8 +15,29 @@ export interface VerifierOptions {
 
 const unauthorized = (message: string) => new AppError("UNAUTHORIZED", message);
 
-/** HS256 with a shared secret and/or RS256/ES256 from a JWKS; `alg: none` never passes. */
+/** Verified tokens are reused for at most this long (and never past their `exp`). */
+const VERIFIED_TTL_MS = 60_000;
+
+/**
+ * HS256 with a shared secret and/or RS256/ES256 from a JWKS; `alg: none` never passes.
+ * A token that verified is remembered until its expiry (at most a minute), since
+ * clients send the same token with every request.
+ */
 export function createVerifier(opts: VerifierOptions): TokenVerifier {
+  const verify = createUncachedVerifier(opts);
+  const verified = new Map<string, { actor: Actor; until: number }>();
+  return async (token) => {
+    const hit = verified.get(token);
+    if (hit && hit.until > Date.now()) return hit.actor;
+    if (hit) verified.delete(token);
+    const { actor, exp } = await verify(token);
+    if (verified.size >= 10_000) verified.delete(verified.keys().next().value!);
+    verified.set(token, { actor, until: Math.min(Date.now() + VERIFIED_TTL_MS, exp ? exp * 1000 : Infinity) });
+    return actor;
+  };
+}
+
+function createUncachedVerifier(opts: VerifierOptions): (token: string) => Promise<{ actor: Actor; exp: number | undefined }> {
   if (!opts.secret && !opts.jwksUrl) throw new Error("Set JWT_SECRET or JWT_JWKS_URL so the gateway can verify tokens");
   const secret = opts.secret ? new TextEncoder().encode(opts.secret) : undefined;
   const jwks = opts.jwksUrl ? createRemoteJWKSet(new URL(opts.jwksUrl)) : undefined;
@@ -43,7 +64,7 @@ export function createVerifier(opts: VerifierOptions): TokenVerifier {
     if (typeof payload.sub !== "string" || !payload.sub) throw unauthorized("Token has no sub (user id) claim");
     if ((typeof tenant !== "string" && typeof tenant !== "number") || tenant === "") throw unauthorized(`Token has no ${opts.tenantClaim} claim`);
     const role = typeof payload.role === "string" ? payload.role : undefined;
-    return { user_id: payload.sub, tenant_id: String(tenant), ...(role ? { role } : {}) };
+    return { actor: { user_id: payload.sub, tenant_id: String(tenant), ...(role ? { role } : {}) }, exp: payload.exp };
   };
 }
 
