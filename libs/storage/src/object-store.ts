@@ -5,11 +5,17 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { Objm, type ObjectStore } from "@nats-io/obj";
+import { Objm, setSha256Backend, type ObjectStore } from "@nats-io/obj";
 import { AppError } from "@dsb/contracts";
 import { assertKey, limited, type BlobBody, type BlobInfo, type BlobStore } from "./blob-store.ts";
 
 export const UPLOAD_BUCKET = "dsb-uploads";
+
+/** Chunk size asked of the Object Store (capped by the library at the server's max_payload): each chunk waits for its ack. */
+const CHUNK_BYTES = 1024 * 1024;
+
+// The library's default digest is js-sha256 in pure JavaScript (~20 ms/MiB); node:crypto is ~1 ms/MiB.
+setSha256Backend("native");
 
 /**
  * Blobs in a JetStream Object Store bucket (distributed mode), so any ingestion
@@ -42,7 +48,7 @@ export class ObjectStoreBlobStore implements BlobStore {
       async cancel() { await source.return(undefined); },
     });
     try {
-      const info = await this.os.put({ name: key }, rs, { timeout: 30_000 });
+      const info = await this.os.put({ name: key, options: { max_chunk_size: CHUNK_BYTES } }, rs, { timeout: 30_000 });
       return { size: info.size };
     } catch (e) {
       if (e instanceof AppError) throw e;
