@@ -3,7 +3,7 @@ import type { Env, Logger } from "@dsb/runtime";
 import { PoolRegistry } from "./pools.ts";
 import { configKey, handleCursor, handleIntrospect, handleQuery, handleTest, type ConnectorDeps, type CursorMeta, type ResolvedSource } from "./query.ts";
 
-export { DRIVERS, driverFor } from "./drivers/index.ts";
+export { DRIVER_LOADERS, driverFor } from "./drivers/index.ts";
 export { checkTargets, classifyAddress, connectChecked } from "./address-policy.ts";
 export { compileQueryConfig } from "./query-config.ts";
 export type { Connection, Driver, DialTarget, QueryOptions, QueryStream } from "./drivers/types.ts";

@@ -68,7 +68,7 @@ export function resolveSource(deps: Pick<ConnectorDeps, "bus" | "configs">, tena
   return deps.configs.getOrLoad(configKey(tenantId, id), async () => {
     const r = await deps.bus.request("catalog.config.resolve", { tenant_id: tenantId, id });
     const config = parseDatabaseConfig({ ...stripMarkers(r.config), type: r.config.type ?? r.db_type });
-    return { id: r.id, version: r.version, config, driver: driverFor(config.type) };
+    return { id: r.id, version: r.version, config, driver: await driverFor(config.type) };
   });
 }
 
@@ -84,7 +84,7 @@ export async function leaseSource(deps: ConnectorDeps, src: ResolvedSource): Pro
 /** Opens a connection for a config being tested or connected; the caller closes it. */
 export async function throwaway(deps: Pick<ConnectorDeps, "policy">, config: DatabaseConfig): Promise<Connection> {
   try {
-    return await connectChecked(driverFor(config.type), config, deps.policy);
+    return await connectChecked(await driverFor(config.type), config, deps.policy);
   } catch (e) {
     throw toAppError(e, "connect");
   }
