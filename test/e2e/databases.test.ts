@@ -120,6 +120,9 @@ describe("PostgreSQL source through the gateway", () => {
     expect(body.error).toMatch(/no_such_table/);
     const hist = await json(await sys.api(`/api/data/sources/${sourceId}/queries`));
     expect(hist.queries[0]).toMatchObject({ status: "error", query: "select * from no_such_table" });
+    const params = await sys.api(`/api/data/sources/${sourceId}/query`, { method: "POST", json: { sql: "select $1::int", params: [] } });
+    expect(params.status).toBe(422);
+    expect(await json(params)).toMatchObject({ code: "QUERY_FAILED", error: expect.stringMatching(/parameter/) });
   });
 
   it("refuses writes under the read-only default", async () => {

@@ -58,6 +58,8 @@ export function connectionError(e: unknown, ctx: ErrorContext): DriverError {
 /** True for errors that mean the session is unusable rather than the statement was wrong. */
 export function isConnectionLevel(e: unknown): boolean {
   const code = (e as PgErrorLike | undefined)?.code ?? "";
+  // 08P01 is what a statement with the wrong number of parameters gets: the statement's fault.
+  if (code === "08P01" && /parameters?/i.test((e as PgErrorLike | undefined)?.message ?? "")) return false;
   return code.startsWith("08") || code.startsWith("57P") || code.startsWith("28") || code === "3D000" || /^E[A-Z]+$/.test(code) || TLS_CODES.has(code)
     || /terminated|not queryable|Connection terminated/i.test((e as PgErrorLike | undefined)?.message ?? "");
 }
