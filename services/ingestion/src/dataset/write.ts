@@ -1,61 +1,19 @@
-import { batchType, bool, Column, columnFromArray, dateDay, float64, int64, tableFromColumns, tableToIPC, time, timestamp, TimeUnit, utf8, type DataType } from "@uwdata/flechette";
+import { tableFromColumns, tableToIPC, type Column } from "@uwdata/flechette";
 import { AppError } from "@dsb/contracts";
 import type { BlobStore } from "@dsb/storage";
 import type { ColumnType, ParsedColumn, ParsedTable } from "../formats/types.ts";
+import { batchBuilders, batchRowsFor, type ArrowValue, type ColumnBuilder } from "./columns.ts";
 
-/** Arrow type of each column type. Decimals stay exact as text; the query engine reads them as numbers where it must compare or add. */
-export function arrowType(t: ColumnType): DataType {
-  switch (t) {
-    case "boolean": return bool();
-    case "integer":
-    case "bigint": return int64();
-    case "double": return float64();
-    case "date": return dateDay();
-    case "timestamp": return timestamp(TimeUnit.MILLISECOND);
-    case "timestamptz": return timestamp(TimeUnit.MILLISECOND, "UTC");
-    case "time": return time(TimeUnit.MILLISECOND);
-    case "decimal":
-    case "string":
-    case "json": return utf8();
-  }
-}
+export { arrowType } from "./arrow-type.ts";
 
-/** "YYYY-MM-DD" → epoch ms without Date.parse (the hot path of date columns). */
-function dayMs(s: string): number {
-  if (s.length === 10 && s.charCodeAt(4) === 45 && s.charCodeAt(7) === 45) return Date.UTC(+s.slice(0, 4), +s.slice(5, 7) - 1, +s.slice(8, 10));
-  return Date.parse(`${s}T00:00:00Z`);
-}
+const DAY_MS = 86_400_000;
 
-const UTF8 = utf8();
-const Utf8Batch = batchType(UTF8);
-
-/**
- * A utf8 column built straight into one buffer. flechette's builder encodes each
- * string with TextEncoder, which dominates ingest time for text-heavy files.
- */
-function utf8Column(values: readonly unknown[]): Column<string> {
-  const n = values.length;
-  const offsets = new Int32Array(n + 1);
-  const validity = new Uint8Array((n >> 3) + 1);
-  let buf = Buffer.allocUnsafe(Math.max(1024, n * 16));
-  let pos = 0;
-  let nulls = 0;
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (v === null || v === undefined) { nulls++; offsets[i + 1] = pos; continue; }
-    validity[i >> 3]! |= 1 << (i & 7);
-    const str = typeof v === "string" ? v : String(v);
-    if (buf.length - pos < str.length * 3) {
-      const bigger = Buffer.allocUnsafe(Math.max(buf.length * 2, pos + str.length * 3));
-      buf.copy(bigger, 0, 0, pos);
-      buf = bigger;
-    }
-    pos += buf.write(str, pos, "utf8");
-    if (pos > 0x7fffffff) throw new AppError("PARSE_FAILED", "A text column holds more than 2 GiB in one batch");
-    offsets[i + 1] = pos;
-  }
-  const batch = new Utf8Batch({ length: n, nullCount: nulls, type: UTF8, validity: nulls ? validity : new Uint8Array(0), offsets, values: new Uint8Array(buf.buffer, buf.byteOffset, pos) });
-  return new Column([batch]) as Column<string>;
+/** "YYYY-MM-DD" → days since epoch without Date.parse (the hot path of date columns). */
+function days(s: string): number {
+  const ms = s.length === 10 && s.charCodeAt(4) === 45 && s.charCodeAt(7) === 45
+    ? Date.UTC(+s.slice(0, 4), +s.slice(5, 7) - 1, +s.slice(8, 10))
+    : Date.parse(`${s}T00:00:00Z`);
+  return Math.floor(ms / DAY_MS);
 }
 
 const timeMs = (s: string) => {
@@ -63,16 +21,16 @@ const timeMs = (s: string) => {
   return (Number(h) * 3600 + Number(m) * 60) * 1000 + Math.round(Number(rest ?? 0) * 1000);
 };
 
-/** Turns a row value (types.ts representation) into what the Arrow builder takes. */
-function toArrow(v: unknown, t: ColumnType): unknown {
+/** Turns a row value (types.ts representation) into the Arrow-native value of columns.ts. */
+function toArrow(v: unknown, t: ColumnType): ArrowValue {
   if (v === null || v === undefined) return null;
   switch (t) {
-    case "date": return dayMs(String(v));
+    case "date": return days(String(v));
     case "timestamp": return Date.parse(`${String(v)}Z`);
     case "timestamptz": return Date.parse(String(v));
     case "time": return timeMs(String(v));
     case "integer": return typeof v === "bigint" ? v : Math.trunc(Number(v));
-    case "bigint": return typeof v === "bigint" ? v : BigInt(v as number);
+    case "bigint": return typeof v === "bigint" ? v : Math.trunc(Number(v));
     case "double": return Number(v);
     case "boolean": return Boolean(v);
     default: return typeof v === "string" ? v : String(v);
@@ -81,51 +39,64 @@ function toArrow(v: unknown, t: ColumnType): unknown {
 
 const EOS_BYTES = 8;
 
+/** Record batches of builders from a row-wise reader. */
+async function* batchesFromRows(table: ParsedTable, batchRows: number): AsyncGenerator<ColumnBuilder[]> {
+  const types = table.columns.map((c) => c.type);
+  const ncol = types.length;
+  const text = types.map((t) => t === "string" || t === "json" || t === "decimal");
+  let b = batchBuilders(types, batchRows);
+  let rowCount = 0;
+  for await (const rows of table.rows()) {
+    for (const row of rows) {
+      rowCount++;
+      if (row.length !== ncol) throw new AppError("PARSE_FAILED", `Row ${rowCount} of table "${table.name}" has ${row.length} values, expected ${ncol}`);
+      for (let i = 0; i < ncol; i++) {
+        const raw = row[i];
+        b[i]!.push(text[i] ? (raw as ArrowValue) : toArrow(raw, types[i]!));
+      }
+      if (b[0]!.full) { yield b; b = batchBuilders(types, batchRows); }
+    }
+  }
+  if (b[0]!.length > 0) yield b;
+}
+
 /**
- * Streams a table into one Arrow IPC stream: rows are cut into record batches
- * (bounded memory), each encoded on its own; the schema message is kept from the
- * first batch only and the end-of-stream marker written once at the end.
+ * Streams a table into one Arrow IPC stream: values go straight into typed
+ * arrays of one record batch at a time (bounded memory), each batch encoded on
+ * its own; the schema message is kept from the first batch only and the
+ * end-of-stream marker written once at the end. Readers with a `columnar()`
+ * path fill the builders themselves; others give rows.
  */
 export async function writeArrowTable(store: BlobStore, key: string, table: ParsedTable): Promise<{ rowCount: number; bytes: number; columns: ParsedColumn[] }> {
   const cols = table.columns;
-  const types = Object.fromEntries(cols.map((c, i) => [`c${i}`, arrowType(c.type)]));
-  const batchRows = Math.max(1024, Math.min(65_536, Math.floor(500_000 / Math.max(1, cols.length))));
+  const types = cols.map((c) => c.type);
+  const batchRows = batchRowsFor(cols.length);
   const hasNull = cols.map(() => false);
   let rowCount = 0;
 
-  const encode = (buf: unknown[][]): Uint8Array => {
+  const encode = (b: ColumnBuilder[]): Uint8Array => {
     const columns: Record<string, Column<unknown>> = {};
-    cols.forEach((c, i) => {
-      const a = new Array<unknown>(buf.length);
-      const text = c.type === "string" || c.type === "json" || c.type === "decimal";
-      for (let r = 0; r < buf.length; r++) {
-        const raw = buf[r]![i];
-        const v = text ? raw : toArrow(raw, c.type);
-        if (v === null || v === undefined || (typeof v === "number" && Number.isNaN(v) && c.type !== "double")) { a[r] = null; hasNull[i] = true; } else a[r] = v;
-      }
-      columns[`c${i}`] = text ? utf8Column(a) : columnFromArray(a, types[`c${i}`]!, { maxBatchRows: buf.length || 1 });
+    b.forEach((builder, i) => {
+      if (builder.nullCount > 0) hasNull[i] = true;
+      columns[`c${i}`] = builder.finish();
     });
     return tableToIPC(tableFromColumns(columns), { format: "stream" })!;
   };
 
   async function* chunks(): AsyncGenerator<Uint8Array> {
     let first = true;
-    let buf: unknown[][] = [];
     const flush = (bytes: Uint8Array): Uint8Array => {
       const metaLen = new DataView(bytes.buffer, bytes.byteOffset).getInt32(4, true);
       const body = first ? bytes.subarray(0, bytes.length - EOS_BYTES) : bytes.subarray(8 + metaLen, bytes.length - EOS_BYTES);
       first = false;
       return body;
     };
-    for await (const rows of table.rows()) {
-      for (const row of rows) {
-        if (row.length !== cols.length) throw new AppError("PARSE_FAILED", `Row ${rowCount + 1} of table "${table.name}" has ${row.length} values, expected ${cols.length}`);
-        buf.push(row);
-        rowCount++;
-        if (buf.length >= batchRows) { yield flush(encode(buf)); buf = []; }
-      }
+    const source = table.columnar ? table.columnar(batchRows) : batchesFromRows(table, batchRows);
+    for await (const b of source) {
+      rowCount += b[0]?.length ?? 0;
+      yield flush(encode(b));
     }
-    if (buf.length > 0 || first) yield flush(encode(buf));
+    if (first) yield flush(encode(batchBuilders(types, 0)));
     yield new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
   }
 

@@ -1,3 +1,5 @@
+import type { ColumnBuilder } from "../dataset/columns.ts";
+
 /** Column types a parsed file can have; the dataset and the schema use these names. */
 export const COLUMN_TYPES = ["boolean", "integer", "bigint", "double", "decimal", "date", "timestamp", "timestamptz", "time", "string", "json"] as const;
 export type ColumnType = (typeof COLUMN_TYPES)[number];
@@ -21,6 +23,11 @@ export interface ParsedTable {
   /** Exact when the reader knows it up front (Parquet footer), else null until read. */
   rowCount: number | null;
   rows(): AsyncIterable<unknown[][]>;
+  /**
+   * Optional faster path for the dataset writer: record batches of at most
+   * `batchRows` rows, values pushed straight into Arrow builders (dataset/columns.ts).
+   */
+  columnar?(batchRows: number): AsyncIterable<ColumnBuilder[]>;
 }
 
 /** A reader turns a local file into tables; it throws AppError PARSE_FAILED with a line or cell when the file is broken. */

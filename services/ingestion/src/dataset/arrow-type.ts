@@ -1,0 +1,19 @@
+import { bool, dateDay, float64, int64, time, timestamp, TimeUnit, utf8, type DataType } from "@uwdata/flechette";
+import type { ColumnType } from "../formats/types.ts";
+
+/** Arrow type of each column type. Decimals stay exact as text; the query engine reads them as numbers where it must compare or add. */
+export function arrowType(t: ColumnType): DataType {
+  switch (t) {
+    case "boolean": return bool();
+    case "integer":
+    case "bigint": return int64();
+    case "double": return float64();
+    case "date": return dateDay();
+    case "timestamp": return timestamp(TimeUnit.MILLISECOND);
+    case "timestamptz": return timestamp(TimeUnit.MILLISECOND, "UTC");
+    case "time": return time(TimeUnit.MILLISECOND);
+    case "decimal":
+    case "string":
+    case "json": return utf8();
+  }
+}

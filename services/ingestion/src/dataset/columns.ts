@@ -1,0 +1,133 @@
+import { batchType, Column, type DataType } from "@uwdata/flechette";
+import { AppError } from "@dsb/contracts";
+import type { ColumnType } from "../formats/types.ts";
+import { arrowType } from "./arrow-type.ts";
+
+/**
+ * Arrow-native values a builder takes (what readers push on the columnar path):
+ * integer/bigint → number or bigint, double → number, date → days since epoch,
+ * timestamp/timestamptz → epoch ms, time → ms of day, boolean → boolean,
+ * decimal/string/json → string. null/undefined (and NaN outside double) are null.
+ */
+export type ArrowValue = number | bigint | boolean | string | null | undefined;
+
+const TWO32 = 4294967296;
+
+/**
+ * One column of one record batch, written straight into typed arrays (no JS
+ * array of values, no per-value builder objects), so memory per batch is the
+ * Arrow buffers themselves.
+ */
+export class ColumnBuilder {
+  readonly arrow: DataType;
+  length = 0;
+  nullCount = 0;
+  private validity: Uint8Array;
+  private f64: Float64Array | null = null;
+  private i32: Int32Array | null = null;
+  private i64: Int32Array | null = null;
+  private bits: Uint8Array | null = null;
+  private offsets: Int32Array | null = null;
+  private text: Buffer | null = null;
+  private pos = 0;
+  private readonly kind: "f64" | "i32" | "i64" | "bool" | "utf8";
+
+  constructor(readonly type: ColumnType, readonly capacity: number) {
+    this.arrow = arrowType(type);
+    this.validity = new Uint8Array((capacity >> 3) + 1);
+    switch (type) {
+      case "double": this.kind = "f64"; this.f64 = new Float64Array(capacity); break;
+      case "date": case "time": this.kind = "i32"; this.i32 = new Int32Array(capacity); break;
+      case "integer": case "bigint": case "timestamp": case "timestamptz": this.kind = "i64"; this.i64 = new Int32Array(capacity * 2); break;
+      case "boolean": this.kind = "bool"; this.bits = new Uint8Array((capacity >> 3) + 1); break;
+      default:
+        this.kind = "utf8";
+        this.offsets = new Int32Array(capacity + 1);
+        this.text = Buffer.allocUnsafe(Math.max(1024, capacity * 16));
+    }
+  }
+
+  get full(): boolean {
+    return this.length >= this.capacity;
+  }
+
+  /** Whether any null was pushed so far (the manifest's nullable flag). */
+  nullAt(): void {
+    const i = this.length++;
+    this.nullCount++;
+    if (this.offsets) this.offsets[i + 1] = this.pos;
+  }
+
+  push(v: ArrowValue): void {
+    if (v === null || v === undefined) { this.nullAt(); return; }
+    const i = this.length;
+    switch (this.kind) {
+      case "f64": this.f64![i] = typeof v === "number" ? v : Number(v); break;
+      case "i32": {
+        const n = typeof v === "number" ? v : Number(v);
+        if (n !== n) { this.nullAt(); return; }
+        this.i32![i] = n;
+        break;
+      }
+      case "i64": {
+        if (typeof v === "bigint") {
+          const lo = Number(BigInt.asUintN(32, v));
+          const hi = Number(BigInt.asIntN(32, v >> 32n));
+          this.i64![2 * i] = lo | 0;
+          this.i64![2 * i + 1] = hi;
+          break;
+        }
+        const n = typeof v === "number" ? v : Number(v);
+        if (n !== n) { this.nullAt(); return; }
+        const t = Math.trunc(n);
+        const hi = Math.floor(t / TWO32);
+        this.i64![2 * i] = (t - hi * TWO32) | 0;
+        this.i64![2 * i + 1] = hi | 0;
+        break;
+      }
+      case "bool": if (v) this.bits![i >> 3]! |= 1 << (i & 7); break;
+      case "utf8": {
+        const s = typeof v === "string" ? v : String(v);
+        if (this.text!.length - this.pos < s.length * 3) {
+          const bigger = Buffer.allocUnsafe(Math.max(this.text!.length * 2, this.pos + s.length * 3));
+          this.text!.copy(bigger, 0, 0, this.pos);
+          this.text = bigger;
+        }
+        this.pos += this.text!.write(s, this.pos, "utf8");
+        if (this.pos > 0x7fffffff) throw new AppError("PARSE_FAILED", "A text column holds more than 2 GiB in one batch");
+        this.offsets![i + 1] = this.pos;
+        break;
+      }
+    }
+    this.validity[i >> 3]! |= 1 << (i & 7);
+    this.length = i + 1;
+  }
+
+  /** The Arrow column of what was pushed. */
+  finish(): Column<unknown> {
+    const n = this.length;
+    const validity = this.nullCount ? this.validity.subarray(0, (n >> 3) + 1) : new Uint8Array(0);
+    let values: ArrayBufferView;
+    let offsets: Int32Array | undefined;
+    switch (this.kind) {
+      case "f64": values = this.f64!.subarray(0, n); break;
+      case "i32": values = this.i32!.subarray(0, n); break;
+      case "i64": values = new BigInt64Array(this.i64!.buffer, 0, n); break;
+      case "bool": values = this.bits!.subarray(0, (n >> 3) + 1); break;
+      default:
+        values = new Uint8Array(this.text!.buffer, this.text!.byteOffset, this.pos);
+        offsets = this.offsets!.subarray(0, n + 1);
+    }
+    const B = batchType(this.arrow);
+    const batch = new B({ length: n, nullCount: this.nullCount, type: this.arrow, validity, values, ...(offsets ? { offsets } : {}) });
+    return new Column([batch]);
+  }
+}
+
+/** Builders of every column of one record batch. */
+export function batchBuilders(types: readonly ColumnType[], capacity: number): ColumnBuilder[] {
+  return types.map((t) => new ColumnBuilder(t, capacity));
+}
+
+/** Rows per record batch: ~64k rows, fewer for wide tables so one batch stays a few MB. */
+export const batchRowsFor = (ncol: number): number => Math.max(1024, Math.min(65_536, Math.floor(500_000 / Math.max(1, ncol))));
