@@ -15,16 +15,22 @@ export function schemaRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: Gateway
   }, async (c, { params, query }) => {
     const actor = c.get("actor");
     const requestId = c.get("requestId");
-    const { source } = await bus.request("catalog.source.get", { actor, id: params.id! }, { requestId });
-    if (!query.refresh || source.type !== "database") return c.json({ success: true, schema: source.schema });
+    const stored = () => bus.request("catalog.source.get", { actor, id: params.id! }, { requestId }).then((r) => r.source);
+    if (!query.refresh) return c.json({ success: true, schema: (await stored()).schema });
+    // Live first: the connector checks tenant and type when it resolves the config, and stores the
+    // schema itself, so the (possibly megabytes of) schema crosses the bus once. The stored copy is
+    // read only when that fails: a file source, an unknown id (NOT_FOUND from the catalog) or a dead database.
+    let failure: unknown;
     try {
-      const live = await bus.request("connector.introspect", { tenant_id: actor.tenant_id, id: source.id }, { requestId, timeoutMs: 120_000 });
-      const stored = await bus.request("catalog.schema.put", { actor, id: source.id, schema: live.schema }, { requestId });
-      return c.json({ success: true, schema: stored.schema, changes: stored.changes });
+      const live = await bus.request("connector.introspect", { tenant_id: actor.tenant_id, id: params.id!, store: { actor } }, { requestId, timeoutMs: 120_000 });
+      return c.json({ success: true, schema: live.schema, changes: live.changes ?? [] });
     } catch (e) {
-      const code = e instanceof AppError ? e.code : "INTERNAL";
-      log?.warn({ requestId, code, source: source.id }, "⚠️ live schema fetch failed; serving cached schema");
-      return c.json({ success: true, schema: source.schema, warning: CACHED_SCHEMA_WARNING });
+      failure = e;
     }
+    const source = await stored();
+    if (source.type !== "database") return c.json({ success: true, schema: source.schema });
+    const code = failure instanceof AppError ? failure.code : "INTERNAL";
+    log?.warn({ requestId, code, source: source.id }, "⚠️ live schema fetch failed; serving cached schema");
+    return c.json({ success: true, schema: source.schema, warning: CACHED_SCHEMA_WARNING });
   });
 }

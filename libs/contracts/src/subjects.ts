@@ -28,8 +28,10 @@ export const SUBJECTS = {
   "catalog.source.delete": def({ callers: ["gateway"], description: "Soft delete (owner or admin) and publish catalog.events.source.deleted",
     request: z.object({ actor: ActorSchema, id: Id }), reply: z.object({ source: DataSourceSchema }) }),
   "catalog.schema.put": def({ callers: ["gateway", "connector", "ingestion"], description: "Store a fresh schema; reply lists what changed",
-    request: z.object({ actor: ActorSchema, id: Id, schema: SourceSchemaSchema }),
-    reply: z.object({ schema: SourceSchemaSchema, changes: z.array(SchemaChangeSchema) }) }),
+    request: z.object({ actor: ActorSchema, id: Id, schema: SourceSchemaSchema,
+      /** false: the reply leaves out `schema` (the caller holds it; a schema of thousands of tables is megabytes). */
+      echo: z.boolean().default(true) }),
+    reply: z.object({ schema: SourceSchemaSchema.optional(), changes: z.array(SchemaChangeSchema) }) }),
   "catalog.config.resolve": def({ callers: ["connector"], description: "Decrypted connection config of a source (connector only)",
     request: z.object({ tenant_id: z.string().min(1), id: Id }),
     reply: z.object({ id: Id, db_type: z.string(), config: z.record(z.string(), z.unknown()), version: z.string() }) }),
@@ -51,9 +53,12 @@ export const SUBJECTS = {
   "connector.test": def({ callers: ["gateway"], description: "Test a config; stores nothing",
     request: z.object({ config: DatabaseConfigSchema }),
     reply: z.object({ message: z.string(), latency_ms: z.number(), server_version: z.string().nullable() }) }),
-  "connector.introspect": def({ callers: ["gateway"], description: "Live schema of a stored source, or of a config being connected",
-    request: z.object({ tenant_id: z.string().min(1), id: Id.optional(), config: DatabaseConfigSchema.optional() }),
-    reply: z.object({ schema: SourceSchemaSchema }) }),
+  "connector.introspect": def({ callers: ["gateway"], description: "Live schema of a stored source, or of a config being connected; with `store`, also stored via catalog.schema.put",
+    request: z.object({ tenant_id: z.string().min(1), id: Id.optional(), config: DatabaseConfigSchema.optional(),
+      /** Store the fresh schema of source `id` on behalf of this actor (one bus crossing of the schema less than the caller storing it). */
+      store: z.object({ actor: ActorSchema }).optional() }),
+    /** `changes` is set when the schema was stored. */
+    reply: z.object({ schema: SourceSchemaSchema, changes: z.array(SchemaChangeSchema).optional() }) }),
   "connector.query": def({ callers: ["gateway"], description: "Run sql or query_config on a stored source; first page, cursor for the rest",
     request: z.object({
       tenant_id: z.string().min(1), id: Id,

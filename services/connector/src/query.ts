@@ -115,15 +115,21 @@ export async function handleIntrospect(deps: ConnectorDeps, req: ParsedRequestOf
     }
   }
   if (!req.id) throw new AppError("VALIDATION", "Send id (a stored source) or config (a source being connected)");
+  if (req.store && req.store.actor.tenant_id !== req.tenant_id) throw new AppError("VALIDATION", "store.actor must belong to tenant_id");
   const src = await resolveSource(deps, req.tenant_id, req.id);
   const lease = await leaseSource(deps, src);
+  let schema: SourceSchema;
   try {
-    return { schema: buildSchema(await lease.conn.introspect()) };
+    schema = buildSchema(await lease.conn.introspect());
   } catch (e) {
     throw toAppError(e, "query");
   } finally {
     lease.release();
   }
+  if (!req.store) return { schema };
+  // Stored from here, so the schema crosses the bus once more instead of twice (gateway → catalog → gateway).
+  const { changes } = await deps.bus.request("catalog.schema.put", { actor: req.store.actor, id: src.id, schema, echo: false }, { timeoutMs: 120_000 });
+  return { schema, changes };
 }
 
 const metaBytes = (page: Partial<QueryPage>) => Buffer.byteLength(JSON.stringify(page)) + 256;

@@ -1,22 +1,47 @@
-import { AppError, diffSchemas, SourceSchemaSchema } from "@dsb/contracts";
+import { AppError, diffSchemas, type SourceSchema } from "@dsb/contracts";
 import type { Handlers } from "@dsb/bus";
 import { sql } from "kysely";
 import { decryptConfig, UndecryptableField } from "../crypto/credentials.ts";
 import { asObject, isoColumn, toJson } from "../rows.ts";
-import { actorLog, findActiveSource, NOT_FOUND, type CatalogDeps } from "./deps.ts";
+import { actorLog, NOT_FOUND, type CatalogDeps } from "./deps.ts";
+
+const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
+
+/**
+ * The stored schema if it has what diffSchemas reads (table schema/name, column
+ * name/type), else null ("nothing before"). Not a zod parse: it runs on every
+ * refresh over a schema we wrote ourselves, up to 100k columns, and older Python
+ * rows of another shape only need to read as absent.
+ */
+export function diffable(v: Record<string, unknown> | null): SourceSchema | null {
+  if (!v || !Array.isArray(v.tables)) return null;
+  for (const t of v.tables as unknown[]) {
+    if (!isObj(t) || typeof t.name !== "string" || (t.schema !== undefined && typeof t.schema !== "string") || !Array.isArray(t.columns)) return null;
+    for (const c of t.columns as unknown[]) if (!isObj(c) || typeof c.name !== "string" || typeof c.type !== "string") return null;
+  }
+  return v as unknown as SourceSchema;
+}
 
 export function configHandlers({ db, keys, log }: CatalogDeps): Handlers<"catalog.schema.put" | "catalog.config.resolve"> {
   return {
-    "catalog.schema.put": async ({ actor, id, schema }) => {
+    "catalog.schema.put": async ({ actor, id, schema, echo }) => {
       const changes = await db.transaction().execute(async (tx) => {
-        const row = await findActiveSource(tx, actor.tenant_id, id, { forUpdate: true });
-        const old = SourceSchemaSchema.safeParse(asObject(row.schema));
-        await tx.updateTable("data_sources").set({ schema: toJson(schema), updated_at: sql<Date>`now()` })
+        const row = await tx.selectFrom("data_sources").select("schema")
+          .where("id", "=", id).where("tenant_id", "=", actor.tenant_id).where("is_active", "=", true)
+          .forUpdate().executeTakeFirst();
+        if (!row) throw NOT_FOUND();
+        // PostgreSQL parses the new jsonb while this process diffs: one turn of the
+        // event loop lets the UPDATE reach the socket before the synchronous diff.
+        const update = tx.updateTable("data_sources").set({ schema: toJson(schema), updated_at: sql<Date>`now()` })
           .where("id", "=", id).where("tenant_id", "=", actor.tenant_id).execute();
-        return diffSchemas(old.success ? old.data : null, schema);
+        update.catch(() => undefined); // awaited below; not "unhandled" while the diff runs
+        await new Promise((r) => setImmediate(r));
+        const changes = diffSchemas(diffable(asObject(row.schema)), schema);
+        await update;
+        return changes;
       });
       log.debug({ ...actorLog(actor), id, changes: changes.length }, "schema stored");
-      return { schema, changes };
+      return echo ? { schema, changes } : { changes };
     },
 
     "catalog.config.resolve": async ({ tenant_id, id }) => {
