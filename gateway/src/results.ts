@@ -1,28 +1,38 @@
 import type { Bus } from "@dsb/bus";
-import type { QueryPage } from "@dsb/contracts";
+import type { CursorRef, QueryPage } from "@dsb/contracts";
+
+const patternOf = (cursor: CursorRef) => (cursor.subject.startsWith("ingestion.") ? "ingestion.cursor.*" : "connector.cursor.*");
 
 /**
  * Every page of a result: the first one, then pulls from the cursor on the
- * replica that holds it. Returning early (client gone) closes the cursor,
- * which cancels the query on the database.
+ * replica that holds it. Page N+1 is requested before page N is handed out,
+ * so the next page travels while this one is written; never more than one
+ * request is in flight, so a slow consumer still slows the database read.
+ * Returning early (client gone) closes the cursor, which cancels the query on
+ * the database.
  */
 export async function* allPages(bus: Bus, first: QueryPage, opts: { requestId: string; timeoutMs: number }): AsyncGenerator<QueryPage> {
   let page = first;
   let finished = page.done || !page.cursor;
+  const pull = (cursor: CursorRef) =>
+    bus.request(patternOf(cursor), { id: cursor.id, action: "next" }, { subject: cursor.subject, requestId: opts.requestId, timeoutMs: opts.timeoutMs });
+  let cursor = page.cursor;
   try {
-    yield page;
-    while (!finished && page.cursor) {
-      const cursor = page.cursor;
-      const pattern = cursor.subject.startsWith("ingestion.") ? "ingestion.cursor.*" : "connector.cursor.*";
-      page = await bus.request(pattern, { id: cursor.id, action: "next" }, { subject: cursor.subject, requestId: opts.requestId, timeoutMs: opts.timeoutMs });
-      finished = page.done || !page.cursor;
+    for (;;) {
+      let next: Promise<QueryPage> | null = null;
+      if (!finished && cursor) {
+        next = pull(cursor);
+        next.catch(() => undefined); // awaited below; this only keeps an early return from leaving it unhandled
+      }
       yield page;
+      if (!next) return;
+      page = await next;
+      cursor = page.cursor ?? cursor;
+      finished = page.done || !page.cursor;
     }
   } finally {
-    if (!finished && page.cursor) {
-      const cursor = page.cursor;
-      const pattern = cursor.subject.startsWith("ingestion.") ? "ingestion.cursor.*" : "connector.cursor.*";
-      await bus.request(pattern, { id: cursor.id, action: "close" }, { subject: cursor.subject, requestId: opts.requestId, timeoutMs: 5_000 }).catch(() => undefined);
+    if (!finished && cursor) {
+      await bus.request(patternOf(cursor), { id: cursor.id, action: "close" }, { subject: cursor.subject, requestId: opts.requestId, timeoutMs: 5_000 }).catch(() => undefined);
     }
   }
 }

@@ -4,7 +4,7 @@ import { z } from "zod";
 import { AppError, ColumnMetaSchema, QueryRequestSchema, type QueryPage, type QueryRequest } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { asAppError } from "../errors.ts";
-import { CONTENT_TYPES, csvHeader, csvLines, distinctNames, ndjsonLines, pickFormat } from "../export-format.ts";
+import { CONTENT_TYPES, csvHeader, csvLines, distinctNames, ndjsonLines, pickFormat, type ExportFormat } from "../export-format.ts";
 import { ok, route } from "../openapi.ts";
 import { allPages } from "../results.ts";
 import type { SourceLookup, SourceRoute } from "../source-lookup.ts";
@@ -23,7 +23,8 @@ const DEFAULT_LIMIT = 1000;
 export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sources: SourceLookup, history: QueryHistory): void {
   const { bus, limits, log } = deps;
 
-  const firstPage = (c: Context<GatewayEnv>, source: SourceRoute, q: QueryRequest, stream: boolean, limit: number | undefined, timeoutMs: number): Promise<QueryPage> => {
+  const firstPage = (c: Context<GatewayEnv>, source: SourceRoute, q: QueryRequest, format: ExportFormat, limit: number | undefined, timeoutMs: number): Promise<QueryPage> => {
+    const stream = format !== "json";
     const actor = c.get("actor");
     const requestId = c.get("requestId");
     if (source.type === "file") {
@@ -35,7 +36,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     }
     return bus.request("connector.query", {
       tenant_id: actor.tenant_id, id: source.id, sql: q.sql, params: q.params, query_config: q.query_config,
-      limit, timeout_ms: timeoutMs, read_only: q.read_only ?? true, stream,
+      limit, timeout_ms: timeoutMs, read_only: q.read_only ?? true, stream, ...(format === "csv" ? { format } : {}),
     }, { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs });
   };
 
@@ -57,7 +58,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
 
     let first: QueryPage;
     try {
-      first = await firstPage(c, source, body, stream, limit, timeoutMs);
+      first = await firstPage(c, source, body, format, limit, timeoutMs);
     } catch (e) {
       const err = asAppError(e);
       if (REACHED.has(err.code)) record({ ok: false, error: err.message, count: null, ms: performance.now() - started });
@@ -111,8 +112,14 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
             names = distinctNames(page.columns);
             if (format === "csv") text += csvHeader(page.columns);
           }
-          text += format === "csv" ? csvLines(page.rows) : ndjsonLines(names, page.rows);
-          count += page.rows.length;
+          if (page.csv !== undefined) {
+            // CSV made by the database: written through; its row_count is the running total.
+            text += page.csv;
+            count = page.row_count;
+          } else {
+            text += format === "csv" ? csvLines(page.rows) : ndjsonLines(names, page.rows);
+            count += page.rows.length;
+          }
           ctrl.enqueue(enc.encode(text));
         } catch (e) {
           const err = asAppError(e);

@@ -55,6 +55,11 @@ export type CursorRef = z.infer<typeof CursorRefSchema>;
 export const QueryPageSchema = z.object({
   columns: z.array(ColumnMetaSchema).optional(),
   rows: RowsSchema,
+  /**
+   * CSV records (no header, `\n` line ends) when the caller asked for `format: "csv"` and the
+   * source produces CSV itself (PostgreSQL COPY); `rows` is empty then. Written through as is.
+   */
+  csv: z.string().optional(),
   done: z.boolean(),
   cursor: CursorRefSchema.optional(),
   truncated: z.boolean().default(false),

@@ -69,6 +69,8 @@ export const SUBJECTS = {
       read_only: z.boolean().default(true),
       /** Keep a cursor open instead of cutting at `limit`. */
       stream: z.boolean().default(false),
+      /** `csv`: a streamed CSV export; a source that can produce CSV natively answers with `csv` pages. */
+      format: z.enum(["rows", "csv"]).optional(),
     }),
     reply: QueryPageSchema }),
   "connector.cursor.*": def({ callers: ["gateway"], description: "Next page of, or close, a cursor held by this connector replica",

@@ -10,6 +10,8 @@ import { driverFor } from "./drivers/index.ts";
 import { DriverError, type Connection, type Driver } from "./drivers/types.ts";
 import type { Lease, PoolRegistry } from "./pools.ts";
 import { compileQueryConfig } from "./query-config.ts";
+import { CsvPager } from "./csv-pages.ts";
+import type { CsvStream } from "./drivers/postgresql/driver.ts";
 
 /** Rows per driver batch; pages are then cut by bytes. */
 const BATCH_ROWS = 2000;
@@ -26,7 +28,45 @@ export interface CursorMeta {
   budget: number;
   /** Set once the result is parked in the registry, so the timeout can close it. */
   cursorId?: string;
+  /** Reads the next page (rows, or CSV text for a server-side CSV export). */
+  read: () => Promise<PageOut>;
+  /** The next page, read while the previous one travels (at most one). */
+  ahead: Promise<{ ok: true; page: PageOut } | { ok: false; error: unknown }> | null;
 }
+
+/** One page as the cursor produces it. */
+interface PageOut { rows: unknown[][]; csv?: string; done: boolean; truncated: boolean }
+
+/**
+ * Starts reading the next page right away, so the database and the connector
+ * work while the gateway writes the page just sent. Bounded: one page.
+ */
+function readAhead(meta: CursorMeta): void {
+  meta.ahead = meta.read().then((page) => ({ ok: true as const, page }), (error: unknown) => ({ ok: false as const, error }));
+}
+
+async function nextPage(meta: CursorMeta): Promise<PageOut> {
+  const ahead = meta.ahead;
+  meta.ahead = null;
+  if (!ahead) return meta.read();
+  const r = await ahead;
+  if (!r.ok) throw r.error;
+  return r.page;
+}
+
+/** A connection that can export CSV itself (PostgreSQL). */
+const canCopy = (conn: Connection): conn is Connection & { copyCsv: (...a: Parameters<PgCopy>) => ReturnType<PgCopy> } =>
+  typeof (conn as { copyCsv?: unknown }).copyCsv === "function";
+type PgCopy = (sql: string, params: readonly unknown[], opts: { readOnly: boolean; timeoutMs: number; signal: AbortSignal }) => Promise<CsvStream | null>;
+
+/** A PageReader that only closes the CSV pager (the registry holds readers; CSV pages are read from the pager). */
+const closerFor = (pager: CsvPager) => new PageReader({
+  next: async () => ({ done: true, value: undefined }),
+  return: async () => {
+    await pager.close();
+    return { done: true, value: undefined };
+  },
+});
 
 export interface ConnectorDeps {
   bus: Bus;
@@ -165,7 +205,7 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
       if (meta.cursorId) void deps.cursors.close(meta.cursorId);
     }, req.timeout_ms);
   timer?.unref();
-  const meta: CursorMeta = { lease, abort, timer, cap, rowCount: 0, started, budget: 0 };
+  const meta: CursorMeta = { lease, abort, timer, cap, rowCount: 0, started, budget: 0, read: () => Promise.reject(new Error("no reader")), ahead: null };
   const cleanup = () => {
     if (meta.timer) clearTimeout(meta.timer);
     lease.release();
@@ -173,13 +213,23 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
 
   let reader: PageReader;
   let columns;
+  let csv: { pager: CsvPager; stream: CsvStream } | null = null;
   try {
-    const stream = await lease.conn.query(text, params, {
-      readOnly: req.read_only, timeoutMs: req.timeout_ms, signal: abort.signal,
-      batchRows: Number.isFinite(cap) ? Math.min(cap + 1, BATCH_ROWS) : BATCH_ROWS,
-    });
-    columns = stream.columns;
-    reader = new PageReader(stream.batches);
+    if (req.format === "csv" && req.stream && canCopy(lease.conn)) {
+      const stream = await lease.conn.copyCsv(text, params, { readOnly: req.read_only, timeoutMs: req.timeout_ms, signal: abort.signal });
+      if (stream) csv = { pager: new CsvPager(stream.chunks), stream };
+    }
+    if (csv) {
+      columns = csv.stream.columns;
+      reader = closerFor(csv.pager);
+    } else {
+      const stream = await lease.conn.query(text, params, {
+        readOnly: req.read_only, timeoutMs: req.timeout_ms, signal: abort.signal,
+        batchRows: Number.isFinite(cap) ? Math.min(cap + 1, BATCH_ROWS) : BATCH_ROWS,
+      });
+      columns = stream.columns;
+      reader = new PageReader(stream.batches);
+    }
   } catch (e) {
     cleanup();
     throw toAppError(e, "query", req.timeout_ms);
@@ -187,9 +237,13 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
 
   meta.budget = pageBudget(deps.bus.maxPayload, metaBytes({ cursor: { subject: replicaSubject("connector.cursor.*", deps.replicaId), id: "x".repeat(36) }, row_count: 0, execution_time_ms: 0 }));
   const budget = pageBudget(deps.bus.maxPayload, metaBytes({ columns, cursor: { subject: replicaSubject("connector.cursor.*", deps.replicaId), id: "x".repeat(36) } }));
-  let page: { rows: unknown[][]; done: boolean; truncated: boolean };
+  if (csv) {
+    const { pager, stream } = csv;
+    meta.read = () => readCsvPage(pager, stream, meta);
+  } else meta.read = () => readPage(reader, meta, meta.budget);
+  let page: PageOut;
   try {
-    page = await readPage(reader, meta, budget);
+    page = csv ? await readCsvPage(csv.pager, csv.stream, meta, budget) : await readPage(reader, meta, budget);
   } catch (e) {
     await reader.close().catch(() => undefined);
     cleanup();
@@ -199,7 +253,7 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
   if (page.done) {
     await reader.close().catch(() => undefined);
     cleanup();
-    return { columns, rows: page.rows, done: true, truncated: page.truncated, row_count: meta.rowCount, execution_time_ms };
+    return { columns, ...body(page), done: true, truncated: page.truncated, row_count: meta.rowCount, execution_time_ms };
   }
   let id: string;
   try {
@@ -210,14 +264,24 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
     cleanup();
     throw e;
   }
+  readAhead(meta);
   return {
-    columns, rows: page.rows, done: false, truncated: false, row_count: meta.rowCount, execution_time_ms,
+    columns, ...body(page), done: false, truncated: false, row_count: meta.rowCount, execution_time_ms,
     cursor: { subject: replicaSubject("connector.cursor.*", deps.replicaId), id },
   };
 }
 
+const body = (page: PageOut) => (page.csv === undefined ? { rows: page.rows } : { rows: [], csv: page.csv });
+
+/** One page of server-made CSV; the row count is exact once COPY reports it. */
+async function readCsvPage(pager: CsvPager, stream: CsvStream, meta: CursorMeta, budget = meta.budget): Promise<PageOut> {
+  const csv = await pager.next(budget);
+  meta.rowCount = stream.rowCount() ?? pager.lines;
+  return { rows: [], csv, done: pager.done, truncated: false };
+}
+
 /** One page within the cap; `truncated` when the cap cut rows that exist. */
-async function readPage(reader: PageReader, meta: CursorMeta, budget: number) {
+async function readPage(reader: PageReader, meta: CursorMeta, budget: number): Promise<PageOut> {
   const rows = await reader.next(budget, meta.cap - meta.rowCount);
   meta.rowCount += rows.length;
   const more = await reader.hasMore();
@@ -237,9 +301,14 @@ export async function handleCursor(deps: ConnectorDeps, req: ParsedRequestOf<"co
     await deps.cursors.close(req.id);
     return { rows: [], done: true, truncated: false, row_count: rowCount, execution_time_ms: Math.round(performance.now() - started) };
   }
-  let result: { page: Awaited<ReturnType<typeof readPage>>; meta: CursorMeta };
+  let result: { page: PageOut; meta: CursorMeta };
   try {
-    result = await deps.cursors.use(req.id, async (reader, meta) => ({ page: await readPage(reader, meta, meta.budget), meta }));
+    result = await deps.cursors.use(req.id, async (reader, meta) => {
+      const page = await nextPage(meta);
+      // Not after a close that raced this pull (the reader is then done).
+      if (!page.done && !reader.done) readAhead(meta);
+      return { page, meta };
+    });
   } catch (e) {
     if (e instanceof AppError) throw e;
     throw toAppError(e, "query");
@@ -247,7 +316,7 @@ export async function handleCursor(deps: ConnectorDeps, req: ParsedRequestOf<"co
   const { page, meta } = result;
   if (page.done) await deps.cursors.close(req.id);
   return {
-    rows: page.rows, done: page.done, truncated: page.truncated, row_count: meta.rowCount,
+    ...body(page), done: page.done, truncated: page.truncated, row_count: meta.rowCount,
     execution_time_ms: Math.round(performance.now() - meta.started),
     ...(page.done ? {} : { cursor: { subject: replicaSubject("connector.cursor.*", deps.replicaId), id: req.id } }),
   };

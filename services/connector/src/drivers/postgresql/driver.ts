@@ -1,11 +1,12 @@
 import pg from "pg";
 import Cursor from "pg-cursor";
-import type { ConfigOf, SchemaTable } from "@dsb/contracts";
+import { to as copyTo } from "pg-copy-streams";
+import type { ColumnMeta, ConfigOf, SchemaTable } from "@dsb/contracts";
 import { DriverError, type Connection, type DialTarget, type Dialect, type Driver, type QueryOptions, type QueryStream } from "../types.ts";
 import { pgSsl, resolvePgOptions, type PgOptions, type PgWireConfig, type SslMode } from "./config.ts";
 import { connectionError, isConnectionLevel, queryError, type ErrorContext } from "./errors.ts";
 import { introspectPostgres, type CatalogQuery } from "./introspect.ts";
-import { pgTypes, TYPE_NAMES } from "./types.ts";
+import { csvExpr, pgTypes, TYPE_NAMES } from "./types.ts";
 
 /** Pool sizing of DESIGN.md: 5 kept idle, up to 10 more under load. */
 export const POOL_BASE = 5;
@@ -16,6 +17,21 @@ const PREPING_AFTER_MS = 30_000;
 const CLIENT_GRACE_MS = 2_000;
 /** How long a cancelled read may take to settle before its socket is cut. */
 const KILL_AFTER_CANCEL_MS = 5_000;
+
+/** Bytes COPY may run ahead of the reader (the socket buffers more): read-ahead that stays bounded. */
+const COPY_HIGH_WATER = 256 * 1024;
+
+/**
+ * A CSV export produced by the server (COPY … TO STDOUT): records without a
+ * header, `\n` line ends, values already in the row path's text. `chunks.return()`
+ * cancels the statement and drops the session.
+ */
+export interface CsvStream {
+  columns: ColumnMeta[];
+  chunks: AsyncIterator<Buffer>;
+  /** Records COPY reported once it finished; null before. */
+  rowCount(): number | null;
+}
 
 /** What differs between PostgreSQL and Redshift on the same wire protocol. */
 export interface PgFlavor {
@@ -218,8 +234,14 @@ export class PgConnection implements Connection {
       }
     };
 
+    let inFlight: Promise<unknown> | null = null;
     // Bounds each read: the server's statement_timeout should fire first; this covers servers or proxies that ignore it.
-    const read = async (n: number): Promise<unknown[][]> => {
+    const read = (n: number): Promise<unknown[][]> => {
+      const p = readOnce(n);
+      inFlight = p.catch(() => undefined);
+      return p;
+    };
+    const readOnce = async (n: number): Promise<unknown[][]> => {
       const timer = setTimeout(() => {
         reason ??= "timeout";
         stop();
@@ -284,11 +306,125 @@ export class PgConnection implements Connection {
         }
       },
       return: async () => {
+        // Closed while a read-ahead is running: cancel it and let it settle before the session goes back.
+        if (reading && !finished) {
+          reason ??= "cancelled";
+          stop();
+          await inFlight;
+        }
         await finish(false);
         return done;
       },
     };
     return { columns, batches };
+  }
+
+  /**
+   * A read-only query as CSV straight from the server: `COPY (select …) TO STDOUT`
+   * with each column wrapped by `csvExpr` so the text equals the row path's CSV.
+   * Null when the query cannot take this path (parameters — COPY takes none —, a
+   * statement that is not a plain query, a column type without an expression,
+   * Redshift, which has no COPY TO STDOUT): the caller uses `query` then.
+   * The statement timeout bounds the describe; the export itself is bounded by a
+   * stall timer (no data for `timeoutMs`), like the cursor path bounds each batch.
+   */
+  async copyCsv(sql: string, params: readonly unknown[], opts: Omit<QueryOptions, "batchRows">): Promise<CsvStream | null> {
+    if (this.flavor.type !== "postgresql" || params.length > 0 || !opts.readOnly) return null;
+    const inner = sql.replace(/[\s;]+$/, "");
+    if (!inner) return null;
+    if (opts.signal.aborted) throw queryError(null, this.ctx, { timeoutMs: opts.timeoutMs, reason: abortReason(opts.signal) });
+    const client = await this.checkout();
+    const pid = (client as unknown as { processID?: number }).processID;
+    const fail = (e: unknown) => queryError(e, this.ctx, { timeoutMs: opts.timeoutMs, reason });
+    let reason: "timeout" | "cancelled" | null = null;
+    let settled = false;
+    const release = (destroy: boolean) => {
+      if (settled) return;
+      settled = true;
+      opts.signal.removeEventListener("abort", onAbort);
+      this.giveBack(client, destroy);
+    };
+    // Stopping a COPY: cancel on the server, then drop the session (its socket may hold unread data).
+    const kill = async () => {
+      await this.cancelBackend(pid);
+      release(true);
+    };
+    const onAbort = () => {
+      reason ??= abortReason(opts.signal);
+      void kill();
+    };
+    opts.signal.addEventListener("abort", onAbort, { once: true });
+
+    let fields: pg.FieldDef[];
+    try {
+      await client.query(`BEGIN READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.floor(opts.timeoutMs))}`);
+      try {
+        fields = (await client.query({ text: `select * from (\n${inner}\n) q limit 0`, rowMode: "array" })).fields;
+      } catch (e) {
+        if (reason) throw e;
+        // Not wrappable (SHOW, several statements, a data-modifying WITH…): the cursor path runs it as is.
+        await client.query("ROLLBACK");
+        release(false);
+        return null;
+      }
+      const exprs = fields.map((f, i) => csvExpr(f.dataTypeID, `q.c${i + 1}`));
+      if (fields.length === 0 || exprs.some((e) => e === null)) {
+        await client.query("ROLLBACK");
+        release(false);
+        return null;
+      }
+      await this.columnType(fields.map((f) => f.dataTypeID));
+      await client.query("SET LOCAL statement_timeout = 0");
+    } catch (e) {
+      const err = fail(e);
+      if (!settled) {
+        if (reason) release(true);
+        else await client.query("ROLLBACK").then(() => release(false), () => release(true));
+      }
+      throw err;
+    }
+    const columns = fields.map((f) => ({ name: f.name, type: TYPE_NAMES[f.dataTypeID] ?? this.typeNames.get(f.dataTypeID) ?? `oid:${f.dataTypeID}` }));
+    const aliases = fields.map((_, i) => `c${i + 1}`).join(", ");
+    const copy = client.query(copyTo(
+      `COPY (select ${fields.map((_, i) => csvExpr(fields[i]!.dataTypeID, `q.c${i + 1}`)).join(", ")} from (\n${inner}\n) q(${aliases})) TO STDOUT WITH (FORMAT csv)`,
+      { highWaterMark: COPY_HIGH_WATER },
+    ));
+    let copyError: unknown = null;
+    // Errors reach the iterator; this listener only keeps a late one (after a kill) from crashing the process.
+    copy.on("error", (e) => { copyError ??= e; });
+    const it = copy[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const done = { done: true, value: undefined } as const;
+    const chunks: AsyncIterator<Buffer> = {
+      next: async () => {
+        if (settled) return done;
+        const stall = setTimeout(() => {
+          reason ??= "timeout";
+          void kill();
+        }, opts.timeoutMs);
+        try {
+          const r = await it.next();
+          if (!r.done) return r;
+          await client.query("COMMIT");
+          release(false);
+          return done;
+        } catch (e) {
+          const err = fail(reason ? null : e ?? copyError);
+          if (reason) release(true);
+          else await client.query("ROLLBACK").then(() => release(false), () => release(true));
+          throw err;
+        } finally {
+          clearTimeout(stall);
+        }
+      },
+      return: async () => {
+        if (!settled) {
+          reason ??= "cancelled";
+          await kill();
+        }
+        return done;
+      },
+    };
+    return { columns, chunks, rowCount: () => (copy.rowCount > 0 || settled ? copy.rowCount : null) };
   }
 
   close(): Promise<void> {

@@ -74,3 +74,31 @@ export const pgTypes = {
     return PARSERS[oid] ?? (pg.types.getTypeParser(oid, "text") as Parser);
   },
 };
+
+// An oid pg has no parser for: its "parser" is the identity every unknown type gets.
+const DEFAULT_TEXT = pg.types.getTypeParser(0x7ffffff0 as unknown as Parameters<typeof pg.types.getTypeParser>[0], "text");
+/** Columns whose JSON value is a number that prints as PostgreSQL's own text (floats: same digits; see copyCsv). */
+const NUMERIC_TEXT: ReadonlySet<number> = new Set([OID.int2, OID.int4, OID.oid, OID.float4, OID.float8]);
+
+/**
+ * The select-list expression that makes COPY's CSV text of column `ref` equal the
+ * row path's CSV cell (the JSON value of the parsers above, printed), or null when
+ * a type has no such expression (json, arrays, geometric types…): the row path then.
+ */
+export function csvExpr(oid: number, ref: string): string | null {
+  switch (oid) {
+    case OID.bool:
+      return `${ref}::text`; // 'true' / 'false' (boolout's t/f is only the wire form)
+    case OID.bytea:
+      return `replace(encode(${ref}, 'base64'), E'\\n', '')`; // encode() wraps lines at 76 chars
+    case OID.timestamp:
+      return `case when ${ref}::text like '% BC' then ${ref}::text else replace(${ref}::text, ' ', 'T') end`;
+    case OID.timestamptz:
+      // Same range as timestamptzToIso: four-digit UTC years as ISO-8601 …Z, anything else the server's text.
+      return `case when isfinite(${ref}) and ${ref} >= '0001-01-01 00:00:00+00' and ${ref} < '10000-01-01 00:00:00+00' ` +
+        `then replace((${ref} at time zone 'UTC')::text, ' ', 'T') || 'Z' else ${ref}::text end`;
+  }
+  if (NUMERIC_TEXT.has(oid)) return ref;
+  const parser = PARSERS[oid] ?? pg.types.getTypeParser(oid, "text");
+  return parser === identity || parser === DEFAULT_TEXT ? ref : null;
+}
