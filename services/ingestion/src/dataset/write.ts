@@ -22,7 +22,7 @@ const timeMs = (s: string) => {
 };
 
 /** Turns a row value (types.ts representation) into the Arrow-native value of columns.ts. */
-function toArrow(v: unknown, t: ColumnType): ArrowValue {
+export function toArrow(v: unknown, t: ColumnType): ArrowValue {
   if (v === null || v === undefined) return null;
   switch (t) {
     case "date": return days(String(v));

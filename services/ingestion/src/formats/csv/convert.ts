@@ -1,4 +1,7 @@
 import { AppError } from "@dsb/contracts";
+import { toArrow } from "../../dataset/write.ts";
+import type { ArrowValue } from "../../dataset/columns.ts";
+import type { ColumnType } from "../types.ts";
 import {
   T_BIGINT, T_BOOL, T_DATE_DMY, T_DATE_ISO, T_DATE_MDY, T_DECIMAL, T_DOUBLE, T_INT, T_TIME,
   T_TS_DMY, T_TS_ISO, T_TS_MDY, T_TSTZ, slashDateParts, timeEnd, zoneOffset,
@@ -104,5 +107,38 @@ export function converterFor(format: number): Converter {
     case T_TSTZ: return (raw) => toUtc(clean(raw));
     case T_TIME: return (raw) => { const s = clean(raw); const t = normTime(s, 0); return t === null ? changed(s) : t.text; };
     default: return (raw) => raw;
+  }
+}
+
+const DAY_MS = 86_400_000;
+const digits = (s: string, a: number, b: number): number => {
+  let n = 0;
+  for (let i = a; i < b; i++) n = n * 10 + (s.charCodeAt(i) - 48);
+  return n;
+};
+
+/**
+ * Like converterFor, but straight to the Arrow-native value of dataset/columns.ts
+ * (dates as days, timestamps as epoch ms), with fast paths for ISO dates and
+ * "YYYY-MM-DD HH:MM:SS" timestamps that skip building the intermediate text.
+ */
+export function arrowConverterFor(format: number, type: ColumnType): (raw: string) => ArrowValue {
+  const text = converterFor(format);
+  const slow = (raw: string): ArrowValue => toArrow(text(raw), type);
+  switch (format) {
+    case T_INT: return (raw) => Number(clean(raw));
+    case T_BIGINT: case T_BOOL: case T_DOUBLE: case T_DECIMAL: return text as (raw: string) => ArrowValue;
+    case T_DATE_ISO: return (raw) => {
+      const s = clean(raw);
+      const y = s.length === 10 ? digits(s, 0, 4) : 0;
+      // Years below 100 go the slow way: Date.UTC would map them to 19xx.
+      return y >= 100 ? Date.UTC(y, digits(s, 5, 7) - 1, digits(s, 8, 10)) / DAY_MS : slow(raw);
+    };
+    case T_TS_ISO: return (raw) => {
+      const s = clean(raw);
+      const y = s.length === 19 && s.charCodeAt(13) === 58 && s.charCodeAt(16) === 58 ? digits(s, 0, 4) : 0;
+      return y >= 100 ? Date.UTC(y, digits(s, 5, 7) - 1, digits(s, 8, 10), digits(s, 11, 13), digits(s, 14, 16), digits(s, 17, 19)) : slow(raw);
+    };
+    default: return type === "string" || type === "json" ? (text as (raw: string) => ArrowValue) : slow;
   }
 }

@@ -1,7 +1,8 @@
 import { stat } from "node:fs/promises";
 import { AppError } from "@dsb/contracts";
 import type { FormatReader, ParsedColumn, ParsedTable } from "../types.ts";
-import { converterFor } from "./convert.ts";
+import { arrowConverterFor, converterFor } from "./convert.ts";
+import { batchBuilders, type ColumnBuilder } from "../../dataset/columns.ts";
 import {
   type TextEncodingName, bomEncoding, bomlessUtf16, decodedChunks, isUtf8Slice, readBytes,
 } from "./encoding.ts";
@@ -170,6 +171,38 @@ export async function* convertedRows(path: string, inf: CsvInference): AsyncGene
   if (batch.length > 0) yield batch;
 }
 
+/** Pass 2 for the dataset writer: fields converted straight into Arrow builders, `batchRows` rows per batch. */
+export async function* columnarBatches(path: string, inf: CsvInference, batchRows: number): AsyncGenerator<ColumnBuilder[]> {
+  const ncol = inf.columns.length;
+  const types = inf.columns.map((c) => c.type);
+  const convert = inf.formats.map((f, k) => arrowConverterFor(f, types[k]!));
+  let skip = inf.skipRows + (inf.hasHeader ? 1 : 0);
+  let b = batchBuilders(types, batchRows);
+  const ready: ColumnBuilder[][] = [];
+  const parser = new RowParser(inf.dialect, (fields, n, line) => {
+    if (skip > 0) {
+      skip--;
+      return;
+    }
+    if (n !== ncol) throw raggedRow(line, n, ncol, inf.hasHeader);
+    for (let k = 0; k < ncol; k++) {
+      const v = fields[k]!;
+      b[k]!.push(isNullMarker(v) ? null : convert[k]!(v));
+    }
+    if (b[0]!.full) {
+      ready.push(b);
+      b = batchBuilders(types, batchRows);
+    }
+  });
+  for await (const chunk of decodedChunks(path, inf.encoding, false)) {
+    parser.push(chunk, false);
+    while (ready.length > 0) yield ready.shift()!;
+  }
+  parser.push("", true);
+  while (ready.length > 0) yield ready.shift()!;
+  if (b[0]!.length > 0) yield b;
+}
+
 /**
  * Delimited text (CSV, TSV, `;` or `|` separated) as one table named
  * `opts.tableName`. Reads the file twice as a stream: once to sniff and infer
@@ -182,6 +215,7 @@ export const readCsv: FormatReader = async (path, opts) => {
     columns: inf.columns,
     rowCount: inf.rowCount,
     rows: () => convertedRows(path, inf),
+    columnar: (batchRows) => columnarBatches(path, inf, batchRows),
   };
   return [table];
 };
