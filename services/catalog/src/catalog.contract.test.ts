@@ -183,6 +183,20 @@ for (const { name, make } of BACKENDS) {
       expect((await client.request("catalog.source.get", { actor: alice, id })).source.schema).toEqual(second);
     });
 
+    it("with echo:false replies changes only, and diffs against a schema another writer stored meanwhile", async () => {
+      const { id } = await createDb(alice);
+      const first = schemaOf([{ name: "users", columns: [["id", "INTEGER"]] }]);
+      const r1 = await client.request("catalog.schema.put", { actor: alice, id, schema: first, echo: false });
+      expect(r1).toEqual({ changes: [{ kind: "table_added", table: "public.users" }] });
+      const r2 = await client.request("catalog.schema.put", { actor: alice, id, schema: first, echo: false });
+      expect(r2.changes).toEqual([]);
+      const outside = schemaOf([{ name: "users", columns: [["id", "TEXT"]] }]);
+      await backend.db.updateTable("data_sources").set({ schema: JSON.stringify(outside) }).where("id", "=", id).execute();
+      const r3 = await client.request("catalog.schema.put", { actor: alice, id, schema: first, echo: false });
+      expect(r3.changes).toEqual([{ kind: "column_retyped", table: "public.users", column: "id", from: "TEXT", to: "INTEGER" }]);
+      expect((await client.request("catalog.source.get", { actor: alice, id })).source.schema).toEqual(first);
+    });
+
     it("records query history and lists it newest first, paginated", async () => {
       const { id } = await createDb(alice);
       const entry = (i: number) => ({ data_source_id: id, query: `select ${i}`, query_config: i === 2 ? { table: "t", limit: 5 } : null,

@@ -1,9 +1,10 @@
-import { AppError, diffSchemas, type SourceSchema } from "@dsb/contracts";
+import { AppError, type SourceSchema } from "@dsb/contracts";
 import type { Handlers } from "@dsb/bus";
 import { sql } from "kysely";
 import { decryptConfig, UndecryptableField } from "../crypto/credentials.ts";
 import { asObject, isoColumn, toJson } from "../rows.ts";
 import { actorLog, NOT_FOUND, type CatalogDeps } from "./deps.ts";
+import { diffDigest, DigestCache, digestOf } from "./schema-digest.ts";
 
 const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
 
@@ -22,26 +23,35 @@ export function diffable(v: Record<string, unknown> | null): SourceSchema | null
   return v as unknown as SourceSchema;
 }
 
+/** The row version: changes with every write of the row, whoever makes it. */
+const XMIN = sql<string>`xmin::text`.as("v");
+
 export function configHandlers({ db, keys, log }: CatalogDeps): Handlers<"catalog.schema.put" | "catalog.config.resolve"> {
+  const digests = new DigestCache();
   return {
     "catalog.schema.put": async ({ actor, id, schema, echo }) => {
-      const changes = await db.transaction().execute(async (tx) => {
-        const row = await tx.selectFrom("data_sources").select("schema")
+      const key = `${actor.tenant_id}\u0000${id}`;
+      const stored = await db.transaction().execute(async (tx) => {
+        const row = await tx.selectFrom("data_sources").select(XMIN)
           .where("id", "=", id).where("tenant_id", "=", actor.tenant_id).where("is_active", "=", true)
           .forUpdate().executeTakeFirst();
         if (!row) throw NOT_FOUND();
+        // The row version tells whether the digest this replica kept is still the stored schema;
+        // if not, the old schema is read back in full.
+        const before = digests.get(key, row.v) ?? digestOf(diffable(asObject(
+          (await tx.selectFrom("data_sources").select("schema").where("id", "=", id).executeTakeFirstOrThrow()).schema)));
         // PostgreSQL parses the new jsonb while this process diffs: one turn of the
         // event loop lets the UPDATE reach the socket before the synchronous diff.
         const update = tx.updateTable("data_sources").set({ schema: toJson(schema), updated_at: sql<Date>`now()` })
-          .where("id", "=", id).where("tenant_id", "=", actor.tenant_id).execute();
+          .where("id", "=", id).where("tenant_id", "=", actor.tenant_id).returning(XMIN).executeTakeFirstOrThrow();
         update.catch(() => undefined); // awaited below; not "unhandled" while the diff runs
         await new Promise((r) => setImmediate(r));
-        const changes = diffSchemas(diffable(asObject(row.schema)), schema);
-        await update;
-        return changes;
+        const diff = diffDigest(before, schema);
+        return { ...diff, version: (await update).v };
       });
-      log.debug({ ...actorLog(actor), id, changes: changes.length }, "schema stored");
-      return echo ? { schema, changes } : { changes };
+      digests.set(key, stored.version, stored.digest);
+      log.debug({ ...actorLog(actor), id, changes: stored.changes.length }, "schema stored");
+      return echo ? { schema, changes: stored.changes } : { changes: stored.changes };
     },
 
     "catalog.config.resolve": async ({ tenant_id, id }) => {
