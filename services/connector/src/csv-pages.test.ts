@@ -34,4 +34,13 @@ describe("CsvPager", () => {
     expect(pages.join("")).toBe(line.replaceAll("\n", "\r\n").repeat(2000));
     expect(pager.lines).toBe(2000);
   });
+
+  it("sizes pages exactly with tabs, control characters, backslashes and emoji too", async () => {
+    const line = 'a\tb\\c\u0001,"é😀\r\n",\r\n'.replace(/\\u0001/, "\u0001");
+    const chunks = Array.from({ length: 300 }, () => line.repeat(7));
+    const pager = new CsvPager(chunksOf(chunks));
+    const pages = await all(pager, 2048);
+    for (const p of pages) expect(Buffer.byteLength(JSON.stringify(p))).toBeLessThanOrEqual(2048);
+    expect(pages.join("").length).toBeGreaterThan(chunks.join("").length);
+  });
 });
