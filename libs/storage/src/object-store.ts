@@ -104,22 +104,33 @@ export class ObjectStoreBlobStore implements BlobStore {
     return { size: counter.size };
   }
 
+  /**
+   * Streams the chunks with a pull consumer that asks for a few at a time, so a
+   * slow reader (a disk, a parser) holds back the server instead of letting the
+   * whole object pile up in memory (the library's get pushes without waiting).
+   */
   async *get(key: string): AsyncIterable<Uint8Array> {
     assertKey(key);
-    const r = await this.os.get(key);
-    if (!r) throw new AppError("NOT_FOUND", "Stored file not found");
-    const reader = r.data.getReader();
+    const info = await this.os.info(key).catch(() => null);
+    if (!info || info.deleted) throw new AppError("NOT_FOUND", "Stored file not found");
+    if (info.chunks === 0) return;
+    const consumer = await this.js.consumers.get(`OBJ_${this.bucket}`, { filter_subjects: `$O.${this.bucket}.C.${info.nuid}` });
+    const messages = await consumer.consume({ max_messages: 4 });
+    const sha = createHash("sha256");
+    let seen = 0;
     try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        if (value?.byteLength) yield value;
+      for await (const m of messages) {
+        sha.update(m.data);
+        seen++;
+        if (m.data.byteLength) yield m.data;
+        if (seen >= info.chunks) break;
       }
     } finally {
-      reader.releaseLock();
+      await messages.close().catch(() => undefined);
     }
-    const err = await r.error;
-    if (err) throw new AppError("UNAVAILABLE", `Reading the stored file failed: ${err.message}`, { retryable: true });
+    const digest = `SHA-256=${Base64UrlPaddedCodec.encode(new Uint8Array(sha.digest()))}`;
+    if (seen < info.chunks || (info.digest && digest !== info.digest))
+      throw new AppError("UNAVAILABLE", "Reading the stored file failed: it is incomplete or corrupted; upload it again", { retryable: true });
   }
 
   async toLocalFile(key: string): Promise<{ path: string; release(): Promise<void> }> {
