@@ -22,27 +22,28 @@ export class CsvPager {
 
   /** The next page: at most `budget` bytes once JSON-encoded; empty only at the end. */
   async next(budget: number): Promise<string> {
-    const parts: string[] = this.carry ? [this.carry] : [];
-    let length = this.carry.length;
+    let text = this.carry;
+    let bytes = text ? jsonBytes(text) : 2;
     this.carry = "";
-    // Characters, not bytes: JSON escapes (\r\n, \") make the encoded page a little longer; checked below.
-    const target = Math.floor(budget * 0.85);
-    while (length < target && !this.ended) {
+    const target = Math.floor(budget * 0.9);
+    while (bytes < target && !this.ended) {
       const r = await this.chunks.next();
       const s = r.done ? this.decoder.end() : this.decoder.write(r.value);
       if (r.done) this.ended = true;
       if (!s) continue;
-      const t = this.crlf(s);
-      parts.push(t);
-      length += t.length;
+      const rare = RARE_ESCAPES.test(s);
+      const { t, escapes } = this.crlf(s);
+      // A rope: JSON.stringify on the bus flattens it once, instead of a join here and a copy there.
+      text += t;
+      bytes += rare ? jsonBytes(t) - 2 : Buffer.byteLength(t) + escapes;
     }
-    let text = parts.length === 1 ? parts[0]! : parts.join("");
-    for (let bytes = jsonBytes(text); bytes > budget && text.length > 1; bytes = jsonBytes(text)) {
+    while (bytes > budget && text.length > 1) {
       let cut = Math.max(1, Math.floor(text.length * (budget / bytes) * 0.95));
       const c = text.charCodeAt(cut - 1);
       if (c >= 0xd800 && c <= 0xdbff) cut--; // never split a surrogate pair
       this.carry = text.slice(cut) + this.carry;
       text = text.slice(0, cut);
+      bytes = jsonBytes(text);
     }
     return text;
   }
@@ -53,25 +54,33 @@ export class CsvPager {
     return this.chunks.return?.() ?? Promise.resolve();
   }
 
-  /** `\n` → `\r\n` outside quoted values; counts record ends. */
-  private crlf(s: string): string {
-    if (!this.inQuotes && s.indexOf('"') === -1) return this.count(s.replaceAll("\n", "\r\n"));
+  /**
+   * `\n` → `\r\n` outside quoted values; counts record ends, and the characters
+   * JSON escapes as two (`"`, `\n`, `\r`) when nothing rarer is in `s`.
+   */
+  private crlf(s: string): { t: string; escapes: number } {
+    if (!this.inQuotes && s.indexOf('"') === -1) {
+      const n = occurrences(s, "\n");
+      this.lines += n;
+      return { t: n ? s.replaceAll("\n", "\r\n") : s, escapes: 2 * n };
+    }
     const segs = s.split('"');
     for (let i = 0; i < segs.length; i++) {
       if (i > 0) this.inQuotes = !this.inQuotes;
       if (!this.inQuotes) segs[i] = segs[i]!.replaceAll("\n", "\r\n");
     }
-    return this.count(segs.join('"'));
-  }
-
-  private count(s: string): string {
-    for (let i = s.indexOf("\n"); i !== -1; i = s.indexOf("\n", i + 1)) this.lines++;
-    return s;
+    const t = segs.join('"');
+    const n = occurrences(t, "\n");
+    this.lines += n;
+    return { t, escapes: segs.length - 1 + n + occurrences(t, "\r") };
   }
 }
 
-/** Characters JSON escapes other than `"`, `\n` and `\r` (and lone surrogates): rare in CSV. */
-const RARE_ESCAPES = /[\x00-\x09\x0b\x0c\x0e-\x1f\\\ud800-\udfff]/;
+/**
+ * Characters JSON escapes other than `"` and `\n` (`\r` too: the added ones are
+ * counted, one in the data is not): rare in CSV, so such chunks are sized by the encoder.
+ */
+const RARE_ESCAPES = /[\x00-\x09\x0b-\x1f\\]/;
 
 function occurrences(s: string, c: string): number {
   let n = 0;
@@ -79,12 +88,5 @@ function occurrences(s: string, c: string): number {
   return n;
 }
 
-/**
- * Bytes of `JSON.stringify(s)`. Counted without building that string (a page is
- * ~1 MB; one garbage copy less per page keeps the heap smaller) unless `s` has
- * characters that need the real encoder to size.
- */
-function jsonBytes(s: string): number {
-  if (RARE_ESCAPES.test(s)) return Buffer.byteLength(JSON.stringify(s));
-  return Buffer.byteLength(s) + 2 + occurrences(s, '"') + occurrences(s, "\n") + occurrences(s, "\r");
-}
+/** Bytes of `JSON.stringify(s)`, measured (chunks with rare escapes, a cut page). */
+const jsonBytes = (s: string) => Buffer.byteLength(JSON.stringify(s));
