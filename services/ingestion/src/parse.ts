@@ -2,15 +2,18 @@ import { basename } from "node:path";
 import { AppError, buildSchema, type FileFormat, type ReplyInputOf } from "@dsb/contracts";
 import type { BlobStore } from "@dsb/storage";
 import { detectFormat, readHead } from "./detect.ts";
-import { readCsv } from "./formats/csv/index.ts";
-import { readJson, readNdjson } from "./formats/json/index.ts";
-import { readParquet } from "./formats/parquet/index.ts";
-import { readXlsx } from "./formats/xlsx/index.ts";
 import type { FormatReader } from "./formats/types.ts";
 import { datasetPrefix, manifestKey, SQL_TYPE, tableFileKey, type Manifest } from "./dataset/layout.ts";
 import { writeArrowTable } from "./dataset/write.ts";
 
-export const READERS: Record<FileFormat, FormatReader> = { csv: readCsv, xlsx: readXlsx, json: readJson, ndjson: readNdjson, parquet: readParquet };
+/** Readers load on first use: exceljs and hyparquet stay out of memory until a file needs them. */
+export const READERS: Record<FileFormat, () => Promise<FormatReader>> = {
+  csv: async () => (await import("./formats/csv/index.ts")).readCsv,
+  xlsx: async () => (await import("./formats/xlsx/index.ts")).readXlsx,
+  json: async () => (await import("./formats/json/index.ts")).readJson,
+  ndjson: async () => (await import("./formats/json/index.ts")).readNdjson,
+  parquet: async () => (await import("./formats/parquet/index.ts")).readParquet,
+};
 
 /** Table name of a single-table file: the file name without its extension. */
 export function tableNameOf(filename: string): string {
@@ -39,7 +42,7 @@ export async function parseUpload(store: BlobStore, key: string, filename: strin
   const local = await store.toLocalFile(key);
   try {
     const format = detectFormat(await readHead(local.path), filename);
-    const tables = await READERS[format](local.path, { tableName: tableNameOf(filename) });
+    const tables = await (await READERS[format]())(local.path, { tableName: tableNameOf(filename) });
     const manifest: Manifest = { version: 1, format, tables: [] };
     let datasetBytes = 0;
     for (const [i, table] of tables.entries()) {
