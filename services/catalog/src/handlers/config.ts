@@ -28,9 +28,13 @@ const XMIN = sql<string>`xmin::text`.as("v");
 
 export function configHandlers({ db, keys, log }: CatalogDeps): Handlers<"catalog.schema.put" | "catalog.config.resolve"> {
   const digests = new DigestCache();
+  let lz4Support: Promise<boolean> | undefined;
+  const lz4 = () => (lz4Support ??= sql<{ ok: boolean }>`select coalesce(bool_or('lz4' = any(enumvals)), false) as ok from pg_settings where name = 'default_toast_compression'`
+    .execute(db).then((r) => r.rows[0]?.ok === true, () => false));
   return {
     "catalog.schema.put": async ({ actor, id, schema, echo }) => {
       const key = `${actor.tenant_id}\u0000${id}`;
+      const useLz4 = await lz4(); // before the transaction: PGlite has one connection
       const stored = await db.transaction().execute(async (tx) => {
         const row = await tx.selectFrom("data_sources").select(XMIN)
           .where("id", "=", id).where("tenant_id", "=", actor.tenant_id).where("is_active", "=", true)
@@ -40,6 +44,8 @@ export function configHandlers({ db, keys, log }: CatalogDeps): Handlers<"catalo
         // if not, the old schema is read back in full.
         const before = digests.get(key, row.v) ?? digestOf(diffable(asObject(
           (await tx.selectFrom("data_sources").select("schema").where("id", "=", id).executeTakeFirstOrThrow()).schema)));
+        // lz4 compresses the toasted megabytes of a large schema several times faster than the default pglz.
+        if (useLz4) await sql`set local default_toast_compression = lz4`.execute(tx);
         // PostgreSQL parses the new jsonb while this process diffs: one turn of the
         // event loop lets the UPDATE reach the socket before the synchronous diff.
         const update = tx.updateTable("data_sources").set({ schema: toJson(schema), updated_at: sql<Date>`now()` })

@@ -9,6 +9,7 @@ import { actorLog, before, findActiveSource, NOT_FOUND, type CatalogDeps } from 
 
 type SourceSubjects = "catalog.source.create" | "catalog.source.get" | "catalog.source.list" | "catalog.source.delete";
 const RETURNING = [...SOURCE_COLUMNS, isoColumn("created_at"), isoColumn("updated_at")] as const;
+const RETURNING_BUT_SCHEMA = [...SOURCE_COLUMNS.filter((c) => c !== "schema"), isoColumn("created_at"), isoColumn("updated_at")] as const;
 
 export function sourceHandlers({ db, keys, bus, log, maxReplyBytes }: CatalogDeps): Handlers<SourceSubjects> {
   return {
@@ -21,9 +22,10 @@ export function sourceHandlers({ db, keys, bus, log, maxReplyBytes }: CatalogDep
         id: randomUUID(), name: source.name, type: source.type, format: source.format ?? null, db_type: dbType,
         schema: toJson(source.schema), connection_config: toJson(config), file_path: source.file_path ?? null,
         user_id: actor.user_id, tenant_id: actor.tenant_id,
-      }).returning(RETURNING).executeTakeFirstOrThrow();
+      }).returning(RETURNING_BUT_SCHEMA).executeTakeFirstOrThrow();
       log.info({ ...actorLog(actor), id: row.id, type: row.type, db_type: row.db_type }, "✅ data source stored");
-      return { source: toDataSource(row) };
+      // The schema just written is the one received (and validated): not read back, as it can be megabytes of jsonb.
+      return { source: { ...toDataSource({ ...row, schema: null }), schema: source.schema ?? null } };
     },
 
     "catalog.source.get": async ({ actor, id }) => ({ source: toDataSource(await findActiveSource(db, actor.tenant_id, id)) }),
