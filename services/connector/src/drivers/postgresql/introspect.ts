@@ -31,17 +31,28 @@ where c.relkind in ('r', 'p', 'v', 'm', 'f')
   and n.nspname !~ '^pg_(toast|temp_)'
 order by n.nspname, c.relname, a.attnum`;
 
-/** Groups column rows (ordered by relation) into tables. */
+/**
+ * Groups column rows into tables in one pass. The rows come ordered by relation, so a
+ * row belongs to the previous row's table unless its names differ (no key string per
+ * row: 100k columns are common); the map only catches rows that come out of order.
+ */
 function group(rows: Record<string, unknown>[], meta: (r: Record<string, unknown>) => Omit<SchemaTable, "columns">): SchemaTable[] {
   const out: SchemaTable[] = [];
   const byKey = new Map<string, SchemaTable>();
+  let t: SchemaTable | undefined;
+  let schemaName: unknown;
+  let tableName: unknown;
   for (const r of rows) {
-    const key = `${String(r.schema_name)}\u0000${String(r.table_name)}`;
-    let t = byKey.get(key);
-    if (!t) {
-      t = { ...meta(r), columns: [] };
-      byKey.set(key, t);
-      out.push(t);
+    if (!t || r.schema_name !== schemaName || r.table_name !== tableName) {
+      schemaName = r.schema_name;
+      tableName = r.table_name;
+      const key = `${String(schemaName)}\u0000${String(tableName)}`;
+      t = byKey.get(key);
+      if (!t) {
+        t = { ...meta(r), columns: [] };
+        byKey.set(key, t);
+        out.push(t);
+      }
     }
     if (r.column_name !== null && r.column_name !== undefined) {
       const c: SchemaColumn = { name: String(r.column_name), type: String(r.column_type), nullable: !r.not_null, primary_key: !!r.is_pk };
