@@ -61,7 +61,8 @@ export function databaseRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: Gatew
     const sourceName = typeof name === "string" && name.trim() ? name.trim() : defaultName(config);
     const { source } = await bus.request("catalog.source.create", {
       actor, source: { name: sourceName, type: "database", db_type: config.type, connection_config: config as Record<string, unknown>, ...(schema ? { schema } : {}) },
+      echo: false, // the schema is here already: it need not cross the bus back
     }, { requestId });
-    return c.json({ success: true, data_source: source, ...(warning ? { warning } : {}) }, 201);
+    return c.json({ success: true, data_source: { ...source, schema: schema ?? null }, ...(warning ? { warning } : {}) }, 201);
   });
 }

@@ -19,7 +19,10 @@ const def = <Req extends z.ZodType, Rep extends z.ZodType>(d: { request: Req; re
 export const SUBJECTS = {
   // catalog: owns data_sources, data_queries and the encryption key
   "catalog.source.create": def({ callers: ["gateway"], description: "Encrypt secrets and store a new source",
-    request: z.object({ actor: ActorSchema, source: NewSourceSchema }), reply: z.object({ source: DataSourceSchema }) }),
+    request: z.object({ actor: ActorSchema, source: NewSourceSchema,
+      /** false: the reply's `source.schema` is null (the caller sent it; a schema of thousands of tables is megabytes). */
+      echo: z.boolean().default(true) }),
+    reply: z.object({ source: DataSourceSchema }) }),
   "catalog.source.get": def({ callers: ["gateway", "connector", "ingestion"], description: "One active source of the actor's tenant (redacted)",
     request: z.object({ actor: ActorSchema, id: Id }), reply: z.object({ source: DataSourceSchema }) }),
   "catalog.source.list": def({ callers: ["gateway"], description: "Active sources of the tenant, newest first",

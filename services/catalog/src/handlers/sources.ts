@@ -13,7 +13,7 @@ const RETURNING_BUT_SCHEMA = [...SOURCE_COLUMNS.filter((c) => c !== "schema"), i
 
 export function sourceHandlers({ db, keys, bus, log, maxReplyBytes }: CatalogDeps): Handlers<SourceSubjects> {
   return {
-    "catalog.source.create": async ({ actor, source }) => {
+    "catalog.source.create": async ({ actor, source, echo }) => {
       if (source.type === "database" && !source.connection_config)
         throw new AppError("VALIDATION", "A database source needs its connection_config");
       const config = source.connection_config ? encryptConfig(source.connection_config, keys) : null;
@@ -25,7 +25,7 @@ export function sourceHandlers({ db, keys, bus, log, maxReplyBytes }: CatalogDep
       }).returning(RETURNING_BUT_SCHEMA).executeTakeFirstOrThrow();
       log.info({ ...actorLog(actor), id: row.id, type: row.type, db_type: row.db_type }, "✅ data source stored");
       // The schema just written is the one received (and validated): not read back, as it can be megabytes of jsonb.
-      return { source: { ...toDataSource({ ...row, schema: null }), schema: source.schema ?? null } };
+      return { source: { ...toDataSource({ ...row, schema: null }), schema: echo ? source.schema ?? null : null } };
     },
 
     "catalog.source.get": async ({ actor, id }) => ({ source: toDataSource(await findActiveSource(db, actor.tenant_id, id)) }),
