@@ -12,11 +12,11 @@ const patternOf = (cursor: CursorRef) => (cursor.subject.startsWith("ingestion."
  * the database.
  */
 export async function* allPages(bus: Bus, first: QueryPage, opts: { requestId: string; timeoutMs: number }): AsyncGenerator<QueryPage> {
-  let page = first;
-  let finished = page.done || !page.cursor;
+  let page: QueryPage | null = first;
+  let finished = first.done || !first.cursor;
   const pull = (cursor: CursorRef) =>
     bus.request(patternOf(cursor), { id: cursor.id, action: "next" }, { subject: cursor.subject, requestId: opts.requestId, timeoutMs: opts.timeoutMs });
-  let cursor = page.cursor;
+  let cursor = first.cursor;
   try {
     for (;;) {
       let next: Promise<QueryPage> | null = null;
@@ -25,6 +25,8 @@ export async function* allPages(bus: Bus, first: QueryPage, opts: { requestId: s
         next.catch(() => undefined); // awaited below; this only keeps an early return from leaving it unhandled
       }
       yield page;
+      // The consumer is done with it: not kept alive while the next page arrives and is parsed.
+      page = null;
       if (!next) return;
       page = await next;
       cursor = page.cursor ?? cursor;

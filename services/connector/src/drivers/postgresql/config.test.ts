@@ -39,6 +39,10 @@ describe("postgresql config", () => {
     expect(timestamptzToIso("2024-01-02 03:04:05+00")).toBe("2024-01-02T03:04:05Z");
     expect(timestamptzToIso("2024-01-02 00:30:00.5-05:30")).toBe("2024-01-02T06:00:00.5Z");
     expect(timestamptzToIso("infinity")).toBe("infinity");
+    expect(timestamptzToIso("2024-01-02 03:04:05.123456+00")).toBe("2024-01-02T03:04:05.123456Z");
+    expect(timestamptzToIso("0050-01-02 03:04:05+00")).toBe("0050-01-02T03:04:05Z");
+    expect(timestamptzToIso("0044-03-15 00:00:00+00 BC")).toBe("0044-03-15 00:00:00+00 BC");
+    expect(timestamptzToIso("10000-01-01 00:00:00+00")).toBe("10000-01-01 00:00:00+00");
     expect(byteaToBase64("\\x00ff")).toBe("AP8=");
   });
 

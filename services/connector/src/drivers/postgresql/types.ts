@@ -35,6 +35,9 @@ export const timestampToIso: Parser = (s) => (/^\d{4,}-\d\d-\d\d \d/.test(s) && 
  * keeping microseconds (offsets are whole seconds, so the fraction is unchanged).
  */
 export const timestamptzToIso: Parser = (s) => {
+  // Sessions in UTC (the usual server setting) print "YYYY-MM-DD hh:mm:ss[.ffffff]+00": no date math needed.
+  if (s.length >= 22 && s.length <= 29 && s.charCodeAt(4) === 45 && s.charCodeAt(10) === 32 && s.endsWith("+00"))
+    return `${s.slice(0, 10)}T${s.slice(11, -3)}Z`;
   const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d)(\.\d+)?([+-])(\d\d)(?::?(\d\d))?(?::?(\d\d))?$/.exec(s);
   if (!m) return s; // infinity, BC, 5-digit years: keep the server's text
   const sign = m[8] === "-" ? -1 : 1;
