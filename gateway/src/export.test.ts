@@ -122,6 +122,24 @@ describe("CSV export straight from PostgreSQL (COPY)", () => {
     expect((await res.json()).code).toBe("QUERY_FAILED");
   });
 
+  it("stops a COPY export that produces nothing for timeout_ms with TIMEOUT, and the query is gone", async () => {
+    const marker = `dsb-export-timeout-${Math.random().toString(36).slice(2, 8)}`;
+    const res = await sys.api(`/api/data/sources/${sourceId}/query?format=csv`, { method: "POST", json: { sql: `select /* ${marker} */ pg_sleep(30)::text as s`, timeout_ms: 300 } });
+    expect((await res.json()).code).toBe("TIMEOUT");
+    const c = admin();
+    await c.connect();
+    try {
+      let n = 1;
+      for (let i = 0; i < 50 && n > 0; i++) {
+        n = (await c.query("select count(*)::int as n from pg_stat_activity where query like $1 and state <> 'idle' and pid <> pg_backend_pid()", [`%${marker}%`])).rows[0].n;
+        if (n) await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(n).toBe(0);
+    } finally {
+      await c.end();
+    }
+  });
+
   for (const format of ["csv", "ndjson"] as const) {
     it(`cancels the query on the database when the client disconnects mid-export (${format})`, async () => {
       const marker = `dsb-export-cancel-${format}-${Math.random().toString(36).slice(2, 8)}`;
