@@ -35,6 +35,12 @@ export const SUBJECTS = {
       /** false: the reply leaves out `schema` (the caller holds it; a schema of thousands of tables is megabytes). */
       echo: z.boolean().default(true) }),
     reply: z.object({ schema: SourceSchemaSchema.optional(), changes: z.array(SchemaChangeSchema) }) }),
+  "catalog.schema.touch": def({ callers: ["connector"], description: "Refresh a stored schema whose tables are unchanged: only last_updated is written; stored:false means send it with catalog.schema.put",
+    request: z.object({ actor: ActorSchema, id: Id,
+      /** base64url SHA-256 of `JSON.stringify(schema.tables)` of the fresh schema (schemas and total_rows follow from the tables). */
+      tables_sha256: z.string().min(1).max(128),
+      last_updated: z.string() }),
+    reply: z.object({ stored: z.boolean() }) }),
   "catalog.config.resolve": def({ callers: ["connector"], description: "Decrypted connection config of a source (connector only)",
     request: z.object({ tenant_id: z.string().min(1), id: Id }),
     reply: z.object({ id: Id, db_type: z.string(), config: z.record(z.string(), z.unknown()), version: z.string() }) }),

@@ -8,6 +8,7 @@ import { startCatalog } from "./index.ts";
 import { rotateKeys } from "./rotate.ts";
 import { capturedLogger, pgliteBackend, postgresBackend, testEnv, type Backend } from "./testing/backends.ts";
 import { pythonCredentials } from "./testing/python.ts";
+import { tablesSha256 } from "./handlers/schema-digest.ts";
 
 /**
  * The catalog's contract, driven through the bus only, run once against real
@@ -195,6 +196,20 @@ for (const { name, make } of BACKENDS) {
       const r3 = await client.request("catalog.schema.put", { actor: alice, id, schema: first, echo: false });
       expect(r3.changes).toEqual([{ kind: "column_retyped", table: "public.users", column: "id", from: "TEXT", to: "INTEGER" }]);
       expect((await client.request("catalog.source.get", { actor: alice, id })).source.schema).toEqual(first);
+    });
+
+    it("schema.touch writes only last_updated when this replica stored the same tables, else asks for a full put", async () => {
+      const { id } = await createDb(alice);
+      const first = schemaOf([{ name: "users", columns: [["id", "INTEGER"]] }]);
+      const sha = tablesSha256(first.tables);
+      expect(await client.request("catalog.schema.touch", { actor: alice, id, tables_sha256: sha, last_updated: "2030-01-01T00:00:00.000Z" })).toEqual({ stored: false });
+      await client.request("catalog.schema.put", { actor: alice, id, schema: first, echo: false });
+      expect(await client.request("catalog.schema.touch", { actor: alice, id, tables_sha256: "other", last_updated: "2030-01-01T00:00:00.000Z" })).toEqual({ stored: false });
+      expect(await client.request("catalog.schema.touch", { actor: alice, id, tables_sha256: sha, last_updated: "2030-01-01T00:00:00.000Z" })).toEqual({ stored: true });
+      expect((await client.request("catalog.source.get", { actor: alice, id })).source.schema).toEqual({ ...first, last_updated: "2030-01-01T00:00:00.000Z" });
+      await backend.db.updateTable("data_sources").set({ name: "renamed elsewhere" }).where("id", "=", id).execute();
+      expect(await client.request("catalog.schema.touch", { actor: alice, id, tables_sha256: sha, last_updated: "2031-01-01T00:00:00.000Z" })).toEqual({ stored: false });
+      await expectCode(client.request("catalog.schema.touch", { actor: mallory, id, tables_sha256: sha, last_updated: "x" }), "NOT_FOUND");
     });
 
     it("records query history and lists it newest first, paginated", async () => {

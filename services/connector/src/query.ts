@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { CursorRegistry, pageBudget, PageReader, type Bus, type TtlCache } from "@dsb/bus";
 import {
@@ -168,7 +169,12 @@ export async function handleIntrospect(deps: ConnectorDeps, req: ParsedRequestOf
   }
   if (!req.store) return { schema };
   // Stored from here, so the schema crosses the bus once more instead of twice (gateway → catalog → gateway).
-  const { changes } = await deps.bus.request("catalog.schema.put", { actor: req.store.actor, id: src.id, schema, echo: false }, { timeoutMs: 120_000 });
+  // Tables unchanged (the usual refresh): the catalog needs only their hash and last_updated, not megabytes of JSON.
+  const { actor } = req.store;
+  const tables_sha256 = createHash("sha256").update(JSON.stringify(schema.tables)).digest("base64url");
+  const touched = await deps.bus.request("catalog.schema.touch", { actor, id: src.id, tables_sha256, last_updated: schema.last_updated });
+  if (touched.stored) return { schema, changes: [] };
+  const { changes } = await deps.bus.request("catalog.schema.put", { actor, id: src.id, schema, echo: false }, { timeoutMs: 120_000 });
   return { schema, changes };
 }
 

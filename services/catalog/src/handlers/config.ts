@@ -4,7 +4,7 @@ import { sql } from "kysely";
 import { decryptConfig, UndecryptableField } from "../crypto/credentials.ts";
 import { asObject, isoColumn, toJson } from "../rows.ts";
 import { actorLog, NOT_FOUND, type CatalogDeps } from "./deps.ts";
-import { diffDigest, DigestCache, digestOf } from "./schema-digest.ts";
+import { diffDigest, DigestCache, digestOf, tablesSha256 } from "./schema-digest.ts";
 
 const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
 
@@ -26,7 +26,7 @@ export function diffable(v: Record<string, unknown> | null): SourceSchema | null
 /** The row version: changes with every write of the row, whoever makes it. */
 const XMIN = sql<string>`xmin::text`.as("v");
 
-export function configHandlers({ db, keys, log }: CatalogDeps): Handlers<"catalog.schema.put" | "catalog.config.resolve"> {
+export function configHandlers({ db, keys, log }: CatalogDeps): Handlers<"catalog.schema.put" | "catalog.schema.touch" | "catalog.config.resolve"> {
   const digests = new DigestCache();
   let lz4Support: Promise<boolean> | undefined;
   const lz4 = () => (lz4Support ??= sql<{ ok: boolean }>`select coalesce(bool_or('lz4' = any(enumvals)), false) as ok from pg_settings where name = 'default_toast_compression'`
@@ -42,7 +42,7 @@ export function configHandlers({ db, keys, log }: CatalogDeps): Handlers<"catalo
         if (!row) throw NOT_FOUND();
         // The row version tells whether the digest this replica kept is still the stored schema;
         // if not, the old schema is read back in full.
-        const before = digests.get(key, row.v) ?? digestOf(diffable(asObject(
+        const before = digests.get(key, row.v)?.digest ?? digestOf(diffable(asObject(
           (await tx.selectFrom("data_sources").select("schema").where("id", "=", id).executeTakeFirstOrThrow()).schema)));
         // lz4 compresses the toasted megabytes of a large schema several times faster than the default pglz.
         if (useLz4) await sql`set local default_toast_compression = lz4`.execute(tx);
@@ -53,11 +53,35 @@ export function configHandlers({ db, keys, log }: CatalogDeps): Handlers<"catalo
         update.catch(() => undefined); // awaited below; not "unhandled" while the diff runs
         await new Promise((r) => setImmediate(r));
         const diff = diffDigest(before, schema);
-        return { ...diff, version: (await update).v };
+        const sha = tablesSha256(schema.tables);
+        return { ...diff, sha, version: (await update).v };
       });
-      digests.set(key, stored.version, stored.digest);
+      digests.set(key, stored.version, { digest: stored.digest, tablesSha256: stored.sha });
       log.debug({ ...actorLog(actor), id, changes: stored.changes.length }, "schema stored");
       return echo ? { schema, changes: stored.changes } : { changes: stored.changes };
+    },
+
+    "catalog.schema.touch": async ({ actor, id, tables_sha256, last_updated }) => {
+      const key = `${actor.tenant_id}\u0000${id}`;
+      const useLz4 = await lz4();
+      const touched = await db.transaction().execute(async (tx) => {
+        const row = await tx.selectFrom("data_sources").select(XMIN)
+          .where("id", "=", id).where("tenant_id", "=", actor.tenant_id).where("is_active", "=", true)
+          .forUpdate().executeTakeFirst();
+        if (!row) throw NOT_FOUND();
+        // Only a schema this replica stored, unchanged since (row version), with the same tables.
+        const known = digests.get(key, row.v);
+        if (!known || known.tablesSha256 !== tables_sha256) return null;
+        if (useLz4) await sql`set local default_toast_compression = lz4`.execute(tx);
+        const r = await tx.updateTable("data_sources")
+          .set({ schema: sql<never>`jsonb_set(schema, '{last_updated}', to_jsonb(${last_updated}::text))`, updated_at: sql<Date>`now()` })
+          .where("id", "=", id).where("tenant_id", "=", actor.tenant_id).returning(XMIN).executeTakeFirstOrThrow();
+        return { version: r.v, known };
+      });
+      if (!touched) return { stored: false };
+      digests.set(key, touched.version, touched.known);
+      log.debug({ ...actorLog(actor), id }, "schema unchanged; last_updated stored");
+      return { stored: true };
     },
 
     "catalog.config.resolve": async ({ tenant_id, id }) => {

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { SchemaChange, SourceSchema } from "@dsb/contracts";
 
 /**
@@ -48,23 +49,29 @@ export function diffDigest(before: SchemaDigest, after: SourceSchema): { changes
   return { changes, digest };
 }
 
+/** `tables_sha256` of catalog.schema.touch: base64url SHA-256 of `JSON.stringify(tables)` (the connector computes the same). */
+export const tablesSha256 = (tables: SourceSchema["tables"]) => createHash("sha256").update(JSON.stringify(tables)).digest("base64url");
+
+/** What a replica remembers of a schema it stored: the digest to diff against, the hash of its tables. */
+export interface StoredDigest { digest: SchemaDigest; tablesSha256: string }
+
 /** The digests a catalog replica stored last, by source and row version (xmin); a few sources, least recently used out. */
 export class DigestCache {
-  private readonly entries = new Map<string, { version: string; digest: SchemaDigest }>();
+  private readonly entries = new Map<string, StoredDigest & { version: string }>();
   constructor(private readonly max = 16) {}
 
-  get(key: string, version: string): SchemaDigest | undefined {
+  get(key: string, version: string): StoredDigest | undefined {
     const e = this.entries.get(key);
     if (!e) return undefined;
     this.entries.delete(key);
     if (e.version !== version) return undefined;
     this.entries.set(key, e);
-    return e.digest;
+    return e;
   }
 
-  set(key: string, version: string, digest: SchemaDigest): void {
+  set(key: string, version: string, stored: StoredDigest): void {
     this.entries.delete(key);
-    this.entries.set(key, { version, digest });
+    this.entries.set(key, { version, digest: stored.digest, tablesSha256: stored.tablesSha256 });
     while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
   }
 }
