@@ -2,3 +2,4 @@ export * from "./env.ts";
 export * from "./log.ts";
 export * from "./shutdown.ts";
 export * from "./bus.ts";
+export * from "./sockets.ts";

@@ -1,7 +1,7 @@
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CompiledQuery, Kysely, PostgresDialect } from "kysely";
-import type { Env, Logger } from "@dsb/runtime";
+import { coalesceWrites, pgClientSocket, type Env, type Logger } from "@dsb/runtime";
 import type { CatalogDatabase, CatalogDb } from "./types.ts";
 
 /** Every session runs in UTC so timestamps format and compare the same on both engines. */
@@ -14,6 +14,10 @@ export async function openDatabase(env: Pick<Env, "DATABASE_URL" | "DATA_DIR">, 
     const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 10, idleTimeoutMillis: 30_000 });
     // An idle client dropped by the server (restart, failover) must not crash the process; the pool reconnects.
     pool.on("error", (err) => log?.warn({ err: { message: err.message } }, "⚠️ catalog database connection lost; reconnecting"));
+    pool.on("connect", (client) => {
+      const socket = pgClientSocket(client);
+      if (socket) coalesceWrites(socket);
+    });
     return new Kysely<CatalogDatabase>({
       dialect: new PostgresDialect({ pool, onCreateConnection: async (c) => void (await c.executeQuery(UTC)) }),
     });

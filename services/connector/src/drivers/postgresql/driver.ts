@@ -1,4 +1,5 @@
 import pg from "pg";
+import { coalesceWrites, pgClientSocket } from "@dsb/runtime";
 import Cursor from "pg-cursor";
 import { to as copyTo } from "pg-copy-streams";
 import type { ColumnMeta, ConfigOf, SchemaTable } from "@dsb/contracts";
@@ -86,7 +87,11 @@ export class PgConnection implements Connection {
       const pool = new pg.Pool({ ...this.clientConfig(this.sslMode), min: POOL_BASE, max: POOL_MAX, idleTimeoutMillis: 60_000, maxLifetimeSeconds: 3600 });
       // A dead idle client is dropped by the pool; a checked-out one must not crash the process either.
       pool.on("error", () => undefined);
-      pool.on("connect", (c) => c.on("error", () => undefined));
+      pool.on("connect", (c) => {
+        c.on("error", () => undefined);
+        const socket = pgClientSocket(c);
+        if (socket) coalesceWrites(socket);
+      });
       this.pool = pool;
     }
     return this.pool;
