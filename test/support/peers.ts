@@ -1,29 +1,20 @@
 import pg from "pg";
 import mysql from "mysql2/promise";
-
-const PG_ADMIN = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+import { createScratchDatabase } from "./pg.ts";
 
 /** A throwaway PostgreSQL database with a few tables, for sources the tests connect. */
 export async function createPgSource(setupSql: string[]): Promise<{ database: string; exec(sql: string): Promise<pg.QueryResult>; drop(): Promise<void> }> {
-  const database = `dsb_src_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-  const admin = new pg.Client({ connectionString: PG_ADMIN });
-  await admin.connect();
-  await admin.query(`create database ${database}`);
-  await admin.end();
-  const u = new URL(PG_ADMIN);
-  u.pathname = `/${database}`;
-  const client = new pg.Client({ connectionString: u.toString() });
+  const scratch = await createScratchDatabase("dsb_src");
+  const client = new pg.Client({ connectionString: scratch.url });
+  client.on("error", () => undefined);
   await client.connect();
   for (const s of setupSql) await client.query(s);
   return {
-    database,
+    database: scratch.name,
     exec: (sql) => client.query(sql),
     drop: async () => {
       await client.end().catch(() => undefined);
-      const a = new pg.Client({ connectionString: PG_ADMIN });
-      await a.connect();
-      await a.query(`drop database if exists ${database} with (force)`);
-      await a.end();
+      await scratch.drop();
     },
   };
 }

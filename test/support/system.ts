@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import pg from "pg";
 import { SignJWT } from "jose";
 import { parseEnv } from "@dsb/runtime";
 import { createLogger } from "@dsb/runtime";
 import { startSystem, type System } from "../../src/system.ts";
+import { createScratchDatabase } from "./pg.ts";
 
 export const JWT_SECRET = "e2e-secret-0123456789-0123456789-abcdef";
 export const ENCRYPTION_KEY = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
@@ -46,20 +46,9 @@ export async function startTestSystem(opts: { mode?: "embedded" | "distributed";
   }
   // The catalog on PostgreSQL when one is given (CI), on PGlite otherwise.
   if (mode === "distributed" && dbUrl) {
-    const name = `dsb_e2e_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    const admin = new pg.Client({ connectionString: dbUrl });
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-    await admin.end();
-    const u = new URL(dbUrl);
-    u.pathname = `/${name}`;
-    vars.DATABASE_URL = u.toString();
-    dropDb = async () => {
-      const c = new pg.Client({ connectionString: dbUrl });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
-    };
+    const scratch = await createScratchDatabase("dsb_e2e");
+    vars.DATABASE_URL = scratch.url;
+    dropDb = scratch.drop;
   }
   const env = parseEnv(vars);
   const system = await startSystem(env, opts.logTo ? createLogger("e2e", "trace", opts.logTo) : createLogger("e2e", "silent"));

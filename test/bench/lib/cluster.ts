@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import pg from "pg";
 import { SignJWT } from "jose";
+import { freePort } from "../../support/nats-server.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../../..");
 export const PG_ADMIN = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -38,16 +38,7 @@ export async function adminQuery(sql: string): Promise<void> {
   }
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((ok, fail) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => ok(port));
-    });
-    s.on("error", fail);
-  });
-}
+export { freePort };
 
 /** Everything a run created, torn down by `cleanup` (also on failure and Ctrl-C). */
 const cleanups: (() => Promise<void> | void)[] = [];

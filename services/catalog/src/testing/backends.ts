@@ -2,14 +2,11 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import pg from "pg";
 import { createLogger, parseEnv, type Logger } from "@dsb/runtime";
-import { uniqueId } from "@dsb/runtime/testing";
 import { openDatabase } from "../db/open.ts";
 import type { CatalogDb } from "../db/types.ts";
+import { createScratchDatabase } from "../../../../test/support/pg.ts";
 
-/** Where the real-PostgreSQL suite creates (and drops) its own database. */
-export const ADMIN_URL = process.env.TEST_DATABASE_ADMIN_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 
 /** A database the catalog runs on in tests, with the env that points at it. */
 export interface Backend {
@@ -20,24 +17,15 @@ export interface Backend {
 }
 
 export async function postgresBackend(): Promise<Backend> {
-  const name = `dsb_catalog_${uniqueId("")}`.toLowerCase();
-  const admin = new pg.Client({ connectionString: ADMIN_URL });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
+  const scratch = await createScratchDatabase("dsb_catalog");
   const dataDir = await mkdtemp(join(tmpdir(), "dsb-catalog-pg-"));
-  const envVars: Record<string, string> = { DATABASE_URL: url.toString(), DATA_DIR: dataDir };
+  const envVars: Record<string, string> = { DATABASE_URL: scratch.url, DATA_DIR: dataDir };
   const db = await openDatabase(testEnv(envVars));
   return {
     name: "postgresql", db, envVars,
     close: async () => {
       await db.destroy();
-      const c = new pg.Client({ connectionString: ADMIN_URL });
-      await c.connect();
-      await c.query(`drop database if exists ${name} with (force)`);
-      await c.end();
+      await scratch.drop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
