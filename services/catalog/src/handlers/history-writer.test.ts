@@ -1,0 +1,50 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Actor } from "@dsb/contracts";
+import type { Bus } from "@dsb/bus";
+import { testBus, uniqueId } from "@dsb/runtime/testing";
+import { Fernet } from "../crypto/fernet.ts";
+import { startCatalog } from "../index.ts";
+import { capturedLogger, pgliteBackend, postgresBackend, testEnv, type Backend } from "../testing/backends.ts";
+
+/** catalog.history.record under a burst: batched inserts keep order and tenant checks. */
+let bus: Bus;
+beforeAll(async () => { bus = await testBus("catalog-history"); });
+afterAll(async () => { await bus?.close(); });
+
+describe.each([["postgresql", postgresBackend], ["pglite", pgliteBackend]] as const)("history writes in bursts on %s", (_name, open) => {
+  let backend: Backend;
+  let catalog: { stop(): Promise<void> };
+  const alice: Actor = { tenant_id: uniqueId("tenantH-"), user_id: "alice" };
+  const eve: Actor = { tenant_id: uniqueId("tenantE-"), user_id: "eve" };
+
+  beforeAll(async () => {
+    backend = await open();
+    catalog = await startCatalog({ env: testEnv({ ...backend.envVars, ENCRYPTION_KEY: Fernet.generateKey() }), bus, log: capturedLogger("catalog").log, replicaId: uniqueId("r"), db: backend.db });
+  });
+  afterAll(async () => {
+    await catalog?.stop();
+    await backend?.close();
+  });
+
+  it("records 300 concurrent entries in arrival order and refuses other tenants' ones", async () => {
+    const { source } = await bus.request("catalog.source.create", { actor: alice, source: { name: "f", type: "file", format: "csv", file_path: `${alice.tenant_id}/k.csv` } });
+    const entry = (n: number) => ({
+      data_source_id: source.id, query: `select ${n}`, query_config: null, natural_language_query: null,
+      status: "success" as const, error: null, result_count: n, execution_time_ms: 1,
+    });
+    const results = await Promise.allSettled(Array.from({ length: 300 }, (_, n) =>
+      bus.request("catalog.history.record", { actor: n % 10 === 9 ? eve : alice, entry: entry(n) })));
+    const refused = results.filter((r) => r.status === "rejected");
+    expect(refused).toHaveLength(30);
+    for (const r of refused) expect((r as PromiseRejectedResult).reason).toMatchObject({ code: "NOT_FOUND" });
+    const listed: number[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await bus.request("catalog.history.list", { actor: alice, data_source_id: source.id, limit: 100, cursor });
+      listed.push(...page.queries.map((q) => q.result_count!));
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+    const expected = Array.from({ length: 300 }, (_, n) => n).filter((n) => n % 10 !== 9).reverse();
+    expect(listed).toEqual(expected);
+  });
+});

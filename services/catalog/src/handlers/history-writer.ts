@@ -1,0 +1,69 @@
+import { sql } from "kysely";
+import type { CatalogDb } from "../db/types.ts";
+
+export interface HistoryRow {
+  id: string;
+  data_source_id: string;
+  user_id: string;
+  tenant_id: string;
+  natural_language_query: string | null;
+  query: string | null;
+  /** JSON text or null. */
+  query_config: string | null;
+  result_count: number | null;
+  execution_time_ms: number | null;
+  status: string;
+  error: string | null;
+}
+
+/** Rows per statement (11 parameters each, well under PostgreSQL's 65,535). */
+const MAX_BATCH = 500;
+
+/**
+ * Appends history rows, batching the ones that arrive while an insert is
+ * running into the next statement: one row at a time when traffic is light, one
+ * statement per burst under load. A row lands only if its source is an active
+ * one of its tenant; `write` resolves false otherwise. Rows keep their arrival
+ * order in `created_at`, also within a batch.
+ */
+export function createHistoryWriter(db: CatalogDb) {
+  type Pending = { row: HistoryRow; done(inserted: boolean): void; fail(e: unknown): void };
+  let queue: Pending[] = [];
+  let draining = false;
+
+  const insert = async (rows: HistoryRow[]): Promise<Set<string>> => {
+    const values = sql.join(rows.map((r, i) => sql`(${i}::int, ${r.id}::text, ${r.data_source_id}::text, ${r.user_id}::text, ${r.tenant_id}::text,
+      ${r.natural_language_query}::text, ${r.query}::text, ${r.query_config}::jsonb, ${r.result_count}::int, ${r.execution_time_ms}::int, ${r.status}::text, ${r.error}::text)`));
+    const res = await sql<{ id: string }>`
+      insert into data_queries (id, data_source_id, user_id, tenant_id, natural_language_query, query, query_config, result_count, execution_time_ms, status, error, created_at)
+      select v.id, v.data_source_id, v.user_id, v.tenant_id, v.nlq, v.query, v.query_config, v.result_count, v.execution_time_ms, v.status, v.error,
+             statement_timestamp() + v.ord * interval '1 microsecond'
+      from (values ${values}) as v(ord, id, data_source_id, user_id, tenant_id, nlq, query, query_config, result_count, execution_time_ms, status, error)
+      join data_sources s on s.id = v.data_source_id and s.tenant_id = v.tenant_id and s.is_active
+      returning data_queries.id`.execute(db);
+    return new Set(res.rows.map((r) => r.id));
+  };
+
+  const drain = async () => {
+    draining = true;
+    while (queue.length) {
+      const batch = queue.slice(0, MAX_BATCH);
+      queue = queue.slice(batch.length);
+      try {
+        const inserted = await insert(batch.map((p) => p.row));
+        for (const p of batch) p.done(inserted.has(p.row.id));
+      } catch (e) {
+        for (const p of batch) p.fail(e);
+      }
+    }
+    draining = false;
+  };
+
+  return {
+    write: (row: HistoryRow): Promise<boolean> =>
+      new Promise<boolean>((done, fail) => {
+        queue.push({ row, done, fail });
+        if (!draining) void drain();
+      }),
+  };
+}
