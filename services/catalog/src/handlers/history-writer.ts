@@ -1,20 +1,8 @@
 import { sql } from "kysely";
-import type { CatalogDb } from "../db/types.ts";
+import type { CatalogDb, DataQueriesTable } from "../db/types.ts";
 
-export interface HistoryRow {
-  id: string;
-  data_source_id: string;
-  user_id: string;
-  tenant_id: string;
-  natural_language_query: string | null;
-  query: string | null;
-  /** JSON text or null. */
-  query_config: string | null;
-  result_count: number | null;
-  execution_time_ms: number | null;
-  status: string;
-  error: string | null;
-}
+/** A `data_queries` row as the writer takes it: `query_config` as JSON text, `created_at` set on insert. */
+export type HistoryRow = Omit<DataQueriesTable, "query_config" | "created_at"> & { query_config: string | null };
 
 /** Rows per statement (11 parameters each, well under PostgreSQL's 65,535). */
 const MAX_BATCH = 500;
