@@ -116,6 +116,20 @@ describe("CSV export straight from PostgreSQL (COPY)", () => {
     expect((await nd.text()).trim().split("\n").map((l) => JSON.parse(l))).toEqual([{ id: 1, b: true }, { id: 2, b: false }]);
   });
 
+  it("cannot be talked out of the read-only transaction by statements smuggled into the wrapper", async () => {
+    const attacks = [
+      "select 1 as x) q; COMMIT; insert into typed (id) values (900); select * from (select 1 as x",
+      "select 1 as x) q; COMMIT; insert into typed (id) values (901); --",
+      "select 1 as x) q(c1)) TO STDOUT; COMMIT; insert into typed (id) values (902); COPY (select 1",
+    ];
+    for (const sql of attacks) {
+      const res = await sys.api(`/api/data/sources/${sourceId}/query`, { method: "POST", headers: { accept: "text/csv" }, json: { sql } });
+      await res.text();
+      expect(res.status, sql).toBe(422);
+    }
+    expect((await src.exec("select count(*)::int as n from typed where id >= 900")).rows[0].n).toBe(0);
+  });
+
   it("reports a database error before the first byte as 422", async () => {
     const res = await sys.api(`/api/data/sources/${sourceId}/query`, { method: "POST", headers: { accept: "text/csv" }, json: { sql: "select 1/0 as x" } });
     expect(res.status).toBe(422);

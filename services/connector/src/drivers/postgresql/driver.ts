@@ -364,7 +364,10 @@ export class PgConnection implements Connection {
     try {
       await client.query(`BEGIN READ ONLY; SET LOCAL statement_timeout = ${Math.max(1, Math.floor(opts.timeoutMs))}`);
       try {
-        fields = (await client.query({ text: `select * from (\n${inner}\n) q limit 0`, rowMode: "array" })).fields;
+        // Extended protocol: one statement only. The simple protocol would run `…) q; COMMIT; INSERT …`
+        // as three, the last outside the read-only transaction. Text that passes here as one subquery
+        // stays one inside the COPY below (same delimiters around it, no quotes in either wrapper).
+        fields = (await client.query({ text: `select * from (\n${inner}\n) q limit 0`, rowMode: "array", queryMode: "extended" } as pg.QueryConfig)).fields;
       } catch (e) {
         if (reason) throw e;
         // Not wrappable (SHOW, several statements, a data-modifying WITH…): the cursor path runs it as is.
