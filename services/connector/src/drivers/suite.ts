@@ -49,20 +49,17 @@ export interface DriverHarness<C extends DatabaseConfig = DatabaseConfig> {
 
 const isSkip = (v: unknown): v is { skip: string } => !!v && typeof v === "object" && "skip" in v;
 
-/** Reads every batch; returns the rows and the batches' sizes. */
-async function drain(conn: Connection, sql: string, params: readonly unknown[], opts: Partial<QueryOptions> = {}) {
-  const stream = await conn.query(sql, params, {
-    readOnly: true, timeoutMs: 30_000, signal: new AbortController().signal, batchRows: 1000, ...opts,
-  });
-  const rows: unknown[][] = [];
-  const sizes: number[] = [];
-  for (;;) {
-    const r = await stream.batches.next();
-    if (r.done) break;
-    rows.push(...r.value);
-    sizes.push(r.value.length);
-  }
-  return { columns: stream.columns, rows, sizes };
+/** Query options for driver tests: read-only, 30 s, batches of 1,000, overridable. */
+export const queryOptions = (o: Partial<QueryOptions> = {}): QueryOptions => ({
+  readOnly: true, timeoutMs: 30_000, signal: new AbortController().signal, batchRows: 1000, ...o,
+});
+
+/** Runs a query through a driver connection and reads every batch. */
+export async function drain(conn: Connection, sql: string, params: readonly unknown[] = [], o: Partial<QueryOptions> = {}) {
+  const stream = await conn.query(sql, params, queryOptions(o));
+  const batches: unknown[][][] = [];
+  for (let r = await stream.batches.next(); !r.done; r = await stream.batches.next()) batches.push(r.value);
+  return { columns: stream.columns, batches, rows: batches.flat(), sizes: batches.map((b) => b.length) };
 }
 
 async function loadDriver<C extends DatabaseConfig>(h: DriverHarness<C>): Promise<Driver<C>> {

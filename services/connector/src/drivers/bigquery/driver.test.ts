@@ -1,8 +1,8 @@
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BigqueryConfigSchema } from "@dsb/contracts";
-import { driverSuite } from "../suite.ts";
-import { DriverError, type Connection, type QueryOptions } from "../types.ts";
+import { drain, driverSuite } from "../suite.ts";
+import { DriverError, type Connection } from "../types.ts";
 import { bigqueryTarget, type BigqueryConfig } from "./config.ts";
 import { bigqueryDriver } from "./driver.ts";
 import { startBigqueryStandIn, type BigqueryStandIn } from "./stand-in.ts";
@@ -29,13 +29,6 @@ async function standInConfig(): Promise<BigqueryConfig> {
   return BigqueryConfigSchema.parse({ type: "bigquery", project_id: PROJECT, credentials: JSON.stringify(key.json), api_endpoint: standIn.url, allow_writes: true });
 }
 
-const opts = (o: Partial<QueryOptions> = {}): QueryOptions => ({ readOnly: true, timeoutMs: 30_000, signal: new AbortController().signal, batchRows: 1000, ...o });
-async function drain(conn: Connection, sql: string, params: unknown[] = [], o: Partial<QueryOptions> = {}) {
-  const s = await conn.query(sql, params, opts(o));
-  const batches: unknown[][][] = [];
-  for (let r = await s.batches.next(); !r.done; r = await s.batches.next()) batches.push(r.value);
-  return { columns: s.columns, batches, rows: batches.flat() };
-}
 
 const harness = {
   type: "bigquery" as const,

@@ -1,8 +1,8 @@
 import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
 import { MssqlConfigSchema } from "@dsb/contracts";
-import { driverSuite } from "../suite.ts";
-import { DriverError, type Connection, type QueryOptions } from "../types.ts";
+import { drain, driverSuite, queryOptions } from "../suite.ts";
+import { DriverError, type Connection } from "../types.ts";
 import { mssqlSettings, parseMssqlConnectionString, tediousOptions, type MssqlConfig } from "./config.ts";
 import { createMssqlDriver, mssqlDriver } from "./driver.ts";
 import { col, FakeTds, type FakeReply } from "./fake-tds.ts";
@@ -11,14 +11,7 @@ import { writeKeyword } from "./read-only.ts";
 const cfg = (extra: Record<string, unknown> = {}): MssqlConfig =>
   MssqlConfigSchema.parse({ type: "mssql", host: "db.example.com", database: "sales", username: "reader", password: "s3cret-pw", ...extra });
 const target = { address: "10.0.0.5", hostname: "db.example.com", port: 1433 };
-const opts = (o: Partial<QueryOptions> = {}): QueryOptions => ({ readOnly: true, timeoutMs: 30_000, signal: new AbortController().signal, batchRows: 1000, ...o });
 
-async function drain(conn: Connection, sql: string, params: unknown[] = [], o: Partial<QueryOptions> = {}) {
-  const s = await conn.query(sql, params, opts(o));
-  const batches: unknown[][][] = [];
-  for (let r = await s.batches.next(); !r.done; r = await s.batches.next()) batches.push(r.value);
-  return { columns: s.columns, batches, rows: batches.flat() };
-}
 
 const ITEMS: FakeReply = {
   columns: [
@@ -130,7 +123,7 @@ describe("mssql driver over a fake TDS client", () => {
     expect(all.batches.map((b) => b.length)).toEqual([7, 7, 7, 7, 7, 7, 7, 1]);
     expect(all.rows.map((r) => r[0])).toEqual(Array.from({ length: 50 }, (_, i) => i));
 
-    const s = await conn.query("select n from numbers", [], opts({ batchRows: 2 }));
+    const s = await conn.query("select n from numbers", [], queryOptions({ batchRows: 2 }));
     await s.batches.next();
     await new Promise((r) => setTimeout(r, 20));
     expect(fake.pauses).toBeGreaterThan(0);

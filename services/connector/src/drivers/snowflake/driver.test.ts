@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SnowflakeConfigSchema } from "@dsb/contracts";
-import { driverSuite } from "../suite.ts";
-import { DriverError, type Connection, type QueryOptions } from "../types.ts";
+import { drain, driverSuite } from "../suite.ts";
+import { DriverError, type Connection } from "../types.ts";
 import { snowflakeTarget, type SnowflakeConfig } from "./config.ts";
 import { snowflakeDriver } from "./driver.ts";
 import { readOnlyViolation } from "./read-only.ts";
@@ -10,13 +10,6 @@ import { startSnowflakeStandIn, type SnowflakeStandIn } from "./stand-in.ts";
 const USER = "DSB_READER";
 const PASSWORD = "correct-horse-battery";
 
-const opts = (o: Partial<QueryOptions> = {}): QueryOptions => ({ readOnly: true, timeoutMs: 30_000, signal: new AbortController().signal, batchRows: 1000, ...o });
-async function drain(conn: Connection, sql: string, params: unknown[] = [], o: Partial<QueryOptions> = {}) {
-  const s = await conn.query(sql, params, opts(o));
-  const batches: unknown[][][] = [];
-  for (let r = await s.batches.next(); !r.done; r = await s.batches.next()) batches.push(r.value);
-  return { columns: s.columns, batches, rows: batches.flat() };
-}
 
 const harness = {
   type: "snowflake" as const,
