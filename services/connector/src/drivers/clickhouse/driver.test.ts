@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { driverSuite } from "../suite.ts";
-import { DriverError, type Connection, type QueryOptions } from "../types.ts";
+import { drain, driverSuite, queryOptions } from "../suite.ts";
+import { DriverError, type Connection } from "../types.ts";
 import type { ClickhouseConfig } from "./config.ts";
 import { clickhouseDriver, parseVersion, returnsRows, withFormat } from "./driver.ts";
 import { parseServerError } from "./errors.ts";
@@ -135,15 +135,6 @@ describe("clickhouse text and type helpers", () => {
   });
 });
 
-const opts = (o: Partial<QueryOptions> = {}): QueryOptions => ({
-  readOnly: true, timeoutMs: 30_000, signal: new AbortController().signal, batchRows: 1000, ...o,
-});
-async function all(conn: Connection, sql: string, params: unknown[] = [], o: Partial<QueryOptions> = {}) {
-  const s = await conn.query(sql, params, opts(o));
-  const rows: unknown[][] = [];
-  for (let r = await s.batches.next(); !r.done; r = await s.batches.next()) rows.push(...r.value);
-  return { columns: s.columns, rows };
-}
 
 describe("clickhouse driver against the server", () => {
   let conn: Connection;
@@ -168,7 +159,7 @@ describe("clickhouse driver against the server", () => {
   });
 
   live("maps ClickHouse types: wide integers and decimals as strings, DateTime to UTC ISO, NULL, arrays as text", async () => {
-    const r = await all(conn,
+    const r = await drain(conn,
       "select toUInt64(18446744073709551615) as u, toDecimal64(1.5, 3) as d, toDate('2024-01-02') as day, toDateTime('2024-01-02 03:04:05', 'Asia/Tokyo') as tokyo, " +
       "'a\\tb\\nc' as s, [1, 2] as arr, toNullable(toInt32(7)) as n, CAST(NULL AS Nullable(String)) as nul, toFloat64(0.5) as f");
     expect(r.columns.map((c) => c.type)).toEqual(["UInt64", "Decimal(18, 3)", "Date", "DateTime('Asia/Tokyo')", "String", "Array(UInt8)", "Nullable(Int32)", "Nullable(String)", "Float64"]);
@@ -177,13 +168,13 @@ describe("clickhouse driver against the server", () => {
 
   live("binds hostile strings as data (client-side on 18.16, natively on newer servers)", async () => {
     const evil = "x' OR 1=1 -- \\' {p2:String}";
-    const r = await all(conn, "select {p1:String} as v, {p2:Int64} as n", [evil, 42]);
+    const r = await drain(conn, "select {p1:String} as v, {p2:Int64} as n", [evil, 42]);
     expect(r.rows).toEqual([[evil, "42"]]);
   });
 
   live("read-only refuses DDL, a query's own SETTINGS (so it cannot lift its timeout) and table functions such as url()", async () => {
     for (const sql of ["select * from url('http://169.254.169.254/latest/meta-data/', CSV, 'x String')", `create table ${DB}.ro_probe (x UInt8) engine = Memory`, "select 1 settings max_execution_time = 0", `drop database ${DB}`]) {
-      const err = await all(conn, sql).then(() => null, (e: unknown) => e);
+      const err = await drain(conn, sql).then(() => null, (e: unknown) => e);
       expect(err, sql).toBeInstanceOf(DriverError);
       expect((err as DriverError).kind).toBe("query");
     }
@@ -191,14 +182,14 @@ describe("clickhouse driver against the server", () => {
   });
 
   live("writes run when allowed and return no columns", async () => {
-    const w = await all(conn, `create table if not exists ${DB}.w (x UInt8) engine = Memory`, [], { readOnly: false });
-    expect(w).toEqual({ columns: [], rows: [] });
-    await all(conn, `insert into ${DB}.w values (1), (2)`, [], { readOnly: false });
-    expect((await all(conn, `select sum(x) from ${DB}.w`)).rows).toEqual([["3"]]);
+    const w = await drain(conn, `create table if not exists ${DB}.w (x UInt8) engine = Memory`, [], { readOnly: false });
+    expect({ columns: w.columns, rows: w.rows }).toEqual({ columns: [], rows: [] });
+    await drain(conn, `insert into ${DB}.w values (1), (2)`, [], { readOnly: false });
+    expect((await drain(conn, `select sum(x) from ${DB}.w`)).rows).toEqual([["3"]]);
   });
 
   live("an exception after rows were sent (HTTP 200 already out) fails the stream instead of becoming a row", async () => {
-    const s = await conn.query("select throwIf(number = 2900000), number from system.numbers limit 3000000", [], opts({ batchRows: 100_000 }));
+    const s = await conn.query("select throwIf(number = 2900000), number from system.numbers limit 3000000", [], queryOptions({ batchRows: 100_000 }));
     let err: unknown = null;
     let rows = 0;
     try {
@@ -213,8 +204,8 @@ describe("clickhouse driver against the server", () => {
   });
 
   live("introspection reads engines, primary keys, nullability and part row counts; views are views", async () => {
-    await all(conn, `create table if not exists ${DB}.intro (k UInt32, v Nullable(String) comment 'the value') engine = MergeTree order by k`, [], { readOnly: false });
-    await all(conn, `insert into ${DB}.intro values (1, 'a'), (2, NULL)`, [], { readOnly: false });
+    await drain(conn, `create table if not exists ${DB}.intro (k UInt32, v Nullable(String) comment 'the value') engine = MergeTree order by k`, [], { readOnly: false });
+    await drain(conn, `insert into ${DB}.intro values (1, 'a'), (2, NULL)`, [], { readOnly: false });
     const tables = await conn.introspect();
     expect(new Set(tables.map((t) => t.schema))).toEqual(new Set([DB]));
     const t = tables.find((x) => x.name === "intro")!;
@@ -357,8 +348,8 @@ describe("clickhouse users with a password and with a readonly=1 profile (made b
     try {
       expect((await c.test()).serverVersion).toMatch(/^\d+\./);
       await c.introspect();
-      expect((await all(c, "select {p1:Int64} + 1", [41])).rows).toEqual([["42"]]);
-      const err = await all(c, "create table default.dsb_ro_probe (x UInt8) engine = Memory", [], { readOnly: false }).then(() => null, (e: unknown) => e);
+      expect((await drain(c, "select {p1:Int64} + 1", [41])).rows).toEqual([["42"]]);
+      const err = await drain(c, "create table default.dsb_ro_probe (x UInt8) engine = Memory", [], { readOnly: false }).then(() => null, (e: unknown) => e);
       expect((err as DriverError).kind).toBe("query");
     } finally {
       await c.close();
@@ -369,7 +360,7 @@ describe("clickhouse users with a password and with a readonly=1 profile (made b
     const c = await clickhouseDriver.connect(ro(), [target()]);
     try {
       const marker = `dsb_ro_timeout_${Math.random().toString(36).slice(2, 8)}`;
-      const err = await all(c, `/* ${marker} */ select count() from (select number from system.numbers limit 30000000000)`, [], { timeoutMs: 800 })
+      const err = await drain(c, `/* ${marker} */ select count() from (select number from system.numbers limit 30000000000)`, [], { timeoutMs: 800 })
         .then(() => null, (e: unknown) => e);
       expect((err as DriverError).kind).toBe("timeout");
       const running = async () => Number((await admin(`select count() from system.processes where query like '%${marker}%' and query not like '%system.processes%'`)).trim());

@@ -3,24 +3,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "@dsb/contracts";
-import { driverSuite } from "../suite.ts";
-import { DriverError, type Connection, type QueryOptions } from "../types.ts";
+import { drain, driverSuite, queryOptions } from "../suite.ts";
+import { DriverError, type Connection } from "../types.ts";
 import { bindMysql, mysqlLiteral, mysqlPlaceholders, writesServerFile } from "./bind.ts";
 import { mysqlTargets, resolveMysqlConfig, type MysqlConfig } from "./config.ts";
 import { mysqlDriver } from "./driver.ts";
 import { bitValue, isoDateTime } from "./types.ts";
 import { mysqlFixture, type MysqlFixture } from "./test-setup.ts";
 
-const opts = (o: Partial<QueryOptions> = {}): QueryOptions => ({
-  readOnly: true, timeoutMs: 30_000, signal: new AbortController().signal, batchRows: 1000, ...o,
-});
-
-async function all(conn: Connection, sql: string, params: unknown[] = [], o: Partial<QueryOptions> = {}) {
-  const s = await conn.query(sql, params, opts(o));
-  const rows: unknown[][] = [];
-  for (let r = await s.batches.next(); !r.done; r = await s.batches.next()) rows.push(...r.value);
-  return { columns: s.columns, rows };
-}
 
 const local = { address: "127.0.0.1", hostname: "127.0.0.1", port: 3306 };
 
@@ -151,9 +141,9 @@ describe("mysql driver against MariaDB", () => {
     }
     f = r;
     conn = await mysqlDriver.connect(f.config, [local]);
-    await all(conn, "create table if not exists dsb_types (id int primary key, b varbinary(8), bl blob, bit1 bit(1), dt datetime(3), d date, j json, u bigint unsigned, t text)", [], { readOnly: false });
-    await all(conn, "delete from dsb_types", [], { readOnly: false });
-    await all(conn,
+    await drain(conn, "create table if not exists dsb_types (id int primary key, b varbinary(8), bl blob, bit1 bit(1), dt datetime(3), d date, j json, u bigint unsigned, t text)", [], { readOnly: false });
+    await drain(conn, "delete from dsb_types", [], { readOnly: false });
+    await drain(conn,
       "insert into dsb_types values (1, x'00ff10', x'68656c6c6f', b'1', '2024-05-06 07:08:09.250', '2024-05-06', '{\"a\": 1}', 18446744073709551615, 'héllo ✓')",
       [], { readOnly: false });
   });
@@ -174,17 +164,17 @@ describe("mysql driver against MariaDB", () => {
   live("refuses LOAD DATA LOCAL INFILE (the client never offers local files)", async () => {
     const file = join(tmpdir(), `dsb-infile-${process.pid}.csv`);
     writeFileSync(file, "42,secret-file-content\n");
-    await all(conn, "create table if not exists dsb_infile (id int, s varchar(100))", [], { readOnly: false });
-    const err = await all(conn, `load data local infile '${file}' into table dsb_infile fields terminated by ','`, [], { readOnly: false }).then(
+    await drain(conn, "create table if not exists dsb_infile (id int, s varchar(100))", [], { readOnly: false });
+    const err = await drain(conn, `load data local infile '${file}' into table dsb_infile fields terminated by ','`, [], { readOnly: false }).then(
       () => null, (e: unknown) => e);
     expect(err).toBeInstanceOf(DriverError);
     expect((err as DriverError).kind).toBe("query");
-    const n = await all(conn, "select count(*) from dsb_infile");
+    const n = await drain(conn, "select count(*) from dsb_infile");
     expect(n.rows[0]![0]).toBe("0");
   });
 
   live("maps binary to base64, BIT(1) to boolean, DATETIME to ISO, unsigned BIGINT and JSON to strings", async () => {
-    const r = await all(conn, "select b, bl, bit1, dt, d, j, u, t from dsb_types");
+    const r = await drain(conn, "select b, bl, bit1, dt, d, j, u, t from dsb_types");
     expect(r.columns.map((c) => c.type)).toEqual(["VARBINARY", "BLOB", "BIT", "DATETIME", "DATE", expect.stringMatching(/JSON|TEXT/), "BIGINT UNSIGNED", "TEXT"]);
     const [row] = r.rows;
     expect(row![0]).toBe(Buffer.from([0, 0xff, 0x10]).toString("base64"));
@@ -199,30 +189,30 @@ describe("mysql driver against MariaDB", () => {
 
   live("read-only refuses DDL too (a DDL's implicit commit would escape a read-only transaction alone)", async () => {
     for (const sql of ["create table dsb_ro_probe (id int)", "drop table dsb_types", "truncate table dsb_types", "insert into dsb_types (id) values (7)"]) {
-      const err = await all(conn, sql).then(() => null, (e: unknown) => e);
+      const err = await drain(conn, sql).then(() => null, (e: unknown) => e);
       expect(err, sql).toBeInstanceOf(DriverError);
       expect((err as DriverError).kind).toBe("query");
     }
-    const outfile = await all(conn, "select 1 into outfile '/tmp/dsb_outfile_refused.txt'").then(() => null, (e: unknown) => e);
+    const outfile = await drain(conn, "select 1 into outfile '/tmp/dsb_outfile_refused.txt'").then(() => null, (e: unknown) => e);
     expect((outfile as DriverError).message).toMatch(/INTO OUTFILE/);
-    const tables = await all(conn, "show tables like 'dsb_ro_probe'");
+    const tables = await drain(conn, "show tables like 'dsb_ro_probe'");
     expect(tables.rows).toEqual([]);
-    expect((await all(conn, "select count(*) from dsb_types")).rows).toEqual([["1"]]);
+    expect((await drain(conn, "select count(*) from dsb_types")).rows).toEqual([["1"]]);
   });
 
   live("binds hostile strings as data", async () => {
     const evil = "x' OR '1'='1\\";
-    const r = await all(conn, "select ? as v, ? as n, ? as q", [evil, null, "?"]);
+    const r = await drain(conn, "select ? as v, ? as n, ? as q", [evil, null, "?"]);
     expect(r.rows).toEqual([[evil, null, "?"]]);
   });
 
   live("a write with writes allowed reports affected rows, and read-only rolls nothing back into the pool", async () => {
-    const w = await all(conn, "update dsb_types set t = ? where id = ?", ["changed", 1], { readOnly: false });
+    const w = await drain(conn, "update dsb_types set t = ? where id = ?", ["changed", 1], { readOnly: false });
     expect(w.columns).toEqual([{ name: "affected_rows", type: "BIGINT" }]);
     expect(w.rows).toEqual([["1"]]);
     // Read-only transactions are rolled back: the next statement on the same pool writes normally.
-    await all(conn, "select 1");
-    const again = await all(conn, "update dsb_types set t = ? where id = ?", ["héllo ✓", 1], { readOnly: false });
+    await drain(conn, "select 1");
+    const again = await drain(conn, "update dsb_types set t = ? where id = ?", ["héllo ✓", 1], { readOnly: false });
     expect(again.rows).toEqual([["1"]]);
   });
 
@@ -230,15 +220,15 @@ describe("mysql driver against MariaDB", () => {
     const c = await mysqlDriver.connect(f!.config, [local]);
     try {
       // Hold all 15 connections with streams nobody reads.
-      const held = await Promise.all(Array.from({ length: 15 }, () => c.query("select 1", [], opts())));
-      const timedOut = await c.query("select 2", [], opts({ timeoutMs: 300 })).then(() => null, (e: unknown) => e);
+      const held = await Promise.all(Array.from({ length: 15 }, () => c.query("select 1", [], queryOptions())));
+      const timedOut = await c.query("select 2", [], queryOptions({ timeoutMs: 300 })).then(() => null, (e: unknown) => e);
       expect((timedOut as DriverError).kind).toBe("timeout");
       const ac = new AbortController();
       setTimeout(() => ac.abort(), 100);
-      const aborted = await c.query("select 3", [], opts({ signal: ac.signal })).then(() => null, (e: unknown) => e);
+      const aborted = await c.query("select 3", [], queryOptions({ signal: ac.signal })).then(() => null, (e: unknown) => e);
       expect((aborted as DriverError).kind).toBe("cancelled");
       for (const h of held) await h.batches.return?.();
-      expect((await all(c, "select 4")).rows).toEqual([[4]]);
+      expect((await drain(c, "select 4")).rows).toEqual([[4]]);
     } finally {
       await c.close();
     }
@@ -256,7 +246,7 @@ describe("mysql driver against MariaDB", () => {
   live("ssl mode prefer falls back to plain text when the server has no TLS; require says why it fails", async () => {
     const c = await mysqlDriver.connect({ ...f!.config, ssl: { mode: "require" } }, [local]);
     try {
-      const have = await conn.query("select @@have_ssl", [], opts()).then(async (s) => (await s.batches.next()).value as unknown[][]);
+      const have = await conn.query("select @@have_ssl", [], queryOptions()).then(async (s) => (await s.batches.next()).value as unknown[][]);
       const err = await c.test().then(() => null, (e: unknown) => e);
       if (String(have?.[0]?.[0]) === "YES") expect(err).toBeNull();
       else {
@@ -289,7 +279,7 @@ describe("mysql driver against MariaDB", () => {
   });
 
   live("introspection leaves other databases out and reads column comments", async () => {
-    await all(conn, "create table if not exists dsb_commented (id int primary key comment 'the key', v int) comment 'a table'", [], { readOnly: false });
+    await drain(conn, "create table if not exists dsb_commented (id int primary key comment 'the key', v int) comment 'a table'", [], { readOnly: false });
     const tables = await conn.introspect();
     expect(new Set(tables.map((t) => t.schema))).toEqual(new Set([f!.database]));
     const t = tables.find((x) => x.name === "dsb_commented")!;
