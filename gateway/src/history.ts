@@ -1,5 +1,5 @@
 import type { Bus } from "@dsb/bus";
-import type { Actor, QueryRequest } from "@dsb/contracts";
+import { HISTORY_BATCH_MAX, type Actor, type QueryRequest, type RequestOf } from "@dsb/contracts";
 import type { GatewayDeps } from "./deps.ts";
 import { asAppError } from "./errors.ts";
 
@@ -10,28 +10,56 @@ export interface QueryOutcome {
   ms: number;
 }
 
+type HistoryRecord = RequestOf<"catalog.history.record">;
+
 /**
- * Writes query history without holding up the answer: the id is chosen here,
- * the write runs behind the response, and a history read through this gateway
- * first waits for that source's writes still in flight (read-your-writes).
+ * Writes query history without holding up the answer: the id is chosen here
+ * and the write runs behind the response. One batch is on the bus at a time;
+ * records made meanwhile go together in the next one, so under load the
+ * catalog gets one message and one INSERT per burst instead of one per query.
+ * A history read through this gateway first waits for that source's writes
+ * still in flight (read-your-writes).
  */
 export function createQueryHistory(bus: Bus, log: GatewayDeps["log"]) {
   const inFlight = new Map<string, Set<Promise<unknown>>>();
+  let queue: { record: HistoryRecord; requestId: string; landed: () => void }[] = [];
+  let sending = false;
+
+  const send = async () => {
+    sending = true;
+    while (queue.length > 0) {
+      const batch = queue.slice(0, HISTORY_BATCH_MAX);
+      queue = queue.slice(batch.length);
+      const requestId = batch[0]!.requestId;
+      try {
+        // An id comes back null when its source was deleted while the query ran: nothing to record.
+        await bus.request("catalog.history.record_batch", { records: batch.map((b) => b.record) }, { requestId });
+      } catch (e) {
+        log?.warn({ requestId, code: asAppError(e).code, records: batch.length }, "⚠️ could not record query history");
+      } finally {
+        for (const b of batch) b.landed();
+      }
+    }
+    sending = false;
+  };
+
   return {
     record(actor: Actor, sourceId: string, q: QueryRequest, outcome: QueryOutcome, requestId: string): string {
       const id = crypto.randomUUID();
-      const write = bus.request("catalog.history.record", {
+      const record: HistoryRecord = {
         actor,
         entry: {
           id, data_source_id: sourceId, query: q.sql ?? null, query_config: (q.query_config as Record<string, unknown> | undefined) ?? null,
           natural_language_query: q.natural_language_query ?? null, status: outcome.ok ? "success" : "error", error: outcome.error ?? null,
           result_count: outcome.count, execution_time_ms: Math.round(outcome.ms),
         },
-      }, { requestId }).catch((e) => log?.warn({ requestId, code: asAppError(e).code }, "⚠️ could not record query history"));
+      };
+      const write = new Promise<void>((landed) => queue.push({ record, requestId, landed }));
+      if (!sending) void send();
       const set = inFlight.get(sourceId) ?? new Set();
       set.add(write);
       inFlight.set(sourceId, set);
-      void write.finally(() => {
+      void write.then(() => {
         set.delete(write);
         if (set.size === 0 && inFlight.get(sourceId) === set) inFlight.delete(sourceId);
       });

@@ -89,6 +89,16 @@ describe("PostgreSQL source through the gateway", () => {
     expect(hist.queries[0]).toMatchObject({ id: body.query_id, status: "success", result_count: 2, natural_language_query: "Ada's orders", data_source_id: sourceId });
   });
 
+  it("records every query of a concurrent burst in the history (written in batches behind the responses)", async () => {
+    const bodies = await Promise.all(Array.from({ length: 25 }, (_, i) =>
+      sys.api(`/api/data/sources/${sourceId}/query`, { method: "POST", json: { sql: `select ${i} as burst` } }).then(json)));
+    const ids = bodies.map((b) => b.query_id as string);
+    expect(new Set(ids).size).toBe(25);
+    const hist = await json(await sys.api(`/api/data/sources/${sourceId}/queries?limit=100`));
+    const listed = new Map(hist.queries.map((q: { id: string; query: string }) => [q.id, q.query]));
+    expect(ids.map((id) => listed.get(id))).toEqual(bodies.map((_, i) => `select ${i} as burst`));
+  });
+
   it("caps rows at limit with truncated:true and keeps duplicate column names", async () => {
     const body = await json(await sys.api(`/api/data/sources/${sourceId}/query`, { method: "POST", json: { sql: "select g as x, g as x from generate_series(1, 50) g", limit: 10 } }));
     expect(body).toMatchObject({ row_count: 10, truncated: true });

@@ -7,6 +7,17 @@ import { CursorRequestSchema, HistoryEntrySchema, HISTORY_STATUS, QueryConfigSch
 const Id = z.string().min(1).max(128);
 const Page = { limit: z.number().int().min(1).max(500).default(50), cursor: z.string().max(512).optional() };
 
+/** One query for the history: who ran it and what happened. */
+const HistoryRecordSchema = z.object({ actor: ActorSchema, entry: z.object({
+  /** Chosen by the caller so it can answer before the write lands; generated when absent. */
+  id: z.string().uuid().optional(),
+  data_source_id: Id, query: z.string().nullable(), query_config: z.record(z.string(), z.unknown()).nullable(),
+  natural_language_query: z.string().nullable(), status: z.enum(HISTORY_STATUS), error: z.string().nullable(),
+  result_count: z.number().int().nullable(), execution_time_ms: z.number().int().nullable() }) });
+
+/** Most history records one `catalog.history.record_batch` carries. */
+export const HISTORY_BATCH_MAX = 200;
+
 /** Which services may call a subject. Enforced by NATS permissions in deploy/nats.conf. */
 export type Caller = "gateway" | "catalog" | "connector" | "ingestion";
 
@@ -45,13 +56,12 @@ export const SUBJECTS = {
     request: z.object({ tenant_id: z.string().min(1), id: Id }),
     reply: z.object({ id: Id, db_type: z.string(), config: z.record(z.string(), z.unknown()), version: z.string() }) }),
   "catalog.history.record": def({ callers: ["gateway", "connector", "ingestion"], description: "Append a query to the history",
-    request: z.object({ actor: ActorSchema, entry: z.object({
-      /** Chosen by the caller so it can answer before the write lands; generated when absent. */
-      id: z.string().uuid().optional(),
-      data_source_id: Id, query: z.string().nullable(), query_config: z.record(z.string(), z.unknown()).nullable(),
-      natural_language_query: z.string().nullable(), status: z.enum(HISTORY_STATUS), error: z.string().nullable(),
-      result_count: z.number().int().nullable(), execution_time_ms: z.number().int().nullable() }) }),
+    request: HistoryRecordSchema,
     reply: z.object({ id: Id }) }),
+  "catalog.history.record_batch": def({ callers: ["gateway"], description: "Append several queries to the history in one statement (the gateway batches a burst)",
+    request: z.object({ records: z.array(HistoryRecordSchema).min(1).max(HISTORY_BATCH_MAX) }),
+    /** Per record, in order: its id, or null when its source is gone (deleted or another tenant's). */
+    reply: z.object({ ids: z.array(Id.nullable()) }) }),
   "catalog.files.referenced": def({ callers: ["ingestion"], description: "Which of these upload keys an active file source references (stale-upload sweep); the tenant is the key's first segment",
     request: z.object({ keys: z.array(z.string().min(1).max(1024)).max(1000) }), reply: z.object({ referenced: z.array(z.string()) }) }),
   "catalog.history.list": def({ callers: ["gateway"], description: "Query history of one source, newest first",

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "kysely";
 import { AppError, type Actor, type EventOf, type SourceSchema } from "@dsb/contracts";
@@ -231,6 +232,23 @@ for (const { name, make } of BACKENDS) {
       expect(all.find((q) => q.id === ids[1])).toMatchObject({ user_id: "bob", query: "select 2", query_config: { table: "t", limit: 5 }, status: "success", result_count: 2, execution_time_ms: 20 });
       expect(all.find((q) => q.id === ids[2])).toMatchObject({ status: "error", error: "boom", natural_language_query: null });
       expect(all[0]!.created_at).toMatch(/Z$/);
+    });
+
+    it("records a batch of history in order; a record of another tenant's or a deleted source gets null and is not written", async () => {
+      const mine = await createDb(alice);
+      const gone = await createDb(alice);
+      await client.request("catalog.source.delete", { actor: alice, id: gone.id });
+      const entry = (data_source_id: string, i: number) => ({ id: randomUUID(), data_source_id, query: `select ${i}`, query_config: null,
+        natural_language_query: null, status: "success" as const, error: null, result_count: i, execution_time_ms: i });
+      const records = [
+        { actor: alice, entry: entry(mine.id, 1) }, { actor: mallory, entry: entry(mine.id, 2) },
+        { actor: alice, entry: entry(gone.id, 3) }, { actor: bob, entry: entry(mine.id, 4) },
+      ];
+      const { ids } = await client.request("catalog.history.record_batch", { records });
+      expect(ids).toEqual([records[0]!.entry.id, null, null, records[3]!.entry.id]);
+      const listed = (await client.request("catalog.history.list", { actor: alice, data_source_id: mine.id })).queries;
+      expect(listed.map((q) => q.query)).toEqual(["select 4", "select 1"]);
+      await expectCode(client.request("catalog.history.record_batch", { records: [] }), "VALIDATION");
     });
 
     it("resolves the decrypted config for the connector, with a version", async () => {

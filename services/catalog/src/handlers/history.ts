@@ -1,23 +1,33 @@
 import { randomUUID } from "node:crypto";
 import type { Handlers } from "@dsb/bus";
+import type { ParsedRequestOf } from "@dsb/contracts";
 import { decodeCursor, cutPage } from "../pagination.ts";
 import { HISTORY_COLUMNS, isoColumn, toHistoryEntry, toJson } from "../rows.ts";
 import { before, findActiveSource, NOT_FOUND, type CatalogDeps } from "./deps.ts";
 import { createHistoryWriter } from "./history-writer.ts";
 
-export function historyHandlers({ db, maxReplyBytes }: CatalogDeps): Handlers<"catalog.history.record" | "catalog.history.list"> {
+type HistoryRecord = ParsedRequestOf<"catalog.history.record">;
+
+export function historyHandlers({ db, maxReplyBytes }: CatalogDeps): Handlers<"catalog.history.record" | "catalog.history.record_batch" | "catalog.history.list"> {
   const history = createHistoryWriter(db);
+  /** Queues one record on the writer (records queued in the same tick share a statement); resolves to its id, or null if its source is gone. */
+  const write = async ({ actor, entry }: HistoryRecord): Promise<string | null> => {
+    const id = entry.id ?? randomUUID();
+    const inserted = await history.write({
+      id, data_source_id: entry.data_source_id, user_id: actor.user_id, tenant_id: actor.tenant_id,
+      natural_language_query: entry.natural_language_query, query: entry.query, query_config: toJson(entry.query_config),
+      result_count: entry.result_count, execution_time_ms: entry.execution_time_ms, status: entry.status, error: entry.error,
+    });
+    return inserted ? id : null;
+  };
   return {
-    "catalog.history.record": async ({ actor, entry }) => {
-      const id = entry.id ?? randomUUID();
-      const inserted = await history.write({
-        id, data_source_id: entry.data_source_id, user_id: actor.user_id, tenant_id: actor.tenant_id,
-        natural_language_query: entry.natural_language_query, query: entry.query, query_config: toJson(entry.query_config),
-        result_count: entry.result_count, execution_time_ms: entry.execution_time_ms, status: entry.status, error: entry.error,
-      });
-      if (!inserted) throw NOT_FOUND();
+    "catalog.history.record": async (record) => {
+      const id = await write(record);
+      if (id === null) throw NOT_FOUND();
       return { id };
     },
+
+    "catalog.history.record_batch": async ({ records }) => ({ ids: await Promise.all(records.map(write)) }),
 
     "catalog.history.list": async ({ actor, data_source_id, limit, cursor }) => {
       await findActiveSource(db, actor.tenant_id, data_source_id);

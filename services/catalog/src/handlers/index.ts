@@ -7,7 +7,7 @@ import { sourceHandlers } from "./sources.ts";
 
 export type CatalogSubject =
   | "catalog.source.create" | "catalog.source.get" | "catalog.source.list" | "catalog.source.delete"
-  | "catalog.schema.put" | "catalog.schema.touch" | "catalog.config.resolve" | "catalog.history.record" | "catalog.history.list"
+  | "catalog.schema.put" | "catalog.schema.touch" | "catalog.config.resolve" | "catalog.history.record" | "catalog.history.record_batch" | "catalog.history.list"
   | "catalog.files.referenced";
 
 /** Every catalog.* subject of libs/contracts. */
