@@ -103,6 +103,29 @@ export class ColumnBuilder {
     this.length = i + 1;
   }
 
+  /** A non-null text value given as UTF-8 bytes b[s..e): copied as they are, no string in between. */
+  pushUtf8(b: Buffer, s: number, e: number): void {
+    if (this.kind !== "utf8") { this.push(b.toString("utf8", s, e)); return; }
+    const i = this.length;
+    const n = e - s;
+    if (this.text!.length - this.pos < n) {
+      const bigger = Buffer.allocUnsafe(Math.max(this.text!.length * 2, this.pos + n));
+      this.text!.copy(bigger, 0, 0, this.pos);
+      this.text = bigger;
+    }
+    // Short values byte by byte: Buffer.copy costs more than the loop below ~16 bytes.
+    if (n <= 16) {
+      const t = this.text!;
+      let p = this.pos;
+      for (let k = s; k < e; k++) t[p++] = b[k]!;
+    } else b.copy(this.text!, this.pos, s, e);
+    this.pos += n;
+    if (this.pos > 0x7fffffff) throw new AppError("PARSE_FAILED", "A text column holds more than 2 GiB in one batch");
+    this.offsets![i + 1] = this.pos;
+    this.validity[i >> 3]! |= 1 << (i & 7);
+    this.length = i + 1;
+  }
+
   /** The Arrow column of what was pushed. */
   finish(): Column<unknown> {
     const n = this.length;

@@ -1,6 +1,6 @@
 import { AppError } from "@dsb/contracts";
 import { toArrow } from "../../dataset/write.ts";
-import type { ArrowValue } from "../../dataset/columns.ts";
+import type { ArrowValue, ColumnBuilder } from "../../dataset/columns.ts";
 import type { ColumnType } from "../types.ts";
 import {
   T_BIGINT, T_BOOL, T_DATE_DMY, T_DATE_ISO, T_DATE_MDY, T_DECIMAL, T_DOUBLE, T_INT, T_TIME,
@@ -142,3 +142,80 @@ export function arrowConverterFor(format: number, type: ColumnType): (raw: strin
     default: return type === "string" || type === "json" ? (text as (raw: string) => ArrowValue) : slow;
   }
 }
+
+/** Pushes the non-null field b[s..e) (UTF-8) of a column into its builder. */
+export type ByteConverter = (b: Buffer, s: number, e: number, out: ColumnBuilder) => void;
+
+const POW10 = [1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
+
+/**
+ * [+-]digits[.digits] with at most 15 digits in all, as a number; NaN for
+ * anything else. Below 2^53 the digits are an exact integer and 10^k (k ≤ 22)
+ * an exact double, so one division is correctly rounded: the same double as Number(text).
+ */
+function plainNumber(b: Buffer, s: number, e: number): number {
+  let i = s;
+  const c0 = b[i]!;
+  if (c0 === 45 || c0 === 43) i++;
+  let m = 0;
+  let digits = 0;
+  let frac = -1;
+  for (; i < e; i++) {
+    const c = b[i]!;
+    const d = c - 48;
+    if (d >= 0 && d <= 9) { m = m * 10 + d; digits++; continue; }
+    if (c === 46 && frac < 0) { frac = i; continue; }
+    return Number.NaN;
+  }
+  if (digits === 0 || digits > 15) return Number.NaN;
+  const v = frac < 0 ? m : m / POW10[e - frac - 1]!;
+  return c0 === 45 ? -v : v;
+}
+
+/**
+ * Like arrowConverterFor, but from the field's bytes straight into the
+ * builder: text columns copy the bytes, and the common shapes of numbers,
+ * ISO dates and "YYYY-MM-DD HH:MM:SS" timestamps are read without a string.
+ * Anything else (surrounding spaces, exponents, other layouts) goes through
+ * the text converter, so values are the same either way.
+ */
+export function byteConverterFor(format: number, type: ColumnType): ByteConverter {
+  const text = arrowConverterFor(format, type);
+  const slow: ByteConverter = (b, s, e, out) => out.push(text(b.toString("utf8", s, e)));
+  switch (format) {
+    case 0: return (b, s, e, out) => out.pushUtf8(b, s, e);
+    case T_INT: case T_DOUBLE: return (b, s, e, out) => {
+      const v = plainNumber(b, s, e);
+      if (v === v) out.push(v);
+      else slow(b, s, e, out);
+    };
+    case T_BIGINT: return (b, s, e, out) => {
+      const v = e - s <= 15 ? plainNumber(b, s, e) : Number.NaN;
+      if (v === v && Number.isInteger(v)) out.push(v);
+      else slow(b, s, e, out);
+    };
+    case T_BOOL: return (b, s, e, out) => {
+      if (b[s] === 32) slow(b, s, e, out);
+      else out.push((b[s]! | 32) === 116);
+    };
+    case T_DATE_ISO: return (b, s, e, out) => {
+      const y = e - s === 10 ? bdigits(b, s, s + 4) : 0;
+      // Years below 100 go the slow way: Date.UTC would map them to 19xx.
+      if (y >= 100) out.push(Date.UTC(y, bdigits(b, s + 5, s + 7) - 1, bdigits(b, s + 8, s + 10)) / DAY_MS);
+      else slow(b, s, e, out);
+    };
+    case T_TS_ISO: return (b, s, e, out) => {
+      const y = e - s === 19 && b[s + 13] === 58 && b[s + 16] === 58 ? bdigits(b, s, s + 4) : 0;
+      if (y >= 100) {
+        out.push(Date.UTC(y, bdigits(b, s + 5, s + 7) - 1, bdigits(b, s + 8, s + 10), bdigits(b, s + 11, s + 13), bdigits(b, s + 14, s + 16), bdigits(b, s + 17, s + 19)));
+      } else slow(b, s, e, out);
+    };
+    default: return slow;
+  }
+}
+
+const bdigits = (b: Buffer, a: number, z: number): number => {
+  let n = 0;
+  for (let i = a; i < z; i++) n = n * 10 + (b[i]! - 48);
+  return n;
+};

@@ -5,6 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "@dsb/contracts";
 import type { ParsedColumn } from "../types.ts";
 import { CSV_BATCH_ROWS, inferCsv, looksLikeDelimitedText, readCsv } from "./index.ts";
+import type { Column } from "@uwdata/flechette";
+import { batchBuilders } from "../../dataset/columns.ts";
+import { toArrow } from "../../dataset/write.ts";
 
 let dir: string;
 let seq = 0;
@@ -319,5 +322,52 @@ describe("looksLikeDelimitedText", () => {
     expect(looksLikeDelimitedText(bytes("PAR1\x15\x04\x15\x10\x15\x14L\x15\x02\x15\x00\x12\x00\x00"))).toBe(false);
     expect(looksLikeDelimitedText(bytes('[{"a":1}]'))).toBe(false);
     expect(looksLikeDelimitedText(bytes('  {"a":1}\n{"a":2}\n'))).toBe(false);
+  });
+});
+
+describe("columnar path", () => {
+  /** Values of an Arrow column; int64 as bigint (toArray refuses those beyond 2^53). */
+  const valuesOf = (col: Column<unknown>): unknown[] => col.data.flatMap((batch) => {
+    const out: unknown[] = [];
+    const raw = (batch as unknown as { values: unknown }).values;
+    for (let i = 0; i < batch.length; i++) {
+      if (batch.nullCount > 0 && !batch.isValid(i)) out.push(null);
+      else out.push(raw instanceof BigInt64Array ? raw[i] : batch.at(i));
+    }
+    return out;
+  });
+
+  /** Every column's values as the Arrow writer sees them: via columnar() and via rows() + toArrow. */
+  async function bothPaths(content: string | Uint8Array): Promise<{ columnar: unknown[][]; rows: unknown[][] }> {
+    const [table] = await readCsv(await file(content), { tableName: "t" });
+    const types = table!.columns.map((c) => c.type);
+    const columnar: unknown[][] = types.map(() => []);
+    for await (const b of table!.columnar!(3)) b.forEach((col, k) => columnar[k]!.push(...valuesOf(col.finish())));
+    const viaRows = batchBuilders(types, 1 << 20);
+    for await (const batch of table!.rows()) for (const row of batch) row.forEach((v, k) => viaRows[k]!.push(toArrow(v, types[k]!)));
+    return { columnar, rows: viaRows.map((b) => valuesOf(b.finish())) };
+  }
+
+  it.each([
+    ["every scalar type", "b,i,big,d,dec,day,ts,tz,t,s\ntrue,1,3000000000,1.5,1.123456789012345678,2024-01-31,2024-01-31 10:00,2024-01-31T10:00:00Z,10:30,x\nF,-2,-4,1e3,2,2024-02-29,2024-02-01T23:59:59.123,2024-01-31T23:30:00+02:00,23:59:59.5,y\n"],
+    ["spaces, signs and odd number shapes", "i,d,b,day,ts\n +1 ,5.,  true,2024-01-31 , 2024-01-31 10:00:00\n-0,-.5,FALSE, 2024-02-01,2024-02-01T23:59:59\n007,+.25,t,0099-01-01,0099-01-01 01:02:03\n"],
+    ["big integers and long decimals", "n,x,y\n9007199254740993,0.30000000000000004,123456789012345\n-9223372036854775808,1234.5600000000002,-123456789012345\n1,2,3\n"],
+    ["nulls, quotes, escapes and text", 'a,b,c\n1,"x, ""y""",\nNULL,"multi\nline",2\nNA,日本語 text,n/a\n"3","é",4\n'],
+    ["slash dates and NaN", "d,x\n31.12.2024 9:05,NaN\n01.02.2024 23:59:59,-Infinity\n"],
+  ])("gives the same values as rows(): %s", async (_name, content) => {
+    const { columnar, rows } = await bothPaths(content);
+    expect(columnar).toEqual(rows);
+    expect(columnar[0]!.length).toBeGreaterThan(1);
+  });
+
+  it("gives the same values for windows-1252 and UTF-16 files", async () => {
+    const text = "name,n\ncafé,1\nnaïve,2\n";
+    const latin = await bothPaths(Uint8Array.from([...text].map((ch) => ch.charCodeAt(0))));
+    expect(latin.columnar).toEqual(latin.rows);
+    expect(latin.columnar[0]).toEqual(["café", "naïve"]);
+    const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, "utf16le")]);
+    const u = await bothPaths(utf16);
+    expect(u.columnar).toEqual(u.rows);
+    expect(u.columnar[0]).toEqual(["café", "naïve"]);
   });
 });

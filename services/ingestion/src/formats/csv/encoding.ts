@@ -1,3 +1,4 @@
+import { isUtf8 } from "node:buffer";
 import { createReadStream } from "node:fs";
 import { open } from "node:fs/promises";
 
@@ -82,4 +83,74 @@ export async function* decodedChunks(path: string, encoding: TextEncodingName, f
   } finally {
     stream.destroy();
   }
+}
+
+/** The chunks of a file, closed when the consumer stops. */
+export async function* fileChunks(path: string): AsyncGenerator<Buffer> {
+  const stream = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) yield chunk;
+  } finally {
+    stream.destroy();
+  }
+}
+
+/** The same error TextDecoder's fatal mode throws, so callers recognise it. */
+const invalidUtf8 = (): Error => Object.assign(new TypeError("The encoded data was not valid for encoding utf-8"), { code: "ERR_ENCODING_INVALID_ENCODED_DATA" });
+
+/** Bytes at the end of `b` that start a UTF-8 sequence the chunk does not complete (0–3). */
+function cutSequence(b: Uint8Array): number {
+  let k = b.length - 1;
+  let back = 0;
+  while (k >= 0 && back < 3 && (b[k]! & 0xc0) === 0x80) { k--; back++; }
+  if (k < 0) return 0;
+  const lead = b[k]!;
+  const need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+  return b.length - k < need ? b.length - k : 0;
+}
+
+/**
+ * The text of `source` as UTF-8 bytes, for the byte-level parser. UTF-8 passes
+ * through untouched (BOM dropped); with `validate` an invalid sequence throws
+ * the TextDecoder fatal error (the caller falls back to windows-1252). Other
+ * encodings are decoded and re-encoded.
+ */
+export async function* utf8Bytes(source: AsyncIterable<Uint8Array>, encoding: TextEncodingName, validate: boolean): AsyncGenerator<Buffer> {
+  if (encoding !== "utf-8") {
+    const decoder = new TextDecoder(encoding);
+    for await (const chunk of source) {
+      const text = decoder.decode(chunk, { stream: true });
+      if (text.length > 0) yield Buffer.from(text, "utf8");
+    }
+    const tail = decoder.decode();
+    if (tail.length > 0) yield Buffer.from(tail, "utf8");
+    return;
+  }
+  let head: Buffer | null = Buffer.alloc(0);
+  let carry: Buffer = Buffer.alloc(0);
+  for await (const raw of source) {
+    let chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
+    if (head !== null) {
+      // The BOM may be split over the first chunks.
+      head = Buffer.concat([head, chunk]);
+      if (head.length < 3 && head.every((x, i) => x === [0xef, 0xbb, 0xbf][i])) continue;
+      chunk = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? head.subarray(3) : head;
+      head = null;
+    }
+    if (validate) {
+      // A sequence cut at the end of a chunk is checked with the start of the next one.
+      const all = carry.length > 0 ? Buffer.concat([carry, chunk]) : chunk;
+      const tail = cutSequence(all);
+      if (!isUtf8(all.subarray(0, all.length - tail))) throw invalidUtf8();
+      carry = Buffer.from(all.subarray(all.length - tail));
+    }
+    if (chunk.length > 0) yield chunk;
+  }
+  if (head !== null && head.length > 0) {
+    const rest = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? head.subarray(3) : head;
+    if (validate && !isUtf8(rest)) throw invalidUtf8();
+    if (rest.length > 0) yield rest;
+    return;
+  }
+  if (carry.length > 0) throw invalidUtf8();
 }

@@ -170,35 +170,126 @@ export function slashDateParts(s: string): [number, number, number, number] | nu
   return [a, b, y, i + 5];
 }
 
-function classifyTemporal(s: string): number {
-  const len = s.length;
-  if (len >= 10 && s.charCodeAt(4) === 45 && s.charCodeAt(7) === 45) {
-    const y = num4(s, 0);
-    const mo = num2(s, 5);
-    const d = num2(s, 8);
+/*
+ * Classification works on the UTF-8 bytes of a field (b[s..e)), so the reader
+ * never builds a string for a typed value. Reads past `e` go through `at`,
+ * since the bytes after a field belong to the next one.
+ */
+const at = (b: Uint8Array, p: number, e: number): number => (p < e ? b[p]! : -1);
+
+function d2(b: Uint8Array, p: number, e: number): number {
+  if (p + 1 >= e) return -1;
+  const x = b[p]! - 48;
+  const y = b[p + 1]! - 48;
+  if (x < 0 || x > 9 || y < 0 || y > 9) return -1;
+  return x * 10 + y;
+}
+
+function d4(b: Uint8Array, p: number, e: number): number {
+  const x = d2(b, p, e);
+  const y = d2(b, p + 2, e);
+  return x < 0 || y < 0 ? -1 : x * 100 + y;
+}
+
+/** timeEnd over bytes: the end index of H:MM[:SS[.f]] at p, or -1. */
+function timeEndB(b: Uint8Array, p: number, e: number): number {
+  let h: number;
+  let i: number;
+  if (p + 1 < e && b[p + 1] === 58) {
+    h = b[p]! - 48;
+    if (h < 0 || h > 9) return -1;
+    i = p + 2;
+  } else {
+    h = d2(b, p, e);
+    if (h < 0 || at(b, p + 2, e) !== 58) return -1;
+    i = p + 3;
+  }
+  if (h > 23) return -1;
+  const m = d2(b, i, e);
+  if (m < 0 || m > 59) return -1;
+  i += 2;
+  if (i < e && b[i] === 58) {
+    const sec = d2(b, i + 1, e);
+    if (sec < 0 || sec > 59) return -1;
+    i += 3;
+    if (i < e && b[i] === 46) {
+      const f = ++i;
+      while (i < e && isDigit(b[i]!)) i++;
+      if (i === f || i - f > 9) return -1;
+    }
+  }
+  return i;
+}
+
+/** zoneOffset over bytes: true when b[p..e) is a valid offset suffix. */
+function isZoneB(b: Uint8Array, p: number, e: number): boolean {
+  if (p < e && b[p] === 32) p++;
+  if (p >= e) return false;
+  const c = b[p]!;
+  if (c === 90 || c === 122) return p + 1 === e;
+  if (c !== 43 && c !== 45) return false;
+  const h = d2(b, p + 1, e);
+  if (h < 0 || h > 18) return false;
+  let x = p + 3;
+  if (x < e) {
+    if (b[x] === 58) x++;
+    const m = d2(b, x, e);
+    if (m < 0 || m > 59) return false;
+    x += 2;
+  }
+  return x === e;
+}
+
+/** slashDateParts over bytes: [first, second, year, end index] or null. */
+function slashDatePartsB(b: Uint8Array, s: number, e: number): [number, number, number, number] | null {
+  let a = at(b, s, e) - 48;
+  if (a < 0 || a > 9) return null;
+  let i = s + 1;
+  let c = at(b, i, e);
+  if (isDigit(c)) { a = a * 10 + c - 48; i++; c = at(b, i, e); }
+  if (c !== 47 && c !== 45 && c !== 46) return null;
+  const sep = c;
+  i++;
+  let m = at(b, i, e) - 48;
+  if (m < 0 || m > 9) return null;
+  i++;
+  c = at(b, i, e);
+  if (isDigit(c)) { m = m * 10 + c - 48; i++; c = at(b, i, e); }
+  if (c !== sep) return null;
+  const y = d4(b, i + 1, e);
+  if (y < 0) return null;
+  return [a, m, y, i + 5];
+}
+
+function classifyTemporal(b: Uint8Array, s: number, e: number): number {
+  const len = e - s;
+  if (len >= 10 && b[s + 4] === 45 && b[s + 7] === 45) {
+    const y = d4(b, s, e);
+    const mo = d2(b, s + 5, e);
+    const d = d2(b, s + 8, e);
     if (y < 0 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return 0;
     if (len === 10) return T_DATE_ISO | T_TS_ISO;
-    const sep = s.charCodeAt(10);
+    const sep = b[s + 10];
     if (sep !== 84 && sep !== 32 && sep !== 116) return 0;
-    const e = timeEnd(s, 11);
-    if (e < 0) return 0;
-    if (e === len) return T_TS_ISO;
-    return Number.isNaN(zoneOffset(s, e)) ? 0 : T_TSTZ;
+    const t = timeEndB(b, s + 11, e);
+    if (t < 0) return 0;
+    if (t === e) return T_TS_ISO;
+    return isZoneB(b, t, e) ? T_TSTZ : 0;
   }
-  const c1 = s.charCodeAt(1);
-  if (c1 === 58 || s.charCodeAt(2) === 58) return timeEnd(s, 0) === len ? T_TIME : 0;
-  const c2 = s.charCodeAt(2);
+  const c1 = at(b, s + 1, e);
+  if (c1 === 58 || at(b, s + 2, e) === 58) return timeEndB(b, s, e) === e ? T_TIME : 0;
+  const c2 = at(b, s + 2, e);
   if (isDateSep(c1) || (isDigit(c1) && isDateSep(c2))) {
-    const parts = slashDateParts(s);
+    const parts = slashDatePartsB(b, s, e);
     if (parts === null) return 0;
-    const [a, b, y, end] = parts;
+    const [x, y2, y, end] = parts;
     let dateOnly: boolean;
-    if (end === len) dateOnly = true;
-    else if (s.charCodeAt(end) === 32 && timeEnd(s, end + 1) === len) dateOnly = false;
+    if (end === e) dateOnly = true;
+    else if (at(b, end, e) === 32 && timeEndB(b, end + 1, e) === e) dateOnly = false;
     else return 0;
     let m = 0;
-    if (a >= 1 && a <= 12 && b >= 1 && b <= daysInMonth(y, a)) m |= dateOnly ? T_DATE_MDY | T_TS_MDY : T_TS_MDY;
-    if (b >= 1 && b <= 12 && a >= 1 && a <= daysInMonth(y, b)) m |= dateOnly ? T_DATE_DMY | T_TS_DMY : T_TS_DMY;
+    if (x >= 1 && x <= 12 && y2 >= 1 && y2 <= daysInMonth(y, x)) m |= dateOnly ? T_DATE_MDY | T_TS_MDY : T_TS_MDY;
+    if (y2 >= 1 && y2 <= 12 && x >= 1 && x <= daysInMonth(y, y2)) m |= dateOnly ? T_DATE_DMY | T_TS_DMY : T_TS_DMY;
     return m;
   }
   return 0;
@@ -209,73 +300,83 @@ const INT32_MIN_ABS = "2147483648";
 const INT64_MAX = "9223372036854775807";
 const INT64_MIN_ABS = "9223372036854775808";
 
-function classifyNumber(s: string): number {
-  const len = s.length;
-  let i = 0;
-  const c0 = s.charCodeAt(0);
+/** Whether the digits at b[p..p+limit.length) are ≤ `limit` (same length, so the text order is the numeric one). */
+function digitsAtMost(b: Uint8Array, p: number, limit: string): boolean {
+  for (let k = 0; k < limit.length; k++) {
+    const d = b[p + k]! - limit.charCodeAt(k);
+    if (d !== 0) return d < 0;
+  }
+  return true;
+}
+
+function classifyNumber(b: Uint8Array, s: number, e: number): number {
+  const len = e - s;
+  let i = s;
+  const c0 = b[s]!;
   const negative = c0 === 45;
   if (negative || c0 === 43) {
-    i = 1;
+    i = s + 1;
     if (len === 1) return 0;
-    if (!isDigit(s.charCodeAt(1)) && s.charCodeAt(1) !== 46) return isSpecialDouble(s, 1) ? T_DOUBLE : 0;
+    const c1 = b[s + 1]!;
+    if (!isDigit(c1) && c1 !== 46) return isSpecialDouble(b, s + 1, e) ? T_DOUBLE : 0;
   }
   const intStart = i;
-  while (i < len && isDigit(s.charCodeAt(i))) i++;
+  while (i < e && isDigit(b[i]!)) i++;
   const intDigits = i - intStart;
   // Leading zeros ("007", "01234") are identifiers such as zip codes: keep them as text.
-  if (intDigits > 1 && s.charCodeAt(intStart) === 48) return 0;
-  if (i === len) {
+  if (intDigits > 1 && b[intStart] === 48) return 0;
+  if (i === e) {
     if (intDigits === 0) return 0;
     if (intDigits <= 9) return T_INT | T_BIGINT | T_DOUBLE | T_DECIMAL;
     if (intDigits === 10) {
-      const fitsInt = s.slice(intStart) <= (negative ? INT32_MIN_ABS : INT32_MAX);
+      const fitsInt = digitsAtMost(b, intStart, negative ? INT32_MIN_ABS : INT32_MAX);
       return (fitsInt ? T_INT : 0) | T_BIGINT | T_DOUBLE | T_DECIMAL;
     }
     if (intDigits <= 15) return T_BIGINT | T_DOUBLE | T_DECIMAL;
     if (intDigits <= 18) return T_BIGINT | T_DECIMAL;
-    if (intDigits === 19 && s.slice(intStart) <= (negative ? INT64_MIN_ABS : INT64_MAX)) return T_BIGINT | T_DECIMAL;
+    if (intDigits === 19 && digitsAtMost(b, intStart, negative ? INT64_MIN_ABS : INT64_MAX)) return T_BIGINT | T_DECIMAL;
     return T_DECIMAL;
   }
   let fracDigits = 0;
-  let c = s.charCodeAt(i);
+  let c = b[i]!;
   if (c === 46) {
     const f = ++i;
-    while (i < len && isDigit(s.charCodeAt(i))) i++;
+    while (i < e && isDigit(b[i]!)) i++;
     fracDigits = i - f;
-    if (i === len) {
+    if (i === e) {
       if (intDigits === 0 && fracDigits === 0) return 0;
       if (fracDigits === 0) return T_DOUBLE; // "5." is a float literal, not a decimal
-      const sig = significantDigits(s, intStart, len);
+      const sig = significantDigits(b, intStart, e);
       // Up to 15 digits always survive a double; 16–17 only when the text is the double's own shortest form.
-      if (sig <= 15 || (sig <= 17 && roundTrips(s))) return T_DOUBLE | T_DECIMAL;
+      if (sig <= 15 || (sig <= 17 && roundTrips(b, s, e))) return T_DOUBLE | T_DECIMAL;
       return T_DECIMAL;
     }
-    c = s.charCodeAt(i);
+    c = b[i]!;
   }
   if (intDigits + fracDigits === 0) return 0;
   if (c === 101 || c === 69) {
     i++;
-    const sc = s.charCodeAt(i);
+    const sc = at(b, i, e);
     if (sc === 43 || sc === 45) i++;
-    const e = i;
-    while (i < len && isDigit(s.charCodeAt(i))) i++;
-    if (i === e || i !== len) return 0;
+    const x = i;
+    while (i < e && isDigit(b[i]!)) i++;
+    if (i === x || i !== e) return 0;
     return T_DOUBLE;
   }
   return 0;
 }
 
-function roundTrips(s: string): boolean {
-  const t = s.charCodeAt(0) === 43 ? s.slice(1) : s;
+function roundTrips(b: Uint8Array, s: number, e: number): boolean {
+  const t = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("latin1", b[s] === 43 ? s + 1 : s, e);
   return String(Number(t)) === t;
 }
 
 /** Digits of a plain decimal without leading zeros (so "0.000123" has 3). */
-function significantDigits(s: string, start: number, end: number): number {
+function significantDigits(b: Uint8Array, start: number, end: number): number {
   let count = 0;
   let leading = true;
   for (let i = start; i < end; i++) {
-    const c = s.charCodeAt(i);
+    const c = b[i]!;
     if (c === 46) continue;
     if (leading && c === 48) continue;
     leading = false;
@@ -284,48 +385,76 @@ function significantDigits(s: string, start: number, end: number): number {
   return count;
 }
 
-function isSpecialDouble(s: string, p: number): boolean {
-  const rest = p === 0 ? s : s.slice(p);
-  switch (rest.length) {
-    case 3: { const l = rest.toLowerCase(); return l === "nan" || l === "inf"; }
-    case 8: return rest.toLowerCase() === "infinity";
-    default: return false;
-  }
+/** Case-insensitive ASCII comparison of b[p..e) with a lower-case word. */
+function isWord(b: Uint8Array, p: number, e: number, word: string): boolean {
+  if (e - p !== word.length) return false;
+  // `| 32` maps exactly the upper- and lower-case letter onto the lower-case one.
+  for (let k = 0; k < word.length; k++) if ((b[p + k]! | 32) !== word.charCodeAt(k)) return false;
+  return true;
 }
 
-function classifyWord(s: string, allowed: number): number {
-  const len = s.length;
+function isSpecialDouble(b: Uint8Array, p: number, e: number): boolean {
+  return isWord(b, p, e, "nan") || isWord(b, p, e, "inf") || isWord(b, p, e, "infinity");
+}
+
+function classifyWord(b: Uint8Array, s: number, e: number, allowed: number): number {
+  const len = e - s;
   if ((allowed & T_BOOL) !== 0 && len <= 5) {
-    const c = s.charCodeAt(0) | 32;
+    const c = b[s]! | 32;
     if (len === 1 && (c === 116 || c === 102)) return T_BOOL;
-    if (len === 4 && c === 116 && s.toLowerCase() === "true") return T_BOOL;
-    if (len === 5 && c === 102 && s.toLowerCase() === "false") return T_BOOL;
+    if (len === 4 && c === 116 && isWord(b, s, e, "true")) return T_BOOL;
+    if (len === 5 && c === 102 && isWord(b, s, e, "false")) return T_BOOL;
   }
-  if ((allowed & T_DOUBLE) !== 0 && isSpecialDouble(s, 0)) return T_DOUBLE;
+  if ((allowed & T_DOUBLE) !== 0 && isSpecialDouble(b, s, e)) return T_DOUBLE;
   return 0;
 }
 
-/**
- * The set of representations a non-null field fits, restricted to the
- * families still present in `allowed` (the caller intersects). Surrounding
- * spaces are ignored for typed values.
- */
-export function classify(raw: string, allowed: number): number {
-  let s = raw;
-  let len = s.length;
-  if (s.charCodeAt(0) === 32 || s.charCodeAt(len - 1) === 32) {
-    s = s.trim();
-    len = s.length;
-    if (len === 0) return 0;
-  }
-  const c0 = s.charCodeAt(0);
+function classifyTrimmed(b: Uint8Array, s: number, e: number, allowed: number): number {
+  if (e <= s) return 0;
+  const c0 = b[s]!;
   if (c0 >= 48 && c0 <= 57) {
-    if ((allowed & TEMPORAL) !== 0 && len >= 4) {
-      const m = classifyTemporal(s);
+    if ((allowed & TEMPORAL) !== 0 && e - s >= 4) {
+      const m = classifyTemporal(b, s, e);
       if (m !== 0) return m;
     }
-    return (allowed & NUMERIC) !== 0 ? classifyNumber(s) : 0;
+    return (allowed & NUMERIC) !== 0 ? classifyNumber(b, s, e) : 0;
   }
-  if (c0 === 45 || c0 === 43 || c0 === 46) return (allowed & NUMERIC) !== 0 ? classifyNumber(s) : 0;
-  return classifyWord(s, allowed);
+  if (c0 === 45 || c0 === 43 || c0 === 46) return (allowed & NUMERIC) !== 0 ? classifyNumber(b, s, e) : 0;
+  return classifyWord(b, s, e, allowed);
+}
+
+/**
+ * The set of representations the non-null field b[s..e) (UTF-8) fits,
+ * restricted to the families still present in `allowed` (the caller
+ * intersects). Surrounding whitespace is ignored for typed values when the
+ * field starts or ends with a space (as String.prototype.trim does).
+ */
+export function classifyBytes(b: Uint8Array, s: number, e: number, allowed: number): number {
+  if (e > s && (b[s] === 32 || b[e - 1] === 32)) {
+    const t = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("utf8", s, e).trim();
+    const tb = Buffer.from(t);
+    return classifyTrimmed(tb, 0, tb.length, allowed);
+  }
+  return classifyTrimmed(b, s, e, allowed);
+}
+
+/** classifyBytes of a string value (header cells). */
+export function classify(raw: string, allowed: number): number {
+  const b = Buffer.from(raw);
+  return classifyBytes(b, 0, b.length, allowed);
+}
+
+/** isNullMarker over the bytes b[s..e). */
+export function isNullBytes(b: Uint8Array, s: number, e: number): boolean {
+  switch (e - s) {
+    case 0: return true;
+    case 2: return b[s] === 78 && b[s + 1] === 65; // NA
+    case 3: return b[s + 1] === 47 && ((b[s] === 78 && b[s + 2] === 65) || (b[s] === 110 && b[s + 2] === 97)); // N/A n/a
+    case 4: {
+      const c = b[s]!;
+      if (c === 78) return (b[s + 1] === 85 && b[s + 2] === 76 && b[s + 3] === 76) || (b[s + 1] === 111 && b[s + 2] === 110 && b[s + 3] === 101); // NULL None
+      return c === 110 && b[s + 1] === 117 && b[s + 2] === 108 && b[s + 3] === 108; // null
+    }
+    default: return false;
+  }
 }

@@ -1,14 +1,15 @@
 import { stat } from "node:fs/promises";
 import { AppError } from "@dsb/contracts";
 import type { FormatReader, ParsedColumn, ParsedTable } from "../types.ts";
-import { arrowConverterFor, converterFor } from "./convert.ts";
+import { ByteRowParser, fieldText, type ByteFields } from "./byte-parser.ts";
+import { byteConverterFor, converterFor } from "./convert.ts";
 import { batchBuilders, type ColumnBuilder } from "../../dataset/columns.ts";
 import {
-  type TextEncodingName, bomEncoding, bomlessUtf16, decodedChunks, isUtf8Slice, readBytes,
+  type TextEncodingName, bomEncoding, bomlessUtf16, fileChunks, isUtf8Slice, readBytes, utf8Bytes,
 } from "./encoding.ts";
 import { columnNames, detectHeader } from "./header.ts";
-import { T_ALL, classify, formatToType, isNullMarker, pickFormat } from "./infer.ts";
-import { type Dialect, RowParser } from "./parser.ts";
+import { T_ALL, classify, classifyBytes, formatToType, isNullBytes, isNullMarker, pickFormat } from "./infer.ts";
+import type { Dialect } from "./parser.ts";
 import { type SniffResult, readSamples, sniffDialect } from "./sniff.ts";
 
 /** Rows per batch yielded by `rows()`. */
@@ -56,9 +57,15 @@ async function detectEncoding(path: string, size: number): Promise<TextEncodingN
 /** Leading lines with a single field ("Report of May", "# exported by X") are skipped when rows have several; at most this many. */
 const MAX_PREAMBLE_ROWS = 20;
 
+const rowTexts = (f: ByteFields, n: number): string[] => {
+  const out = new Array<string>(n);
+  for (let k = 0; k < n; k++) out[k] = fieldText(f, k);
+  return out;
+};
+
 /** Pass 1: every row is parsed and every value classified, so a late contradicting value widens its column. */
 async function inferPass(
-  path: string, encoding: TextEncodingName, sniffed: SniffResult, maxCells: number | undefined,
+  source: AsyncIterable<Uint8Array>, encoding: TextEncodingName, sniffed: SniffResult, maxCells: number | undefined,
 ): Promise<CsvInference> {
   const { dialect } = sniffed;
   let first: string[] | null = null;
@@ -70,13 +77,13 @@ async function inferPass(
   let rows = 0;
   const cellLimit = maxCells ?? Number.POSITIVE_INFINITY;
 
-  const parser = new RowParser(dialect, (fields, n, line) => {
+  const parser = new ByteRowParser(dialect, (f, n, line) => {
     if (first === null) {
       if (n === 1 && sniffed.fields > 1 && skipRows < MAX_PREAMBLE_ROWS) {
         skipRows++;
         return;
       }
-      first = fields.slice(0, n);
+      first = rowTexts(f, n);
       ncol = n;
       masks = new Int32Array(n).fill(T_ALL);
       seen = new Uint8Array(n);
@@ -88,20 +95,23 @@ async function inferPass(
     if ((rows + 1) * ncol > cellLimit) {
       throw new AppError("PARSE_FAILED", `The file has more than ${cellLimit} cells, the most one upload may have. Split it into smaller files`);
     }
+    const { buf, scratch, start, end, inScratch } = f;
     for (let k = 0; k < n; k++) {
-      const v = fields[k]!;
-      if (isNullMarker(v)) {
+      const b = inScratch[k] ? scratch : buf;
+      const s = start[k]!;
+      const e = end[k]!;
+      if (isNullBytes(b, s, e)) {
         nulls[k] = 1;
         continue;
       }
       seen[k] = 1;
       const m = masks[k]!;
-      if (m !== 0) masks[k] = m & classify(v, m);
+      if (m !== 0) masks[k] = m & classifyBytes(b, s, e, m);
     }
   });
   // Only UTF-8 can be invalid; the caller retries as windows-1252 on a decode error.
-  for await (const chunk of decodedChunks(path, encoding, encoding === "utf-8")) parser.push(chunk, false);
-  parser.push("", true);
+  for await (const chunk of utf8Bytes(source, encoding, encoding === "utf-8")) parser.push(chunk, false);
+  parser.push(new Uint8Array(0), true);
 
   const head = first as string[] | null;
   if (head === null) throw emptyFile();
@@ -130,10 +140,10 @@ export async function inferCsv(path: string, maxCells?: number): Promise<CsvInfe
   const encoding = await detectEncoding(path, size);
   const sniffed = sniffDialect(await readSamples(path, size, encoding));
   try {
-    return await inferPass(path, encoding, sniffed, maxCells);
+    return await inferPass(fileChunks(path), encoding, sniffed, maxCells);
   } catch (e) {
     // Invalid UTF-8 past the sampled places: the file is a single-byte encoding after all.
-    if (encoding === "utf-8" && isDecodeError(e)) return inferPass(path, "windows-1252", sniffed, maxCells);
+    if (encoding === "utf-8" && isDecodeError(e)) return inferPass(fileChunks(path), "windows-1252", sniffed, maxCells);
     throw e;
   }
 }
@@ -145,7 +155,7 @@ export async function* convertedRows(path: string, inf: CsvInference): AsyncGene
   let skip = inf.skipRows + (inf.hasHeader ? 1 : 0);
   let batch: unknown[][] = [];
   const ready: unknown[][][] = [];
-  const parser = new RowParser(inf.dialect, (fields, n, line) => {
+  const parser = new ByteRowParser(inf.dialect, (f, n, line) => {
     if (skip > 0) {
       skip--;
       return;
@@ -153,7 +163,7 @@ export async function* convertedRows(path: string, inf: CsvInference): AsyncGene
     if (n !== ncol) throw raggedRow(line, n, ncol, inf.hasHeader);
     const row = new Array<unknown>(ncol);
     for (let k = 0; k < ncol; k++) {
-      const v = fields[k]!;
+      const v = fieldText(f, k);
       row[k] = isNullMarker(v) ? null : convert[k]!(v);
     }
     batch.push(row);
@@ -162,43 +172,47 @@ export async function* convertedRows(path: string, inf: CsvInference): AsyncGene
       batch = [];
     }
   });
-  for await (const chunk of decodedChunks(path, inf.encoding, false)) {
+  for await (const chunk of utf8Bytes(fileChunks(path), inf.encoding, false)) {
     parser.push(chunk, false);
     while (ready.length > 0) yield ready.shift()!;
   }
-  parser.push("", true);
+  parser.push(new Uint8Array(0), true);
   while (ready.length > 0) yield ready.shift()!;
   if (batch.length > 0) yield batch;
 }
 
-/** Pass 2 for the dataset writer: fields converted straight into Arrow builders, `batchRows` rows per batch. */
-export async function* columnarBatches(path: string, inf: CsvInference, batchRows: number): AsyncGenerator<ColumnBuilder[]> {
+/** Pass 2 for the dataset writer: fields converted straight from their bytes into Arrow builders, `batchRows` rows per batch. */
+export async function* columnarBatches(source: AsyncIterable<Uint8Array>, inf: CsvInference, batchRows: number): AsyncGenerator<ColumnBuilder[]> {
   const ncol = inf.columns.length;
   const types = inf.columns.map((c) => c.type);
-  const convert = inf.formats.map((f, k) => arrowConverterFor(f, types[k]!));
+  const convert = inf.formats.map((f, k) => byteConverterFor(f, types[k]!));
   let skip = inf.skipRows + (inf.hasHeader ? 1 : 0);
   let b = batchBuilders(types, batchRows);
   const ready: ColumnBuilder[][] = [];
-  const parser = new RowParser(inf.dialect, (fields, n, line) => {
+  const parser = new ByteRowParser(inf.dialect, (f, n, line) => {
     if (skip > 0) {
       skip--;
       return;
     }
     if (n !== ncol) throw raggedRow(line, n, ncol, inf.hasHeader);
+    const { buf, scratch, start, end, inScratch } = f;
     for (let k = 0; k < ncol; k++) {
-      const v = fields[k]!;
-      b[k]!.push(isNullMarker(v) ? null : convert[k]!(v));
+      const src = inScratch[k] ? scratch : buf;
+      const s = start[k]!;
+      const e = end[k]!;
+      if (isNullBytes(src, s, e)) b[k]!.push(null);
+      else convert[k]!(src, s, e, b[k]!);
     }
     if (b[0]!.full) {
       ready.push(b);
       b = batchBuilders(types, batchRows);
     }
   });
-  for await (const chunk of decodedChunks(path, inf.encoding, false)) {
+  for await (const chunk of utf8Bytes(source, inf.encoding, false)) {
     parser.push(chunk, false);
     while (ready.length > 0) yield ready.shift()!;
   }
-  parser.push("", true);
+  parser.push(new Uint8Array(0), true);
   while (ready.length > 0) yield ready.shift()!;
   if (b[0]!.length > 0) yield b;
 }
@@ -215,7 +229,7 @@ export const readCsv: FormatReader = async (path, opts) => {
     columns: inf.columns,
     rowCount: inf.rowCount,
     rows: () => convertedRows(path, inf),
-    columnar: (batchRows) => columnarBatches(path, inf, batchRows),
+    columnar: (batchRows) => columnarBatches(fileChunks(path), inf, batchRows),
   };
   return [table];
 };
