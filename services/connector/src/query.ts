@@ -232,6 +232,8 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
       const stream = await lease.conn.query(text, params, {
         readOnly: req.read_only, timeoutMs: req.timeout_ms, signal: abort.signal,
         batchRows: Number.isFinite(cap) ? Math.min(cap + 1, BATCH_ROWS) : BATCH_ROWS,
+        // One row past the cap tells whether the result was truncated; nothing beyond it is ever read.
+        ...(cap + 1 <= BATCH_ROWS ? { maxRows: cap + 1 } : {}),
       });
       columns = stream.columns;
       reader = new PageReader(stream.batches);

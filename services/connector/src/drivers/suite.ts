@@ -134,33 +134,6 @@ export function driverSuite<C extends DatabaseConfig>(h: DriverHarness<C>): void
         for (const x of tables) expect(SYSTEM_SCHEMAS).not.toContain(x.schema ?? "");
       });
 
-      it("query returns columns in order and values typed per API.md", async () => {
-        const r = await drain(conn, `select id, name, amount, big, created_at, flag from ${h.table} order by id`, []);
-        expect(r.columns.map((c) => c.name.toLowerCase())).toEqual(["id", "name", "amount", "big", "created_at", "flag"]);
-        for (const c of r.columns) expect(typeof c.type).toBe("string");
-        expect(r.rows.length).toBe(3);
-        const [a, b, g] = r.rows as unknown[][];
-        expect(Number(a![0])).toBe(1);
-        expect(a![1]).toBe("alpha");
-        expect(["10.50", "10.5"]).toContain(a![2]);
-        expect(a![3]).toBe("9007199254740993");
-        expect(typeof a![4]).toBe("string");
-        expect(a![4] as string).toMatch(/^2024-01-02T03:04:05/);
-        expect([true, 1]).toContain(a![5]);
-        expect(b![2]).toBeNull();
-        expect([false, 0]).toContain(b![5]);
-        expect(["7.25"]).toContain(g![2]);
-        expect(g![4]).toBeNull();
-        expect(g![5]).toBeNull();
-      });
-
-      it("binds positional parameters", async () => {
-        const r = await drain(conn, `select name from ${h.table} where id = ${h.placeholder(1, "int")}`, [2]);
-        expect(r.rows).toEqual([["beta"]]);
-        const s = await drain(conn, `select id from ${h.table} where name = ${h.placeholder(1, "string")}`, ["gamma"]);
-        expect(s.rows.map((x) => Number(x[0]))).toEqual([3]);
-      });
-
       it("yields batches of at most batchRows and return() closes cleanly", async () => {
         const r = await drain(conn, `select id from ${h.table} order by id`, [], { batchRows: 2 });
         expect(r.rows.length).toBe(3);
@@ -176,34 +149,72 @@ export function driverSuite<C extends DatabaseConfig>(h: DriverHarness<C>): void
         expect(Number(again.rows[0]![0])).toBe(3);
       });
 
-      it.runIf(h.writeSql !== null)("refuses writes under the read-only default", async () => {
-        const err = await drain(conn, h.writeSql!, []).then(() => null, (e: unknown) => e);
-        expect(err).toBeInstanceOf(DriverError);
-        expect((err as DriverError).kind).toBe("query");
-        const r = await drain(conn, `select count(*) from ${h.table}`, []);
-        expect(Number(r.rows[0]![0])).toBe(3);
-      });
-      if (h.writeSql === null) console.log(`SKIPPED ${h.type} read-only check: the server cannot enforce read-only`);
+      // Streamed reads (a cursor) and capped reads (maxRows: a driver may fetch everything in one go) must agree.
+      for (const mode of [{}, { maxRows: 100, batchRows: 100 }] as Partial<QueryOptions>[]) describe(mode.maxRows ? "capped reads" : "streamed reads", () => {
+        it("query returns columns in order and values typed per API.md", async () => {
+          const r = await drain(conn, `select id, name, amount, big, created_at, flag from ${h.table} order by id`, [], mode);
+          expect(r.columns.map((c) => c.name.toLowerCase())).toEqual(["id", "name", "amount", "big", "created_at", "flag"]);
+          for (const c of r.columns) expect(typeof c.type).toBe("string");
+          expect(r.rows.length).toBe(3);
+          const [a, b, g] = r.rows as unknown[][];
+          expect(Number(a![0])).toBe(1);
+          expect(a![1]).toBe("alpha");
+          expect(["10.50", "10.5"]).toContain(a![2]);
+          expect(a![3]).toBe("9007199254740993");
+          expect(typeof a![4]).toBe("string");
+          expect(a![4] as string).toMatch(/^2024-01-02T03:04:05/);
+          expect([true, 1]).toContain(a![5]);
+          expect(b![2]).toBeNull();
+          expect([false, 0]).toContain(b![5]);
+          expect(["7.25"]).toContain(g![2]);
+          expect(g![4]).toBeNull();
+          expect(g![5]).toBeNull();
+        });
 
-      const sleep = h.sleepSql(30);
-      if (sleep === null) console.log(`SKIPPED ${h.type} cancel checks: the server has no sleep query`);
+        it("binds positional parameters", async () => {
+          const r = await drain(conn, `select name from ${h.table} where id = ${h.placeholder(1, "int")}`, [2], mode);
+          expect(r.rows).toEqual([["beta"]]);
+          const s = await drain(conn, `select id from ${h.table} where name = ${h.placeholder(1, "string")}`, ["gamma"], mode);
+          expect(s.rows.map((x) => Number(x[0]))).toEqual([3]);
+        });
 
-      it.runIf(sleep !== null)("a query over its timeout fails with kind timeout and is gone from the server", async () => {
-        const marker = `dsb_timeout_${Math.random().toString(36).slice(2, 10)}`;
-        const err = await drain(conn, mark(marker, sleep!), [], { timeoutMs: 1000 }).then(() => null, (e: unknown) => e);
-        expect(err).toBeInstanceOf(DriverError);
-        expect((err as DriverError).kind).toBe("timeout");
-        if (h.runningQueries) expect(await eventuallyZero(() => h.runningQueries!(marker))).toBe(0);
-      });
+        it.runIf(h.writeSql !== null)("refuses writes under the read-only default", async () => {
+          const err = await drain(conn, h.writeSql!, [], mode).then(() => null, (e: unknown) => e);
+          expect(err).toBeInstanceOf(DriverError);
+          expect((err as DriverError).kind).toBe("query");
+          const r = await drain(conn, `select count(*) from ${h.table}`, [], mode);
+          expect(Number(r.rows[0]![0])).toBe(3);
+        });
+        if (h.writeSql === null && !mode.maxRows) console.log(`SKIPPED ${h.type} read-only check: the server cannot enforce read-only`);
 
-      it.runIf(sleep !== null)("aborting the signal cancels the query on the server", async () => {
-        const marker = `dsb_abort_${Math.random().toString(36).slice(2, 10)}`;
-        const ac = new AbortController();
-        setTimeout(() => ac.abort(), 700);
-        const err = await drain(conn, mark(marker, sleep!), [], { signal: ac.signal }).then(() => null, (e: unknown) => e);
-        expect(err).toBeInstanceOf(DriverError);
-        expect(["cancelled", "timeout"]).toContain((err as DriverError).kind);
-        if (h.runningQueries) expect(await eventuallyZero(() => h.runningQueries!(marker))).toBe(0);
+        const sleep = h.sleepSql(30);
+        if (sleep === null && !mode.maxRows) console.log(`SKIPPED ${h.type} cancel checks: the server has no sleep query`);
+
+        it.runIf(sleep !== null)("a query over its timeout fails with kind timeout and is gone from the server", async () => {
+          const marker = `dsb_timeout_${Math.random().toString(36).slice(2, 10)}`;
+          const err = await drain(conn, mark(marker, sleep!), [], { ...mode, timeoutMs: 1000 }).then(() => null, (e: unknown) => e);
+          expect(err).toBeInstanceOf(DriverError);
+          expect((err as DriverError).kind).toBe("timeout");
+          if (h.runningQueries) expect(await eventuallyZero(() => h.runningQueries!(marker))).toBe(0);
+        });
+
+        it.runIf(sleep !== null)("aborting the signal cancels the query on the server", async () => {
+          const marker = `dsb_abort_${Math.random().toString(36).slice(2, 10)}`;
+          const ac = new AbortController();
+          setTimeout(() => ac.abort(), 700);
+          const err = await drain(conn, mark(marker, sleep!), [], { ...mode, signal: ac.signal }).then(() => null, (e: unknown) => e);
+          expect(err).toBeInstanceOf(DriverError);
+          expect(["cancelled", "timeout"]).toContain((err as DriverError).kind);
+          if (h.runningQueries) expect(await eventuallyZero(() => h.runningQueries!(marker))).toBe(0);
+        });
+
+        it.runIf(!!mode.maxRows)("a capped read returns the first maxRows rows and leaves the connection usable after an error", async () => {
+          const r = await drain(conn, `select id from ${h.table} order by id`, [], { maxRows: 2, batchRows: 2 });
+          expect(r.rows.slice(0, 2).map((x) => Number(x[0]))).toEqual([1, 2]);
+          await expect(drain(conn, `select no_such_column from ${h.table}`, [], mode)).rejects.toBeInstanceOf(DriverError);
+          const again = await drain(conn, `select count(*) from ${h.table}`, [], mode);
+          expect(Number(again.rows[0]![0])).toBe(3);
+        });
       });
 
       it("bad credentials fail test() with kind connection and no secret in the message", async (ctx) => {

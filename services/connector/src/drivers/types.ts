@@ -21,6 +21,11 @@ export interface QueryOptions {
   signal: AbortSignal;
   /** Rows per batch the iterator yields (drivers may yield fewer). */
   batchRows: number;
+  /**
+   * Set when the caller reads at most this many rows in all (≤ batchRows): a
+   * driver may fetch them in one go, end the statement, and yield one batch.
+   */
+  maxRows?: number;
 }
 
 /**

@@ -97,6 +97,23 @@ describe("postgresql driver specifics", async () => {
       expect(err!.message).not.toContain(TEST_PG.host);
     });
 
+    it("a capped read (one pipelined round trip) cannot escape its read-only transaction", async () => {
+      const run = async (sql: string) => {
+        const s = await conn.query(sql, [], { readOnly: true, timeoutMs: 5000, signal: new AbortController().signal, batchRows: 10, maxRows: 10 });
+        const rows: unknown[][] = [];
+        for (let r = await s.batches.next(); !r.done; r = await s.batches.next()) rows.push(...r.value);
+        return rows;
+      };
+      const count = async () => Number((await run("select count(*) from t2"))[0]![0]);
+      await expect(run("commit; insert into t2 values (7, 'x', 1)")).rejects.toThrow(/multiple commands/);
+      await expect(run("insert into t2 values (7, 'x', 1)")).rejects.toThrow(/read-only transaction/);
+      // Session settings the statement changes do not carry over: every read begins its own read-only transaction.
+      await run("set session characteristics as transaction read write");
+      await run("select set_config('default_transaction_read_only', 'off', false)");
+      await expect(run("insert into t2 values (7, 'x', 1)")).rejects.toThrow(/read-only transaction/);
+      expect(await count()).toBe(0);
+    });
+
     it("an unreachable port fails with a helpful connection error", async () => {
       const bad = await connectChecked(postgresqlDriver, { ...config, port: 1 }, { allowPrivateHosts: true });
       await expect(bad.test()).rejects.toMatchObject({ kind: "connection", message: expect.stringContaining("Connection refused by 127.0.0.1:1") });

@@ -7,6 +7,7 @@ import { DriverError, type Connection, type DialTarget, type Dialect, type Drive
 import { pgSsl, resolvePgOptions, type PgOptions, type PgWireConfig, type SslMode } from "./config.ts";
 import { connectionError, isConnectionLevel, queryError, type ErrorContext } from "./errors.ts";
 import { introspectPostgres, type CatalogQuery } from "./introspect.ts";
+import { OneShotQuery, type OneShotResult } from "./one-shot.ts";
 import { csvExpr, pgTypes, TYPE_NAMES } from "./types.ts";
 
 /** Pool sizing of DESIGN.md: 5 kept idle, up to 10 more under load. */
@@ -246,19 +247,53 @@ export class PgConnection implements Connection {
       inFlight = p.catch(() => undefined);
       return p;
     };
-    const readOnce = async (n: number): Promise<unknown[][]> => {
+    const timed = async <T>(io: () => Promise<T>): Promise<T> => {
       const timer = setTimeout(() => {
         reason ??= "timeout";
         stop();
       }, opts.timeoutMs + CLIENT_GRACE_MS);
       reading = true;
       try {
-        return (await cursor!.read(n)) as unknown[][];
+        return await io();
       } finally {
         reading = false;
         clearTimeout(timer);
       }
     };
+    const readOnce = (n: number) => timed(async () => (await cursor!.read(n)) as unknown[][]);
+    const columnsOf = async (fields: pg.FieldDef[]): Promise<QueryStream["columns"]> => {
+      await this.columnType(fields.map((f) => f.dataTypeID));
+      return fields.map((f) => ({ name: f.name, type: TYPE_NAMES[f.dataTypeID] ?? this.typeNames.get(f.dataTypeID) ?? `oid:${f.dataTypeID}` }));
+    };
+
+    const done = { done: true, value: undefined } as const;
+    if (opts.maxRows !== undefined && opts.maxRows <= opts.batchRows) {
+      // Small capped reads: the whole transaction in one round trip instead of five.
+      let result: OneShotResult;
+      try {
+        const shot = client.query(new OneShotQuery(sql, params, { readOnly: opts.readOnly, timeoutMs: opts.timeoutMs, maxRows: Math.max(1, opts.maxRows) }));
+        result = await timed(() => shot.done);
+      } catch (e) {
+        const err = fail(e);
+        await finish(false);
+        throw err;
+      }
+      finished = true;
+      opts.signal.removeEventListener("abort", onAbort);
+      this.giveBack(client, false);
+      let rows: unknown[][] | null = result.rows.length > 0 ? result.rows : null;
+      return {
+        columns: await columnsOf(result.fields),
+        batches: {
+          next: async () => {
+            const value = rows;
+            rows = null;
+            return value ? { done: false, value } : done;
+          },
+          return: async () => done,
+        },
+      };
+    }
 
     const batchRows = Math.max(1, Math.floor(opts.batchRows));
     let first: unknown[][];
@@ -268,9 +303,7 @@ export class PgConnection implements Connection {
       await client.query(`${opts.readOnly ? "BEGIN READ ONLY" : "BEGIN"}; SET LOCAL statement_timeout = ${Math.max(1, Math.floor(opts.timeoutMs))}`);
       cursor = client.query(new Cursor(sql, params as unknown[], { rowMode: "array", types: pgTypes } as Cursor.CursorQueryConfig));
       first = await read(batchRows);
-      const fields = ((cursor as unknown as { _result?: { fields?: pg.FieldDef[] } })._result?.fields ?? []) as pg.FieldDef[];
-      await this.columnType(fields.map((f) => f.dataTypeID));
-      columns = fields.map((f) => ({ name: f.name, type: TYPE_NAMES[f.dataTypeID] ?? this.typeNames.get(f.dataTypeID) ?? `oid:${f.dataTypeID}` }));
+      columns = await columnsOf(((cursor as unknown as { _result?: { fields?: pg.FieldDef[] } })._result?.fields ?? []) as pg.FieldDef[]);
     } catch (e) {
       const err = fail(e);
       await finish(false);
@@ -279,7 +312,6 @@ export class PgConnection implements Connection {
 
     let pending: unknown[][] | null = first;
     let exhausted = first.length < batchRows;
-    const done = { done: true, value: undefined } as const;
     const batches: AsyncIterator<unknown[][]> = {
       next: async () => {
         if (finished) return done;
