@@ -82,6 +82,17 @@ describe("token cache", () => {
 });
 
 describe("gateway routes", () => {
+  it("puts a request id on every answer: success, error and 401, echoing the caller's", async () => {
+    const { app } = await setup();
+    for (const [path, status] of [["/healthz", 200], ["/api/data/sources", 401], ["/nope", 404]] as const) {
+      const res = await app.request(path);
+      expect(res.status).toBe(status);
+      expect(res.headers.get("x-request-id")).toMatch(/^[\w-]{8,}$/);
+    }
+    const mine = await app.request("/healthz", { headers: { "x-request-id": "trace-me-123" } });
+    expect(mine.headers.get("x-request-id")).toBe("trace-me-123");
+  });
+
   it("answers the removed Cube.js routes with 501 before auth", async () => {
     const { app } = await setup();
     for (const p of ["/api/data/cube/anything", "/api/data/cube-modeling/x/y", "/api/data/cube"]) {

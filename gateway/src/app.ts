@@ -24,9 +24,10 @@ export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
   app.use("*", async (c, next) => {
     const requestId = c.req.header("x-request-id")?.slice(0, 64) || newRequestId();
     c.set("requestId", requestId);
+    // Before the handler: set on a finished response, a header makes Hono copy the whole Response.
+    c.header("x-request-id", requestId);
     const started = performance.now();
     await next();
-    c.header("x-request-id", requestId);
     deps.metrics?.observe({ method: c.req.method, route: c.req.routePath || "unmatched", status: c.res.status, seconds: (performance.now() - started) / 1000 });
   });
 
