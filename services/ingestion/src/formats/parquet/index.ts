@@ -3,7 +3,8 @@ import type { SchemaElement } from "hyparquet";
 import { AppError } from "@dsb/contracts";
 import { jsonText, naiveTimestamp, pad, uniqueNames } from "../infer.ts";
 import type { ColumnType, FormatReader, ParsedTable } from "../types.ts";
-import { batchBuilders, type ArrowValue, type ColumnBuilder } from "../../dataset/columns.ts";
+import type { ArrowValue } from "../../dataset/columns.ts";
+import { columnarBatches } from "./columnar.ts";
 
 /** hyparquet parsers for the columnar path: dates as days and timestamps as epoch ms, never Date objects. */
 const NATIVE_PARSERS = {
@@ -137,46 +138,10 @@ export const readParquet: FormatReader = async (path, opts) => {
         yield rows.map((r) => r.map((v, i) => convert(v, types[i]!, fields[i]!.element)));
       }
     },
-    // One row group at a time, decoded column-wise straight into Arrow builders.
-    async *columnar(batchRows) {
-      const index = new Map(fields.map((f, i) => [f.element.name, i]));
+    // One row group at a time, decoded column-wise straight into Arrow buffers (columnar.ts).
+    columnar(batchRows) {
       const conv = fields.map((f, i) => nativeConverter(types[i]!, f.element));
-      let start = 0;
-      let b: ColumnBuilder[] = batchBuilders(types, batchRows);
-      for (const n of groups) {
-        const chunks: { rowStart: number; data: ArrayLike<unknown> }[][] = fields.map(() => []);
-        try {
-          await parquetRead({
-            file: file!, metadata, rowStart: start, rowEnd: start + n, parsers: NATIVE_PARSERS,
-            onChunk: (c) => { const i = index.get(c.columnName); if (i !== undefined) chunks[i]!.push({ rowStart: c.rowStart, data: c.columnData as ArrayLike<unknown> }); },
-          });
-        } catch (e) {
-          throw broken(e);
-        }
-        for (const list of chunks) list.sort((x, y) => x.rowStart - y.rowStart);
-        const end = start + n;
-        const cursor = chunks.map(() => ({ k: 0 }));
-        for (let row = start; row < end;) {
-          const take = Math.min(end - row, batchRows - b[0]!.length);
-          for (let i = 0; i < fields.length; i++) {
-            const builder = b[i]!;
-            const f = conv[i];
-            const list = chunks[i]!;
-            const cur = cursor[i]!;
-            for (let r = row; r < row + take; r++) {
-              while (cur.k < list.length && r >= list[cur.k]!.rowStart + list[cur.k]!.data.length) cur.k++;
-              const c = list[cur.k];
-              if (!c || r < c.rowStart) throw broken(new Error(`column ${fields[i]!.element.name} has no value for row ${r}`));
-              const v = c.data[r - c.rowStart] as ArrowValue;
-              builder.push(f ? f(v) : v);
-            }
-          }
-          row += take;
-          if (b[0]!.full) { yield b; b = batchBuilders(types, batchRows); }
-        }
-        start = end;
-      }
-      if (b[0]!.length > 0) yield b;
+      return columnarBatches({ path, file: file!, metadata, fields, types, conv, parsers: NATIVE_PARSERS, broken }, batchRows);
     },
   };
   return [table];

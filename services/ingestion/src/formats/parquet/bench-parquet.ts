@@ -1,0 +1,58 @@
+/**
+ * In-process micro bench of Parquet → Arrow IPC (reader + dataset writer, no cluster):
+ * `npx tsx services/ingestion/src/formats/parquet/bench-parquet.ts [file.parquet] [rounds] [--rows] [--no-digest]`.
+ * Default file is the one `test/bench/run.ts --only parquet-ingest` generates. Prints time, rows/s,
+ * peak RSS and a digest of the decoded Arrow values, so a faster reader can be checked to give the same
+ * dataset (`--rows` forces the row-wise path, the reference).
+ */
+import { createHash } from "node:crypto";
+import { tableFromIPC } from "@uwdata/flechette";
+import type { BlobStore } from "@dsb/storage";
+import { writeArrowTable } from "../../dataset/write.ts";
+import { readParquet } from "./index.ts";
+
+const args = process.argv.slice(2);
+const rowsPath = args.includes("--rows");
+const noDigest = args.includes("--no-digest");
+const [file = "/tmp/dsb-bench-data/mixed-100mb.parquet", roundsArg = "3"] = args.filter((a) => !a.startsWith("--"));
+
+/** A store that keeps the bytes in memory (only what the digest needs). */
+function memoryStore(): { store: BlobStore; bytes: () => Uint8Array } {
+  let parts: Uint8Array[] = [];
+  const store = {
+    async put(_key: string, body: AsyncIterable<Uint8Array>) {
+      parts = [];
+      let size = 0;
+      for await (const c of body) { parts.push(c.slice()); size += c.length; }
+      return { size };
+    },
+  } as unknown as BlobStore;
+  return { store, bytes: () => Buffer.concat(parts) };
+}
+
+/** Digest of the values (not the bytes), so batch sizes may differ between readers. */
+function digest(ipc: Uint8Array): string {
+  const t = tableFromIPC(ipc, { useBigInt: true });
+  const h = createHash("sha256");
+  for (const name of t.names) {
+    const col = t.getChild(name)!;
+    h.update(`${name}:${String(col.type.typeId)}:`);
+    for (const v of col) h.update(v === null ? "∅" : `${typeof v === "bigint" ? `${v}n` : String(v)}|`);
+  }
+  return h.digest("hex").slice(0, 16);
+}
+
+const { store, bytes } = memoryStore();
+let peak = 0;
+const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()); }, 10);
+for (let round = 0; round < Number(roundsArg); round++) {
+  const t0 = performance.now();
+  const [table] = await readParquet(file, { tableName: "t" });
+  const t = rowsPath ? { ...table!, columnar: undefined } : table!;
+  const out = await writeArrowTable(store, "k", t);
+  const ms = performance.now() - t0;
+  peak = Math.max(peak, process.memoryUsage.rss());
+  console.log(`round ${round + 1}: ${ms.toFixed(0)} ms, ${Math.round(out.rowCount / (ms / 1000)).toLocaleString("en")} rows/s, ${out.rowCount} rows, ${(out.bytes / 2 ** 20).toFixed(1)} MiB arrow, peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`);
+}
+clearInterval(timer);
+if (!noDigest) console.log(`digest ${digest(bytes())}`);
