@@ -1,3 +1,4 @@
+import { coalesceWrites, natsSocket } from "./sockets.ts";
 import { Bus, MemoryTransport, type Transport } from "@dsb/bus";
 import type { Logger } from "pino";
 import type { Env } from "./env.ts";
@@ -10,13 +11,22 @@ export async function connectBus(env: Env, name: string, log: Logger): Promise<B
   let transport: Transport;
   if (env.NATS_URL) {
     const { NatsTransport } = await import("@dsb/bus/nats");
+    // Under load, one write per event-loop turn instead of one per message: the syscalls are the cost here.
+    const batchWrites = () => {
+      const socket = natsSocket((transport as Transport & { nc?: unknown }).nc);
+      if (socket) coalesceWrites(socket, "loop");
+    };
     transport = await NatsTransport.connect({
       servers: env.NATS_URL, name, user: env.NATS_USER, pass: env.NATS_PASS, token: env.NATS_TOKEN,
       onStatus: (s) => {
         if (s.type === "disconnect") log.warn("⚠️ NATS disconnected; reconnecting");
-        else if (s.type === "reconnect") log.info("✅ NATS reconnected");
+        else if (s.type === "reconnect") {
+          batchWrites();
+          log.info("✅ NATS reconnected");
+        }
       },
     });
+    batchWrites();
   } else {
     shared ??= new MemoryTransport();
     transport = shared;

@@ -5,9 +5,11 @@ const PATCHED = Symbol("dsb.coalesced");
 /**
  * Makes every write issued in one tick leave as a single writev. pg sends each
  * protocol message (parse, bind, describe, execute, sync…) with its own write,
- * and on a VM every write is a costly syscall.
+ * and on a VM every write is a costly syscall. `"loop"` holds the writes until
+ * the end of the event-loop turn instead (setImmediate), so a bus connection
+ * sends the messages of every request handled in that turn together.
  */
-export function coalesceWrites(socket: Duplex): void {
+export function coalesceWrites(socket: Duplex, until: "tick" | "loop" = "tick"): void {
   const s = socket as Duplex & { [PATCHED]?: true };
   if (s[PATCHED]) return;
   s[PATCHED] = true;
@@ -21,7 +23,8 @@ export function coalesceWrites(socket: Duplex): void {
     if (!corked && !s.destroyed) {
       corked = true;
       s.cork();
-      process.nextTick(uncork);
+      if (until === "tick") process.nextTick(uncork);
+      else setImmediate(uncork);
     }
     return write(...args);
   }) as typeof s.write;
@@ -30,4 +33,9 @@ export function coalesceWrites(socket: Duplex): void {
 /** The socket under a pg client (its `connection.stream`), when there is one. */
 export function pgClientSocket(client: unknown): Duplex | undefined {
   return (client as { connection?: { stream?: Duplex } }).connection?.stream;
+}
+
+/** The socket under a NATS connection (its transport's), when there is one; reconnecting replaces it. */
+export function natsSocket(nc: unknown): Duplex | undefined {
+  return (nc as { protocol?: { transport?: { socket?: Duplex } } }).protocol?.transport?.socket;
 }
