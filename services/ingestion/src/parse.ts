@@ -42,7 +42,9 @@ export async function parseUpload(store: BlobStore, key: string, filename: strin
   const local = await store.toLocalFile(key);
   try {
     const format = detectFormat(await readHead(local.path), filename);
-    const tables = await (await READERS[format]())(local.path, { tableName: tableNameOf(filename) });
+    // CSV has a single-pass reader for the dataset writer (types guessed, then checked against the whole file).
+    const read = format === "csv" ? (await import("./formats/csv/index.ts")).readCsvDataset : await READERS[format]();
+    const tables = await read(local.path, { tableName: tableNameOf(filename) });
     const manifest: Manifest = { version: 1, format, tables: [] };
     let datasetBytes = 0;
     for (const [i, table] of tables.entries()) {

@@ -39,6 +39,17 @@ export function toArrow(v: unknown, t: ColumnType): ArrowValue {
 
 const EOS_BYTES = 8;
 
+/**
+ * Thrown by a reader's columnar() when what it yielded so far was built on a
+ * guess the rest of the file contradicted: the writer drops what it wrote and
+ * writes `table` instead. An AppError so stores pass it through unchanged.
+ */
+export class RereadTable extends AppError {
+  constructor(readonly table: ParsedTable) {
+    super("PARSE_FAILED", "The reader has to read the file again with other column types");
+  }
+}
+
 /** Record batches of builders from a row-wise reader. */
 async function* batchesFromRows(table: ParsedTable, batchRows: number): AsyncGenerator<ColumnBuilder[]> {
   const types = table.columns.map((c) => c.type);
@@ -101,6 +112,13 @@ export async function writeArrowTable(store: BlobStore, key: string, table: Pars
   }
 
   // Column names in the Arrow file are positional (c0, c1, …) so duplicate or odd names never clash; the manifest names them.
-  const { size } = await store.put(key, chunks(), { maxBytes: Number.MAX_SAFE_INTEGER });
+  let size: number;
+  try {
+    ({ size } = await store.put(key, chunks(), { maxBytes: Number.MAX_SAFE_INTEGER }));
+  } catch (e) {
+    // The failed put left nothing; write the reader's exact table instead.
+    if (e instanceof RereadTable) return writeArrowTable(store, key, e.table);
+    throw e;
+  }
   return { rowCount, bytes: size, columns: cols.map((c, i) => ({ ...c, nullable: hasNull[i]! })) };
 }

@@ -11,6 +11,7 @@ import { columnNames, detectHeader } from "./header.ts";
 import { T_ALL, classify, classifyBytes, formatToType, isNullBytes, isNullMarker, pickFormat } from "./infer.ts";
 import type { Dialect } from "./parser.ts";
 import { type SniffResult, readSamples, sniffDialect } from "./sniff.ts";
+import { RereadTable } from "../../dataset/write.ts";
 
 /** Rows per batch yielded by `rows()`. */
 export const CSV_BATCH_ROWS = 8192;
@@ -63,40 +64,45 @@ const rowTexts = (f: ByteFields, n: number): string[] => {
   return out;
 };
 
-/** Pass 1: every row is parsed and every value classified, so a late contradicting value widens its column. */
-async function inferPass(
-  source: AsyncIterable<Uint8Array>, encoding: TextEncodingName, sniffed: SniffResult, maxCells: number | undefined,
-): Promise<CsvInference> {
-  const { dialect } = sniffed;
-  let first: string[] | null = null;
-  let skipRows = 0;
-  let ncol = 0;
-  let masks = new Int32Array(0);
-  let seen = new Uint8Array(0);
-  let nulls = new Uint8Array(0);
-  let rows = 0;
-  const cellLimit = maxCells ?? Number.POSITIVE_INFINITY;
+/** Row-by-row state of the inference: the first row, preamble lines skipped, and per column the type mask, whether a value was seen, whether a null was. */
+class Inference {
+  first: string[] | null = null;
+  skipRows = 0;
+  ncol = 0;
+  masks = new Int32Array(0);
+  seen = new Uint8Array(0);
+  nulls = new Uint8Array(0);
+  rows = 0;
 
-  const parser = new ByteRowParser(dialect, (f, n, line) => {
-    if (first === null) {
-      if (n === 1 && sniffed.fields > 1 && skipRows < MAX_PREAMBLE_ROWS) {
-        skipRows++;
-        return;
+  constructor(private readonly sniffed: SniffResult, private readonly cellLimit: number) {}
+
+  /** Takes preamble lines and the first row; for a data row checks its width and the cell cap and returns true. */
+  dataRow(f: ByteFields, n: number, line: number): boolean {
+    if (this.first === null) {
+      if (n === 1 && this.sniffed.fields > 1 && this.skipRows < MAX_PREAMBLE_ROWS) {
+        this.skipRows++;
+        return false;
       }
-      first = rowTexts(f, n);
-      ncol = n;
-      masks = new Int32Array(n).fill(T_ALL);
-      seen = new Uint8Array(n);
-      nulls = new Uint8Array(n);
-      return;
+      this.first = rowTexts(f, n);
+      this.ncol = n;
+      this.masks = new Int32Array(n).fill(T_ALL);
+      this.seen = new Uint8Array(n);
+      this.nulls = new Uint8Array(n);
+      return false;
     }
-    if (n !== ncol) throw raggedRow(line, n, ncol, detectHeader(first, masks, seen));
-    rows++;
-    if ((rows + 1) * ncol > cellLimit) {
-      throw new AppError("PARSE_FAILED", `The file has more than ${cellLimit} cells, the most one upload may have. Split it into smaller files`);
+    if (n !== this.ncol) throw raggedRow(line, n, this.ncol, detectHeader(this.first, this.masks, this.seen));
+    this.rows++;
+    if ((this.rows + 1) * this.ncol > this.cellLimit) {
+      throw new AppError("PARSE_FAILED", `The file has more than ${this.cellLimit} cells, the most one upload may have. Split it into smaller files`);
     }
+    return true;
+  }
+
+  /** Classifies fields `from`..n-1 of a data row. */
+  classify(f: ByteFields, from: number, n: number): void {
     const { buf, scratch, start, end, inScratch } = f;
-    for (let k = 0; k < n; k++) {
+    const { masks, seen, nulls } = this;
+    for (let k = from; k < n; k++) {
       const b = inScratch[k] ? scratch : buf;
       const s = start[k]!;
       const e = end[k]!;
@@ -108,37 +114,60 @@ async function inferPass(
       const m = masks[k]!;
       if (m !== 0) masks[k] = m & classifyBytes(b, s, e, m);
     }
-  });
-  // Only UTF-8 can be invalid; the caller retries as windows-1252 on a decode error.
-  for await (const chunk of utf8Bytes(source, encoding, encoding === "utf-8")) parser.push(chunk, false);
-  parser.push(new Uint8Array(0), true);
+  }
 
-  const head = first as string[] | null;
-  if (head === null) throw emptyFile();
-  const hasHeader = detectHeader(head, masks, seen);
-  if (!hasHeader) {
-    rows++;
-    for (let k = 0; k < ncol; k++) {
-      const v = head[k]!;
-      if (isNullMarker(v)) nulls[k] = 1;
-      else {
-        seen[k] = 1;
-        masks[k] = masks[k]! & classify(v, masks[k]!);
+  /** The header decision and column types once every row was seen (call once). */
+  finish(encoding: TextEncodingName, dialect: Dialect): CsvInference {
+    const { masks, seen, nulls, ncol } = this;
+    const head = this.first;
+    if (head === null) throw emptyFile();
+    const hasHeader = detectHeader(head, masks, seen);
+    if (!hasHeader) {
+      this.rows++;
+      for (let k = 0; k < ncol; k++) {
+        const v = head[k]!;
+        if (isNullMarker(v)) nulls[k] = 1;
+        else {
+          seen[k] = 1;
+          masks[k] = masks[k]! & classify(v, masks[k]!);
+        }
       }
     }
+    const names = columnNames(hasHeader ? head : null, ncol);
+    const formats = names.map((_, k) => (seen[k] ? pickFormat(masks[k]!) : 0));
+    const columns = names.map((name, k) => ({ name, type: formatToType(formats[k]!), nullable: nulls[k] === 1 }));
+    return { encoding, dialect, hasHeader, skipRows: this.skipRows, columns, formats, rowCount: this.rows };
   }
-  const names = columnNames(hasHeader ? head : null, ncol);
-  const formats = names.map((_, k) => (seen[k] ? pickFormat(masks[k]!) : 0));
-  const columns = names.map((name, k) => ({ name, type: formatToType(formats[k]!), nullable: nulls[k] === 1 }));
-  return { encoding, dialect, hasHeader, skipRows, columns, formats, rowCount: rows };
 }
 
-/** Sniffs and infers the whole file (pass 1). Exported for tests and the benchmark. */
-export async function inferCsv(path: string, maxCells?: number): Promise<CsvInference> {
+/**
+ * Pass 1: every row is parsed and every value classified, so a late contradicting value widens its column.
+ * `partial` reads a prefix of the file: only its complete rows count.
+ */
+async function inferPass(
+  source: AsyncIterable<Uint8Array>, encoding: TextEncodingName, sniffed: SniffResult, maxCells: number | undefined, partial = false,
+): Promise<CsvInference> {
+  const st = new Inference(sniffed, maxCells ?? Number.POSITIVE_INFINITY);
+  const parser = new ByteRowParser(sniffed.dialect, (f, n, line) => {
+    if (st.dataRow(f, n, line)) st.classify(f, 0, n);
+  });
+  // Only UTF-8 can be invalid; the caller retries as windows-1252 on a decode error.
+  for await (const chunk of utf8Bytes(source, encoding, encoding === "utf-8" && !partial)) parser.push(chunk, false);
+  if (!partial) parser.push(new Uint8Array(0), true);
+  return st.finish(encoding, sniffed.dialect);
+}
+
+/** Encoding and dialect of a file, from its head and slices of its middle and end. */
+async function sniffCsv(path: string): Promise<{ size: number; encoding: TextEncodingName; sniffed: SniffResult }> {
   const { size } = await stat(path);
   if (size === 0) throw emptyFile();
   const encoding = await detectEncoding(path, size);
   const sniffed = sniffDialect(await readSamples(path, size, encoding));
+  return { size, encoding, sniffed };
+}
+
+/** Pass 1 over the whole file, retried as windows-1252 when UTF-8 turns out invalid past the sampled places. */
+async function inferWhole(path: string, encoding: TextEncodingName, sniffed: SniffResult, maxCells: number | undefined): Promise<CsvInference> {
   try {
     return await inferPass(fileChunks(path), encoding, sniffed, maxCells);
   } catch (e) {
@@ -146,6 +175,12 @@ export async function inferCsv(path: string, maxCells?: number): Promise<CsvInfe
     if (encoding === "utf-8" && isDecodeError(e)) return inferPass(fileChunks(path), "windows-1252", sniffed, maxCells);
     throw e;
   }
+}
+
+/** Sniffs and infers the whole file (pass 1). Exported for tests and the benchmark. */
+export async function inferCsv(path: string, maxCells?: number): Promise<CsvInference> {
+  const { encoding, sniffed } = await sniffCsv(path);
+  return inferWhole(path, encoding, sniffed, maxCells);
 }
 
 /** Pass 2: converts rows to the inferred types, in batches of CSV_BATCH_ROWS. */
@@ -233,3 +268,140 @@ export const readCsv: FormatReader = async (path, opts) => {
   };
   return [table];
 };
+
+/** How much of the file the single-pass reader infers its guess from. */
+export const GUESS_BYTES = 1024 * 1024;
+
+async function* prefix(path: string, bytes: number): AsyncGenerator<Buffer> {
+  let got = 0;
+  for await (const chunk of fileChunks(path)) {
+    const take = Math.min(chunk.length, bytes - got);
+    yield chunk.subarray(0, take);
+    got += take;
+    if (got >= bytes) return;
+  }
+}
+
+const sameInference = (a: CsvInference, b: CsvInference): boolean =>
+  a.hasHeader === b.hasHeader && a.skipRows === b.skipRows && a.encoding === b.encoding &&
+  a.formats.length === b.formats.length && a.formats.every((f, k) => f === b.formats[k]);
+
+/** The two-pass table of an exact inference (what readCsv gives). */
+const exactTable = (path: string, name: string, inf: CsvInference): ParsedTable => ({
+  name,
+  columns: inf.columns,
+  rowCount: inf.rowCount,
+  rows: () => convertedRows(path, inf),
+  columnar: (batchRows) => columnarBatches(fileChunks(path), inf, batchRows),
+});
+
+/**
+ * The single pass of the dataset writer: every row is classified as in pass 1
+ * (the same whole-file inference) and, at the same time, converted with the
+ * types guessed from the first GUESS_BYTES. When the whole file confirms the
+ * guess (the usual case) the batches already written are the dataset; when a
+ * later value contradicts it, the writer is told to start again with the exact
+ * two-pass table (RereadTable), so the result never depends on the guess.
+ */
+async function* guessedBatches(path: string, name: string, guess: CsvInference, sniffed: SniffResult, maxCells: number | undefined, batchRows: number): AsyncGenerator<ColumnBuilder[]> {
+  const st = new Inference(sniffed, maxCells ?? Number.POSITIVE_INFINITY);
+  const F = guess.formats;
+  const types = guess.columns.map((c) => c.type);
+  const convert = F.map((f, k) => byteConverterFor(f, types[k]!));
+  let ok = true;
+  let b = batchBuilders(types, batchRows);
+  const ready: ColumnBuilder[][] = [];
+  const roll = () => {
+    if (b[0]!.full) {
+      ready.push(b);
+      b = batchBuilders(types, batchRows);
+    }
+  };
+  /** The first row is data when the guess says so: converted from its text. */
+  const firstRow = (first: string[]) => {
+    if (first.length !== F.length) { ok = false; return; }
+    if (guess.hasHeader) return;
+    for (let k = 0; k < F.length; k++) {
+      const v = first[k]!;
+      if (isNullMarker(v)) { b[k]!.push(null); continue; }
+      if (F[k] !== 0 && (classify(v, F[k]!) & F[k]!) === 0) { ok = false; return; }
+      const bytes = Buffer.from(v);
+      convert[k]!(bytes, 0, bytes.length, b[k]!);
+    }
+    roll();
+  };
+  const parser = new ByteRowParser(sniffed.dialect, (f, n, line) => {
+    const hadFirst = st.first !== null;
+    if (!st.dataRow(f, n, line)) {
+      if (!hadFirst && st.first !== null && ok) firstRow(st.first);
+      return;
+    }
+    if (!ok) { st.classify(f, 0, n); return; }
+    const { buf, scratch, start, end, inScratch } = f;
+    const { masks, seen, nulls } = st;
+    for (let k = 0; k < n; k++) {
+      const src = inScratch[k] ? scratch : buf;
+      const s = start[k]!;
+      const e = end[k]!;
+      if (isNullBytes(src, s, e)) {
+        nulls[k] = 1;
+        b[k]!.push(null);
+        continue;
+      }
+      seen[k] = 1;
+      let m = masks[k]!;
+      if (m !== 0) masks[k] = m = m & classifyBytes(src, s, e, m);
+      const fk = F[k]!;
+      if (fk !== 0 && (m & fk) === 0) {
+        // The guess is wrong: only infer from here on.
+        ok = false;
+        st.classify(f, k + 1, n);
+        return;
+      }
+      convert[k]!(src, s, e, b[k]!);
+    }
+    roll();
+  });
+  let inf: CsvInference;
+  try {
+    for await (const chunk of utf8Bytes(fileChunks(path), guess.encoding, guess.encoding === "utf-8")) {
+      parser.push(chunk, false);
+      if (ok) while (ready.length > 0) yield ready.shift()!;
+      else ready.length = 0;
+    }
+    parser.push(new Uint8Array(0), true);
+    inf = st.finish(guess.encoding, sniffed.dialect);
+  } catch (e) {
+    if (guess.encoding !== "utf-8" || !isDecodeError(e)) throw e;
+    inf = await inferPass(fileChunks(path), "windows-1252", sniffed, maxCells);
+    throw new RereadTable(exactTable(path, name, inf));
+  }
+  if (!ok || !sameInference(inf, guess)) throw new RereadTable(exactTable(path, name, inf));
+  while (ready.length > 0) yield ready.shift()!;
+  if (b[0]!.length > 0) yield b;
+}
+
+/**
+ * readCsv for the dataset writer: one pass instead of two in the usual case
+ * (see guessedBatches). `columns` and `rowCount` are the guess until the
+ * writer has run; the writer reports the exact ones.
+ */
+export async function readCsvDataset(path: string, opts: { tableName: string; maxCells?: number }): Promise<ParsedTable[]> {
+  const { size, encoding, sniffed } = await sniffCsv(path);
+  let guess: CsvInference | null = null;
+  if (size > GUESS_BYTES) {
+    // A prefix that fails to parse (a huge first row, a cut sequence) just means no guess.
+    guess = await inferPass(prefix(path, GUESS_BYTES), encoding, sniffed, undefined, true).catch(() => null);
+  }
+  if (guess === null) return [exactTable(path, opts.tableName, await inferWhole(path, encoding, sniffed, opts.maxCells))];
+  const g = guess;
+  return [{
+    name: opts.tableName,
+    columns: g.columns,
+    rowCount: null,
+    rows: async function* () {
+      yield* exactTable(path, opts.tableName, await inferWhole(path, encoding, sniffed, opts.maxCells)).rows();
+    },
+    columnar: (batchRows) => guessedBatches(path, opts.tableName, g, sniffed, opts.maxCells, batchRows),
+  }];
+}

@@ -1,0 +1,96 @@
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { tableFromIPC } from "@uwdata/flechette";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { AppError } from "@dsb/contracts";
+import { FsBlobStore } from "@dsb/storage";
+import { parseUpload } from "../../parse.ts";
+import { GUESS_BYTES } from "./index.ts";
+
+/*
+ * The dataset writer reads CSV in one pass with types guessed from the first
+ * GUESS_BYTES; these files contradict the guess after that point, so the
+ * result must still be the whole-file inference.
+ */
+let dir: string;
+let store: FsBlobStore;
+let seq = 0;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), "csv-dataset-"));
+  store = new FsBlobStore(dir);
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A header and `rows()` rows of about 30 bytes each, enough to pass GUESS_BYTES, then `tail`. */
+function bigCsv(row: (i: number) => string, tail: string | Buffer): Buffer {
+  const lines = ["id,n,t"];
+  let bytes = 0;
+  for (let i = 1; bytes < GUESS_BYTES * 1.5; i++) {
+    const l = row(i);
+    lines.push(l);
+    bytes += l.length + 1;
+  }
+  return Buffer.concat([Buffer.from(lines.join("\n") + "\n"), Buffer.from(tail)]);
+}
+
+async function ingest(content: Buffer): Promise<{ types: Record<string, string>; columns: Record<string, unknown[]>; key: string }> {
+  const key = `t/${++seq}/f.csv`;
+  await store.put(key, (async function* () { yield content; })(), { maxBytes: 1e9 });
+  const res = await parseUpload(store, key, "f.csv");
+  const table = res.schema.tables[0]!;
+  const types = Object.fromEntries(table.columns.map((c) => [c.name, c.type]));
+  const arrow = tableFromIPC(await readFile(join(dir, `${key}.dataset`, "t0.arrow")), { useBigInt: true });
+  const columns: Record<string, unknown[]> = {};
+  table.columns.forEach((c, i) => { columns[c.name] = arrow.getChild(`c${i}`)!.toArray() as unknown[]; });
+  expect(res.row_count).toBe(arrow.numRows);
+  return { types, columns, key };
+}
+
+describe("CSV dataset in one pass", () => {
+  it("keeps the guessed types when the whole file agrees", async () => {
+    const { types, columns } = await ingest(bigCsv((i) => `${i},${i % 7}.5,word ${i}`, "999999,1.25,last\n"));
+    expect(types).toEqual({ id: "INTEGER", n: "DOUBLE", t: "VARCHAR" });
+    expect(columns.id!.at(-1)).toBe(999999n);
+    expect(columns.n!.at(-1)).toBe(1.25);
+    expect(columns.t!.at(-1)).toBe("last");
+    expect(columns.t![0]).toBe("word 1");
+  });
+
+  it("widens a column when a value after the guessed part contradicts it", async () => {
+    const { types, columns } = await ingest(bigCsv((i) => `${i},${i},x`, "0,oops,y\n1,2,z\n"));
+    expect(types).toEqual({ id: "INTEGER", n: "VARCHAR", t: "VARCHAR" });
+    expect(columns.n![0]).toBe("1");
+    expect(columns.n!.at(-2)).toBe("oops");
+    expect(columns.n!.at(-1)).toBe("2");
+  });
+
+  it("types a column that is empty in the guessed part from its later values", async () => {
+    const { types, columns } = await ingest(bigCsv((i) => `${i},,x`, "0,2024-01-02,y\n"));
+    expect(types.n).toBe("DATE");
+    expect(columns.n![0]).toBe(null);
+    expect(columns.n!.at(-1)).toBe(Date.UTC(2024, 0, 2));
+  });
+
+  it("falls back to windows-1252 when invalid UTF-8 comes after the guessed part", async () => {
+    const { types, columns } = await ingest(bigCsv((i) => `${i},${i},plain`, Buffer.from([0x30, 0x2c, 0x31, 0x2c, 0x63, 0x61, 0x66, 0xe9, 0x0a])));
+    expect(types.t).toBe("VARCHAR");
+    expect(columns.t!.at(-1)).toBe("café");
+  });
+
+  it("refuses a ragged row after the guessed part with its line, leaving no dataset", async () => {
+    const content = bigCsv((i) => `${i},${i},x`, "1,2\n");
+    const key = `t/${++seq}/f.csv`;
+    await store.put(key, (async function* () { yield content; })(), { maxBytes: 1e9 });
+    const err = await parseUpload(store, key, "f.csv").then(() => null, (e: unknown) => e);
+    expect(err).toBeInstanceOf(AppError);
+    expect((err as AppError).code).toBe("PARSE_FAILED");
+    const lines = content.toString("latin1").split("\n").length - 1;
+    expect((err as AppError).details).toMatchObject({ line: lines, fields: 2, expected: 3 });
+    const left: string[] = [];
+    for await (const o of store.list(`${key}.dataset/`)) left.push(o.key);
+    expect(left).toEqual([]);
+  });
+});
