@@ -3,8 +3,8 @@ import { parquetRead, type AsyncBuffer, type FileMetaData, type ParquetParsers, 
 import { BulkColumn, slabKind, slabOfColumn, type Slab } from "../../dataset/bulk.ts";
 import { ColumnBuilder, type ArrowValue } from "../../dataset/columns.ts";
 import type { ColumnType } from "../types.ts";
-import { decodeChunk, FAST_CODECS, FAST_ENCODINGS } from "./flat.ts";
-import { fastPlan, type FastPlan } from "./plan.ts";
+import { ChunkDecoder, FAST_CODECS, FAST_ENCODINGS } from "./flat.ts";
+import { fastPlan } from "./plan.ts";
 
 export interface ColumnarSource {
   path: string;
@@ -35,7 +35,10 @@ function leafIndexes(fields: SchemaTree[]): number[] {
  */
 export async function* columnarBatches(src: ColumnarSource, batchRows: number): AsyncGenerator<ColumnBuilder[]> {
   const { fields, types, metadata } = src;
-  const plans = fields.map((f, i) => (f.children.length ? null : fastPlan(f.element, types[i]!)));
+  const decoders = fields.map((f, i) => {
+    const plan = f.children.length ? null : fastPlan(f.element, types[i]!);
+    return plan ? new ChunkDecoder(plan, slabKind(types[i]!)) : null;
+  });
   const leaf = leafIndexes(fields);
   const fh = await open(src.path, "r");
   try {
@@ -48,11 +51,11 @@ export async function* columnarBatches(src: ColumnarSource, batchRows: number): 
       if (rows === 0) continue;
       const slabs: (Slab | null)[] = [];
       for (let i = 0; i < fields.length; i++) {
-        const plan = plans[i];
+        const dec = decoders[i];
         const chunk = group.columns[leaf[i]!];
         const meta = chunk?.meta_data;
         let slab: Slab | null = null;
-        if (plan && meta && !chunk.file_path && meta.path_in_schema.length === 1 && meta.path_in_schema[0] === fields[i]!.element.name
+        if (dec && meta && !chunk.file_path && meta.path_in_schema.length === 1 && meta.path_in_schema[0] === fields[i]!.element.name
           && FAST_CODECS.has(meta.codec) && meta.encodings.every((e) => FAST_ENCODINGS.has(e))) {
           const from = Number(meta.dictionary_page_offset || meta.data_page_offset);
           const len = Number(meta.total_compressed_size);
@@ -60,7 +63,7 @@ export async function* columnarBatches(src: ColumnarSource, batchRows: number): 
             const buf = new Uint8Array(len);
             const { bytesRead } = await fh.read(buf, 0, len, from);
             // Any surprise (odd pages, unknown encodings, corruption) is left to hyparquet, which reads or refuses it as before.
-            if (bytesRead === len) slab = tryDecode(buf, meta, plan, types[i]!, rows);
+            if (bytesRead === len) slab = tryDecode(dec, buf, meta, rows);
           }
         }
         slabs.push(slab);
@@ -81,9 +84,9 @@ export async function* columnarBatches(src: ColumnarSource, batchRows: number): 
   }
 }
 
-function tryDecode(buf: Uint8Array, meta: Parameters<typeof decodeChunk>[1], plan: FastPlan, type: ColumnType, rows: number): Slab | null {
+function tryDecode(dec: ChunkDecoder, buf: Uint8Array, meta: Parameters<ChunkDecoder["decode"]>[1], rows: number): Slab | null {
   try {
-    return decodeChunk(buf, meta, plan, slabKind(type), rows);
+    return dec.decode(buf, meta, rows);
   } catch {
     return null;
   }

@@ -20,7 +20,21 @@ type Dense =
   | { kind: 8; v: Int32Array; n: number } // lo/hi int32 pairs
   | { kind: 4; v: Int32Array; n: number }
   | { kind: "bool"; v: Uint8Array; n: number } // 0/1 per value
-  | { kind: "utf8"; src: Uint8Array; starts: Int32Array; lens: Int32Array; n: number };
+  | Strings;
+
+/** Strings in place in a page: value i is src[starts[i], starts[i] + lens[i]). */
+interface Strings {
+  kind: "utf8";
+  src: Uint8Array;
+  starts: Int32Array;
+  lens: Int32Array;
+  n: number;
+  /** Longest value and all bytes together (to size the output once). */
+  maxLen: number;
+  total: number;
+  /** Dictionaries used many times over: one view per entry, copied with `set` (faster than a byte loop past a few bytes). */
+  views?: Uint8Array[];
+}
 
 export const FAST_ENCODINGS = new Set(["PLAIN", "PLAIN_DICTIONARY", "RLE_DICTIONARY", "RLE", "BIT_PACKED"]);
 export const FAST_CODECS = new Set(["UNCOMPRESSED", "SNAPPY"]);
@@ -28,12 +42,14 @@ export const FAST_CODECS = new Set(["UNCOMPRESSED", "SNAPPY"]);
 const TWO32 = 4294967296;
 const decoder = new TextDecoder();
 
-function decompress(bytes: Uint8Array, size: number, codec: string): Uint8Array {
+/** A page's bytes, uncompressed into `into`'s scratch buffer when given, else a new one. */
+function decompress(bytes: Uint8Array, size: number, codec: string, into: { page(n: number): Uint8Array } | null): Uint8Array {
   if (codec === "UNCOMPRESSED") {
     if (bytes.length !== size) throw new Error("parquet page size does not match its header");
     return bytes;
   }
-  const out = new Uint8Array(size);
+  if (!(size >= 0)) throw new Error("parquet page size is negative");
+  const out = into ? into.page(size) : new Uint8Array(size);
   snappyUncompress(bytes, out);
   return out;
 }
@@ -140,6 +156,7 @@ function stringsDense(bytes: Uint8Array, start: number, n: number): Dense {
   const lens = new Int32Array(n);
   let pos = start;
   let odd = false;
+  let maxLen = 0;
   const len = bytes.length;
   for (let i = 0; i < n; i++) {
     if (pos + 4 > len) throw new Error("parquet string runs past the end of the page");
@@ -148,12 +165,13 @@ function stringsDense(bytes: Uint8Array, start: number, n: number): Dense {
     if (pos + l > len) throw new Error("parquet string runs past the end of the page");
     starts[i] = pos;
     lens[i] = l;
+    if (l > maxLen) maxLen = l;
     let hi = 0;
     for (let k = pos, e = pos + l; k < e; k++) hi |= bytes[k]!;
     if (hi & 0x80) odd = true;
     pos += l;
   }
-  const d: Dense = { kind: "utf8", src: bytes, starts, lens, n };
+  const d: Strings = { kind: "utf8", src: bytes, starts, lens, n, maxLen, total: pos - start - 4 * n };
   return odd ? sanitize(d) : d;
 }
 
@@ -161,7 +179,7 @@ function stringsDense(bytes: Uint8Array, start: number, n: number): Dense {
  * The slow path decodes with TextDecoder (invalid sequences → U+FFFD, a leading BOM dropped) and
  * writes the string back as UTF-8; only values with non-ASCII bytes can differ, so only those are redone.
  */
-function sanitize(d: Extract<Dense, { kind: "utf8" }>): Dense {
+function sanitize(d: Strings): Strings {
   const { src, starts, lens, n } = d;
   const fixed = new Map<number, Uint8Array>();
   for (let i = 0; i < n; i++) {
@@ -176,32 +194,197 @@ function sanitize(d: Extract<Dense, { kind: "utf8" }>): Dense {
   const s2 = new Int32Array(n);
   const l2 = new Int32Array(n);
   let pos = 0;
+  let maxLen = 0;
   for (let i = 0; i < n; i++) {
     const v = fixed.get(i) ?? src.subarray(starts[i]!, starts[i]! + lens[i]!);
     out.set(v, pos);
     s2[i] = pos;
     l2[i] = v.length;
+    if (v.length > maxLen) maxLen = v.length;
     pos += v.length;
   }
-  return { kind: "utf8", src: out, starts: s2, lens: l2, n };
+  return { kind: "utf8", src: out, starts: s2, lens: l2, n, maxLen, total };
 }
 
-/** The slab being filled for one column chunk. */
-class SlabWriter {
-  readonly validity: Uint8Array;
-  nullCount = 0;
-  readonly fixed: Uint8Array;
-  readonly i32: Int32Array;
-  readonly offsets: Int32Array | null;
-  text: Uint8Array;
-  pos = 0;
+const EMPTY: Record<SlabKind, Dense> = {
+  8: { kind: 8, v: new Int32Array(0), n: 0 },
+  4: { kind: 4, v: new Int32Array(0), n: 0 },
+  bool: { kind: "bool", v: new Uint8Array(0), n: 0 },
+  utf8: { kind: "utf8", src: new Uint8Array(0), starts: new Int32Array(0), lens: new Int32Array(0), n: 0, maxLen: 0, total: 0 },
+};
 
-  constructor(readonly kind: SlabKind, readonly rows: number, textHint: number) {
-    this.validity = new Uint8Array((rows >> 3) + 1);
-    this.fixed = new Uint8Array(typeof kind === "number" ? rows * kind : kind === "bool" ? (rows >> 3) + 1 : 0);
-    this.i32 = new Int32Array(this.fixed.buffer, 0, this.fixed.length >> 2);
-    this.offsets = kind === "utf8" ? new Int32Array(rows + 1) : null;
-    this.text = new Uint8Array(kind === "utf8" ? Math.max(1024, textHint) : 0);
+/**
+ * Decodes the column chunks of one flat column, row group after row group,
+ * into a slab. The slab and all scratch buffers are reused: a slab is valid
+ * until the next `decode`.
+ */
+export class ChunkDecoder {
+  private cap = -1;
+  private validity = new Uint8Array(0);
+  private fixed = new Uint8Array(0);
+  private i32 = new Int32Array(0);
+  private offsets: Int32Array | null = null;
+  private text = new Uint8Array(0);
+  private pos = 0;
+  private nullCount = 0;
+  private scratch = new Uint8Array(0);
+  private defs = new Uint8Array(0);
+  private idx = new Int32Array(0);
+
+  constructor(readonly plan: FastPlan, readonly kind: SlabKind) {}
+
+  /** Decodes a column chunk's bytes (from its first page) into a slab of `rows` rows. */
+  decode(buf: Uint8Array, meta: ColumnMetaData, rows: number): Slab {
+    if (!FAST_CODECS.has(meta.codec)) throw new Error(`codec ${meta.codec} is left to hyparquet`);
+    this.reset(rows, Number(meta.total_uncompressed_size));
+    const { plan, kind } = this;
+    const reader = { view: new DataView(buf.buffer, buf.byteOffset, buf.byteLength), offset: 0 };
+    let dict: Dense | null = null;
+    let at = 0;
+    while (at < rows) {
+      if (reader.offset >= buf.length) throw new Error("parquet column chunk ends before its rows");
+      const h = parquetHeader(reader);
+      const start = reader.offset;
+      const end = start + h.compressed_page_size;
+      if (end > buf.length || h.compressed_page_size < 0) throw new Error("parquet page runs past its column chunk");
+      reader.offset = end;
+      const raw = buf.subarray(start, end);
+      if (h.type === "DICTIONARY_PAGE") {
+        // own buffer: dictionary strings point into it for the whole chunk
+        const page = decompress(raw, h.uncompressed_page_size, meta.codec, null);
+        dict = plainDense(page, 0, h.dictionary_page_header!.num_values, plan, kind);
+        if (dict.kind === "utf8" && dict.n * 4 <= rows && dict.total >= 8 * dict.n) {
+          const { src, starts, lens } = dict;
+          dict.views = Array.from({ length: dict.n }, (_, i) => src.subarray(starts[i]!, starts[i]! + lens[i]!));
+        }
+        continue;
+      }
+      let page: Uint8Array;
+      let pos = 0;
+      let count: number;
+      let encoding: string;
+      let defs: Uint8Array | null = null;
+      if (h.type === "DATA_PAGE") {
+        const dp = h.data_page_header!;
+        count = dp.num_values;
+        encoding = dp.encoding;
+        if (at + count > rows) throw new Error("parquet pages hold more values than the row group's rows");
+        page = decompress(raw, h.uncompressed_page_size, meta.codec, this);
+        if (plan.optional) {
+          if (page.length < 4) throw new Error("parquet page too short");
+          const len = (page[0]! | (page[1]! << 8) | (page[2]! << 16) | (page[3]! << 24)) >>> 0;
+          pos = 4 + len;
+          if (pos > page.length) throw new Error("parquet definition levels run past the page");
+          defs = this.levels(page, 4, pos, count);
+        }
+      } else if (h.type === "DATA_PAGE_V2") {
+        const dp = h.data_page_header_v2!;
+        count = dp.num_values;
+        encoding = dp.encoding;
+        if (at + count > rows || dp.num_rows !== count) throw new Error("parquet v2 page rows do not match its values");
+        const rl = dp.repetition_levels_byte_length;
+        const dl = dp.definition_levels_byte_length;
+        if (rl !== 0 || dl > raw.length) throw new Error("parquet v2 page levels do not fit a flat column");
+        if (plan.optional) defs = this.levels(raw, 0, dl, count);
+        const body = raw.subarray(dl);
+        page = dp.is_compressed === false ? body : decompress(body, h.uncompressed_page_size - dl, meta.codec, this);
+      } else {
+        continue; // index pages
+      }
+      let present = count;
+      if (defs) {
+        present = 0;
+        for (let j = 0; j < count; j++) present += defs[j]!;
+        if (present === count) defs = null;
+      }
+      if (defs) {
+        this.nullCount += count - present;
+        const valid = this.validity;
+        for (let j = 0; j < count; j++) if (defs[j]) { const r = at + j; valid[r >> 3]! |= 1 << (r & 7); }
+      } else {
+        setBits(this.validity, at, count);
+      }
+      if (present === 0) {
+        this.put(at, count, defs, EMPTY[kind], null, 0);
+      } else if (encoding === "PLAIN_DICTIONARY" || encoding === "RLE_DICTIONARY") {
+        if (!dict) throw new Error("parquet dictionary page missing");
+        if (pos >= page.length) throw new Error("parquet page too short");
+        const width = page[pos]!;
+        if (width > 32) throw new Error("parquet dictionary index width out of range");
+        const idx = this.idx.length >= present ? this.idx : (this.idx = new Int32Array(present));
+        readHybrid(page, pos + 1, page.length, width, idx, 0, present);
+        const n = dict.n;
+        for (let k = 0; k < present; k++) if ((idx[k]! >>> 0) >= n) throw new Error("parquet dictionary index out of range");
+        this.put(at, count, defs, dict, idx, present);
+      } else if (encoding === "PLAIN") {
+        const k = kind;
+        if (!defs && typeof k === "number" && plan.conv === "raw" && (plan.phys === "INT64" || plan.phys === "INT32" || plan.phys === "DOUBLE")) {
+          // values already in Arrow form: straight copy
+          if (pos + count * k > page.length) throw new Error("parquet page is shorter than its values");
+          this.fixed.set(page.subarray(pos, pos + count * k), at * k);
+        } else {
+          this.put(at, count, defs, plainDense(page, pos, present, plan, kind), null, present);
+        }
+      } else if (encoding === "RLE" && plan.phys === "BOOLEAN") {
+        if (pos + 4 > page.length) throw new Error("parquet page too short");
+        const v = new Uint8Array(present);
+        readHybrid(page, pos + 4, page.length, 1, v, 0, present);
+        this.put(at, count, defs, { kind: "bool", v, n: present }, null, present);
+      } else {
+        throw new Error(`encoding ${encoding} is left to hyparquet`);
+      }
+      at += count;
+    }
+    const values = this.kind === "utf8" ? this.text.subarray(0, this.pos) : typeof this.kind === "number" ? this.fixed.subarray(0, rows * this.kind) : this.fixed.subarray(0, (rows >> 3) + 1);
+    return {
+      length: rows,
+      nullCount: this.nullCount,
+      validity: this.nullCount ? this.validity : null,
+      values,
+      offsets: this.offsets,
+    };
+  }
+
+  /** A buffer of at least n bytes for decompressed data pages (reused: nothing points into it after the page). */
+  page(n: number): Uint8Array {
+    if (this.scratch.length < n) this.scratch = new Uint8Array(Math.max(n, this.scratch.length * 2));
+    return this.scratch.subarray(0, n);
+  }
+
+  /** Clears (or grows) the slab buffers for a row group of `rows` rows. */
+  private reset(rows: number, textHint: number): void {
+    const k = this.kind;
+    if (rows > this.cap) {
+      this.cap = rows;
+      this.validity = new Uint8Array((rows >> 3) + 1);
+      this.fixed = new Uint8Array(typeof k === "number" ? rows * k : k === "bool" ? (rows >> 3) + 1 : 0);
+      this.i32 = new Int32Array(this.fixed.buffer, 0, this.fixed.length >> 2);
+      this.offsets = k === "utf8" ? new Int32Array(rows + 1) : null;
+      if (k === "utf8" && this.text.length < textHint) this.text = new Uint8Array(Math.max(1024, Math.min(textHint, 1 << 30)));
+    } else {
+      this.validity.fill(0);
+      this.fixed.fill(0);
+    }
+    this.pos = 0;
+    this.nullCount = 0;
+  }
+
+  /** Definition levels (max 1, bit width 1) of `count` rows; null when every row is present. */
+  private levels(buf: Uint8Array, from: number, to: number, count: number): Uint8Array | null {
+    // the common case: one run of 1s (a varint header, then the byte 1)
+    let header = 0;
+    let p = from;
+    for (let shift = 0; p < to && shift <= 28; shift += 7) {
+      const b = buf[p++]!;
+      header |= (b & 0x7f) << shift;
+      if (!(b & 0x80)) {
+        if (!(header & 1) && header >>> 1 >= count && p < to && buf[p] === 1) return null;
+        break;
+      }
+    }
+    const defs = this.defs.length >= count ? this.defs : (this.defs = new Uint8Array(count));
+    readHybrid(buf, from, to, 1, defs, 0, count);
+    return defs;
   }
 
   private room(n: number): void {
@@ -213,184 +396,101 @@ class SlabWriter {
   }
 
   /**
-   * Rows [at, at + count): `defs` (1 = present, null = all present) and the
+   * Values of rows [at, at + count): `defs` (1 = present, null = all present) and the
    * present values, either `d` in order or d[idx[k]] for dictionary pages.
    */
-  put(at: number, count: number, defs: Uint8Array | null, d: Dense, idx: Int32Array | null, present: number): void {
-    if (defs) {
-      for (let j = 0; j < count; j++) if (defs[j]) { const r = at + j; this.validity[r >> 3]! |= 1 << (r & 7); }
-      this.nullCount += count - present;
-    } else setBits(this.validity, at, count);
-    if (idx) for (let k = 0; k < present; k++) if ((idx[k]! >>> 0) >= d.n) throw new Error("parquet dictionary index out of range");
+  private put(at: number, count: number, defs: Uint8Array | null, d: Dense, idx: Int32Array | null, present: number): void {
     if (!idx && d.n < present) throw new Error("parquet page has fewer values than rows");
     switch (d.kind) {
-      case 8: {
-        const o = this.i32;
-        const v = d.v;
-        if (!defs && !idx) { o.set(v.subarray(0, 2 * count), 2 * at); break; }
-        for (let j = 0, k = 0; j < count; j++) {
-          if (defs && !defs[j]) continue;
-          const s = idx ? idx[k]! : k;
-          k++;
-          o[2 * (at + j)] = v[2 * s]!;
-          o[2 * (at + j) + 1] = v[2 * s + 1]!;
-        }
-        break;
-      }
-      case 4: {
-        const o = this.i32;
-        const v = d.v;
-        if (!defs && !idx) { o.set(v.subarray(0, count), at); break; }
-        for (let j = 0, k = 0; j < count; j++) {
-          if (defs && !defs[j]) continue;
-          o[at + j] = v[idx ? idx[k]! : k]!;
-          k++;
-        }
-        break;
-      }
-      case "bool": {
-        const o = this.fixed;
-        const v = d.v;
-        for (let j = 0, k = 0; j < count; j++) {
-          if (defs && !defs[j]) continue;
-          if (v[idx ? idx[k]! : k]) { const r = at + j; o[r >> 3]! |= 1 << (r & 7); }
-          k++;
-        }
-        break;
-      }
+      case 8: put8(this.i32, at, count, defs, d.v, idx); break;
+      case 4: put4(this.i32, at, count, defs, d.v, idx); break;
+      case "bool": putBool(this.fixed, at, count, defs, d.v, idx); break;
       case "utf8": {
-        const { src, starts, lens } = d;
-        let need = 0;
-        if (idx) for (let k = 0; k < present; k++) need += lens[idx[k]!]!;
-        else for (let k = 0; k < present; k++) need += lens[k]!;
-        this.room(need);
-        const out = this.text;
-        const offs = this.offsets!;
-        let pos = this.pos;
-        for (let j = 0, k = 0; j < count; j++) {
-          if (!defs || defs[j]) {
-            const s = idx ? idx[k]! : k;
-            k++;
-            const b = starts[s]!;
-            const l = lens[s]!;
-            if (l < 24) for (let x = 0; x < l; x++) out[pos + x] = src[b + x]!;
-            else out.set(src.subarray(b, b + l), pos);
-            pos += l;
-          }
-          offs[at + j + 1] = pos;
+        const lens = d.lens;
+        if (!idx) this.room(d.total);
+        else if (present * d.maxLen <= 1 << 24) this.room(present * d.maxLen);
+        else {
+          let need = 0;
+          for (let k = 0; k < present; k++) need += lens[idx[k]!]!;
+          this.room(need);
         }
-        this.pos = pos;
+        this.pos = idx && d.views
+          ? putViews(this.text, this.pos, this.offsets!, at, count, defs, d.views, idx)
+          : putUtf8(this.text, this.pos, this.offsets!, at, count, defs, d.src, d.starts, lens, idx);
         break;
       }
     }
   }
+}
 
-  slab(): Slab {
-    const utf8 = this.kind === "utf8";
-    return {
-      length: this.rows,
-      nullCount: this.nullCount,
-      validity: this.nullCount ? this.validity : null,
-      values: utf8 ? this.text.subarray(0, this.pos) : this.fixed,
-      offsets: this.offsets,
-    };
+function put8(o: Int32Array, at: number, count: number, defs: Uint8Array | null, v: Int32Array, idx: Int32Array | null): void {
+  if (!defs) {
+    if (!idx) { o.set(v.subarray(0, 2 * count), 2 * at); return; }
+    for (let j = 0, r = 2 * at; j < count; j++, r += 2) { const s = 2 * idx[j]!; o[r] = v[s]!; o[r + 1] = v[s + 1]!; }
+    return;
+  }
+  for (let j = 0, k = 0; j < count; j++) {
+    if (!defs[j]) continue;
+    const s = idx ? 2 * idx[k]! : 2 * k;
+    k++;
+    o[2 * (at + j)] = v[s]!;
+    o[2 * (at + j) + 1] = v[s + 1]!;
   }
 }
 
-/** Decodes a column chunk's bytes (dictionary page first, as stored) into a slab of `rows` rows. */
+function put4(o: Int32Array, at: number, count: number, defs: Uint8Array | null, v: Int32Array, idx: Int32Array | null): void {
+  if (!defs) {
+    if (!idx) { o.set(v.subarray(0, count), at); return; }
+    for (let j = 0; j < count; j++) o[at + j] = v[idx[j]!]!;
+    return;
+  }
+  for (let j = 0, k = 0; j < count; j++) {
+    if (!defs[j]) continue;
+    o[at + j] = v[idx ? idx[k]! : k]!;
+    k++;
+  }
+}
+
+function putBool(o: Uint8Array, at: number, count: number, defs: Uint8Array | null, v: Uint8Array, idx: Int32Array | null): void {
+  for (let j = 0, k = 0; j < count; j++) {
+    if (defs && !defs[j]) continue;
+    if (v[idx ? idx[k]! : k]) { const r = at + j; o[r >> 3]! |= 1 << (r & 7); }
+    k++;
+  }
+}
+
+/** Copies the strings of rows [at, at + count) to out[pos..], filling offsets; returns the new pos. */
+function putUtf8(out: Uint8Array, pos: number, offs: Int32Array, at: number, count: number, defs: Uint8Array | null,
+  src: Uint8Array, starts: Int32Array, lens: Int32Array, idx: Int32Array | null): number {
+  for (let j = 0, k = 0; j < count; j++) {
+    if (!defs || defs[j]) {
+      const s = idx ? idx[k]! : k;
+      k++;
+      const b = starts[s]!;
+      const l = lens[s]!;
+      if (l < 24) for (let x = 0; x < l; x++) out[pos + x] = src[b + x]!;
+      else out.set(src.subarray(b, b + l), pos);
+      pos += l;
+    }
+    offs[at + j + 1] = pos;
+  }
+  return pos;
+}
+
+/** putUtf8 for dictionary pages with per-entry views. */
+function putViews(out: Uint8Array, pos: number, offs: Int32Array, at: number, count: number, defs: Uint8Array | null, views: Uint8Array[], idx: Int32Array): number {
+  for (let j = 0, k = 0; j < count; j++) {
+    if (!defs || defs[j]) {
+      const v = views[idx[k++]!]!;
+      out.set(v, pos);
+      pos += v.length;
+    }
+    offs[at + j + 1] = pos;
+  }
+  return pos;
+}
+
+/** One-shot decode of a column chunk (tests; the reader keeps a ChunkDecoder per column). */
 export function decodeChunk(buf: Uint8Array, meta: ColumnMetaData, plan: FastPlan, kind: SlabKind, rows: number): Slab {
-  if (!FAST_CODECS.has(meta.codec)) throw new Error(`codec ${meta.codec} is left to hyparquet`);
-  const out = new SlabWriter(kind, rows, kind === "utf8" ? Math.min(Number(meta.total_uncompressed_size) * 2, 1 << 30) : 0);
-  const reader = { view: new DataView(buf.buffer, buf.byteOffset, buf.byteLength), offset: 0 };
-  let dict: Dense | null = null;
-  let at = 0;
-  let defs: Uint8Array | null = null;
-  while (at < rows) {
-    if (reader.offset >= buf.length) throw new Error("parquet column chunk ends before its rows");
-    const h = parquetHeader(reader);
-    const start = reader.offset;
-    const end = start + h.compressed_page_size;
-    if (end > buf.length || h.compressed_page_size < 0) throw new Error("parquet page runs past its column chunk");
-    reader.offset = end;
-    const raw = buf.subarray(start, end);
-    if (h.type === "DICTIONARY_PAGE") {
-      const dh = h.dictionary_page_header!;
-      const page = decompress(raw, h.uncompressed_page_size, meta.codec);
-      dict = plainDense(page, 0, dh.num_values, plan, kind);
-      continue;
-    }
-    let page: Uint8Array;
-    let pos = 0;
-    let count: number;
-    let encoding: string;
-    let present: number;
-    if (h.type === "DATA_PAGE") {
-      const dp = h.data_page_header!;
-      count = dp.num_values;
-      encoding = dp.encoding;
-      if (at + count > rows) throw new Error("parquet pages hold more values than the row group's rows");
-      page = decompress(raw, h.uncompressed_page_size, meta.codec);
-      present = count;
-      if (plan.optional) {
-        if (page.length < 4) throw new Error("parquet page too short");
-        const len = (page[0]! | (page[1]! << 8) | (page[2]! << 16) | (page[3]! << 24)) >>> 0;
-        pos = 4 + len;
-        if (pos > page.length) throw new Error("parquet definition levels run past the page");
-        ({ defs, present } = levels(page, 4, pos, count, defs));
-      }
-    } else if (h.type === "DATA_PAGE_V2") {
-      const dp = h.data_page_header_v2!;
-      count = dp.num_values;
-      encoding = dp.encoding;
-      if (at + count > rows || dp.num_rows !== count) throw new Error("parquet v2 page rows do not match its values");
-      const rl = dp.repetition_levels_byte_length;
-      const dl = dp.definition_levels_byte_length;
-      if (rl !== 0 || rl + dl > raw.length) throw new Error("parquet v2 page levels do not fit a flat column");
-      present = count;
-      if (plan.optional) ({ defs, present } = levels(raw, 0, dl, count, defs));
-      const body = raw.subarray(dl);
-      page = dp.is_compressed === false ? body : decompress(body, h.uncompressed_page_size - dl, meta.codec);
-    } else {
-      continue; // index pages
-    }
-    const pageDefs = present === count ? null : defs;
-    if (present === 0) {
-      out.put(at, count, pageDefs, EMPTY[kind === 8 ? "w8" : kind === 4 ? "w4" : kind === "bool" ? "bool" : "utf8"], null, 0);
-    } else if (encoding === "PLAIN_DICTIONARY" || encoding === "RLE_DICTIONARY") {
-      if (!dict) throw new Error("parquet dictionary page missing");
-      if (pos >= page.length) throw new Error("parquet page too short");
-      const width = page[pos]!;
-      if (width > 32) throw new Error("parquet dictionary index width out of range");
-      const idx = new Int32Array(present);
-      readHybrid(page, pos + 1, page.length, width, idx, 0, present);
-      out.put(at, count, pageDefs, dict, idx, present);
-    } else if (encoding === "PLAIN") {
-      out.put(at, count, pageDefs, plainDense(page, pos, present, plan, kind), null, present);
-    } else if (encoding === "RLE" && plan.phys === "BOOLEAN") {
-      if (pos + 4 > page.length) throw new Error("parquet page too short");
-      const v = new Uint8Array(present);
-      readHybrid(page, pos + 4, page.length, 1, v, 0, present);
-      out.put(at, count, pageDefs, { kind: "bool", v, n: present }, null, present);
-    } else {
-      throw new Error(`encoding ${encoding} is left to hyparquet`);
-    }
-    at += count;
-  }
-  return out.slab();
-}
-
-const EMPTY = {
-  w8: { kind: 8, v: new Int32Array(0), n: 0 },
-  w4: { kind: 4, v: new Int32Array(0), n: 0 },
-  bool: { kind: "bool", v: new Uint8Array(0), n: 0 },
-  utf8: { kind: "utf8", src: new Uint8Array(0), starts: new Int32Array(0), lens: new Int32Array(0), n: 0 },
-} as const satisfies Record<string, Dense>;
-
-/** Definition levels (max 1, bit width 1) of `count` rows into a reused byte array, with how many are present. */
-function levels(buf: Uint8Array, from: number, to: number, count: number, reuse: Uint8Array | null): { defs: Uint8Array; present: number } {
-  const defs = reuse && reuse.length >= count ? reuse : new Uint8Array(count);
-  readHybrid(buf, from, to, 1, defs, 0, count);
-  let present = 0;
-  for (let j = 0; j < count; j++) present += defs[j]!;
-  return { defs, present };
+  return new ChunkDecoder(plan, kind).decode(buf, meta, rows);
 }
