@@ -25,7 +25,13 @@ function viaBytes(chunks: Uint8Array[], dialect: Dialect): Row[] | string {
     out.push({ line, fields });
   });
   try {
-    for (const c of chunks) parser.push(c, false);
+    // Chunks go through one buffer that is scribbled over after each push, as a reused read buffer would be.
+    const shared = Buffer.alloc(Math.max(1, ...chunks.map((c) => c.length)));
+    for (const c of chunks) {
+      shared.set(c);
+      parser.push(shared.subarray(0, c.length), false);
+      shared.fill(0x2c);
+    }
     parser.push(new Uint8Array(0), true);
   } catch (e) {
     return (e as AppError).message;

@@ -45,7 +45,9 @@ export function fieldText(f: ByteFields, k: number): string {
  * Delimiter and quote must be ASCII (the sniffer only picks ASCII ones).
  */
 export class ByteRowParser {
-  private leftover: Buffer | null = null;
+  /** Holds the incomplete row of the last push (its first `kept` bytes) and the chunk appended to it. */
+  private work: Buffer = Buffer.allocUnsafe(64 * 1024);
+  private kept = 0;
   private line = 1;
   private start = new Int32Array(64);
   private end = new Int32Array(64);
@@ -73,6 +75,13 @@ export class ByteRowParser {
     const q = new Uint8Array(size); q.set(this.inScratch); this.inScratch = q;
   }
 
+  /** A bigger buffer with the first `keep` bytes of `b`. */
+  private grown(b: Buffer, keep: number, need: number): Buffer {
+    const bigger = Buffer.allocUnsafe(Math.max(need, b.length * 2));
+    b.copy(bigger, 0, 0, keep);
+    return bigger;
+  }
+
   /** Appends buf[a..b) to the scratch buffer at `pos`; returns the new position. */
   private toScratch(buf: Buffer, a: number, b: number, pos: number): number {
     const need = pos + (b - a);
@@ -86,10 +95,15 @@ export class ByteRowParser {
   }
 
   push(chunk: Uint8Array, final: boolean): void {
-    const buf = this.leftover !== null
-      ? Buffer.concat([this.leftover, chunk])
-      : asBuffer(chunk);
-    this.leftover = null;
+    let buf: Buffer;
+    if (this.kept > 0) {
+      // The incomplete row kept from the last push sits at the start of `work`: append the chunk behind it.
+      const need = this.kept + chunk.length;
+      if (this.work.length < need) this.work = this.grown(this.work, this.kept, need);
+      this.work.set(chunk, this.kept);
+      buf = this.work.subarray(0, need);
+    } else buf = asBuffer(chunk);
+    this.kept = 0;
     const len = buf.length;
     const D = this.delim;
     const Q = this.quote;
@@ -257,8 +271,14 @@ export class ByteRowParser {
           `Line ${this.line} starts a row longer than 64 MB, which usually means a quote is never closed. Check the quotes on that line`,
         );
       }
-      // A copy, so the caller's chunk (maybe a pooled network buffer) is not kept alive.
-      this.leftover = Buffer.from(buf.subarray(rowStart));
+      // Kept in our own buffer: the caller may reuse its chunk, and a fresh buffer per push would only feed the GC.
+      const n = len - rowStart;
+      if (buf.buffer === this.work.buffer && buf.byteOffset === this.work.byteOffset) this.work.copyWithin(0, rowStart, len);
+      else {
+        if (this.work.length < n) this.work = Buffer.allocUnsafe(Math.max(n, this.work.length * 2));
+        buf.copy(this.work, 0, rowStart, len);
+      }
+      this.kept = n;
     }
   }
 

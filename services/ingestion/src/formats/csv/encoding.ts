@@ -85,13 +85,22 @@ export async function* decodedChunks(path: string, encoding: TextEncodingName, f
   }
 }
 
-/** The chunks of a file, closed when the consumer stops. */
+/**
+ * The chunks of a file, read into one reused buffer: a chunk is valid only
+ * until the next one is asked for (the parsers copy what they keep), so
+ * reading a large file allocates nothing per chunk.
+ */
 export async function* fileChunks(path: string): AsyncGenerator<Buffer> {
-  const stream = createReadStream(path, { highWaterMark: READ_CHUNK_BYTES });
+  const fh = await open(path, "r");
+  const buf = Buffer.allocUnsafe(READ_CHUNK_BYTES);
   try {
-    for await (const chunk of stream as AsyncIterable<Buffer>) yield chunk;
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) return;
+      yield buf.subarray(0, bytesRead);
+    }
   } finally {
-    stream.destroy();
+    await fh.close();
   }
 }
 
