@@ -43,23 +43,28 @@ export function setBits(bits: Uint8Array, at: number, count: number): void {
 /** ORs `count` bits of `src` from bit `from` into `dst` from bit `at` (dst bits there must be 0); returns how many were 0. */
 export function copyBits(dst: Uint8Array, at: number, src: Uint8Array, from: number, count: number): number {
   let zeros = 0;
-  if (!((at | from) & 7)) {
-    // byte-aligned: copy whole bytes, then the tail
-    const whole = count >> 3;
-    const s = from >> 3;
-    const d = at >> 3;
-    for (let k = 0; k < whole; k++) {
-      const b = src[s + k]!;
-      dst[d + k] = b;
+  let i = 0;
+  // bit by bit until dst is byte-aligned
+  for (; i < count && ((at + i) & 7); i++) {
+    const s = from + i;
+    if ((src[s >> 3]! >> (s & 7)) & 1) { const d = at + i; dst[d >> 3]! |= 1 << (d & 7); } else zeros++;
+  }
+  // then whole dst bytes, each from (at most) two src bytes
+  const whole = (count - i) >> 3;
+  if (whole > 0) {
+    let s = from + i;
+    let d = (at + i) >> 3;
+    const sh = s & 7;
+    const last = src.length - 1;
+    for (let k = 0; k < whole; k++, s += 8, d++) {
+      const j = s >> 3;
+      const b = sh ? ((src[j]! >> sh) | ((j < last ? src[j + 1]! : 0) << (8 - sh))) & 0xff : src[j]!;
+      dst[d] = b;
       if (b !== 0xff) zeros += 8 - popcount8(b);
     }
-    for (let i = whole << 3; i < count; i++) {
-      if ((src[(from + i) >> 3]! >> ((from + i) & 7)) & 1) dst[(at + i) >> 3]! |= 1 << ((at + i) & 7);
-      else zeros++;
-    }
-    return zeros;
+    i += whole << 3;
   }
-  for (let i = 0; i < count; i++) {
+  for (; i < count; i++) {
     const s = from + i;
     if ((src[s >> 3]! >> (s & 7)) & 1) { const d = at + i; dst[d >> 3]! |= 1 << (d & 7); } else zeros++;
   }
@@ -99,7 +104,8 @@ export class BulkColumn extends ColumnBuilder {
   #bytes: Uint8Array;
   #pos = 0;
 
-  constructor(type: ColumnType, rows: number) {
+  /** `textBytes`: expected text bytes of a full batch (utf8), to size the buffer once. */
+  constructor(type: ColumnType, rows: number, textBytes = rows * 16) {
     super(type, 0);
     this.#rows = rows;
     this.#kind = slabKind(type);
@@ -107,7 +113,7 @@ export class BulkColumn extends ColumnBuilder {
     const k = this.#kind;
     this.#fixed = typeof k === "number" ? new Uint8Array(rows * k) : k === "bool" ? new Uint8Array((rows >> 3) + 1) : new Uint8Array(0);
     this.#offs = k === "utf8" ? new Int32Array(rows + 1) : null;
-    this.#bytes = new Uint8Array(k === "utf8" ? Math.max(1024, rows * 16) : 0);
+    this.#bytes = new Uint8Array(k === "utf8" ? Math.max(1024, Math.min(textBytes, 1 << 30)) : 0);
   }
 
   override get full(): boolean {

@@ -81,12 +81,14 @@ let peak = 0;
 const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()); }, 10);
 for (let round = 0; round < Number(roundsArg); round++) {
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const [table] = await readParquet(file, { tableName: "t" });
   const t = rowsPath ? { ...table!, columnar: undefined } : table!;
   const out = await writeArrowTable(store, "k", t);
   const ms = performance.now() - t0;
+  const cpu = process.cpuUsage(c0);
   peak = Math.max(peak, process.memoryUsage.rss());
-  console.log(`round ${round + 1}: ${ms.toFixed(0)} ms, ${Math.round(out.rowCount / (ms / 1000)).toLocaleString("en")} rows/s, ${out.rowCount} rows, ${(out.bytes / 2 ** 20).toFixed(1)} MiB arrow, peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`);
+  console.log(`round ${round + 1}: ${ms.toFixed(0)} ms (cpu ${((cpu.user + cpu.system) / 1000).toFixed(0)} ms, all threads), ${Math.round(out.rowCount / (ms / 1000)).toLocaleString("en")} rows/s, ${out.rowCount} rows, ${(out.bytes / 2 ** 20).toFixed(1)} MiB arrow, peak RSS ${(peak / 2 ** 20).toFixed(0)} MiB`);
 }
 clearInterval(timer);
 if (!noDigest) console.log(`digest ${digest(bytes())}`);

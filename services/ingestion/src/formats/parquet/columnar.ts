@@ -43,7 +43,9 @@ export async function* columnarBatches(src: ColumnarSource, batchRows: number): 
   const fh = await open(src.path, "r");
   try {
     const size = (await fh.stat()).size;
-    const fresh = () => types.map((t) => new BulkColumn(t, batchRows));
+    // text bytes per row seen so far, per column, to size the next batches' text buffers
+    const perRow = types.map(() => 16);
+    const fresh = () => types.map((t, i) => new BulkColumn(t, batchRows, Math.ceil(perRow[i]! * batchRows * 1.1)));
     let b = fresh();
     let start = 0;
     for (const group of metadata.row_groups) {
@@ -70,6 +72,7 @@ export async function* columnarBatches(src: ColumnarSource, batchRows: number): 
       }
       const slow = slabs.flatMap((s, i) => (s ? [] : [i]));
       if (slow.length) await slowSlabs(src, slow, start, rows, slabs);
+      slabs.forEach((s, i) => { if (s!.offsets) perRow[i] = s!.values.length / rows; });
       for (let from = 0; from < rows;) {
         const take = Math.min(rows - from, b[0]!.room);
         for (let i = 0; i < b.length; i++) b[i]!.append(slabs[i]!, from, take);
