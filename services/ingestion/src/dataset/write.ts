@@ -72,6 +72,44 @@ async function* batchesFromRows(table: ParsedTable, batchRows: number): AsyncGen
 }
 
 /**
+ * An IPC sink that keeps the pieces flechette writes (message headers and the
+ * builders' own buffers) instead of joining them into a new buffer per batch;
+ * the store copies them into its chunks. Pieces stay valid because builders
+ * are never reused.
+ */
+class Pieces {
+  readonly pieces: Uint8Array[] = [];
+  size = 0;
+  write(bytes: Uint8Array): void {
+    this.pieces.push(bytes);
+    this.size += bytes.byteLength;
+  }
+  pad(byteCount: number): void {
+    this.write(new Uint8Array(byteCount));
+  }
+  finish(): null {
+    return null;
+  }
+  /** Little-endian int32 at a stream offset (it may straddle pieces). */
+  int32At(offset: number): number {
+    const b = new Uint8Array(4);
+    let k = 0;
+    for (const chunk of this.range(offset, offset + 4)) { b.set(chunk, k); k += chunk.byteLength; }
+    return new DataView(b.buffer).getInt32(0, true);
+  }
+  /** Views of the stream bytes from..to. */
+  *range(from: number, to: number): Generator<Uint8Array> {
+    let at = 0;
+    for (const p of this.pieces) {
+      const end = at + p.byteLength;
+      if (end > from && at < to) yield p.subarray(Math.max(0, from - at), Math.min(p.byteLength, to - at));
+      at = end;
+      if (at >= to) return;
+    }
+  }
+}
+
+/**
  * Streams a table into one Arrow IPC stream: values go straight into typed
  * arrays of one record batch at a time (bounded memory), each batch encoded on
  * its own; the schema message is kept from the first batch only and the
@@ -85,29 +123,31 @@ export async function writeArrowTable(store: BlobStore, key: string, table: Pars
   const hasNull = cols.map(() => false);
   let rowCount = 0;
 
-  const encode = (b: ColumnBuilder[]): Uint8Array => {
+  const encode = (b: ColumnBuilder[]): Pieces => {
     const columns: Record<string, Column<unknown>> = {};
     b.forEach((builder, i) => {
       if (builder.nullCount > 0) hasNull[i] = true;
       columns[`c${i}`] = builder.finish();
     });
-    return tableToIPC(tableFromColumns(columns), { format: "stream" })!;
+    const sink = new Pieces();
+    tableToIPC(tableFromColumns(columns), { format: "stream", sink });
+    return sink;
   };
 
   async function* chunks(): AsyncGenerator<Uint8Array> {
     let first = true;
-    const flush = (bytes: Uint8Array): Uint8Array => {
-      const metaLen = new DataView(bytes.buffer, bytes.byteOffset).getInt32(4, true);
-      const body = first ? bytes.subarray(0, bytes.length - EOS_BYTES) : bytes.subarray(8 + metaLen, bytes.length - EOS_BYTES);
+    // The stream of one batch is schema message, record batch message, end-of-stream marker.
+    const flush = (p: Pieces): Generator<Uint8Array> => {
+      const body = p.range(first ? 0 : 8 + p.int32At(4), p.size - EOS_BYTES);
       first = false;
       return body;
     };
     const source = table.columnar ? table.columnar(batchRows) : batchesFromRows(table, batchRows);
     for await (const b of source) {
       rowCount += b[0]?.length ?? 0;
-      yield flush(encode(b));
+      yield* flush(encode(b));
     }
-    if (first) yield flush(encode(batchBuilders(types, 0)));
+    if (first) yield* flush(encode(batchBuilders(types, 0)));
     yield new Uint8Array([0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]);
   }
 
