@@ -22,14 +22,14 @@ const rowsPath = args.includes("--rows");
 const noDigest = args.includes("--no-digest");
 const [file = "/tmp/dsb-bench-data/mixed-100mb.parquet", roundsArg = "3"] = args.filter((a) => !a.startsWith("--"));
 
-/** A store that keeps the bytes in memory (only what the digest needs). */
-function memoryStore(): { store: BlobStore; bytes: () => Uint8Array } {
+/** A store that keeps the bytes in memory when the digest needs them, else only counts them. */
+function memoryStore(keep: boolean): { store: BlobStore; bytes: () => Uint8Array } {
   let parts: Uint8Array[] = [];
   const store = {
     async put(_key: string, body: AsyncIterable<Uint8Array>) {
       parts = [];
       let size = 0;
-      for await (const c of body) { parts.push(c.slice()); size += c.length; }
+      for await (const c of body) { if (keep) parts.push(c.slice()); size += c.length; }
       return { size };
     },
   } as unknown as BlobStore;
@@ -76,7 +76,7 @@ async function decodeOnly(rounds: number): Promise<void> {
 }
 if (args.includes("--decode")) { await decodeOnly(Number(roundsArg)); process.exit(0); }
 
-const { store, bytes } = memoryStore();
+const { store, bytes } = memoryStore(!noDigest);
 let peak = 0;
 const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage.rss()); }, 10);
 for (let round = 0; round < Number(roundsArg); round++) {
