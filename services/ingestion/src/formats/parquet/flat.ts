@@ -1,4 +1,4 @@
-import { isUtf8 } from "node:buffer";
+import { isAscii, isUtf8 } from "node:buffer";
 import { snappyUncompress, type ColumnMetaData } from "hyparquet";
 // Not re-exported from the package root, but a public subpath ("./src/*.js" in its exports).
 import { parquetHeader } from "hyparquet/src/column.js";
@@ -70,31 +70,17 @@ function putNum(out: Int32Array, i: number, t: number): void {
 }
 
 /** trunc(v / d) of the int64 (lo, hi) as a number, exactly what Number(v / BigInt(d)) gives. */
-function divInt64(lo: number, hi: number, d: number): number {
-  let neg = hi < 0;
-  let l = lo >>> 0;
-  let h = hi >>> 0;
-  if (neg) { // two's complement negate
-    l = (~l + 1) >>> 0;
-    h = (~h + (l === 0 ? 1 : 0)) >>> 0;
+export function divInt64(lo: number, hi: number, d: number): number {
+  if (hi >= -0x100000 && hi < 0x100000) {
+    // |v| < 2^52: v, q * d and the remainder are exact doubles; fix the quotient's rounding
+    const v = hi * TWO32 + (lo >>> 0);
+    let q = Math.trunc(v / d);
+    const r = v - q * d;
+    if (v >= 0) { if (r < 0) q--; else if (r >= d) q++; } else if (r > 0) q++; else if (r <= -d) q--;
+    return q === 0 ? 0 : q; // no -0
   }
-  // long division in 16-bit limbs: every intermediate stays below 2^53
-  let r = 0;
-  const limbs = [h >>> 16, h & 0xffff, l >>> 16, l & 0xffff];
-  const q = [0, 0, 0, 0];
-  for (let k = 0; k < 4; k++) {
-    const cur = r * 65536 + limbs[k]!;
-    q[k] = Math.floor(cur / d);
-    r = cur - q[k]! * d;
-  }
-  if (q[0]! >= 32) {
-    // beyond 2^53: let BigInt round the way Number() does
-    const big = (BigInt(hi) << 32n) | BigInt(lo >>> 0);
-    return Number(big / BigInt(d));
-  }
-  const mag = q[0]! * 281474976710656 + q[1]! * TWO32 + q[2]! * 65536 + q[3]!;
-  neg &&= mag !== 0;
-  return neg ? -mag : mag;
+  const big = (BigInt(hi) << 32n) | BigInt(lo >>> 0);
+  return Number(big / BigInt(d));
 }
 
 /** `n` PLAIN values from bytes[start..] in the plan's Arrow form. */
@@ -155,7 +141,6 @@ function stringsDense(bytes: Uint8Array, start: number, n: number): Dense {
   const starts = new Int32Array(n);
   const lens = new Int32Array(n);
   let pos = start;
-  let odd = false;
   let maxLen = 0;
   const len = bytes.length;
   for (let i = 0; i < n; i++) {
@@ -166,24 +151,27 @@ function stringsDense(bytes: Uint8Array, start: number, n: number): Dense {
     starts[i] = pos;
     lens[i] = l;
     if (l > maxLen) maxLen = l;
-    let hi = 0;
-    for (let k = pos, e = pos + l; k < e; k++) hi |= bytes[k]!;
-    if (hi & 0x80) odd = true;
     pos += l;
   }
   const d: Strings = { kind: "utf8", src: bytes, starts, lens, n, maxLen, total: pos - start - 4 * n };
-  return odd ? sanitize(d) : d;
+  // all ASCII (length prefixes included, so values under 128 bytes): nothing to check
+  return isAscii(bytes.subarray(start, pos)) ? d : sanitize(d);
 }
 
 /**
  * The slow path decodes with TextDecoder (invalid sequences → U+FFFD, a leading BOM dropped) and
- * writes the string back as UTF-8; only values with non-ASCII bytes can differ, so only those are redone.
+ * writes the string back as UTF-8; only values with non-ASCII bytes can differ, so only those are checked.
  */
 function sanitize(d: Strings): Strings {
   const { src, starts, lens, n } = d;
   const fixed = new Map<number, Uint8Array>();
   for (let i = 0; i < n; i++) {
-    const v = src.subarray(starts[i]!, starts[i]! + lens[i]!);
+    const b = starts[i]!;
+    const e = b + lens[i]!;
+    let hi = 0;
+    for (let k = b; k < e; k++) hi |= src[k]!;
+    if (!(hi & 0x80)) continue;
+    const v = src.subarray(b, e);
     const bom = v.length >= 3 && v[0] === 0xef && v[1] === 0xbb && v[2] === 0xbf;
     if (bom || !isUtf8(v)) fixed.set(i, Buffer.from(decoder.decode(v), "utf8"));
   }

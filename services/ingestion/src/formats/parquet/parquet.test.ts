@@ -10,7 +10,7 @@ import { tableFromIPC } from "@uwdata/flechette";
 import type { BlobStore } from "@dsb/storage";
 import { slabKind } from "../../dataset/bulk.ts";
 import { writeArrowTable } from "../../dataset/write.ts";
-import { decodeChunk, FAST_ENCODINGS } from "./flat.ts";
+import { decodeChunk, divInt64, FAST_ENCODINGS } from "./flat.ts";
 import { parquetColumnType, readParquet } from "./index.ts";
 import { fastPlan } from "./plan.ts";
 
@@ -77,6 +77,7 @@ const SELECT = `
     (i / 4.0)::float as flt,
     case when i % 11 = 0 then null else 'w' || (i % 13) end as word,
     case i % 4 when 0 then 'naïve ☃' when 1 then '' when 2 then null else 'x' || i end as text,
+    case when i % 100 = 0 then repeat('ab', 100 + i % 7) else 's' || (i % 3000) end as long,
     date '1969-12-25' + (i % 50)::integer as day,
     timestamp '1969-12-31 23:59:58.5' + to_microseconds(i * 1234567) as ts,
     (timestamp '2024-01-01' + to_microseconds(i * 1001))::timestamp_ms as ts_ms,
@@ -100,7 +101,7 @@ describe("Parquet fast column decoding", () => {
     const fast = await fastColumns(path);
     // v2 writes delta and byte-stream-split encodings, which stay with hyparquet
     if (opts.includes("v2")) expect(fast).toEqual(expect.arrayContaining(["word", "flag", "flag2"]));
-    else expect(fast).toEqual(["id", "int32", "big", "u32", "dbl", "flt", "word", "text", "day", "ts", "ts_ms", "ts_ns", "tstz", "tod", "flag", "flag2"]);
+    else expect(fast).toEqual(["id", "int32", "big", "u32", "dbl", "flt", "word", "text", "long", "day", "ts", "ts_ms", "ts_ns", "tstz", "tod", "flag", "flag2"]);
     const [a, b] = [await dataset(path, false), await dataset(path, true)];
     expect(a.columns).toEqual(b.columns);
     expect(a.values).toEqual(b.values);
@@ -145,5 +146,18 @@ describe("Parquet fast column decoding", () => {
     expect(a.values[0]!.slice(-2)).toEqual([199_998n, 199_999n]);
     expect(a.values[1]!.slice(-1)).toEqual(["v199999"]);
     expect(a.batches).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe("divInt64", () => {
+  it("is Number(v / BigInt(d)) for values around the exact-double limits and zero", () => {
+    const edge = [0n, 1n, -1n, 999n, -999n, 1000n, -1000n, 1001n, -1001n, 2n ** 52n - 1n, -(2n ** 52n), 2n ** 52n, 2n ** 53n + 7n, -(2n ** 53n) - 7n, 2n ** 63n - 1n, -(2n ** 63n), 1_700_000_000_123_456n, -86_400_000_001n];
+    let seed = 3n;
+    for (let i = 0; i < 500; i++) { seed = (seed * 6364136223846793005n + 1442695040888963407n) & (2n ** 64n - 1n); edge.push(BigInt.asIntN(64, seed) >> BigInt(i % 40)); }
+    for (const v of edge) {
+      const lo = Number(BigInt.asIntN(32, v));
+      const hi = Number(BigInt.asIntN(32, v >> 32n));
+      for (const d of [1000, 1_000_000]) expect([v, d, divInt64(lo, hi, d)]).toEqual([v, d, Number(v / BigInt(d))]);
+    }
   });
 });
