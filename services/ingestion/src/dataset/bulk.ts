@@ -1,7 +1,7 @@
 import { batchType, Column } from "@uwdata/flechette";
 import { AppError } from "@dsb/contracts";
 import type { ColumnType } from "../formats/types.ts";
-import { ColumnBuilder } from "./columns.ts";
+import { ColumnBuilder, type ArrowValue } from "./columns.ts";
 
 /**
  * A run of decoded values of one column in Arrow layout (e.g. one Parquet row
@@ -118,6 +118,14 @@ export class BulkColumn extends ColumnBuilder {
 
   override get full(): boolean {
     return this.length >= this.#rows;
+  }
+
+  override push(_v: ArrowValue): void {
+    throw new Error("BulkColumn is filled with append(slab), not value by value");
+  }
+
+  override nullAt(): void {
+    throw new Error("BulkColumn is filled with append(slab), not value by value");
   }
 
   /** Room left in this batch. */
