@@ -124,7 +124,7 @@ function cutSequence(b: Uint8Array): number {
  * the TextDecoder fatal error (the caller falls back to windows-1252). Other
  * encodings are decoded and re-encoded.
  */
-export async function* utf8Bytes(source: AsyncIterable<Uint8Array>, encoding: TextEncodingName, validate: boolean): AsyncGenerator<Buffer> {
+export async function* utf8Bytes(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, encoding: TextEncodingName, validate: boolean): AsyncGenerator<Buffer> {
   if (encoding !== "utf-8") {
     const decoder = new TextDecoder(encoding);
     for await (const chunk of source) {

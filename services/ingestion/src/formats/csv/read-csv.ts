@@ -10,7 +10,8 @@ import {
 import { columnNames, detectHeader } from "./header.ts";
 import { T_ALL, classify, classifyBytes, formatToType, isNullBytes, isNullMarker, pickFormat } from "./infer.ts";
 import type { Dialect } from "./parser.ts";
-import { type SniffResult, readSamples, sniffDialect } from "./sniff.ts";
+import { HEAD_SAMPLE_BYTES, type SniffResult, readSamples, sniffDialect } from "./sniff.ts";
+import type { LocalCopy } from "@dsb/storage";
 import { RereadTable } from "../../dataset/write.ts";
 
 /** Rows per batch yielded by `rows()`. */
@@ -41,12 +42,18 @@ function raggedRow(line: number, got: number, want: number, header: boolean): Ap
 
 const isDecodeError = (e: unknown): boolean => (e as { code?: unknown } | null)?.code === "ERR_ENCODING_INVALID_ENCODED_DATA";
 
-/** Encoding from the BOM, zero-byte pattern, or a UTF-8 validity check of the head, middle and end. */
-async function detectEncoding(path: string, size: number): Promise<TextEncodingName> {
-  const head = await readBytes(path, 0, 64 * 1024);
+/** What the first 64 KiB say: a BOM, UTF-16 zero bytes, invalid UTF-8 (windows-1252), else UTF-8 so far. */
+function headEncoding(bytes: Uint8Array): TextEncodingName {
+  const head = bytes.subarray(0, 64 * 1024);
   const fromBom = bomEncoding(head) ?? bomlessUtf16(head);
   if (fromBom !== null) return fromBom;
-  if (!isUtf8Slice(head, false)) return "windows-1252";
+  return isUtf8Slice(head, false) ? "utf-8" : "windows-1252";
+}
+
+/** Encoding from the BOM, zero-byte pattern, or a UTF-8 validity check of the head, middle and end. */
+async function detectEncoding(path: string, size: number): Promise<TextEncodingName> {
+  const fromHead = headEncoding(await readBytes(path, 0, 64 * 1024));
+  if (fromHead !== "utf-8") return fromHead;
   for (const at of [0.5, 1]) {
     const pos = Math.max(0, Math.floor(size * at) - 64 * 1024);
     if (pos === 0) continue;
@@ -145,7 +152,7 @@ class Inference {
  * `partial` reads a prefix of the file: only its complete rows count.
  */
 async function inferPass(
-  source: AsyncIterable<Uint8Array>, encoding: TextEncodingName, sniffed: SniffResult, maxCells: number | undefined, partial = false,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, encoding: TextEncodingName, sniffed: SniffResult, maxCells: number | undefined, partial = false,
 ): Promise<CsvInference> {
   const st = new Inference(sniffed, maxCells ?? Number.POSITIVE_INFINITY);
   const parser = new ByteRowParser(sniffed.dialect, (f, n, line) => {
@@ -272,19 +279,13 @@ export const readCsv: FormatReader = async (path, opts) => {
 /** How much of the file the single-pass reader infers its guess from. */
 export const GUESS_BYTES = 1024 * 1024;
 
-async function* prefix(path: string, bytes: number): AsyncGenerator<Buffer> {
-  let got = 0;
-  for await (const chunk of fileChunks(path)) {
-    const take = Math.min(chunk.length, bytes - got);
-    yield chunk.subarray(0, take);
-    got += take;
-    if (got >= bytes) return;
-  }
-}
-
 const sameInference = (a: CsvInference, b: CsvInference): boolean =>
   a.hasHeader === b.hasHeader && a.skipRows === b.skipRows && a.encoding === b.encoding &&
   a.formats.length === b.formats.length && a.formats.every((f, k) => f === b.formats[k]);
+
+const sameSniff = (a: { encoding: TextEncodingName; sniffed: SniffResult }, b: { encoding: TextEncodingName; sniffed: SniffResult }): boolean =>
+  a.encoding === b.encoding && a.sniffed.fields === b.sniffed.fields && a.sniffed.dialect.delimiter === b.sniffed.dialect.delimiter &&
+  a.sniffed.dialect.quote === b.sniffed.dialect.quote && a.sniffed.dialect.escape === b.sniffed.dialect.escape;
 
 /** The two-pass table of an exact inference (what readCsv gives). */
 const exactTable = (path: string, name: string, inf: CsvInference): ParsedTable => ({
@@ -295,16 +296,40 @@ const exactTable = (path: string, name: string, inf: CsvInference): ParsedTable 
   columnar: (batchRows) => columnarBatches(fileChunks(path), inf, batchRows),
 });
 
+/** What the single pass started from: encoding and dialect from the head, types from the first GUESS_BYTES. */
+interface Guess {
+  copy: LocalCopy;
+  name: string;
+  maxCells: number | undefined;
+  encoding: TextEncodingName;
+  sniffed: SniffResult;
+  inference: CsvInference;
+}
+
 /**
- * The single pass of the dataset writer: every row is classified as in pass 1
- * (the same whole-file inference) and, at the same time, converted with the
- * types guessed from the first GUESS_BYTES. When the whole file confirms the
- * guess (the usual case) the batches already written are the dataset; when a
- * later value contradicts it, the writer is told to start again with the exact
- * two-pass table (RereadTable), so the result never depends on the guess.
+ * The exact table when the whole-file sniff (head, middle and end) disagrees
+ * with the head-only one the pass used, else null. Completes the copy first.
  */
-async function* guessedBatches(path: string, name: string, guess: CsvInference, sniffed: SniffResult, maxCells: number | undefined, batchRows: number): AsyncGenerator<ColumnBuilder[]> {
-  const st = new Inference(sniffed, maxCells ?? Number.POSITIVE_INFINITY);
+async function resniffed(g: Guess): Promise<ParsedTable | null> {
+  await g.copy.complete();
+  const exact = await sniffCsv(g.copy.path);
+  if (sameSniff(exact, g)) return null;
+  return exactTable(g.copy.path, g.name, await inferWhole(g.copy.path, exact.encoding, exact.sniffed, g.maxCells));
+}
+
+/**
+ * The single pass of the dataset writer, reading the upload as it is copied:
+ * every row is classified as in pass 1 (the same whole-file inference) and, at
+ * the same time, converted with the types guessed from the first GUESS_BYTES.
+ * When the whole file confirms the guess and the head-only sniff (the usual
+ * case) the batches already written are the dataset; otherwise the writer is
+ * told to start again with the exact two-pass table (RereadTable), so the
+ * result never depends on the guess. Errors are only reported once the
+ * whole-file sniff confirms the dialect they were found with.
+ */
+async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<ColumnBuilder[]> {
+  const guess = g.inference;
+  const st = new Inference(g.sniffed, g.maxCells ?? Number.POSITIVE_INFINITY);
   const F = guess.formats;
   const types = guess.columns.map((c) => c.type);
   const convert = F.map((f, k) => byteConverterFor(f, types[k]!));
@@ -330,7 +355,7 @@ async function* guessedBatches(path: string, name: string, guess: CsvInference, 
     }
     roll();
   };
-  const parser = new ByteRowParser(sniffed.dialect, (f, n, line) => {
+  const parser = new ByteRowParser(g.sniffed.dialect, (f, n, line) => {
     const hadFirst = st.first !== null;
     if (!st.dataRow(f, n, line)) {
       if (!hadFirst && st.first !== null && ok) firstRow(st.first);
@@ -362,46 +387,60 @@ async function* guessedBatches(path: string, name: string, guess: CsvInference, 
     }
     roll();
   });
+  const path = g.copy.path;
   let inf: CsvInference;
   try {
-    for await (const chunk of utf8Bytes(fileChunks(path), guess.encoding, guess.encoding === "utf-8")) {
+    for await (const chunk of utf8Bytes(g.copy.chunks(), g.encoding, g.encoding === "utf-8")) {
       parser.push(chunk, false);
       if (ok) while (ready.length > 0) yield ready.shift()!;
       else ready.length = 0;
     }
     parser.push(new Uint8Array(0), true);
-    inf = st.finish(guess.encoding, sniffed.dialect);
+    inf = st.finish(g.encoding, g.sniffed.dialect);
   } catch (e) {
-    if (guess.encoding !== "utf-8" || !isDecodeError(e)) throw e;
-    inf = await inferPass(fileChunks(path), "windows-1252", sniffed, maxCells);
-    throw new RereadTable(exactTable(path, name, inf));
+    // Only what the parser found may be an artefact of the head-only dialect; a failed read stays a failed read.
+    if (!(e instanceof AppError && e.code === "PARSE_FAILED") && !isDecodeError(e)) throw e;
+    const exact = await resniffed(g);
+    if (exact) throw new RereadTable(exact);
+    if (!isDecodeError(e) || g.encoding !== "utf-8") throw e;
+    // Invalid UTF-8 past the sampled places: the file is a single-byte encoding after all.
+    throw new RereadTable(exactTable(path, g.name, await inferPass(fileChunks(path), "windows-1252", g.sniffed, g.maxCells)));
   }
-  if (!ok || !sameInference(inf, guess)) throw new RereadTable(exactTable(path, name, inf));
+  const exact = await resniffed(g);
+  if (exact) throw new RereadTable(exact);
+  if (!ok || !sameInference(inf, guess)) throw new RereadTable(exactTable(path, g.name, inf));
   while (ready.length > 0) yield ready.shift()!;
   if (b[0]!.length > 0) yield b;
 }
 
 /**
- * readCsv for the dataset writer: one pass instead of two in the usual case
- * (see guessedBatches). `columns` and `rowCount` are the guess until the
- * writer has run; the writer reports the exact ones.
+ * readCsv for the dataset writer, reading a LocalCopy while it is copied: one
+ * pass instead of a copy and two passes in the usual case (see
+ * guessedBatches). `columns` and `rowCount` are the guess until the writer has
+ * run; the writer reports the exact ones. Small files take the exact path.
  */
-export async function readCsvDataset(path: string, opts: { tableName: string; maxCells?: number }): Promise<ParsedTable[]> {
-  const { size, encoding, sniffed } = await sniffCsv(path);
-  let guess: CsvInference | null = null;
-  if (size > GUESS_BYTES) {
-    // A prefix that fails to parse (a huge first row, a cut sequence) just means no guess.
-    guess = await inferPass(prefix(path, GUESS_BYTES), encoding, sniffed, undefined, true).catch(() => null);
-  }
-  if (guess === null) return [exactTable(path, opts.tableName, await inferWhole(path, encoding, sniffed, opts.maxCells))];
-  const g = guess;
+export async function readCsvDataset(copy: LocalCopy, opts: { tableName: string; maxCells?: number }): Promise<ParsedTable[]> {
+  const path = copy.path;
+  const head = await copy.head(GUESS_BYTES + 1);
+  const exactly = async (): Promise<ParsedTable[]> => {
+    await copy.complete();
+    const { encoding, sniffed } = await sniffCsv(path);
+    return [exactTable(path, opts.tableName, await inferWhole(path, encoding, sniffed, opts.maxCells))];
+  };
+  if (head.length <= GUESS_BYTES) return exactly();
+  const encoding = headEncoding(head);
+  const sniffed = sniffDialect([{ text: new TextDecoder(encoding).decode(head.subarray(0, HEAD_SAMPLE_BYTES)), atStart: true, atEnd: false }]);
+  // A prefix that fails to parse (a huge first row) just means no guess.
+  const inference = await inferPass([head.subarray(0, GUESS_BYTES)], encoding, sniffed, undefined, true).catch(() => null);
+  if (inference === null) return exactly();
+  const g: Guess = { copy, name: opts.tableName, maxCells: opts.maxCells, encoding, sniffed, inference };
   return [{
     name: opts.tableName,
-    columns: g.columns,
+    columns: inference.columns,
     rowCount: null,
     rows: async function* () {
-      yield* exactTable(path, opts.tableName, await inferWhole(path, encoding, sniffed, opts.maxCells)).rows();
+      yield* (await exactly())[0]!.rows();
     },
-    columnar: (batchRows) => guessedBatches(path, opts.tableName, g, sniffed, opts.maxCells, batchRows),
+    columnar: (batchRows) => guessedBatches(g, batchRows),
   }];
 }
