@@ -208,6 +208,11 @@ for (const { name, make } of BACKENDS) {
       expect(await client.request("catalog.schema.touch", { actor: alice, id, tables_sha256: "other", last_updated: "2030-01-01T00:00:00.000Z" })).toEqual({ stored: false });
       expect(await client.request("catalog.schema.touch", { actor: alice, id, tables_sha256: sha, last_updated: "2030-01-01T00:00:00.000Z" })).toEqual({ stored: true });
       expect((await client.request("catalog.source.get", { actor: alice, id })).source.schema).toEqual({ ...first, last_updated: "2030-01-01T00:00:00.000Z" });
+      // A full put afterwards: its own last_updated shows, not the earlier touch's.
+      const second = { ...schemaOf([{ name: "users", columns: [["id", "BIGINT"]] }]), last_updated: "2030-02-02T00:00:00.000Z" };
+      await client.request("catalog.schema.put", { actor: alice, id, schema: second, echo: false });
+      expect((await client.request("catalog.source.get", { actor: alice, id })).source.schema?.last_updated).toBe("2030-02-02T00:00:00.000Z");
+      await client.request("catalog.schema.put", { actor: alice, id, schema: first, echo: false });
       await backend.db.updateTable("data_sources").set({ name: "renamed elsewhere" }).where("id", "=", id).execute();
       expect(await client.request("catalog.schema.touch", { actor: alice, id, tables_sha256: sha, last_updated: "2031-01-01T00:00:00.000Z" })).toEqual({ stored: false });
       await expectCode(client.request("catalog.schema.touch", { actor: mallory, id, tables_sha256: sha, last_updated: "x" }), "NOT_FOUND");
@@ -317,7 +322,7 @@ for (const { name, make } of BACKENDS) {
       const { migrate } = await import("./db/migrate.ts");
       expect(await Promise.all([migrate(backend.db), migrate(backend.db)])).toEqual([[], []]);
       const r = await sql<{ n: number }>`select count(*)::int as n from catalog_migrations`.execute(backend.db);
-      expect(r.rows[0]!.n).toBe(1);
+      expect(r.rows[0]!.n).toBe(2);
     });
 
     it("never writes a secret or a token to the logs", () => {

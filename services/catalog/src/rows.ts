@@ -13,7 +13,7 @@ type WithIso<T, K extends keyof T> = Omit<T, K> & { [P in K]: string };
 export type SourceRow = WithIso<Selectable<DataSourcesTable>, "created_at" | "updated_at">;
 
 export const SOURCE_COLUMNS = [
-  "id", "name", "type", "format", "db_type", "schema", "connection_config", "file_path", "user_id", "tenant_id", "is_active",
+  "id", "name", "type", "format", "db_type", "schema", "schema_checked_at", "connection_config", "file_path", "user_id", "tenant_id", "is_active",
 ] as const;
 export const HISTORY_COLUMNS = [
   "id", "data_source_id", "user_id", "query", "query_config", "natural_language_query", "status", "error", "result_count", "execution_time_ms",
@@ -34,7 +34,10 @@ export const toJson = (v: unknown): string | null => (v === undefined || v === n
 /** A stored row as it may leave the catalog: secrets redacted, no markers, no ciphertext. */
 export function toDataSource(row: SourceRow): DataSource {
   const config = asObject(row.connection_config);
-  const schema = SourceSchemaSchema.safeParse(asObject(row.schema));
+  const stored = asObject(row.schema);
+  // A later refresh that found the same tables kept its time apart instead of rewriting the jsonb.
+  if (stored && row.schema_checked_at) stored.last_updated = row.schema_checked_at;
+  const schema = SourceSchemaSchema.safeParse(stored);
   return {
     id: row.id, name: row.name, type: row.type === "file" ? "file" : "database", format: row.format, db_type: row.db_type,
     // A schema written in another shape (older Python rows) reads as "not introspected yet".

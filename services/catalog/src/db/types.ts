@@ -11,6 +11,8 @@ export interface DataSourcesTable {
   format: string | null;
   db_type: string | null;
   schema: Json<unknown>;
+  /** `last_updated` of the latest refresh that left `schema` unchanged (ISO text); null after a schema is written. */
+  schema_checked_at: ColumnType<string | null, string | null | undefined, string | null>;
   connection_config: Json<Record<string, unknown>>;
   file_path: string | null;
   user_id: string;

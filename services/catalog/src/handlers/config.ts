@@ -48,7 +48,7 @@ export function configHandlers({ db, keys, log }: CatalogDeps): Handlers<"catalo
         if (useLz4) await sql`set local default_toast_compression = lz4`.execute(tx);
         // PostgreSQL parses the new jsonb while this process diffs: one turn of the
         // event loop lets the UPDATE reach the socket before the synchronous diff.
-        const update = tx.updateTable("data_sources").set({ schema: toJson(schema), updated_at: sql<Date>`now()` })
+        const update = tx.updateTable("data_sources").set({ schema: toJson(schema), schema_checked_at: null, updated_at: sql<Date>`now()` })
           .where("id", "=", id).where("tenant_id", "=", actor.tenant_id).returning(XMIN).executeTakeFirstOrThrow();
         update.catch(() => undefined); // awaited below; not "unhandled" while the diff runs
         await new Promise((r) => setImmediate(r));
@@ -63,7 +63,6 @@ export function configHandlers({ db, keys, log }: CatalogDeps): Handlers<"catalo
 
     "catalog.schema.touch": async ({ actor, id, tables_sha256, last_updated }) => {
       const key = `${actor.tenant_id}\u0000${id}`;
-      const useLz4 = await lz4();
       const touched = await db.transaction().execute(async (tx) => {
         const row = await tx.selectFrom("data_sources").select(XMIN)
           .where("id", "=", id).where("tenant_id", "=", actor.tenant_id).where("is_active", "=", true)
@@ -72,9 +71,9 @@ export function configHandlers({ db, keys, log }: CatalogDeps): Handlers<"catalo
         // Only a schema this replica stored, unchanged since (row version), with the same tables.
         const known = digests.get(key, row.v);
         if (!known || known.tablesSha256 !== tables_sha256) return null;
-        if (useLz4) await sql`set local default_toast_compression = lz4`.execute(tx);
+        // The jsonb stays as it is (rewriting megabytes of it is the slow part); reads overlay this time.
         const r = await tx.updateTable("data_sources")
-          .set({ schema: sql<never>`jsonb_set(schema, '{last_updated}', to_jsonb(${last_updated}::text))`, updated_at: sql<Date>`now()` })
+          .set({ schema_checked_at: last_updated, updated_at: sql<Date>`now()` })
           .where("id", "=", id).where("tenant_id", "=", actor.tenant_id).returning(XMIN).executeTakeFirstOrThrow();
         return { version: r.v, known };
       });
