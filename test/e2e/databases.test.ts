@@ -1,5 +1,6 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SourceSchemaSchema } from "@dsb/contracts";
 import { startTestSystem, type RunningSystem } from "../support/system.ts";
 import { createPgSource } from "../support/peers.ts";
 
@@ -177,8 +178,16 @@ describe("PostgreSQL source through the gateway", () => {
     await src.exec("alter table customers add column email text");
     const body = await json(await sys.api(`/api/data/sources/${sourceId}/schema?refresh=true`));
     expect(body.changes).toContainEqual(expect.objectContaining({ kind: "column_added", table: "public.customers", column: "email" }));
+    expect(SourceSchemaSchema.strict().safeParse(body.schema).success).toBe(true);
+    expect(Object.keys(body)).toEqual(["success", "schema", "changes"]);
     const stored = await json(await sys.api(`/api/data/sources/${sourceId}/schema`));
     expect(stored.schema.tables.find((t: { name: string }) => t.name === "customers").columns.map((c: { name: string }) => c.name)).toContain("email");
+    // Unchanged since: no changes, the stored copy keeps its tables and takes the new last_updated.
+    const again = await json(await sys.api(`/api/data/sources/${sourceId}/schema?refresh=true`));
+    expect(again.changes).toEqual([]);
+    expect(again.schema.last_updated > body.schema.last_updated).toBe(true);
+    const storedAgain = await json(await sys.api(`/api/data/sources/${sourceId}/schema`));
+    expect(storedAgain.schema).toEqual(again.schema);
   });
 
   it("keeps tenants apart: another tenant sees nothing and gets 404 everywhere", async () => {

@@ -22,8 +22,11 @@ export function schemaRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: Gateway
     // read only when that fails: a file source, an unknown id (NOT_FOUND from the catalog) or a dead database.
     let failure: unknown;
     try {
-      const live = await bus.request("connector.introspect", { tenant_id: actor.tenant_id, id: params.id!, store: { actor } }, { requestId, timeoutMs: 120_000 });
-      return c.json({ success: true, schema: live.schema, changes: live.changes ?? [] });
+      // Forwarded as text: `{"schema":…,"changes":[…]}` becomes the body after `"success":true`, with no
+      // parse and no re-encode of megabytes here (the connector builds it to the contract; tests hold it to it).
+      const live = await bus.requestJson("connector.introspect", { tenant_id: actor.tenant_id, id: params.id!, store: { actor } }, { requestId, timeoutMs: 120_000 });
+      if (!live.startsWith('{"schema":')) throw new AppError("INTERNAL", "Malformed schema reply from the connector");
+      return c.body(`{"success":true,${live.slice(1)}`, 200, { "content-type": "application/json" });
     } catch (e) {
       failure = e;
     }

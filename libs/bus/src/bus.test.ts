@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "@dsb/contracts";
-import { Bus } from "./bus.ts";
+import { Bus, RawJson } from "./bus.ts";
 import { MemoryTransport } from "./memory.ts";
 import { NatsTransport } from "./nats.ts";
 import type { Transport } from "./transport.ts";
@@ -48,6 +48,8 @@ describe.each(transports)("bus over %s", (_name, make) => {
         if (req.id === "huge-schema") return { source: { ...source, schema: bigSchema(5000, 20) } };
         if (req.id === "noise") return { source: { ...source, name: randomText(3_000_000) } };
         if (req.id === "slow") await new Promise((r) => setTimeout(r, 3000));
+        if (req.id === "raw") return new RawJson(JSON.stringify({ source: { ...source, id: "raw" } }));
+        if (req.id === "raw-huge") return new RawJson(JSON.stringify({ source: { ...source, schema: bigSchema(5000, 20) } }));
         return { source: { ...source, id: req.id, name: ctx.requestId } };
       },
     }, { replicaId: "r1" });
@@ -73,6 +75,17 @@ describe.each(transports)("bus over %s", (_name, make) => {
   it("validates requests before they leave and replies before they are sent", async () => {
     await expect(client.request("catalog.source.get", { actor, id: "" })).rejects.toMatchObject({ code: "VALIDATION" });
     await expect(client.request("catalog.source.get", { actor, id: "bad-reply" })).rejects.toMatchObject({ code: "INTERNAL" });
+  });
+
+  it("sends a RawJson reply as written; requestJson hands the text back unparsed, errors still typed", async () => {
+    expect((await client.request("catalog.source.get", { actor, id: "raw" })).source.id).toBe("raw");
+    const text = await client.requestJson("catalog.source.get", { actor, id: "raw" });
+    expect(text).toBe(JSON.stringify({ source: { ...source, id: "raw" } }));
+    // Ordinary replies come back as text too, and over the payload limit (compressed) as well.
+    expect(JSON.parse(await client.requestJson("catalog.source.get", { actor, id: "s3" })).source.id).toBe("s3");
+    expect(JSON.parse(await client.requestJson("catalog.source.get", { actor, id: "raw-huge" })).source.schema.tables).toHaveLength(5000);
+    await expect(client.requestJson("catalog.source.get", { actor, id: "missing" })).rejects.toMatchObject({ code: "NOT_FOUND", message: "Data source not found" });
+    await expect(client.requestJson("catalog.source.get", { actor, id: "" })).rejects.toMatchObject({ code: "VALIDATION" });
   });
 
   it("carries a message over the payload limit compressed, and refuses one that cannot fit", async () => {

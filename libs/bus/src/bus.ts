@@ -16,7 +16,17 @@ export interface RequestContext {
   headers: Headers;
 }
 
-export type Handler<S extends SubjectName> = (req: ParsedRequestOf<S>, ctx: RequestContext) => Promise<ReplyInputOf<S>>;
+/**
+ * A reply its handler already wrote as the contract's JSON text (the `data` of the
+ * envelope). It leaves without a zod pass or a JSON.stringify: for megabyte replies
+ * assembled from parts that are valid by construction (a live schema built from
+ * JSON the database printed). Whoever returns one owns its conformance, in tests.
+ */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
+export type Handler<S extends SubjectName> = (req: ParsedRequestOf<S>, ctx: RequestContext) => Promise<ReplyInputOf<S> | RawJson>;
 export type Handlers<N extends SubjectName> = { [S in N]: Handler<S> };
 
 export interface RequestOptions {
@@ -48,7 +58,10 @@ const FRAME_BYTES = 4096;
  * limit and never pay for compression.
  */
 export function encodeMessage(v: unknown, maxPayload: number, subject: string): Uint8Array {
-  const bytes = encodeJson(v);
+  return fitMessage(encodeJson(v), maxPayload, subject);
+}
+
+function fitMessage(bytes: Uint8Array, maxPayload: number, subject: string): Uint8Array {
   if (bytes.byteLength <= maxPayload - FRAME_BYTES) return bytes;
   const packed = gzipSync(bytes, { level: 1 });
   if (packed.byteLength > maxPayload - FRAME_BYTES)
@@ -56,8 +69,12 @@ export function encodeMessage(v: unknown, maxPayload: number, subject: string): 
   return packed;
 }
 
-export const decodeJson = (b: Uint8Array): unknown =>
-  JSON.parse(dec.decode(b.byteLength > 2 && b[0] === 0x1f && b[1] === 0x8b ? gunzipSync(b) : b));
+const decodeText = (b: Uint8Array): string => dec.decode(b.byteLength > 2 && b[0] === 0x1f && b[1] === 0x8b ? gunzipSync(b) : b);
+
+export const decodeJson = (b: Uint8Array): unknown => JSON.parse(decodeText(b));
+
+/** How every successful envelope starts: JSON.stringify({ ok: true, data }) and RawJson replies alike. */
+const OK_PREFIX = '{"ok":true,"data":';
 
 /** Rebuilds whatever a handler threw as an AppError that can cross the wire. */
 export function toAppError(e: unknown): AppError {
@@ -96,21 +113,39 @@ export class Bus {
     return this.transport.maxPayload;
   }
 
-  async request<S extends SubjectName>(name: S, req: RequestOf<S>, opts: RequestOptions = {}): Promise<ReplyOf<S>> {
-    const def = SUBJECTS[name];
-    const checked = def.request.safeParse(req);
+  private async send<S extends SubjectName>(name: S, req: RequestOf<S>, opts: RequestOptions): Promise<Uint8Array> {
+    const checked = SUBJECTS[name].request.safeParse(req);
     if (!checked.success) throw new AppError("VALIDATION", describeIssues(checked.error));
     const subject = opts.subject ?? name;
-    const raw = await this.transport.request(this.wire(subject), encodeMessage(checked.data, this.transport.maxPayload, subject), {
+    return this.transport.request(this.wire(subject), encodeMessage(checked.data, this.transport.maxPayload, subject), {
       timeoutMs: opts.timeoutMs ?? this.opts.defaultTimeoutMs ?? 30_000,
       headers: { "x-request-id": opts.requestId ?? newRequestId() },
     });
+  }
+
+  async request<S extends SubjectName>(name: S, req: RequestOf<S>, opts: RequestOptions = {}): Promise<ReplyOf<S>> {
+    const def = SUBJECTS[name];
+    const subject = opts.subject ?? name;
+    const raw = await this.send(name, req, opts);
     const env = Envelope.safeParse(decodeJson(raw));
     if (!env.success) throw new AppError("INTERNAL", `Malformed reply on ${subject}`);
     if (!env.data.ok) throw AppError.fromBus(env.data.error);
     const reply = def.reply.safeParse(env.data.data);
     if (!reply.success) throw new AppError("INTERNAL", `Reply on ${subject} breaks its contract: ${describeIssues(reply.error)}`);
     return reply.data as ReplyOf<S>;
+  }
+
+  /**
+   * Like `request`, but the reply comes back as its JSON text, neither parsed nor
+   * validated: for a caller that only forwards it (the gateway writing a schema of
+   * megabytes into an HTTP response). Errors are rebuilt as with `request`.
+   */
+  async requestJson<S extends SubjectName>(name: S, req: RequestOf<S>, opts: RequestOptions = {}): Promise<string> {
+    const text = decodeText(await this.send(name, req, opts));
+    if (text.startsWith(OK_PREFIX) && text.endsWith("}")) return text.slice(OK_PREFIX.length, -1);
+    const env = Envelope.safeParse(JSON.parse(text));
+    if (env.success && !env.data.ok) throw AppError.fromBus(env.data.error);
+    throw new AppError("INTERNAL", `Malformed reply on ${opts.subject ?? name}`);
   }
 
   /**
@@ -137,6 +172,7 @@ export class Bus {
             const req = def.request.safeParse(decodeJson(data));
             if (!req.success) throw new AppError("VALIDATION", describeIssues(req.error));
             const out = await handler(req.data, { requestId, subject, headers });
+            if (out instanceof RawJson) return fitMessage(enc.encode(`${OK_PREFIX}${out.text}}`), this.transport.maxPayload, subject);
             const reply = def.reply.safeParse(out);
             if (!reply.success) throw new AppError("INTERNAL", `Reply on ${subject} breaks its contract: ${describeIssues(reply.error)}`);
             return encodeMessage({ ok: true, data: reply.data }, this.transport.maxPayload, subject);

@@ -1,14 +1,14 @@
 import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { CursorRegistry, pageBudget, PageReader, type Bus, type TtlCache } from "@dsb/bus";
+import { CursorRegistry, pageBudget, PageReader, RawJson, type Bus, type TtlCache } from "@dsb/bus";
 import {
   AppError, buildSchema, parseDatabaseConfig, replicaSubject,
-  type DatabaseConfig, type ParsedRequestOf, type QueryPage, type SourceSchema,
+  type Actor, type DatabaseConfig, type ParsedRequestOf, type QueryPage, type SchemaChange, type SourceSchema,
 } from "@dsb/contracts";
 import type { Logger } from "@dsb/runtime";
 import { connectChecked, type AddressPolicyOptions } from "./address-policy.ts";
 import { driverFor } from "./drivers/index.ts";
-import { DriverError, type Connection, type Driver } from "./drivers/types.ts";
+import { DriverError, type Connection, type Driver, type TablesJson } from "./drivers/types.ts";
 import type { Lease, PoolRegistry } from "./pools.ts";
 import { compileQueryConfig } from "./query-config.ts";
 import { CsvPager } from "./csv-pages.ts";
@@ -159,23 +159,41 @@ export async function handleIntrospect(deps: ConnectorDeps, req: ParsedRequestOf
   if (req.store && req.store.actor.tenant_id !== req.tenant_id) throw new AppError("VALIDATION", "store.actor must belong to tenant_id");
   const src = await resolveSource(deps, req.tenant_id, req.id);
   const lease = await leaseSource(deps, src);
-  let schema: SourceSchema;
+  let live: { json: TablesJson } | { schema: SourceSchema };
   try {
-    schema = buildSchema(await lease.conn.introspect());
+    live = lease.conn.introspectJson ? { json: await lease.conn.introspectJson() } : { schema: buildSchema(await lease.conn.introspect()) };
   } catch (e) {
     throw toAppError(e, "query");
   } finally {
     lease.release();
   }
-  if (!req.store) return { schema };
-  // Stored from here, so the schema crosses the bus once more instead of twice (gateway → catalog → gateway).
-  // Tables unchanged (the usual refresh): the catalog needs only their hash and last_updated, not megabytes of JSON.
-  const { actor } = req.store;
-  const tables_sha256 = createHash("sha256").update(JSON.stringify(schema.tables)).digest("base64url");
-  const touched = await deps.bus.request("catalog.schema.touch", { actor, id: src.id, tables_sha256, last_updated: schema.last_updated });
-  if (touched.stored) return { schema, changes: [] };
-  const { changes } = await deps.bus.request("catalog.schema.put", { actor, id: src.id, schema, echo: false }, { timeoutMs: 120_000 });
-  return { schema, changes };
+  const actor = req.store?.actor;
+  if ("schema" in live) {
+    const { schema } = live;
+    if (!actor) return { schema };
+    return { schema, changes: await storeSchema(deps, actor, src.id, JSON.stringify(schema.tables), schema.last_updated, () => schema) };
+  }
+  // Tables printed as JSON by the database: the reply is assembled as text (buildSchema's field order) and never parsed here.
+  const { tablesJson, schemas, totalRows } = live.json;
+  const lastUpdated = new Date().toISOString();
+  const schemaJson = `{"tables":${tablesJson},"schemas":${JSON.stringify(schemas)},"total_rows":${totalRows},"last_updated":"${lastUpdated}"}`;
+  if (!actor) return new RawJson(`{"schema":${schemaJson}}`);
+  const changes = await storeSchema(deps, actor, src.id, tablesJson, lastUpdated, () => JSON.parse(schemaJson) as SourceSchema);
+  return new RawJson(`{"schema":${schemaJson},"changes":${JSON.stringify(changes)}}`);
+}
+
+/**
+ * Stores a fresh schema from here, so it crosses the bus once more instead of twice
+ * (gateway → catalog → gateway). Tables unchanged (the usual refresh): the catalog
+ * needs only their hash and last_updated, not megabytes of JSON.
+ */
+async function storeSchema(
+  deps: ConnectorDeps, actor: Actor, id: string, tablesJson: string, lastUpdated: string, schema: () => SourceSchema,
+): Promise<SchemaChange[]> {
+  const tables_sha256 = createHash("sha256").update(tablesJson).digest("base64url");
+  const touched = await deps.bus.request("catalog.schema.touch", { actor, id, tables_sha256, last_updated: lastUpdated });
+  if (touched.stored) return [];
+  return (await deps.bus.request("catalog.schema.put", { actor, id, schema: schema(), echo: false }, { timeoutMs: 120_000 })).changes;
 }
 
 const metaBytes = (page: Partial<QueryPage>) => Buffer.byteLength(JSON.stringify(page)) + 256;

@@ -57,7 +57,7 @@ interface Size {
 }
 interface State { full: Size; fit: Size }
 
-async function createTables(ctx: Ctx, client: pg.Client, tables: number): Promise<void> {
+export async function createTables(ctx: Ctx, client: pg.Client, tables: number): Promise<void> {
   ctx.log(`  creating ${tables} tables × ${COLUMNS} columns`);
   const cols = Array.from({ length: COLUMNS - 1 }, (_, i) => `c${i + 1} ${TYPES[i % TYPES.length]}${i % 4 === 0 ? " not null" : ""}`).join(", ");
   // Batches: one transaction for all tables would exceed the lock table (max_locks_per_transaction).

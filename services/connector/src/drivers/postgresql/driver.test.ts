@@ -58,6 +58,31 @@ describe("postgresql driver specifics", async () => {
       }
     });
 
+    it("introspectJson prints exactly JSON.stringify(introspect()): escapes, comments, empty tables, other schemas", async () => {
+      const c = new pg.Client({ ...TEST_PG, database: scratch.name });
+      c.on("error", () => undefined);
+      await c.connect();
+      try {
+        await c.query(`create schema "Other ""Schema"""; create table "Other ""Schema"""."we""ird\ttab\\" ("ü ""x""
+line" int primary key, plain text, "nöte" bigint); create table no_columns (); create view "v ✓" as select 1 as one`);
+        await c.query(`comment on column "Other ""Schema"""."we""ird\ttab\\"."ü ""x""
+line" is E'quote " backslash \\ newline\n tab\t ctrl \x01 unicode ✓ \u2028'; comment on column "Other ""Schema"""."we""ird\ttab\\".plain is ''; comment on table no_columns is 'tabellen "kommentar"'`);
+        const objects = await conn.introspect();
+        const json = await conn.introspectJson!();
+        expect(json.tablesJson).toBe(JSON.stringify(objects));
+        expect(json.schemas).toEqual(['Other "Schema"', "public"]);
+        const tables = JSON.parse(json.tablesJson) as { name: string; columns: { name: string; comment?: string }[]; comment?: string }[];
+        const weird = tables.find((t) => t.name === 'we"ird\ttab\\')!;
+        expect(weird.columns.map((col) => col.name)).toEqual(['ü "x"\nline', "plain", "nöte"]);
+        for (const part of ['quote "', "newline\n", "tab\t", "ctrl \u0001", "unicode ✓ \u2028"]) expect(weird.columns[0]!.comment).toContain(part);
+        expect("comment" in weird.columns[1]!).toBe(false);
+        expect(tables.find((t) => t.name === "no_columns")).toMatchObject({ columns: [], comment: 'tabellen "kommentar"' });
+      } finally {
+        await c.query(`drop schema "Other ""Schema""" cascade; drop table no_columns; drop view "v ✓"`).catch(() => undefined);
+        await c.end();
+      }
+    });
+
     it("redshift's catalog queries introspect 2,000 tables in four queries on PostgreSQL", async () => {
       const rs = await connectChecked(redshiftDriver, { ...config, type: "redshift" } as ConfigOf<"redshift">, { allowPrivateHosts: true });
       const spy = vi.spyOn(pg.Client.prototype, "query");

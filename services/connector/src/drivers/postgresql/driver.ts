@@ -3,10 +3,10 @@ import { coalesceWrites, pgClientSocket } from "@dsb/runtime";
 import Cursor from "pg-cursor";
 import { to as copyTo } from "pg-copy-streams";
 import type { ColumnMeta, ConfigOf, SchemaTable } from "@dsb/contracts";
-import { DriverError, type Connection, type DialTarget, type Dialect, type Driver, type QueryOptions, type QueryStream } from "../types.ts";
+import { DriverError, type Connection, type DialTarget, type Dialect, type Driver, type QueryOptions, type QueryStream, type TablesJson } from "../types.ts";
 import { pgSsl, resolvePgOptions, type PgOptions, type PgWireConfig, type SslMode } from "./config.ts";
 import { connectionError, isConnectionLevel, queryError, type ErrorContext } from "./errors.ts";
-import { introspectPostgres, type CatalogQuery } from "./introspect.ts";
+import { introspectPostgres, introspectPostgresJson, type CatalogQuery } from "./introspect.ts";
 import { OneShotQuery, type OneShotResult } from "./one-shot.ts";
 import { csvExpr, pgTypes, TYPE_NAMES } from "./types.ts";
 
@@ -65,6 +65,7 @@ export class PgConnection implements Connection {
   constructor(private readonly o: PgOptions, private readonly target: DialTarget, private readonly flavor: PgFlavor) {
     this.sslMode = o.sslMode;
     this.ctx = { hostname: target.hostname, port: target.port, user: o.user, secrets: [o.password, o.key] };
+    if (flavor.type === "postgresql") this.introspectJson = () => this.catalogQueries(introspectPostgresJson);
   }
 
   /** Client settings; user/password/database always explicit so PG* variables of the connector never apply. */
@@ -150,11 +151,16 @@ export class PgConnection implements Connection {
     }
   }
 
-  async introspect(): Promise<SchemaTable[]> {
+  introspect(): Promise<SchemaTable[]> {
+    return this.catalogQueries(this.flavor.introspect);
+  }
+
+  /** Runs catalog queries on one pooled session. */
+  private async catalogQueries<T>(run: (q: CatalogQuery) => Promise<T>): Promise<T> {
     const client = await this.checkout();
     let broken = false;
     try {
-      return await this.flavor.introspect(async (sql, params) => (await client.query(sql, params as unknown[] | undefined)).rows as Record<string, unknown>[]);
+      return await run(async (sql, params) => (await client.query(sql, params as unknown[] | undefined)).rows as Record<string, unknown>[]);
     } catch (e) {
       broken = isConnectionLevel(e);
       throw queryError(e, this.ctx, { timeoutMs: 0, reason: null });
@@ -162,6 +168,9 @@ export class PgConnection implements Connection {
       this.giveBack(client, broken);
     }
   }
+
+  /** PostgreSQL only (Redshift lacks to_json and ordered string_agg): see Connection.introspectJson. */
+  readonly introspectJson?: () => Promise<TablesJson>;
 
   /** Cancels whatever `pid` runs, from a separate session (pg_cancel_backend). */
   async cancelBackend(pid: number | undefined): Promise<void> {

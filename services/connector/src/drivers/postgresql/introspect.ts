@@ -1,4 +1,5 @@
 import type { SchemaColumn, SchemaTable } from "@dsb/contracts";
+import type { TablesJson } from "../types.ts";
 
 /** Runs one catalog query and returns its rows as objects. */
 export type CatalogQuery = (sql: string, params?: unknown[]) => Promise<Record<string, unknown>[]>;
@@ -72,6 +73,52 @@ export async function introspectPostgres(q: CatalogQuery): Promise<SchemaTable[]
     rowCount: num(r.row_estimate),
     ...(r.table_comment ? { comment: String(r.table_comment) } : {}),
   }));
+}
+
+/**
+ * PG_INTROSPECT_SQL with one row per relation whose columns PostgreSQL prints as the
+ * JSON of `SchemaColumn[]` (same keys, order and escaping as JSON.stringify; empty
+ * comments left out as `group` does): 5,000 rows instead of 100,000, and no objects.
+ */
+export const PG_INTROSPECT_JSON_SQL = `
+select n.nspname as schema_name, c.relname as table_name,
+       case when c.relkind in ('v', 'm') then 'view' else 'table' end as kind,
+       case when c.relkind in ('r', 'p', 'f', 'm') and c.reltuples >= 0 then c.reltuples::float8 end as row_estimate,
+       td.description as table_comment,
+       (select coalesce('[' || string_agg('{"name":' || to_json(a.attname::text)::text
+                  || ',"type":' || to_json(format_type(a.atttypid, a.atttypmod))::text
+                  || ',"nullable":' || (not a.attnotnull)::text
+                  || ',"primary_key":' || coalesce(a.attnum = any (i.indkey), false)::text
+                  || coalesce(',"comment":' || to_json(nullif(cd.description, ''))::text, '') || '}', ',' order by a.attnum) || ']', '[]')
+        from pg_catalog.pg_attribute a
+        left join pg_catalog.pg_description cd on cd.objoid = c.oid and cd.classoid = 'pg_catalog.pg_class'::regclass and cd.objsubid = a.attnum
+        where a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped) as columns_json
+from pg_catalog.pg_class c
+join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+left join pg_catalog.pg_index i on i.indrelid = c.oid and i.indisprimary
+left join pg_catalog.pg_description td on td.objoid = c.oid and td.classoid = 'pg_catalog.pg_class'::regclass and td.objsubid = 0
+where c.relkind in ('r', 'p', 'v', 'm', 'f')
+  and not c.relispartition
+  and n.nspname not in ('pg_catalog', 'information_schema')
+  and n.nspname !~ '^pg_(toast|temp_)'
+order by n.nspname, c.relname`;
+
+/** `introspectPostgres` as JSON text: each table's fields in `group`'s order around the columns PostgreSQL printed. */
+export async function introspectPostgresJson(q: CatalogQuery): Promise<TablesJson> {
+  const rows = await q(PG_INTROSPECT_JSON_SQL);
+  const parts: string[] = [];
+  const schemas = new Set<string>();
+  let totalRows = 0;
+  for (const r of rows) {
+    const schema = String(r.schema_name);
+    const kind = r.kind === "view" ? "view" : "table";
+    const rowCount = num(r.row_estimate);
+    schemas.add(schema);
+    if (kind === "table" && rowCount && rowCount > 0) totalRows += rowCount;
+    parts.push(`{"schema":${JSON.stringify(schema)},"name":${JSON.stringify(String(r.table_name))},"kind":"${kind}","rowCount":${JSON.stringify(rowCount)}` +
+      `${r.table_comment ? `,"comment":${JSON.stringify(String(r.table_comment))}` : ""},"columns":${String(r.columns_json)}}`);
+  }
+  return { tablesJson: `[${parts.join(",")}]`, schemas: [...schemas].filter(Boolean).sort(), totalRows };
 }
 
 const SYSTEM_FILTER = (col: string) => `${col} not in ('pg_catalog', 'information_schema') and ${col} !~ '^pg_'`;
