@@ -16,6 +16,8 @@ interface State {
   nc: NatsConnection;
   echoSubject: string;
   stopEcho(): Promise<void>;
+  httpEchoUrl: string;
+  stopHttpEcho(): Promise<void>;
 }
 
 /** `select` of 10 rows: gateway vs the pg driver directly vs a raw NATS round trip. */
@@ -38,7 +40,12 @@ export const smallQuery: Scenario<State> = {
       echo.once("exit", (c) => fail(new Error(`nats echo exited with ${c}`)));
     });
     const nc = await connect({ servers: NATS_URL });
-    return { db, pool, sourceId, nc, echoSubject, stopEcho: () => stopChild(echo) };
+    const httpEcho = spawn(process.execPath, ["--import", "tsx", "test/bench/lib/http-echo.ts"], { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+    const port = await new Promise<number>((ok, fail) => {
+      httpEcho.stdout!.once("data", (d: Buffer) => ok(Number(d.toString().trim())));
+      httpEcho.once("exit", (c) => fail(new Error(`http echo exited with ${c}`)));
+    });
+    return { db, pool, sourceId, nc, echoSubject, stopEcho: () => stopChild(echo), httpEchoUrl: `http://127.0.0.1:${port}`, stopHttpEcho: () => stopChild(httpEcho) };
   },
   async round(ctx, s) {
     const n = ctx.opts.quick ? 300 : 2000;
@@ -52,23 +59,28 @@ export const smallQuery: Scenario<State> = {
     // About the size of a connector.query request.
     const payload = new TextEncoder().encode(JSON.stringify({ tenant_id: "bench", id: s.sourceId, sql: SQL, limit: 1000, timeout_ms: 30000, read_only: true, stream: false }));
     const nats = () => s.nc.request(s.echoSubject, payload, { timeout: 5000 });
+    const http = () => call(s.httpEchoUrl, ctx.token, "POST", path, { sql: SQL });
 
     const g1 = await latencies(gw, n, 50);
     const p1 = await latencies(direct, n, 50);
     const n1 = await latencies(nats, n, 50);
+    const h1 = await latencies(http, n, 50);
     const gT = await throughput(gw, 32, seconds);
     const pT = await throughput(direct, 32, seconds);
     const nT = await throughput(nats, 32, seconds);
+    const hT = await throughput(http, 32, seconds);
     return {
       "gw.p50": quantile(g1, 0.5), "gw.p99": quantile(g1, 0.99), "gw.qps": gT,
       "pg.p50": quantile(p1, 0.5), "pg.p99": quantile(p1, 0.99), "pg.qps": pT,
       "nats.p50": quantile(n1, 0.5), "nats.p99": quantile(n1, 0.99), "nats.qps": nT,
+      "http.p50": quantile(h1, 0.5), "http.qps": hT,
     };
   },
   async teardown(_ctx, s) {
     await s.pool.end();
     await s.nc.close();
     await s.stopEcho();
+    await s.stopHttpEcho();
   },
   rows: () => [
     { label: "small query p50 (c=1)", unit: "ms", system: "gw.p50", baseline: "pg.p50", baselineName: "pg direct", target: plusAtMost(1) },
@@ -76,5 +88,7 @@ export const smallQuery: Scenario<State> = {
     { label: "small query throughput (c=32)", unit: "q/s", system: "gw.qps", baseline: "pg.qps", baselineName: "pg direct", target: atLeast(0.4) },
     { label: "small query p50 vs NATS echo (bus floor)", unit: "ms", system: "gw.p50", baseline: "nats.p50", baselineName: "NATS req-reply" },
     { label: "small query c=32 vs NATS echo", unit: "q/s", system: "gw.qps", baseline: "nats.qps", baselineName: "NATS req-reply" },
+    { label: "small query p50 vs bare HTTP echo (HTTP floor)", unit: "ms", system: "gw.p50", baseline: "http.p50", baselineName: "node:http echo" },
+    { label: "small query c=32 vs bare HTTP echo", unit: "q/s", system: "gw.qps", baseline: "http.qps", baselineName: "node:http echo" },
   ],
 };
