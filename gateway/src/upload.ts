@@ -72,10 +72,17 @@ export class MultipartReader {
     this.buf = enc.encode("\r\n");
   }
 
-  private async fill(): Promise<boolean> {
-    if (this.ended) return false;
+  /** The next chunk of the request, or null at its end. */
+  private async read(): Promise<Uint8Array | null> {
+    if (this.ended) return null;
     const { done, value } = await this.reader.read();
-    if (done) { this.ended = true; return false; }
+    if (done) { this.ended = true; return null; }
+    return value;
+  }
+
+  private async fill(): Promise<boolean> {
+    const value = await this.read();
+    if (value === null) return false;
     this.buf = concat(this.buf, value);
     return true;
   }
@@ -105,18 +112,30 @@ export class MultipartReader {
       this.buf = this.buf.subarray(end + 4);
       let consumed = false;
       const self = this;
+      // Chunks are never written to after they arrive, so the body is handed on as views of them, not copies;
+      // only the few bytes that may begin a delimiter wait for the next chunk.
+      const dl = self.delimiter.length;
       const body = (async function* () {
         for (;;) {
           const i = indexOf(self.buf, self.delimiter);
           if (i >= 0) {
-            if (i > 0) yield self.buf.slice(0, i);
+            if (i > 0) yield self.buf.subarray(0, i);
             self.buf = self.buf.subarray(i);
             consumed = true;
             return;
           }
-          const safe = self.buf.length - self.delimiter.length + 1;
-          if (safe > 0) { yield self.buf.slice(0, safe); self.buf = self.buf.subarray(safe); }
-          if (!(await self.fill())) throw malformed("body ends inside a part");
+          const safe = self.buf.length - dl + 1;
+          if (safe > 0) { yield self.buf.subarray(0, safe); self.buf = self.buf.subarray(safe); }
+          const value = await self.read();
+          if (value === null) throw malformed("body ends inside a part");
+          const tail = self.buf;
+          if (tail.length > 0) {
+            const k = indexOf(concat(tail, value.subarray(0, dl - 1)), self.delimiter);
+            // A delimiter that starts in the held-back bytes: join them with the chunk (once per part).
+            if (k >= 0 && k < tail.length) { self.buf = concat(tail, value); continue; }
+            yield tail;
+          }
+          self.buf = value;
         }
       })();
       yield { ...head, body };
