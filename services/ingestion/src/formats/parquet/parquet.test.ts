@@ -138,6 +138,17 @@ describe("Parquet fast column decoding", () => {
     expect(a.values).toEqual((await dataset(path, true)).values);
   });
 
+  it("a column chunk with garbage inside is PARSE_FAILED (the fast decoder leaves it to hyparquet, which refuses it)", async () => {
+    const path = join(dir, "garbage.parquet");
+    await conn.run(`copy (select i, i * 2 as j from range(0, 50000) t(i)) to '${path}' (format parquet)`);
+    const buf = new Uint8Array(await readFile(path));
+    const meta = parquetMetadata(buf.buffer).row_groups[0]!.columns[0]!.meta_data!;
+    const from = Number(meta.data_page_offset);
+    buf.fill(0xfe, from + 40, from + Number(meta.total_compressed_size) - 8);
+    writeFileSync(path, buf);
+    await expect(dataset(path, false)).rejects.toMatchObject({ code: "PARSE_FAILED", message: expect.stringMatching(/truncated or corrupt/) });
+  });
+
   it("batches stay within the batch size across row groups that do not line up with them", async () => {
     const path = join(dir, "many.parquet");
     await conn.run(`copy (select i, 'v' || i as s from range(0, 200000) t(i)) to '${path}' (format parquet, row_group_size 50000)`);
