@@ -71,6 +71,11 @@ export function copyBits(dst: Uint8Array, at: number, src: Uint8Array, from: num
   return zeros;
 }
 
+/** dst[at + i] = src[from + i] + shift for i in 1..count (offsets moved to another text buffer). */
+function rebase(dst: Int32Array, at: number, src: Int32Array, from: number, count: number, shift: number): void {
+  for (let i = 1; i <= count; i++) dst[at + i] = src[from + i]! + shift;
+}
+
 function popcount8(b: number): number {
   b = b - ((b >> 1) & 0x55);
   b = (b & 0x33) + ((b >> 2) & 0x33);
@@ -154,9 +159,7 @@ export class BulkColumn extends ColumnBuilder {
         this.#bytes = bigger;
       }
       this.#bytes.set(s.values.subarray(base, base + n), this.#pos);
-      const d = this.#offs!;
-      const shift = this.#pos - base;
-      for (let i = 1; i <= count; i++) d[at + i] = o[from + i]! + shift;
+      rebase(this.#offs!, at, o, from, count, this.#pos - base);
       this.#pos += n;
     }
     if (s.validity) this.nullCount += copyBits(this.#valid, at, s.validity, from, count);

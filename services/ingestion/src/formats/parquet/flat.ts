@@ -279,16 +279,12 @@ export class ChunkDecoder {
       } else {
         continue; // index pages
       }
-      let present = count;
-      if (defs) {
-        present = 0;
-        for (let j = 0; j < count; j++) present += defs[j]!;
-        if (present === count) defs = null;
-      }
+      // (the per-row loops live in small functions: they get optimized sooner than this one)
+      const present = defs ? countOnes(defs, count) : count;
+      if (present === count) defs = null;
       if (defs) {
         this.nullCount += count - present;
-        const valid = this.validity;
-        for (let j = 0; j < count; j++) if (defs[j]) { const r = at + j; valid[r >> 3]! |= 1 << (r & 7); }
+        validityOf(this.validity, at, defs, count);
       } else {
         setBits(this.validity, at, count);
       }
@@ -301,8 +297,7 @@ export class ChunkDecoder {
         if (width > 32) throw new Error("parquet dictionary index width out of range");
         const idx = this.idx.length >= present ? this.idx : (this.idx = new Int32Array(present));
         readHybrid(page, pos + 1, page.length, width, idx, 0, present);
-        const n = dict.n;
-        for (let k = 0; k < present; k++) if ((idx[k]! >>> 0) >= n) throw new Error("parquet dictionary index out of range");
+        if (!indexesBelow(idx, present, dict.n)) throw new Error("parquet dictionary index out of range");
         this.put(at, count, defs, dict, idx, present);
       } else if (encoding === "PLAIN") {
         const k = kind;
@@ -409,6 +404,21 @@ export class ChunkDecoder {
       }
     }
   }
+}
+
+function indexesBelow(idx: Int32Array, count: number, n: number): boolean {
+  for (let k = 0; k < count; k++) if ((idx[k]! >>> 0) >= n) return false;
+  return true;
+}
+
+function countOnes(defs: Uint8Array, count: number): number {
+  let n = 0;
+  for (let j = 0; j < count; j++) n += defs[j]!;
+  return n;
+}
+
+function validityOf(valid: Uint8Array, at: number, defs: Uint8Array, count: number): void {
+  for (let j = 0; j < count; j++) if (defs[j]) { const r = at + j; valid[r >> 3]! |= 1 << (r & 7); }
 }
 
 function put8(o: Int32Array, at: number, count: number, defs: Uint8Array | null, v: Int32Array, idx: Int32Array | null): void {
