@@ -12,11 +12,15 @@ export interface QueryOutcome {
 
 type HistoryRecord = RequestOf<"catalog.history.record">;
 
+/** How long a history entry may wait for others to share its batch (fewer messages and INSERTs at any rate). */
+const BATCH_WAIT_MS = 10;
+
 /**
  * Writes query history without holding up the answer: the id is chosen here
- * and the write runs behind the response. One batch is on the bus at a time;
- * records made meanwhile go together in the next one, so under load the
- * catalog gets one message and one INSERT per burst instead of one per query.
+ * and the write runs behind the response. An entry waits up to BATCH_WAIT_MS for
+ * others, and one batch is on the bus at a time (entries made meanwhile go
+ * together in the next), so the catalog gets one message and one INSERT per
+ * burst instead of one per query.
  * A history read through this gateway first waits for that source's writes
  * still in flight (read-your-writes).
  */
@@ -24,8 +28,10 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"]) {
   const inFlight = new Map<string, Set<Promise<unknown>>>();
   let queue: { record: HistoryRecord; requestId: string; landed: () => void }[] = [];
   let sending = false;
+  let timer: ReturnType<typeof setTimeout> | null = null;
 
   const send = async () => {
+    timer = null;
     sending = true;
     while (queue.length > 0) {
       const batch = queue.slice(0, HISTORY_BATCH_MAX);
@@ -55,7 +61,7 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"]) {
         },
       };
       const write = new Promise<void>((landed) => queue.push({ record, requestId, landed }));
-      if (!sending) void send();
+      if (!sending && !timer) timer = setTimeout(() => void send(), BATCH_WAIT_MS);
       const set = inFlight.get(sourceId) ?? new Set();
       set.add(write);
       inFlight.set(sourceId, set);
