@@ -55,10 +55,30 @@ export function readHybrid(buf: Uint8Array, pos: number, end: number, width: num
 /** Unpacks n values of `width` bits starting at byte `pos` (LSB first). */
 function unpack(buf: Uint8Array, pos: number, width: number, mask: number, out: Uint8Array | Int32Array, at: number, n: number): void {
   if (width === 0) { out.fill(0, at, at + n); return; }
-  if (width === 1) {
-    for (let i = 0; i < n; i++) out[at + i] = (buf[pos + (i >> 3)]! >> (i & 7)) & 1;
-    return;
+  if (width <= 8) {
+    // whole groups of 8 values (`width` bytes) from two 32-bit words, while 8 bytes can be read
+    const groups = Math.min(n >> 3, Math.floor((buf.length - pos - 8) / width) + 1);
+    if (groups > 0) {
+      unpackGroups(buf, pos, width, mask, out, at, groups);
+      const done = groups << 3;
+      if (done < n) unpackAny(buf, pos + groups * width, width, mask, out, at + done, n - done);
+      return;
+    }
   }
+  unpackAny(buf, pos, width, mask, out, at, n);
+}
+
+function unpackGroups(buf: Uint8Array, pos: number, width: number, mask: number, out: Uint8Array | Int32Array, at: number, groups: number): void {
+  for (let g = 0, p = pos, o = at; g < groups; g++, p += width, o += 8) {
+    const lo = buf[p]! | (buf[p + 1]! << 8) | (buf[p + 2]! << 16) | (buf[p + 3]! << 24);
+    const hi = buf[p + 4]! | (buf[p + 5]! << 8) | (buf[p + 6]! << 16) | (buf[p + 7]! << 24);
+    for (let j = 0, s = 0; j < 8; j++, s += width) {
+      out[o + j] = (s >= 32 ? hi >>> (s - 32) : s + width > 32 ? (lo >>> s) | (hi << (32 - s)) : lo >>> s) & mask;
+    }
+  }
+}
+
+function unpackAny(buf: Uint8Array, pos: number, width: number, mask: number, out: Uint8Array | Int32Array, at: number, n: number): void {
   const len = buf.length;
   for (let i = 0; i < n; i++) {
     const bit = i * width;
