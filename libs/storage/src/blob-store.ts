@@ -15,7 +15,11 @@ export interface BlobInfo {
  * Keys are `/`-separated paths; each segment is checked by `assertKey`.
  */
 export interface BlobStore {
-  /** Streams `body` under `key`; throws PAYLOAD_TOO_LARGE as soon as `maxBytes` is exceeded, leaving nothing behind. */
+  /**
+   * Streams `body` under `key`; throws PAYLOAD_TOO_LARGE as soon as `maxBytes` is exceeded, leaving nothing behind.
+   * Each chunk is consumed (copied or written) before the next is asked for, so a producer may reuse a
+   * chunk's memory once it is asked for the next one.
+   */
   put(key: string, body: BlobBody, opts: { maxBytes: number }): Promise<{ size: number }>;
   /** The stored bytes; NOT_FOUND when absent. */
   get(key: string): AsyncIterable<Uint8Array>;

@@ -1,13 +1,12 @@
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { mkdir, open, readdir, rename, rm, rmdir, stat, unlink } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { randomUUID } from "node:crypto";
 import { AppError } from "@dsb/contracts";
 import { assertKey, limited, type BlobBody, type BlobInfo, type BlobStore } from "./blob-store.ts";
 
 const TMP = ".tmp";
+const WRITE_BYTES = 1024 * 1024;
 
 /** Blobs as files under one directory (embedded mode). Writes go to a temp name and are renamed into place. */
 export class FsBlobStore implements BlobStore {
@@ -26,7 +25,28 @@ export class FsBlobStore implements BlobStore {
     const tmp = join(tmpDir, randomUUID());
     const counter = { size: 0 };
     try {
-      await pipeline(Readable.from(limited(body, opts.maxBytes, counter)), createWriteStream(tmp, { flags: "wx" }));
+      const fh = await open(tmp, "wx");
+      try {
+        // Chunks are copied into one staging buffer before the next is asked for (see BlobStore.put).
+        const stage = Buffer.allocUnsafe(WRITE_BYTES);
+        let fill = 0;
+        const flush = async () => {
+          for (let at = 0; at < fill;) at += (await fh.write(stage, at, fill - at)).bytesWritten;
+          fill = 0;
+        };
+        for await (const chunk of limited(body, opts.maxBytes, counter)) {
+          for (let off = 0; off < chunk.byteLength;) {
+            const n = Math.min(WRITE_BYTES - fill, chunk.byteLength - off);
+            stage.set(chunk.subarray(off, off + n), fill);
+            fill += n;
+            off += n;
+            if (fill === WRITE_BYTES) await flush();
+          }
+        }
+        await flush();
+      } finally {
+        await fh.close();
+      }
       await mkdir(dirname(target), { recursive: true });
       await rename(tmp, target);
     } catch (e) {

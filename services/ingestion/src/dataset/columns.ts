@@ -103,6 +103,19 @@ export class ColumnBuilder {
     this.length = i + 1;
   }
 
+  /**
+   * Empties the builder for the next record batch, keeping its buffers. Only
+   * once nothing reads the Arrow column of the last finish() any more: that
+   * column is a view of these buffers.
+   */
+  reset(): void {
+    this.length = 0;
+    this.nullCount = 0;
+    this.pos = 0;
+    this.validity.fill(0);
+    this.bits?.fill(0);
+  }
+
   /** A non-null text value given as UTF-8 bytes b[s..e): copied as they are, no string in between. */
   pushUtf8(b: Buffer, s: number, e: number): void {
     if (this.kind !== "utf8") { this.push(b.toString("utf8", s, e)); return; }
@@ -150,6 +163,28 @@ export class ColumnBuilder {
 /** Builders of every column of one record batch. */
 export function batchBuilders(types: readonly ColumnType[], capacity: number): ColumnBuilder[] {
   return types.map((t) => new ColumnBuilder(t, capacity));
+}
+
+/**
+ * Record batches for a reader whose consumer is done with a batch once it asks
+ * for the next (the dataset writer: see writeArrowTable): yielded batches come
+ * back through `recycle` and are handed out again, so a large file fills the
+ * same few buffers instead of allocating megabytes per batch for the GC.
+ */
+export class BatchPool {
+  private readonly spare: ColumnBuilder[][] = [];
+  constructor(private readonly types: readonly ColumnType[], private readonly capacity: number) {}
+
+  take(): ColumnBuilder[] {
+    const b = this.spare.pop();
+    if (!b) return batchBuilders(this.types, this.capacity);
+    for (const c of b) c.reset();
+    return b;
+  }
+
+  recycle(b: ColumnBuilder[]): void {
+    this.spare.push(b);
+  }
 }
 
 /** Rows per record batch: ~64k rows, fewer for wide tables so one batch stays a few MB. */

@@ -74,8 +74,8 @@ async function* batchesFromRows(table: ParsedTable, batchRows: number): AsyncGen
 /**
  * An IPC sink that keeps the pieces flechette writes (message headers and the
  * builders' own buffers) instead of joining them into a new buffer per batch;
- * the store copies them into its chunks. Pieces stay valid because builders
- * are never reused.
+ * the store copies them into its chunks before the writer asks for the next
+ * batch, which is when a reader may reuse the builders.
  */
 class Pieces {
   readonly pieces: Uint8Array[] = [];
@@ -114,7 +114,10 @@ class Pieces {
  * arrays of one record batch at a time (bounded memory), each batch encoded on
  * its own; the schema message is kept from the first batch only and the
  * end-of-stream marker written once at the end. Readers with a `columnar()`
- * path fill the builders themselves; others give rows.
+ * path fill the builders themselves; others give rows. The next batch is only
+ * asked for once the store consumed every byte of the last one (BlobStore.put
+ * copies each chunk before taking the next), so readers may reuse a batch's
+ * builders then (BatchPool).
  */
 export async function writeArrowTable(store: BlobStore, key: string, table: ParsedTable): Promise<{ rowCount: number; bytes: number; columns: ParsedColumn[] }> {
   const cols = table.columns;

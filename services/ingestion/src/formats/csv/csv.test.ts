@@ -354,6 +354,7 @@ describe("columnar path", () => {
     ["big integers and long decimals", "n,x,y\n9007199254740993,0.30000000000000004,123456789012345\n-9223372036854775808,1234.5600000000002,-123456789012345\n1,2,3\n"],
     ["nulls, quotes, escapes and text", 'a,b,c\n1,"x, ""y""",\nNULL,"multi\nline",2\nNA,日本語 text,n/a\n"3","é",4\n'],
     ["slash dates and NaN", "d,x\n31.12.2024 9:05,NaN\n01.02.2024 23:59:59,-Infinity\n"],
+    ["many small batches with nulls", "b,i,s,d\n" + Array.from({ length: 40 }, (_, r) => (r % 5 === 0 ? ",,," : `${r % 3 === 0},${r},${"x".repeat(r)},2024-01-${String(1 + (r % 28)).padStart(2, "0")}`)).join("\n") + "\n"],
   ])("gives the same values as rows(): %s", async (_name, content) => {
     const { columnar, rows } = await bothPaths(content);
     expect(columnar).toEqual(rows);

@@ -42,10 +42,10 @@ afterAll(async () => {
 });
 
 /** A header and `rows()` rows of about 30 bytes each, enough to pass GUESS_BYTES, then `tail`. */
-function bigCsv(row: (i: number) => string, tail: string | Buffer): Buffer {
+function bigCsv(row: (i: number) => string, tail: string | Buffer, size = GUESS_BYTES * 1.5): Buffer {
   const lines = ["id,n,t"];
   let bytes = 0;
-  for (let i = 1; bytes < GUESS_BYTES * 1.5; i++) {
+  for (let i = 1; bytes < size; i++) {
     const l = row(i);
     lines.push(l);
     bytes += l.length + 1;
@@ -70,12 +70,20 @@ describe.each([["file store", () => fs], ["streaming store", streaming]] as cons
   beforeAll(() => { store = makeStore(); });
 
   it("keeps the guessed types when the whole file agrees", async () => {
-    const { types, columns } = await ingest(bigCsv((i) => `${i},${i % 7}.5,word ${i}`, "999999,1.25,last\n"));
+    const { types, columns } = await ingest(bigCsv((i) => `${i},${i % 10 === 0 ? "" : `${i % 7}.5`},word ${i}`, "999999,1.25,last\n", GUESS_BYTES * 7));
     expect(types).toEqual({ id: "INTEGER", n: "DOUBLE", t: "VARCHAR" });
     expect(columns.id!.at(-1)).toBe(999999n);
     expect(columns.n!.at(-1)).toBe(1.25);
     expect(columns.t!.at(-1)).toBe("last");
     expect(columns.t![0]).toBe("word 1");
+    // Several record batches (their builders are reused): every value checked.
+    expect(columns.id!.length).toBeGreaterThan(4 * 65_536);
+    columns.id!.slice(0, -1).forEach((v, i) => {
+      const n = (i + 1) % 10 === 0 ? null : ((i + 1) % 7) + 0.5;
+      if (v !== BigInt(i + 1) || columns.n![i] !== n || columns.t![i] !== `word ${i + 1}`) {
+        expect([v, columns.n![i], columns.t![i]]).toEqual([BigInt(i + 1), n, `word ${i + 1}`]);
+      }
+    });
   });
 
   it("widens a column when a value after the guessed part contradicts it", async () => {

@@ -3,7 +3,7 @@ import { AppError } from "@dsb/contracts";
 import type { FormatReader, ParsedColumn, ParsedTable } from "../types.ts";
 import { ByteRowParser, fieldText, type ByteFields } from "./byte-parser.ts";
 import { byteConverterFor, converterFor } from "./convert.ts";
-import { batchBuilders, type ColumnBuilder } from "../../dataset/columns.ts";
+import { BatchPool, type ColumnBuilder } from "../../dataset/columns.ts";
 import {
   type TextEncodingName, bomEncoding, bomlessUtf16, fileChunks, isUtf8Slice, readBytes, utf8Bytes,
 } from "./encoding.ts";
@@ -229,7 +229,8 @@ export async function* columnarBatches(source: AsyncIterable<Uint8Array>, inf: C
   const types = inf.columns.map((c) => c.type);
   const convert = inf.formats.map((f, k) => byteConverterFor(f, types[k]!));
   let skip = inf.skipRows + (inf.hasHeader ? 1 : 0);
-  let b = batchBuilders(types, batchRows);
+  const pool = new BatchPool(types, batchRows);
+  let b = pool.take();
   const ready: ColumnBuilder[][] = [];
   const parser = new ByteRowParser(inf.dialect, (f, n, line) => {
     if (skip > 0) {
@@ -247,15 +248,23 @@ export async function* columnarBatches(source: AsyncIterable<Uint8Array>, inf: C
     }
     if (b[0]!.full) {
       ready.push(b);
-      b = batchBuilders(types, batchRows);
+      b = pool.take();
     }
   });
+  // The consumer is done with a batch when it asks for the next one: it goes back to the pool.
+  const flush = function* () {
+    while (ready.length > 0) {
+      const done = ready.shift()!;
+      yield done;
+      pool.recycle(done);
+    }
+  };
   for await (const chunk of utf8Bytes(source, inf.encoding, false)) {
     parser.push(chunk, false);
-    while (ready.length > 0) yield ready.shift()!;
+    yield* flush();
   }
   parser.push(new Uint8Array(0), true);
-  while (ready.length > 0) yield ready.shift()!;
+  yield* flush();
   if (b[0]!.length > 0) yield b;
 }
 
@@ -334,12 +343,21 @@ async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<Colu
   const types = guess.columns.map((c) => c.type);
   const convert = F.map((f, k) => byteConverterFor(f, types[k]!));
   let ok = true;
-  let b = batchBuilders(types, batchRows);
+  const pool = new BatchPool(types, batchRows);
+  let b = pool.take();
   const ready: ColumnBuilder[][] = [];
   const roll = () => {
     if (b[0]!.full) {
       ready.push(b);
-      b = batchBuilders(types, batchRows);
+      b = pool.take();
+    }
+  };
+  // The consumer is done with a batch when it asks for the next one: it goes back to the pool.
+  const flush = function* () {
+    while (ready.length > 0) {
+      const done = ready.shift()!;
+      yield done;
+      pool.recycle(done);
     }
   };
   /** The first row is data when the guess says so: converted from its text. */
@@ -392,7 +410,7 @@ async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<Colu
   try {
     for await (const chunk of utf8Bytes(g.copy.chunks(), g.encoding, g.encoding === "utf-8")) {
       parser.push(chunk, false);
-      if (ok) while (ready.length > 0) yield ready.shift()!;
+      if (ok) yield* flush();
       else ready.length = 0;
     }
     parser.push(new Uint8Array(0), true);
@@ -409,7 +427,7 @@ async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<Colu
   const exact = await resniffed(g);
   if (exact) throw new RereadTable(exact);
   if (!ok || !sameInference(inf, guess)) throw new RereadTable(exactTable(path, g.name, inf));
-  while (ready.length > 0) yield ready.shift()!;
+  yield* flush();
   if (b[0]!.length > 0) yield b;
 }
 
