@@ -2,4 +2,3 @@ export * from "./blob-store.ts";
 export * from "./fs.ts";
 export * from "./object-store.ts";
 export * from "./open.ts";
-export * from "./local-copy.ts";

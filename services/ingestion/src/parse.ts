@@ -1,8 +1,8 @@
 import { basename } from "node:path";
 import { AppError, buildSchema, type FileFormat, type ReplyInputOf } from "@dsb/contracts";
-import { openLocalCopy, type BlobStore } from "@dsb/storage";
-import { detectFormat, SNIFF_BYTES } from "./detect.ts";
-import type { FormatReader, ParsedTable } from "./formats/types.ts";
+import type { BlobStore } from "@dsb/storage";
+import { detectFormat, readHead } from "./detect.ts";
+import type { FormatReader } from "./formats/types.ts";
 import { datasetPrefix, manifestKey, SQL_TYPE, tableFileKey, type Manifest } from "./dataset/layout.ts";
 import { writeArrowTable } from "./dataset/write.ts";
 
@@ -39,17 +39,12 @@ export async function removeDatasets(store: BlobStore, key: string): Promise<num
  * dataset is left; the upload itself is the caller's to discard.
  */
 export async function parseUpload(store: BlobStore, key: string, filename: string): Promise<ReplyInputOf<"ingestion.parse">> {
-  // The copy is read while it arrives: CSV parses it in the same pass; other formats wait for the whole file.
-  const local = await openLocalCopy(store, key);
+  const local = await store.toLocalFile(key);
   try {
-    const format = detectFormat(await local.head(SNIFF_BYTES), filename);
-    const opts = { tableName: tableNameOf(filename) };
-    let tables: ParsedTable[];
-    if (format === "csv") tables = await (await import("./formats/csv/index.ts")).readCsvDataset(local, opts);
-    else {
-      await local.complete();
-      tables = await (await READERS[format]())(local.path, opts);
-    }
+    const format = detectFormat(await readHead(local.path), filename);
+    // CSV has a single-pass reader for the dataset writer (types guessed, then checked against the whole file).
+    const read = format === "csv" ? (await import("./formats/csv/index.ts")).readCsvDataset : await READERS[format]();
+    const tables = await read(local.path, { tableName: tableNameOf(filename) });
     const manifest: Manifest = { version: 1, format, tables: [] };
     let datasetBytes = 0;
     for (const [i, table] of tables.entries()) {

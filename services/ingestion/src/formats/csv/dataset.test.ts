@@ -14,28 +14,11 @@ import { GUESS_BYTES } from "./index.ts";
  * result must still be the whole-file inference.
  */
 let dir: string;
-let fs: FsBlobStore;
 let store: BlobStore;
 let seq = 0;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "csv-dataset-"));
-  fs = new FsBlobStore(dir);
-});
-
-/**
- * The same files as a file store (read in place) and as a store that only
- * streams (copied to a temp file while the reader goes, as the Object Store is),
- * in small chunks so a row or a UTF-8 sequence is cut between them.
- */
-const streaming = (): BlobStore => ({
-  put: (k, b, o) => fs.put(k, b, o),
-  get: async function* (k) {
-    for await (const c of fs.get(k)) for (let i = 0; i < c.byteLength; i += 4093) yield c.subarray(i, i + 4093);
-  },
-  toLocalFile: (k) => fs.toLocalFile(k),
-  delete: (k) => fs.delete(k),
-  exists: (k) => fs.exists(k),
-  list: (p) => fs.list(p),
+  store = new FsBlobStore(dir);
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -66,9 +49,7 @@ async function ingest(content: Buffer): Promise<{ types: Record<string, string>;
   return { types, columns, key };
 }
 
-describe.each([["file store", () => fs], ["streaming store", streaming]] as const)("CSV dataset in one pass (%s)", (_name, makeStore) => {
-  beforeAll(() => { store = makeStore(); });
-
+describe("CSV dataset in one pass", () => {
   it("keeps the guessed types when the whole file agrees", async () => {
     const { types, columns } = await ingest(bigCsv((i) => `${i},${i % 10 === 0 ? "" : `${i % 7}.5`},word ${i}`, "999999,1.25,last\n", GUESS_BYTES * 7));
     expect(types).toEqual({ id: "INTEGER", n: "DOUBLE", t: "VARCHAR" });

@@ -10,8 +10,7 @@ import {
 import { columnNames, detectHeader } from "./header.ts";
 import { T_ALL, classify, classifyBytes, formatToType, isNullBytes, isNullMarker, pickFormat } from "./infer.ts";
 import type { Dialect } from "./parser.ts";
-import { HEAD_SAMPLE_BYTES, type SniffResult, readSamples, sniffDialect } from "./sniff.ts";
-import type { LocalCopy } from "@dsb/storage";
+import { type SniffResult, readSamples, sniffDialect } from "./sniff.ts";
 import { RereadTable } from "../../dataset/write.ts";
 
 /** Rows per batch yielded by `rows()`. */
@@ -292,10 +291,6 @@ const sameInference = (a: CsvInference, b: CsvInference): boolean =>
   a.hasHeader === b.hasHeader && a.skipRows === b.skipRows && a.encoding === b.encoding &&
   a.formats.length === b.formats.length && a.formats.every((f, k) => f === b.formats[k]);
 
-const sameSniff = (a: { encoding: TextEncodingName; sniffed: SniffResult }, b: { encoding: TextEncodingName; sniffed: SniffResult }): boolean =>
-  a.encoding === b.encoding && a.sniffed.fields === b.sniffed.fields && a.sniffed.dialect.delimiter === b.sniffed.dialect.delimiter &&
-  a.sniffed.dialect.quote === b.sniffed.dialect.quote && a.sniffed.dialect.escape === b.sniffed.dialect.escape;
-
 /** The two-pass table of an exact inference (what readCsv gives). */
 const exactTable = (path: string, name: string, inf: CsvInference): ParsedTable => ({
   name,
@@ -305,9 +300,9 @@ const exactTable = (path: string, name: string, inf: CsvInference): ParsedTable 
   columnar: (batchRows) => columnarBatches(fileChunks(path), inf, batchRows),
 });
 
-/** What the single pass started from: encoding and dialect from the head, types from the first GUESS_BYTES. */
+/** What the single pass starts from: the file's sniff and the types guessed from its first GUESS_BYTES. */
 interface Guess {
-  copy: LocalCopy;
+  path: string;
   name: string;
   maxCells: number | undefined;
   encoding: TextEncodingName;
@@ -316,25 +311,12 @@ interface Guess {
 }
 
 /**
- * The exact table when the whole-file sniff (head, middle and end) disagrees
- * with the head-only one the pass used, else null. Completes the copy first.
- */
-async function resniffed(g: Guess): Promise<ParsedTable | null> {
-  await g.copy.complete();
-  const exact = await sniffCsv(g.copy.path);
-  if (sameSniff(exact, g)) return null;
-  return exactTable(g.copy.path, g.name, await inferWhole(g.copy.path, exact.encoding, exact.sniffed, g.maxCells));
-}
-
-/**
- * The single pass of the dataset writer, reading the upload as it is copied:
- * every row is classified as in pass 1 (the same whole-file inference) and, at
- * the same time, converted with the types guessed from the first GUESS_BYTES.
- * When the whole file confirms the guess and the head-only sniff (the usual
- * case) the batches already written are the dataset; otherwise the writer is
- * told to start again with the exact two-pass table (RereadTable), so the
- * result never depends on the guess. Errors are only reported once the
- * whole-file sniff confirms the dialect they were found with.
+ * The single pass of the dataset writer: every row is classified as in pass 1
+ * (the same whole-file inference) and, at the same time, converted with the
+ * types guessed from the first GUESS_BYTES. When the whole file confirms the
+ * guess (the usual case) the batches already written are the dataset; when a
+ * later value contradicts it, the writer is told to start again with the exact
+ * two-pass table (RereadTable), so the result never depends on the guess.
  */
 async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<ColumnBuilder[]> {
   const guess = g.inference;
@@ -405,10 +387,10 @@ async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<Colu
     }
     roll();
   });
-  const path = g.copy.path;
+  const path = g.path;
   let inf: CsvInference;
   try {
-    for await (const chunk of utf8Bytes(g.copy.chunks(), g.encoding, g.encoding === "utf-8")) {
+    for await (const chunk of utf8Bytes(fileChunks(path), g.encoding, g.encoding === "utf-8")) {
       parser.push(chunk, false);
       if (ok) yield* flush();
       else ready.length = 0;
@@ -416,42 +398,39 @@ async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<Colu
     parser.push(new Uint8Array(0), true);
     inf = st.finish(g.encoding, g.sniffed.dialect);
   } catch (e) {
-    // Only what the parser found may be an artefact of the head-only dialect; a failed read stays a failed read.
-    if (!(e instanceof AppError && e.code === "PARSE_FAILED") && !isDecodeError(e)) throw e;
-    const exact = await resniffed(g);
-    if (exact) throw new RereadTable(exact);
     if (!isDecodeError(e) || g.encoding !== "utf-8") throw e;
     // Invalid UTF-8 past the sampled places: the file is a single-byte encoding after all.
     throw new RereadTable(exactTable(path, g.name, await inferPass(fileChunks(path), "windows-1252", g.sniffed, g.maxCells)));
   }
-  const exact = await resniffed(g);
-  if (exact) throw new RereadTable(exact);
   if (!ok || !sameInference(inf, guess)) throw new RereadTable(exactTable(path, g.name, inf));
   yield* flush();
   if (b[0]!.length > 0) yield b;
 }
 
+async function* prefix(path: string, bytes: number): AsyncGenerator<Buffer> {
+  let got = 0;
+  for await (const chunk of fileChunks(path)) {
+    const take = Math.min(chunk.length, bytes - got);
+    yield chunk.subarray(0, take);
+    got += take;
+    if (got >= bytes) return;
+  }
+}
+
 /**
- * readCsv for the dataset writer, reading a LocalCopy while it is copied: one
- * pass instead of a copy and two passes in the usual case (see
- * guessedBatches). `columns` and `rowCount` are the guess until the writer has
- * run; the writer reports the exact ones. Small files take the exact path.
+ * readCsv for the dataset writer: one pass instead of two in the usual case
+ * (see guessedBatches). `columns` and `rowCount` are the guess until the
+ * writer has run; the writer reports the exact ones. Small files take the
+ * exact path.
  */
-export async function readCsvDataset(copy: LocalCopy, opts: { tableName: string; maxCells?: number }): Promise<ParsedTable[]> {
-  const path = copy.path;
-  const head = await copy.head(GUESS_BYTES + 1);
-  const exactly = async (): Promise<ParsedTable[]> => {
-    await copy.complete();
-    const { encoding, sniffed } = await sniffCsv(path);
-    return [exactTable(path, opts.tableName, await inferWhole(path, encoding, sniffed, opts.maxCells))];
-  };
-  if (head.length <= GUESS_BYTES) return exactly();
-  const encoding = headEncoding(head);
-  const sniffed = sniffDialect([{ text: new TextDecoder(encoding).decode(head.subarray(0, HEAD_SAMPLE_BYTES)), atStart: true, atEnd: false }]);
+export async function readCsvDataset(path: string, opts: { tableName: string; maxCells?: number }): Promise<ParsedTable[]> {
+  const { size, encoding, sniffed } = await sniffCsv(path);
+  const exactly = async (): Promise<ParsedTable[]> => [exactTable(path, opts.tableName, await inferWhole(path, encoding, sniffed, opts.maxCells))];
+  if (size <= GUESS_BYTES) return exactly();
   // A prefix that fails to parse (a huge first row) just means no guess.
-  const inference = await inferPass([head.subarray(0, GUESS_BYTES)], encoding, sniffed, undefined, true).catch(() => null);
+  const inference = await inferPass(prefix(path, GUESS_BYTES), encoding, sniffed, undefined, true).catch(() => null);
   if (inference === null) return exactly();
-  const g: Guess = { copy, name: opts.tableName, maxCells: opts.maxCells, encoding, sniffed, inference };
+  const g: Guess = { path, name: opts.tableName, maxCells: opts.maxCells, encoding, sniffed, inference };
   return [{
     name: opts.tableName,
     columns: inference.columns,

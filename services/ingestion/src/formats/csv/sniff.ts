@@ -10,7 +10,7 @@ export interface SampleChunk {
   atEnd: boolean;
 }
 
-export const HEAD_SAMPLE_BYTES = 256 * 1024;
+const HEAD_SAMPLE_BYTES = 256 * 1024;
 const SLICE_SAMPLE_BYTES = 64 * 1024;
 /** Where the mid-file slices are taken, as fractions of the size. */
 const SLICE_POSITIONS = [0.25, 0.5, 0.75, 1] as const;
