@@ -1,9 +1,6 @@
-import { createWriteStream } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, open, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { createHash, randomBytes } from "node:crypto";
 import { headers, type NatsConnection } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type PubAck } from "@nats-io/jetstream";
@@ -146,7 +143,15 @@ export class ObjectStoreBlobStore implements BlobStore {
     const path = join(dir, key.split("/").pop() || "blob");
     const release = () => rm(dir, { recursive: true, force: true });
     try {
-      await pipeline(Readable.from(this.get(key)), createWriteStream(path));
+      // One chunk at a time: a stream pipeline would read up to 16 chunks (16 MiB) ahead of the disk.
+      const fh = await open(path, "w");
+      try {
+        for await (const chunk of this.get(key)) {
+          for (let at = 0; at < chunk.byteLength;) at += (await fh.write(chunk, at, chunk.byteLength - at)).bytesWritten;
+        }
+      } finally {
+        await fh.close();
+      }
     } catch (e) {
       await release();
       throw e;
