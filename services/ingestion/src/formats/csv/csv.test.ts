@@ -7,6 +7,8 @@ import type { ParsedColumn } from "../types.ts";
 import { CSV_BATCH_ROWS, inferCsv, looksLikeDelimitedText, readCsv } from "./index.ts";
 import type { Column } from "@uwdata/flechette";
 import { batchBuilders } from "../../dataset/columns.ts";
+import { daysFromCivil } from "./convert.ts";
+import { daysInMonth } from "./infer.ts";
 import { toArrow } from "../../dataset/write.ts";
 
 let dir: string;
@@ -326,6 +328,17 @@ describe("looksLikeDelimitedText", () => {
 });
 
 describe("columnar path", () => {
+  it("counts days like Date.UTC for every day from year 100 to 9999", () => {
+    for (let y = 100; y <= 9999; y += y < 2100 ? 1 : 97) {
+      for (let m = 1; m <= 12; m++) {
+        for (let d = 1; d <= daysInMonth(y, m); d++) {
+          const want = Date.UTC(y, m - 1, d) / 86_400_000;
+          if (daysFromCivil(y, m, d) !== want) expect([y, m, d, daysFromCivil(y, m, d)]).toEqual([y, m, d, want]);
+        }
+      }
+    }
+  });
+
   /** Values of an Arrow column; int64 as bigint (toArray refuses those beyond 2^53). */
   const valuesOf = (col: Column<unknown>): unknown[] => col.data.flatMap((batch) => {
     const out: unknown[] = [];
