@@ -133,6 +133,11 @@ export class BulkColumn extends ColumnBuilder {
     throw new Error("BulkColumn is filled with append(slab), not value by value");
   }
 
+  /** Text bytes appended so far (utf8 columns; 0 otherwise). */
+  get textBytes(): number {
+    return this.#pos;
+  }
+
   /** Room left in this batch. */
   get room(): number {
     return this.#rows - this.length;

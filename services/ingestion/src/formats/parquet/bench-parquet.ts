@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { parquetMetadata, parquetSchema } from "hyparquet";
 import { slabKind } from "../../dataset/bulk.ts";
-import { ChunkDecoder } from "./flat.ts";
+import { ChunkDecoder, decodeChunk } from "./flat.ts";
 import { fastPlan } from "./plan.ts";
 import { tableFromIPC } from "@uwdata/flechette";
 import type { BlobStore } from "@dsb/storage";
@@ -65,7 +65,7 @@ async function decodeOnly(rounds: number): Promise<void> {
       for (const g of md.row_groups) {
         const m = g.columns[i]!.meta_data!;
         const from = Number(m.dictionary_page_offset || m.data_page_offset);
-        dec.decode(buf.subarray(from, from + Number(m.total_compressed_size)), m, Number(g.num_rows));
+        decodeChunk(buf.subarray(from, from + Number(m.total_compressed_size)), m, plan, slabKind(type), Number(g.num_rows), dec);
       }
       const cpu = process.cpuUsage(c0);
       const ms = (cpu.user + cpu.system) / 1000;

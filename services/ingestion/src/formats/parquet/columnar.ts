@@ -1,4 +1,5 @@
 import { open } from "node:fs/promises";
+import { AppError } from "@dsb/contracts";
 import { parquetRead, type AsyncBuffer, type FileMetaData, type ParquetParsers, type SchemaTree } from "hyparquet";
 import { BulkColumn, slabKind, slabOfColumn, type Slab } from "../../dataset/bulk.ts";
 import { ColumnBuilder, type ArrowValue } from "../../dataset/columns.ts";
@@ -29,9 +30,10 @@ function leafIndexes(fields: SchemaTree[]): number[] {
 /**
  * Record batches of at most `batchRows` rows, one row group at a time: flat
  * columns hyparquet would hand over as plain numbers, dates, timestamps,
- * booleans or strings are decoded by flat.ts straight into Arrow buffers
- * (bulk-copied into the batch); everything else (nested, decimals, INT96,
- * other encodings and codecs) goes through hyparquet as before.
+ * booleans or strings are decoded by flat.ts page by page straight into Arrow
+ * buffers (bulk-copied into the batch, so a huge row group never sits decoded in
+ * memory); everything else (nested, decimals, INT96, other encodings and codecs)
+ * goes through hyparquet a row group at a time, as before.
  */
 export async function* columnarBatches(src: ColumnarSource, batchRows: number): AsyncGenerator<ColumnBuilder[]> {
   const { fields, types, metadata } = src;
@@ -51,12 +53,12 @@ export async function* columnarBatches(src: ColumnarSource, batchRows: number): 
     for (const group of metadata.row_groups) {
       const rows = Number(group.num_rows);
       if (rows === 0) continue;
-      const slabs: (Slab | null)[] = [];
+      const sources: (Cursor | null)[] = [];
       for (let i = 0; i < fields.length; i++) {
         const dec = decoders[i];
         const chunk = group.columns[leaf[i]!];
         const meta = chunk?.meta_data;
-        let slab: Slab | null = null;
+        let cursor: Cursor | null = null;
         if (dec && meta && !chunk.file_path && meta.path_in_schema.length === 1 && meta.path_in_schema[0] === fields[i]!.element.name
           && FAST_CODECS.has(meta.codec) && meta.encodings.every((e) => FAST_ENCODINGS.has(e))) {
           const from = Number(meta.dictionary_page_offset || meta.data_page_offset);
@@ -64,20 +66,30 @@ export async function* columnarBatches(src: ColumnarSource, batchRows: number): 
           if (from >= 0 && len > 0 && from + len <= size) {
             const buf = new Uint8Array(len);
             const { bytesRead } = await fh.read(buf, 0, len, from);
-            // Any surprise (odd pages, unknown encodings, corruption) is left to hyparquet, which reads or refuses it as before.
-            if (bytesRead === len) slab = tryDecode(dec, buf, meta, rows);
+            // A chunk whose page headers show anything unexpected is left to hyparquet, which reads or refuses it as before.
+            if (bytesRead === len && dec.begin(buf, meta, rows)) cursor = new Cursor(() => dec.next());
           }
         }
-        slabs.push(slab);
+        sources.push(cursor);
       }
-      const slow = slabs.flatMap((s, i) => (s ? [] : [i]));
-      if (slow.length) await slowSlabs(src, slow, start, rows, slabs);
-      slabs.forEach((s, i) => { if (s!.offsets) perRow[i] = s!.values.length / rows; });
-      for (let from = 0; from < rows;) {
-        const take = Math.min(rows - from, b[0]!.room);
-        for (let i = 0; i < b.length; i++) b[i]!.append(slabs[i]!, from, take);
-        from += take;
-        if (b[0]!.full) { yield b; b = fresh(); }
+      const slow = sources.flatMap((s, i) => (s ? [] : [i]));
+      if (slow.length) {
+        const slabs = await slowSlabs(src, slow, start, rows);
+        slow.forEach((i, k) => { let done = false; sources[i] = new Cursor(() => (done ? null : ((done = true), slabs[k]!))); });
+      }
+      for (let done = 0; done < rows;) {
+        const take = Math.min(rows - done, b[0]!.room);
+        try {
+          for (let i = 0; i < b.length; i++) sources[i]!.take(b[i]!, take);
+        } catch (e) {
+          throw e instanceof AppError ? e : src.broken(e);
+        }
+        done += take;
+        if (b[0]!.full) {
+          b.forEach((c, i) => { if (c.textBytes) perRow[i] = c.textBytes / c.length; });
+          yield b;
+          b = fresh();
+        }
       }
       start += rows;
     }
@@ -87,16 +99,32 @@ export async function* columnarBatches(src: ColumnarSource, batchRows: number): 
   }
 }
 
-function tryDecode(dec: ChunkDecoder, buf: Uint8Array, meta: Parameters<ChunkDecoder["decode"]>[1], rows: number): Slab | null {
-  try {
-    return dec.decode(buf, meta, rows);
-  } catch {
-    return null;
+/** Successive slabs of one column chunk (pages, or the whole chunk from hyparquet), read as far as batches need. */
+class Cursor {
+  private slab: Slab | null = null;
+  private pos = 0;
+
+  constructor(private readonly pull: () => Slab | null) {}
+
+  /** Appends this column's next `n` rows to `col`. */
+  take(col: BulkColumn, n: number): void {
+    while (n > 0) {
+      if (!this.slab || this.pos >= this.slab.length) {
+        this.slab = this.pull();
+        this.pos = 0;
+        if (!this.slab) throw new Error("parquet column chunk ends before its rows");
+        continue;
+      }
+      const t = Math.min(n, this.slab.length - this.pos);
+      col.append(this.slab, this.pos, t);
+      this.pos += t;
+      n -= t;
+    }
   }
 }
 
 /** The row group's other columns through hyparquet, value by value into ColumnBuilders, as slabs. */
-async function slowSlabs(src: ColumnarSource, which: number[], start: number, rows: number, slabs: (Slab | null)[]): Promise<void> {
+async function slowSlabs(src: ColumnarSource, which: number[], start: number, rows: number): Promise<Slab[]> {
   const { fields, types } = src;
   const index = new Map(which.map((i) => [fields[i]!.element.name, i]));
   const chunks = new Map<number, { rowStart: number; data: ArrayLike<unknown> }[]>(which.map((i) => [i, []]));
@@ -110,7 +138,7 @@ async function slowSlabs(src: ColumnarSource, which: number[], start: number, ro
     throw src.broken(e);
   }
   const end = start + rows;
-  for (const i of which) {
+  return which.map((i) => {
     const list = chunks.get(i)!.sort((x, y) => x.rowStart - y.rowStart);
     const builder = new ColumnBuilder(types[i]!, rows);
     const f = src.conv[i];
@@ -122,6 +150,6 @@ async function slowSlabs(src: ColumnarSource, which: number[], start: number, ro
       const v = c.data[r - c.rowStart] as ArrowValue;
       builder.push(f ? f(v) : v);
     }
-    slabs[i] = slabOfColumn(builder.finish());
-  }
+    return slabOfColumn(builder.finish());
+  });
 }

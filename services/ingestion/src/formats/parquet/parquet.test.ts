@@ -126,6 +126,29 @@ describe("Parquet fast column decoding", () => {
     expect(a.columns).toEqual(b.columns);
   });
 
+  it("one row group of many small pages is read page by page across batches, as the row path reads it", async () => {
+    const n = 150_000;
+    const path = join(dir, "pages.parquet");
+    writeFileSync(path, Buffer.from(parquetWriteBuffer({
+      columnData: [
+        { name: "i", data: Array.from({ length: n }, (_, i) => (i % 13 === 0 ? null : BigInt(i) * 3n)), type: "INT64" },
+        { name: "s", data: Array.from({ length: n }, (_, i) => (i % 7 === 0 ? null : `v${i % 5000}`)), type: "STRING" },
+        { name: "b", data: Array.from({ length: n }, (_, i) => i % 3 === 0), type: "BOOLEAN" },
+        { name: "d", data: Float64Array.from({ length: n }, (_, i) => i / 7) },
+      ],
+      rowGroupSize: n,
+      pageSize: 20_000,
+    })));
+    const buf = new Uint8Array(await readFile(path));
+    const md = parquetMetadata(buf.buffer);
+    expect(md.row_groups).toHaveLength(1);
+    expect(await fastColumns(path)).toEqual(["i", "s", "b", "d"]);
+    const [a, b] = [await dataset(path, false), await dataset(path, true)];
+    expect(a.batches).toBeGreaterThanOrEqual(3);
+    expect(a.values).toEqual(b.values);
+    expect(a.columns).toEqual(b.columns);
+  });
+
   it("strings that are not plain UTF-8 come out as the slow path's TextDecoder made them (U+FFFD, BOM dropped)", async () => {
     const path = join(dir, "bad-utf8.parquet");
     writeFileSync(path, Buffer.from(parquetWriteBuffer({
