@@ -4,7 +4,7 @@ import { parquetRead, type AsyncBuffer, type FileMetaData, type ParquetParsers, 
 import { BulkColumn, slabKind, slabOfColumn, type Slab } from "../../dataset/bulk.ts";
 import { ColumnBuilder, type ArrowValue } from "../../dataset/columns.ts";
 import type { ColumnType } from "../types.ts";
-import { ChunkDecoder, FAST_CODECS, FAST_ENCODINGS } from "./flat.ts";
+import { ChunkDecoder, FAST_CODECS, FAST_ENCODINGS, Scratch } from "./flat.ts";
 import { fastPlan } from "./plan.ts";
 
 export interface ColumnarSource {
@@ -37,9 +37,10 @@ function leafIndexes(fields: SchemaTree[]): number[] {
  */
 export async function* columnarBatches(src: ColumnarSource, batchRows: number): AsyncGenerator<ColumnBuilder[]> {
   const { fields, types, metadata } = src;
+  const scratch = new Scratch();
   const decoders = fields.map((f, i) => {
     const plan = f.children.length ? null : fastPlan(f.element, types[i]!);
-    return plan ? new ChunkDecoder(plan, slabKind(types[i]!)) : null;
+    return plan ? new ChunkDecoder(plan, slabKind(types[i]!), scratch) : null;
   });
   const leaf = leafIndexes(fields);
   const fh = await open(src.path, "r");

@@ -23,8 +23,33 @@ export const FAST_CODECS = new Set(["UNCOMPRESSED", "SNAPPY"]);
 
 interface PageRef { h: PageHeader; start: number; end: number }
 
-/** A page's bytes, uncompressed into `into`'s scratch buffer when given, else a new one. */
-function decompress(bytes: Uint8Array, size: number, codec: string, into: { page(n: number): Uint8Array } | null): Uint8Array {
+/**
+ * Buffers whose contents are used up within one `next` call (decompressed page,
+ * definition levels, dictionary indices), shared by all columns of a read so a
+ * wide table does not keep one of each per column.
+ */
+export class Scratch {
+  private bytes = new Uint8Array(0);
+  private levels = new Uint8Array(0);
+  private indexes = new Int32Array(0);
+
+  /** A buffer of n bytes for a decompressed data page. */
+  page(n: number): Uint8Array {
+    if (this.bytes.length < n) this.bytes = new Uint8Array(Math.max(n, this.bytes.length * 2));
+    return this.bytes.subarray(0, n);
+  }
+
+  defs(n: number): Uint8Array {
+    return this.levels.length >= n ? this.levels : (this.levels = new Uint8Array(n));
+  }
+
+  idx(n: number): Int32Array {
+    return this.indexes.length >= n ? this.indexes : (this.indexes = new Int32Array(n));
+  }
+}
+
+/** A page's bytes, uncompressed into the scratch buffer when given, else a new one. */
+function decompress(bytes: Uint8Array, size: number, codec: string, into: Scratch | null): Uint8Array {
   if (codec === "UNCOMPRESSED") {
     if (bytes.length !== size) throw new Error("parquet page size does not match its header");
     return bytes;
@@ -76,7 +101,7 @@ function scanPages(buf: Uint8Array, meta: ColumnMetaData, plan: FastPlan, rows: 
 
 /**
  * Reads the column chunks of one flat column, row group after row group, one
- * data page at a time. The page slab and all scratch buffers are reused: a slab
+ * data page at a time. The page slab and the scratch buffers are reused: a slab
  * is valid until the next call to `next`.
  */
 export class ChunkDecoder {
@@ -88,9 +113,6 @@ export class ChunkDecoder {
   private text = new Uint8Array(0);
   private pos = 0;
   private nullCount = 0;
-  private scratch = new Uint8Array(0);
-  private defs = new Uint8Array(0);
-  private idx = new Int32Array(0);
   private buf: Uint8Array = new Uint8Array(0);
   private codec = "";
   private pages: PageRef[] = [];
@@ -98,7 +120,7 @@ export class ChunkDecoder {
   private rows = 0;
   private dict: Dense | null = null;
 
-  constructor(readonly plan: FastPlan, readonly kind: SlabKind) {}
+  constructor(readonly plan: FastPlan, readonly kind: SlabKind, private readonly scratch = new Scratch()) {}
 
   /** Takes a column chunk (its bytes from the first page) of `rows` rows when every page header suits the fast path; false leaves it to hyparquet. */
   begin(buf: Uint8Array, meta: ColumnMetaData, rows: number): boolean {
@@ -139,7 +161,7 @@ export class ChunkDecoder {
       let defs: Uint8Array | null = null;
       if (h.type === "DATA_PAGE") {
         ({ num_values: count, encoding } = h.data_page_header!);
-        page = decompress(raw, h.uncompressed_page_size, this.codec, this);
+        page = decompress(raw, h.uncompressed_page_size, this.codec, this.scratch);
         if (plan.optional) {
           if (page.length < 4) throw new Error("parquet page too short");
           const len = (page[0]! | (page[1]! << 8) | (page[2]! << 16) | (page[3]! << 24)) >>> 0;
@@ -153,7 +175,7 @@ export class ChunkDecoder {
         const dl = dp.definition_levels_byte_length;
         if (plan.optional) defs = this.levels(raw, 0, dl, count);
         const body = raw.subarray(dl);
-        page = dp.is_compressed === false ? body : decompress(body, h.uncompressed_page_size - dl, this.codec, this);
+        page = dp.is_compressed === false ? body : decompress(body, h.uncompressed_page_size - dl, this.codec, this.scratch);
       }
       this.reset(count, h.uncompressed_page_size);
       // (the per-row loops live in small functions: they get optimized sooner than this one)
@@ -172,7 +194,7 @@ export class ChunkDecoder {
         if (pos >= page.length) throw new Error("parquet page too short");
         const width = page[pos]!;
         if (width > 32) throw new Error("parquet dictionary index width out of range");
-        const idx = this.idx.length >= present ? this.idx : (this.idx = new Int32Array(present));
+        const idx = this.scratch.idx(present);
         readHybrid(page, pos + 1, page.length, width, idx, 0, present);
         if (!indexesBelow(idx, present, dict.n)) throw new Error("parquet dictionary index out of range");
         this.put(count, defs, dict, idx, present);
@@ -200,12 +222,6 @@ export class ChunkDecoder {
       };
     }
     return null;
-  }
-
-  /** A buffer of at least n bytes for decompressed data pages (reused: nothing points into it after the page). */
-  page(n: number): Uint8Array {
-    if (this.scratch.length < n) this.scratch = new Uint8Array(Math.max(n, this.scratch.length * 2));
-    return this.scratch.subarray(0, n);
   }
 
   /** Clears (or grows) the slab buffers for a page of `rows` rows. */
@@ -239,7 +255,7 @@ export class ChunkDecoder {
         break;
       }
     }
-    const defs = this.defs.length >= count ? this.defs : (this.defs = new Uint8Array(count));
+    const defs = this.scratch.defs(count);
     readHybrid(buf, from, to, 1, defs, 0, count);
     return defs;
   }
