@@ -1,13 +1,14 @@
 /**
  * Throughput check of the delimited-text reader (not a test): generates a
- * mixed CSV of about 100 MB in /tmp and prints MB/s of the inference pass and
- * of a full read (inference + converting every row), with peak RSS.
+ * mixed CSV of about 100 MB in /tmp and prints MB/s of the inference pass, of
+ * a full row-wise read (inference + converting every row) and of the single
+ * columnar pass the dataset writer uses (Arrow builders, no store), with peak RSS.
  *   npx tsx services/ingestion/src/formats/csv/bench-csv.ts [megabytes]
  */
 import { createWriteStream } from "node:fs";
 import { stat, unlink } from "node:fs/promises";
 import { once } from "node:events";
-import { inferCsv, readCsv } from "./index.ts";
+import { inferCsv, readCsv, readCsvDataset } from "./index.ts";
 
 const targetMb = Number(process.argv[2] ?? 100);
 const path = `/tmp/bench-csv-${process.pid}.csv`;
@@ -69,6 +70,19 @@ const fullCpu = cpuSeconds(c0);
 console.log(`full read (inference + conversion): ${fullS.toFixed(2)} s wall = ${(mb / fullS).toFixed(1)} MB/s; ` +
   `${fullCpu.toFixed(2)} s CPU = ${(mb / fullCpu).toFixed(1)} MB/s per CPU-second; ${rows} rows`);
 console.log(`conversion pass alone ≈ ${(mb / (fullCpu - inferCpu)).toFixed(1)} MB/s per CPU-second`);
+
+t0 = performance.now();
+c0 = process.cpuUsage();
+const [dataset] = await readCsvDataset(path, { tableName: "bench" });
+let columnarRows = 0;
+for await (const b of dataset!.columnar!(65_536)) {
+  columnarRows += b[0]!.length;
+  for (const col of b) col.finish();
+}
+const colS = (performance.now() - t0) / 1000;
+const colCpu = cpuSeconds(c0);
+console.log(`dataset single pass (sniff + guess + classify + convert to Arrow builders): ${colS.toFixed(2)} s wall = ${(mb / colS).toFixed(1)} MB/s; ` +
+  `${colCpu.toFixed(2)} s CPU = ${(mb / colCpu).toFixed(1)} MB/s per CPU-second; ${columnarRows} rows`);
 clearInterval(sampler);
 console.log(`peak RSS ${(peakRss / 1e6).toFixed(0)} MB`);
 await unlink(path);
