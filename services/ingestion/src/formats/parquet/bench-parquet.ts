@@ -1,7 +1,7 @@
 /**
  * In-process micro bench of Parquet → Arrow IPC (reader + dataset writer, no cluster):
  * `npx tsx services/ingestion/src/formats/parquet/bench-parquet.ts [file.parquet] [rounds] [--rows] [--no-digest] [--decode]`.
- * `--decode` times only flat.ts per column (column chunks read beforehand).
+ * `--decode` gives only flat.ts's CPU time per column (column chunks read beforehand).
  * Default file is the one `test/bench/run.ts --only parquet-ingest` generates. Prints time, rows/s,
  * peak RSS and a digest of the decoded Arrow values, so a faster reader can be checked to give the same
  * dataset (`--rows` forces the row-wise path, the reference).

@@ -2,7 +2,7 @@ import { isAscii, isUtf8 } from "node:buffer";
 import type { SlabKind } from "../../dataset/bulk.ts";
 import type { FastPlan } from "./plan.ts";
 
-/** PLAIN-encoded Parquet values (pages and dictionaries) turned into their Arrow form. */
+// PLAIN-encoded Parquet values (data pages and dictionaries) turned into their Arrow form.
 
 /** Values of a page or dictionary in Arrow form, before nulls are spread in. */
 export type Dense =
