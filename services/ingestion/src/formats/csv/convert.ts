@@ -184,31 +184,37 @@ export function byteConverterFor(format: number, type: ColumnType): ByteConverte
   const slow: ByteConverter = (b, s, e, out) => out.push(text(b.toString("utf8", s, e)));
   switch (format) {
     case 0: return (b, s, e, out) => out.pushUtf8(b, s, e);
-    case T_INT: case T_DOUBLE: return (b, s, e, out) => {
+    // The typed pushes below match the column type formatToType gives each format.
+    case T_INT: return (b, s, e, out) => {
       const v = plainNumber(b, s, e);
-      if (v === v) out.push(v);
+      if (v === v) out.pushI64(v);
+      else slow(b, s, e, out);
+    };
+    case T_DOUBLE: return (b, s, e, out) => {
+      const v = plainNumber(b, s, e);
+      if (v === v) out.pushF64(v);
       else slow(b, s, e, out);
     };
     case T_BIGINT: return (b, s, e, out) => {
       const v = e - s <= 15 ? plainNumber(b, s, e) : Number.NaN;
-      if (v === v && Number.isInteger(v)) out.push(v);
+      if (v === v && Number.isInteger(v)) out.pushI64(v);
       else slow(b, s, e, out);
     };
     case T_BOOL: return (b, s, e, out) => {
       if (b[s] === 32) slow(b, s, e, out);
-      else out.push((b[s]! | 32) === 116);
+      else out.pushBool((b[s]! | 32) === 116);
     };
     case T_DATE_ISO: return (b, s, e, out) => {
       const y = e - s === 10 ? bdigits(b, s, s + 4) : 0;
       // Years below 100 go the slow way: Date.UTC would map them to 19xx.
-      if (y >= 100) out.push(daysFromCivil(y, bdigits(b, s + 5, s + 7), bdigits(b, s + 8, s + 10)));
+      if (y >= 100) out.pushI32(daysFromCivil(y, bdigits(b, s + 5, s + 7), bdigits(b, s + 8, s + 10)));
       else slow(b, s, e, out);
     };
     case T_TS_ISO: return (b, s, e, out) => {
       const y = e - s === 19 && b[s + 13] === 58 && b[s + 16] === 58 ? bdigits(b, s, s + 4) : 0;
       if (y >= 100) {
         const day = daysFromCivil(y, bdigits(b, s + 5, s + 7), bdigits(b, s + 8, s + 10));
-        out.push(day * DAY_MS + ((bdigits(b, s + 11, s + 13) * 60 + bdigits(b, s + 14, s + 16)) * 60 + bdigits(b, s + 17, s + 19)) * 1000);
+        out.pushI64(day * DAY_MS + ((bdigits(b, s + 11, s + 13) * 60 + bdigits(b, s + 14, s + 16)) * 60 + bdigits(b, s + 17, s + 19)) * 1000);
       } else slow(b, s, e, out);
     };
     default: return slow;
