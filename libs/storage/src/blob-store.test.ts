@@ -39,6 +39,7 @@ function suite(name: string, make: () => Promise<{ store: BlobStore; prefix: str
       expect(r.size).toBe(1_000_000);
       await store.put(`${p}/a/two.txt`, webStream([new TextEncoder().encode("hello")]), { maxBytes: 100 });
       expect(await store.exists(`${p}/a/one.csv`)).toBe(true);
+      expect(await store.stat(`${p}/a/one.csv`)).toEqual({ size: 1_000_000 });
       expect((await collect(store.get(`${p}/a/two.txt`))).toString()).toBe("hello");
       expect(await keys(store, `${p}/a/`)).toEqual([`${p}/a/one.csv`, `${p}/a/two.txt`]);
       const local = await store.toLocalFile(`${p}/a/one.csv`);
@@ -48,6 +49,7 @@ function suite(name: string, make: () => Promise<{ store: BlobStore; prefix: str
       await store.delete(`${p}/a/two.txt`);
       await store.delete(`${p}/a/never-existed`);
       expect(await store.exists(`${p}/a/one.csv`)).toBe(false);
+      await expect(store.stat(`${p}/a/one.csv`)).rejects.toMatchObject({ code: "NOT_FOUND" });
       expect(await keys(store, `${p}/`)).toEqual([]);
     });
 

@@ -21,6 +21,8 @@ export interface BlobStore {
    * chunk's memory once it is asked for the next one.
    */
   put(key: string, body: BlobBody, opts: { maxBytes: number }): Promise<{ size: number }>;
+  /** The object's size; NOT_FOUND when absent. */
+  stat(key: string): Promise<{ size: number }>;
   /** The stored bytes; NOT_FOUND when absent. */
   get(key: string): AsyncIterable<Uint8Array>;
   /** A local file holding the object (the file itself for the fs store, a temp copy otherwise); call release when done. */

@@ -62,6 +62,12 @@ export class FsBlobStore implements BlobStore {
     for await (const chunk of createReadStream(path)) yield chunk as Uint8Array;
   }
 
+  async stat(key: string): Promise<{ size: number }> {
+    const s = await stat(this.pathOf(key)).catch(() => null);
+    if (!s?.isFile()) throw new AppError("NOT_FOUND", "Stored file not found");
+    return { size: s.size };
+  }
+
   async toLocalFile(key: string): Promise<{ path: string; release(): Promise<void> }> {
     const path = this.pathOf(key);
     if (!(await this.exists(key))) throw new AppError("NOT_FOUND", "Stored file not found");

@@ -138,6 +138,13 @@ export class ObjectStoreBlobStore implements BlobStore {
       throw new AppError("UNAVAILABLE", "Reading the stored file failed: it is incomplete or corrupted; upload it again", { retryable: true });
   }
 
+  async stat(key: string): Promise<{ size: number }> {
+    assertKey(key);
+    const info = await this.os.info(key).catch(() => null);
+    if (!info || info.deleted) throw new AppError("NOT_FOUND", "Stored file not found");
+    return { size: info.size };
+  }
+
   async toLocalFile(key: string): Promise<{ path: string; release(): Promise<void> }> {
     const dir = await mkdtemp(join(tmpdir(), "dsb-blob-"));
     const path = join(dir, key.split("/").pop() || "blob");

@@ -1,8 +1,8 @@
 import { basename } from "node:path";
 import { AppError, buildSchema, type FileFormat, type ReplyInputOf } from "@dsb/contracts";
 import type { BlobStore } from "@dsb/storage";
-import { detectFormat, readHead } from "./detect.ts";
-import type { FormatReader } from "./formats/types.ts";
+import { detectFormat, SNIFF_BYTES } from "./detect.ts";
+import type { FormatReader, ParsedTable } from "./formats/types.ts";
 import { datasetPrefix, manifestKey, SQL_TYPE, tableFileKey, type Manifest } from "./dataset/layout.ts";
 import { writeArrowTable } from "./dataset/write.ts";
 
@@ -39,12 +39,31 @@ export async function removeDatasets(store: BlobStore, key: string): Promise<num
  * dataset is left; the upload itself is the caller's to discard.
  */
 export async function parseUpload(store: BlobStore, key: string, filename: string): Promise<ReplyInputOf<"ingestion.parse">> {
-  const local = await store.toLocalFile(key);
+  // CSV is parsed from the stored stream as it arrives; other formats (and CSV rereads) need a local file.
+  let local: Promise<{ path: string; release(): Promise<void> }> | null = null;
+  let localPath: string | null = null;
+  const localFile = async (): Promise<string> => (localPath = (await (local ??= store.toLocalFile(key))).path);
+  const stream = store.get(key)[Symbol.asyncIterator]();
   try {
-    const format = detectFormat(await readHead(local.path), filename);
-    // CSV has a single-pass reader for the dataset writer (types guessed, then checked against the whole file).
-    const read = format === "csv" ? (await import("./formats/csv/index.ts")).readCsvDataset : await READERS[format]();
-    const tables = await read(local.path, { tableName: tableNameOf(filename) });
+    const head: Uint8Array[] = [];
+    let headBytes = 0;
+    while (headBytes < SNIFF_BYTES) {
+      const r = await stream.next();
+      if (r.done) break;
+      head.push(r.value);
+      headBytes += r.value.byteLength;
+    }
+    const format = detectFormat(Buffer.concat(head).subarray(0, SNIFF_BYTES), filename);
+    const opts = { tableName: tableNameOf(filename) };
+    let tables: ParsedTable[];
+    if (format === "csv") {
+      const source: AsyncIterator<Uint8Array> = { next: async () => (head.length > 0 ? { done: false, value: head.shift()! } : stream.next()) };
+      const { size } = await store.stat(key);
+      tables = await (await import("./formats/csv/index.ts")).readCsvStream({ size, source, local: localFile }, opts);
+    } else {
+      await stream.return?.();
+      tables = await (await READERS[format]())(await localFile(), opts);
+    }
     const manifest: Manifest = { version: 1, format, tables: [] };
     let datasetBytes = 0;
     for (const [i, table] of tables.entries()) {
@@ -66,9 +85,10 @@ export async function parseUpload(store: BlobStore, key: string, filename: strin
   } catch (e) {
     await removeDatasets(store, key).catch(() => {});
     if (e instanceof AppError) throw e;
-    const msg = e instanceof Error ? e.message.split(local.path).join(filename) : String(e);
+    const msg = e instanceof Error ? (localPath ? e.message.split(localPath).join(filename) : e.message) : String(e);
     throw new AppError("PARSE_FAILED", `The file could not be parsed: ${msg}`);
   } finally {
-    await local.release();
+    await stream.return?.().catch(() => undefined);
+    if (local) await (await local.catch(() => null))?.release();
   }
 }

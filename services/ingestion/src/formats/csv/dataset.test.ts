@@ -88,6 +88,20 @@ describe("CSV dataset in one pass", () => {
     expect(columns.t!.at(-1)).toBe("café");
   });
 
+  it("rereads with the dialect of the whole file when the head alone suggests another", async () => {
+    // "i;i,a" splits in two on "," and on ";" (a tie the head settles as ","); the rest only splits on ";".
+    const lines = ["a;b,c"];
+    let bytes = 0;
+    let i = 0;
+    for (; bytes < GUESS_BYTES * 1.5; i++) { const l = `${i};${i},x`; lines.push(l); bytes += l.length + 1; }
+    for (bytes = 0; bytes < GUESS_BYTES * 1.5; i++) { const l = `${i};${i}`; lines.push(l); bytes += l.length + 1; }
+    const { types, columns } = await ingest(Buffer.from(lines.join("\n") + "\n"));
+    expect(types).toEqual({ a: "INTEGER", "b,c": "VARCHAR" });
+    expect(columns.a!.length).toBe(i);
+    expect(columns["b,c"]![0]).toBe("0,x");
+    expect(columns["b,c"]!.at(-1)).toBe(String(i - 1));
+  });
+
   it("refuses a ragged row after the guessed part with its line, leaving no dataset", async () => {
     const content = bigCsv((i) => `${i},${i},x`, "1,2\n");
     const key = `t/${++seq}/f.csv`;

@@ -10,7 +10,8 @@
  *   up to 20 one-field title/comment lines above the header are skipped.
  * - Null markers in every column: empty, NULL, null, NA, N/A, n/a, None.
  */
-export { readCsv, readCsvDataset, inferCsv, CSV_BATCH_ROWS, GUESS_BYTES } from "./read-csv.ts";
+export { readCsv, readCsvDataset, readCsvStream, inferCsv, CSV_BATCH_ROWS, GUESS_BYTES } from "./read-csv.ts";
+export type { CsvStream } from "./read-csv.ts";
 export type { CsvInference } from "./read-csv.ts";
 export { looksLikeDelimitedText } from "./detect.ts";
 export type { Dialect } from "./parser.ts";

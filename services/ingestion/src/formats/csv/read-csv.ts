@@ -5,12 +5,14 @@ import { ByteRowParser, fieldText, type ByteFields } from "./byte-parser.ts";
 import { byteConverterFor, converterFor } from "./convert.ts";
 import { BatchPool, type ColumnBuilder } from "../../dataset/columns.ts";
 import {
-  type TextEncodingName, bomEncoding, bomlessUtf16, fileChunks, isUtf8Slice, readBytes, utf8Bytes,
+  type TextEncodingName, bomEncoding, bomlessUtf16, fileChunks, isUtf8Slice, utf8Bytes,
 } from "./encoding.ts";
 import { columnNames, detectHeader } from "./header.ts";
 import { T_ALL, classify, classifyBytes, formatToType, isNullBytes, isNullMarker, pickFormat } from "./infer.ts";
 import type { Dialect } from "./parser.ts";
-import { type SniffResult, readSamples, sniffDialect } from "./sniff.ts";
+import {
+  HEAD_SAMPLE_BYTES, SLICE_SAMPLE_BYTES, type ReadAt, type SniffResult, fileReader, readSamples, slicePositions, sniffDialect,
+} from "./sniff.ts";
 import { RereadTable } from "../../dataset/write.ts";
 
 /** Rows per batch yielded by `rows()`. */
@@ -50,16 +52,19 @@ function headEncoding(bytes: Uint8Array): TextEncodingName {
 }
 
 /** Encoding from the BOM, zero-byte pattern, or a UTF-8 validity check of the head, middle and end. */
-async function detectEncoding(path: string, size: number): Promise<TextEncodingName> {
-  const fromHead = headEncoding(await readBytes(path, 0, 64 * 1024));
+async function detectEncoding(read: ReadAt, size: number): Promise<TextEncodingName> {
+  const fromHead = headEncoding(await read(0, ENCODING_SAMPLE_BYTES));
   if (fromHead !== "utf-8") return fromHead;
-  for (const at of [0.5, 1]) {
-    const pos = Math.max(0, Math.floor(size * at) - 64 * 1024);
-    if (pos === 0) continue;
-    if (!isUtf8Slice(await readBytes(path, pos, 64 * 1024), true)) return "windows-1252";
+  for (const pos of encodingSlices(size)) {
+    if (!isUtf8Slice(await read(pos, ENCODING_SAMPLE_BYTES), true)) return "windows-1252";
   }
   return "utf-8";
 }
+
+const ENCODING_SAMPLE_BYTES = 64 * 1024;
+/** Where detectEncoding checks UTF-8 past the head: the middle and the end. */
+const encodingSlices = (size: number): number[] =>
+  [0.5, 1].map((at) => Math.max(0, Math.floor(size * at) - ENCODING_SAMPLE_BYTES)).filter((pos) => pos > 0);
 
 /** Leading lines with a single field ("Report of May", "# exported by X") are skipped when rows have several; at most this many. */
 const MAX_PREAMBLE_ROWS = 20;
@@ -167,8 +172,9 @@ async function inferPass(
 async function sniffCsv(path: string): Promise<{ size: number; encoding: TextEncodingName; sniffed: SniffResult }> {
   const { size } = await stat(path);
   if (size === 0) throw emptyFile();
-  const encoding = await detectEncoding(path, size);
-  const sniffed = sniffDialect(await readSamples(path, size, encoding));
+  const read = fileReader(path);
+  const encoding = await detectEncoding(read, size);
+  const sniffed = sniffDialect(await readSamples(read, size, encoding));
   return { size, encoding, sniffed };
 }
 
@@ -300,14 +306,22 @@ const exactTable = (path: string, name: string, inf: CsvInference): ParsedTable 
   columnar: (batchRows) => columnarBatches(fileChunks(path), inf, batchRows),
 });
 
-/** What the single pass starts from: the file's sniff and the types guessed from its first GUESS_BYTES. */
+/** What the single pass starts from: a sniff and the types guessed from the first GUESS_BYTES. */
 interface Guess {
-  path: string;
   name: string;
   maxCells: number | undefined;
   encoding: TextEncodingName;
   sniffed: SniffResult;
   inference: CsvInference;
+  /** The whole file, once. */
+  chunks(): AsyncIterable<Uint8Array>;
+  /**
+   * After the pass (or a parse error in it): the exact table when the
+   * whole-file sniff differs from `encoding`/`sniffed`, else null.
+   */
+  verify(): Promise<ParsedTable | null>;
+  /** The file on disk, for a reread. */
+  local(): Promise<string>;
 }
 
 /**
@@ -387,10 +401,9 @@ async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<Colu
     }
     roll();
   });
-  const path = g.path;
   let inf: CsvInference;
   try {
-    for await (const chunk of utf8Bytes(fileChunks(path), g.encoding, g.encoding === "utf-8")) {
+    for await (const chunk of utf8Bytes(g.chunks(), g.encoding, g.encoding === "utf-8")) {
       parser.push(chunk, false);
       if (ok) yield* flush();
       else ready.length = 0;
@@ -398,11 +411,18 @@ async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<Colu
     parser.push(new Uint8Array(0), true);
     inf = st.finish(g.encoding, g.sniffed.dialect);
   } catch (e) {
+    // What the parser found may come from a dialect the whole file does not have; a failed read stays a failed read.
+    if (!(e instanceof AppError && e.code === "PARSE_FAILED") && !isDecodeError(e)) throw e;
+    const exact = await g.verify();
+    if (exact) throw new RereadTable(exact);
     if (!isDecodeError(e) || g.encoding !== "utf-8") throw e;
     // Invalid UTF-8 past the sampled places: the file is a single-byte encoding after all.
+    const path = await g.local();
     throw new RereadTable(exactTable(path, g.name, await inferPass(fileChunks(path), "windows-1252", g.sniffed, g.maxCells)));
   }
-  if (!ok || !sameInference(inf, guess)) throw new RereadTable(exactTable(path, g.name, inf));
+  const exact = await g.verify();
+  if (exact) throw new RereadTable(exact);
+  if (!ok || !sameInference(inf, guess)) throw new RereadTable(exactTable(await g.local(), g.name, inf));
   yield* flush();
   if (b[0]!.length > 0) yield b;
 }
@@ -430,13 +450,129 @@ export async function readCsvDataset(path: string, opts: { tableName: string; ma
   // A prefix that fails to parse (a huge first row) just means no guess.
   const inference = await inferPass(prefix(path, GUESS_BYTES), encoding, sniffed, undefined, true).catch(() => null);
   if (inference === null) return exactly();
-  const g: Guess = { path, name: opts.tableName, maxCells: opts.maxCells, encoding, sniffed, inference };
+  const g: Guess = {
+    name: opts.tableName, maxCells: opts.maxCells, encoding, sniffed, inference,
+    chunks: () => fileChunks(path), verify: async () => null, local: async () => path,
+  };
   return [{
     name: opts.tableName,
     columns: inference.columns,
     rowCount: null,
     rows: async function* () {
       yield* (await exactly())[0]!.rows();
+    },
+    columnar: (batchRows) => guessedBatches(g, batchRows),
+  }];
+}
+
+/** Where the streaming reader reads: the object's bytes once, its size, and a local copy on demand (rereads only). */
+export interface CsvStream {
+  size: number;
+  /** The object from its first byte; `next()` only, so a parse error does not close it. */
+  source: AsyncIterator<Uint8Array>;
+  local(): Promise<string>;
+}
+
+/** Bytes of the places readSamples and detectEncoding look at, kept as the stream passes them. */
+class SampleBytes {
+  private readonly ranges: { start: number; bytes: Uint8Array; got: number }[];
+
+  constructor(size: number, encoding: TextEncodingName) {
+    const want: [number, number][] = [[0, HEAD_SAMPLE_BYTES]];
+    for (const pos of slicePositions(size, encoding)) want.push([pos, SLICE_SAMPLE_BYTES]);
+    for (const pos of encodingSlices(size)) want.push([pos, ENCODING_SAMPLE_BYTES]);
+    this.ranges = want.map(([start, length]) => ({ start, bytes: new Uint8Array(Math.max(0, Math.min(length, size - start))), got: 0 }));
+  }
+
+  /** `chunk` sits at `offset` of the file. */
+  feed(offset: number, chunk: Uint8Array): void {
+    const end = offset + chunk.byteLength;
+    for (const r of this.ranges) {
+      const rEnd = r.start + r.bytes.length;
+      if (end <= r.start || offset >= rEnd) continue;
+      const from = Math.max(offset, r.start);
+      const to = Math.min(end, rEnd);
+      r.bytes.set(chunk.subarray(from - offset, to - offset), from - r.start);
+      r.got += to - from;
+    }
+  }
+
+  /** A ReadAt over the kept places (only those are ever asked for). */
+  readonly read: ReadAt = async (position, length) => {
+    for (const r of this.ranges) {
+      if (position >= r.start && position - r.start <= r.bytes.length && r.got === r.bytes.length) {
+        return r.bytes.subarray(position - r.start, Math.min(r.bytes.length, position - r.start + length));
+      }
+    }
+    throw new Error(`sample at ${position} was not kept`);
+  };
+}
+
+/**
+ * readCsvDataset over a stream instead of a file: the single pass reads the
+ * object as it arrives (no local copy). Encoding and dialect come from the
+ * head; the bytes the whole-file sniff needs are kept on the way and the sniff
+ * is checked once the stream ends (a mismatch rereads the exact two-pass way
+ * from a local copy, as does any other surprise). Small files go the file way.
+ */
+export async function readCsvStream(src: CsvStream, opts: { tableName: string; maxCells?: number }): Promise<ParsedTable[]> {
+  if (src.size <= GUESS_BYTES) return readCsvDataset(await src.local(), opts);
+  // The first GUESS_BYTES, kept to guess from and then replayed to the pass.
+  const ahead: Uint8Array[] = [];
+  let aheadBytes = 0;
+  let ended = false;
+  while (aheadBytes < GUESS_BYTES) {
+    const r = await src.source.next();
+    if (r.done) { ended = true; break; }
+    ahead.push(r.value);
+    aheadBytes += r.value.byteLength;
+  }
+  const head = Buffer.concat(ahead).subarray(0, GUESS_BYTES);
+  const encoding = headEncoding(head);
+  const sniffed = sniffDialect([{ text: new TextDecoder(encoding).decode(head.subarray(0, HEAD_SAMPLE_BYTES)), atStart: true, atEnd: false }]);
+  // A prefix that fails to parse (a huge first row) just means no guess.
+  const inference = ended ? null : await inferPass([head], encoding, sniffed, undefined, true).catch(() => null);
+  if (inference === null) return readCsvDataset(await src.local(), opts);
+
+  const samples = new SampleBytes(src.size, encoding);
+  let offset = 0;
+  let done = false;
+  const next = async (): Promise<Uint8Array | null> => {
+    let chunk = ahead.shift();
+    if (chunk === undefined && !done) {
+      const r = await src.source.next();
+      if (!r.done) chunk = r.value;
+    }
+    if (chunk === undefined) { done = true; return null; }
+    samples.feed(offset, chunk);
+    offset += chunk.byteLength;
+    return chunk;
+  };
+  const g: Guess = {
+    name: opts.tableName, maxCells: opts.maxCells, encoding, sniffed, inference,
+    chunks: () => ({
+      // No return(): a parse error must leave the rest of the stream for verify() to read.
+      [Symbol.asyncIterator]: () => ({ next: async () => { const c = await next(); return c === null ? { done: true, value: undefined } : { done: false, value: c }; } }),
+    }),
+    verify: async () => {
+      while ((await next()) !== null) { /* the samples at the end */ }
+      const exactEncoding = await detectEncoding(samples.read, src.size);
+      const exactSniffed = sniffDialect(await readSamples(samples.read, src.size, exactEncoding));
+      const same = exactEncoding === encoding && exactSniffed.fields === sniffed.fields &&
+        exactSniffed.dialect.delimiter === sniffed.dialect.delimiter && exactSniffed.dialect.quote === sniffed.dialect.quote &&
+        exactSniffed.dialect.escape === sniffed.dialect.escape;
+      if (same) return null;
+      const path = await src.local();
+      return exactTable(path, opts.tableName, await inferWhole(path, exactEncoding, exactSniffed, opts.maxCells));
+    },
+    local: () => src.local(),
+  };
+  return [{
+    name: opts.tableName,
+    columns: inference.columns,
+    rowCount: null,
+    rows: async function* () {
+      yield* (await readCsvDataset(await src.local(), opts))[0]!.rows();
     },
     columnar: (batchRows) => guessedBatches(g, batchRows),
   }];

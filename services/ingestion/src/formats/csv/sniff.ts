@@ -10,23 +10,34 @@ export interface SampleChunk {
   atEnd: boolean;
 }
 
-const HEAD_SAMPLE_BYTES = 256 * 1024;
-const SLICE_SAMPLE_BYTES = 64 * 1024;
+export const HEAD_SAMPLE_BYTES = 256 * 1024;
+export const SLICE_SAMPLE_BYTES = 64 * 1024;
 /** Where the mid-file slices are taken, as fractions of the size. */
 const SLICE_POSITIONS = [0.25, 0.5, 0.75, 1] as const;
 
+/** Reads `length` bytes at `position` of the file (fewer at its end). */
+export type ReadAt = (position: number, length: number) => Promise<Uint8Array>;
+
+export const fileReader = (path: string): ReadAt => (position, length) => readBytes(path, position, length);
+
+/** Where the mid-file slices of readSamples start (each SLICE_SAMPLE_BYTES long), for a file too big to sample whole. */
+export function slicePositions(size: number, encoding: TextEncodingName): number[] {
+  const utf16 = encoding === "utf-16le" || encoding === "utf-16be";
+  return SLICE_POSITIONS.map((at) => {
+    const pos = Math.max(HEAD_SAMPLE_BYTES, Math.floor(size * at) - SLICE_SAMPLE_BYTES);
+    return utf16 ? pos & ~1 : pos; // stay on code-unit boundaries
+  });
+}
+
 /** The start of the file plus slices from the middle and the end, decoded. */
-export async function readSamples(path: string, size: number, encoding: TextEncodingName): Promise<SampleChunk[]> {
+export async function readSamples(read: ReadAt, size: number, encoding: TextEncodingName): Promise<SampleChunk[]> {
   const decode = (bytes: Uint8Array): string => new TextDecoder(encoding).decode(bytes);
   if (size <= HEAD_SAMPLE_BYTES + SLICE_SAMPLE_BYTES * SLICE_POSITIONS.length) {
-    return [{ text: decode(await readBytes(path, 0, size)), atStart: true, atEnd: true }];
+    return [{ text: decode(await read(0, size)), atStart: true, atEnd: true }];
   }
-  const chunks: SampleChunk[] = [{ text: decode(await readBytes(path, 0, HEAD_SAMPLE_BYTES)), atStart: true, atEnd: false }];
-  const utf16 = encoding === "utf-16le" || encoding === "utf-16be";
-  for (const at of SLICE_POSITIONS) {
-    let pos = Math.max(HEAD_SAMPLE_BYTES, Math.floor(size * at) - SLICE_SAMPLE_BYTES);
-    if (utf16) pos &= ~1; // stay on code-unit boundaries
-    let bytes = await readBytes(path, pos, SLICE_SAMPLE_BYTES);
+  const chunks: SampleChunk[] = [{ text: decode(await read(0, HEAD_SAMPLE_BYTES)), atStart: true, atEnd: false }];
+  for (const pos of slicePositions(size, encoding)) {
+    let bytes = await read(pos, SLICE_SAMPLE_BYTES);
     if (encoding === "utf-8") {
       let skip = 0;
       while (skip < 4 && skip < bytes.length && (bytes[skip]! & 0xc0) === 0x80) skip++;
