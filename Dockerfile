@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for every deployable. The command picks the service (see docker-compose.yml and
-# deploy/k8s): node --import tsx <entry file of `npm run start:<service>`>. Without a command it
+# deploy/k8s): node dist/<service>.js (what `npm run start:<service>` runs). Without a command it
 # runs the embedded all-in-one mode (`npm start`). Not built in CI: no Docker engine runs there.
 
 ARG NODE_IMAGE=node:20-slim
@@ -11,10 +11,18 @@ WORKDIR /src
 COPY . .
 RUN find . -type f ! -name package.json ! -name package-lock.json -delete && find . -type d -empty -delete
 
+# The bundles of scripts/build.mjs (esbuild is a dev dependency): plain JavaScript in dist/.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY --from=manifests /src/ ./
+RUN npm ci --no-audit --no-fund
+COPY . .
+RUN node scripts/build.mjs
+
 FROM ${NODE_IMAGE} AS deps
 WORKDIR /app
 COPY --from=manifests /src/ ./
-# Runtime dependencies only (tsx is one); the test and benchmark tool chain stays out.
+# Runtime dependencies only; the build, test and benchmark tool chain stays out.
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 
 FROM ${NODE_IMAGE} AS runtime
@@ -26,10 +34,11 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --chown=root:root . .
+COPY --from=build --chown=root:root /src/dist ./dist
 # The image's files stay root-owned (read-only to the app); only DATA_DIR is writable.
 RUN mkdir -p /data && chown node:node /data
 USER node
 EXPOSE 8080
 ENTRYPOINT ["/usr/bin/tini", "--"]
-# One node process (no npm/tsx wrapper processes in between), so SIGTERM reaches the app directly.
-CMD ["node", "--import", "tsx", "src/start-all.ts"]
+# One node process (no npm wrapper in between), so SIGTERM reaches the app directly.
+CMD ["node", "dist/start-all.js"]

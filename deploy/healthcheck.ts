@@ -1,8 +1,8 @@
 /**
  * Exec probe for the NATS micro-services (catalog, connector, ingestion), which serve no HTTP:
  *
- *   node --import tsx deploy/healthcheck.ts ready <service>
- *   node --import tsx deploy/healthcheck.ts live <service>
+ *   node dist/healthcheck.js ready <service>
+ *   node dist/healthcheck.js live <service>
  *
  * Both ask `$SRV.PING.<service>` with the container's own NATS credentials and look for the
  * answer of this replica (its `metadata.replica` equals REPLICA_ID; any replica counts when
@@ -58,7 +58,7 @@ export async function probe(mode: ProbeMode, service: string, env: Record<string
 if (process.argv[1] && import.meta.url === `file://${process.argv[1]}`) {
   const [mode, service = ""] = process.argv.slice(2);
   if ((mode !== "ready" && mode !== "live") || !SERVICES.includes(service as (typeof SERVICES)[number])) {
-    console.error(`usage: node --import tsx deploy/healthcheck.ts ready|live ${SERVICES.join("|")}`);
+    console.error(`usage: node dist/healthcheck.js ready|live ${SERVICES.join("|")}`);
     process.exit(2);
   }
   const r = await probe(mode, service);

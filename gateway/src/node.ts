@@ -80,7 +80,7 @@ export async function startGateway(opts: { env: Env; bus: Bus; log: Logger; stor
   };
 }
 
-async function main() {
+export async function main(): Promise<void> {
   const env = parseEnv();
   const log = createLogger("gateway", env.LOG_LEVEL);
   const bus = await connectBus(env, "gateway", log);
@@ -91,8 +91,4 @@ async function main() {
   shutdown.add("bus", () => bus.close());
   shutdown.add("http", () => gw.stop());
   shutdown.listen();
-}
-
-if (import.meta.url === `file://${process.argv[1]}`) {
-  main().catch((e) => { console.error(e instanceof Error ? e.message : e); process.exit(1); });
 }

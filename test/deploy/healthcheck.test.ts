@@ -8,6 +8,7 @@ import { NatsTransport } from "@dsb/bus/nats";
 import { skipped, uniqueId } from "@dsb/runtime/testing";
 import { probe } from "../../deploy/healthcheck.ts";
 import { startProjectNats, testPassword, type RunningNats } from "./nats-server.ts";
+import { buildDist } from "../support/build.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 let nats: RunningNats;
@@ -62,8 +63,9 @@ describe("deploy/healthcheck.ts", () => {
     }
   });
 
-  it("runs as the probe command of the manifests and exits 0 / 1", async () => {
-    const run = (replica: string) => promisify(execFile)(process.execPath, ["--import", "tsx", "deploy/healthcheck.ts", "ready", "catalog"], {
+  it("runs as the probe command of the manifests (the bundle) and exits 0 / 1", async () => {
+    buildDist();
+    const run = (replica: string) => promisify(execFile)(process.execPath, ["dist/healthcheck.js", "ready", "catalog"], {
       cwd: root, env: { ...process.env, ...envOf(replica) }, timeout: 20_000,
     });
     await expect(run("catalog-0")).resolves.toMatchObject({ stdout: expect.stringContaining("answers") });

@@ -26,11 +26,19 @@ const ENV_NAMES = new Set(Object.keys(EnvSchema.shape));
 /** Secrets a service may see: least privilege (only the catalog holds the key and the database). */
 const SECRET_ENV: Record<string, string[]> = { gateway: ["JWT_SECRET"], catalog: ["DATABASE_URL", "ENCRYPTION_KEY"], connector: [], ingestion: [] };
 
-/** The file `npm run start:<svc>` runs (package.json is the single source of entry points). */
+/** The bundle `npm run start:<svc>` runs (package.json is the single source of entry points). */
 function entryFile(svc: string): string {
   const scripts = (JSON.parse(read("package.json")) as { scripts: Record<string, string> }).scripts;
-  const m = /^tsx (\S+)$/.exec(scripts[`start:${svc}`] ?? "");
-  if (!m) throw new Error(`package.json has no "start:${svc}": "tsx <file>" script`);
+  const m = /^node scripts\/build\.mjs && node (dist\/\S+\.js)$/.exec(scripts[`start:${svc}`] ?? "");
+  if (!m) throw new Error(`package.json has no "start:${svc}": "node scripts/build.mjs && node dist/<svc>.js" script`);
+  return m[1]!;
+}
+
+/** The source file scripts/build.mjs bundles into `dist/<name>.js`. */
+function sourceOf(distFile: string): string {
+  const name = /^dist\/(.+)\.js$/.exec(distFile)![1]!;
+  const m = new RegExp(`"?${name}"?: "([^"]+)"`).exec(read("scripts/build.mjs"));
+  if (!m) throw new Error(`scripts/build.mjs has no entry ${name}`);
   return m[1]!;
 }
 
@@ -89,14 +97,15 @@ describe("deploy/k8s (kustomize base)", () => {
       const spec = deployment(svc).spec.template.spec;
       const c = spec.containers[0];
       expect(c.command, `${svc} must keep the image's tini entrypoint`).toBeUndefined();
-      expect(c.args).toEqual(["node", "--import", "tsx", entryFile(svc)]);
+      expect(c.args).toEqual(["node", entryFile(svc)]);
       expect(spec.securityContext.runAsNonRoot).toBe(true);
       expect(spec.terminationGracePeriodSeconds).toBe(30);
     }
   });
 
-  it("runs entry files that exist in the repository", () => {
-    for (const svc of APP_SERVICES) expect(existsSync(join(root, entryFile(svc))), entryFile(svc)).toBe(true);
+  it("runs bundles of entry files that exist in the repository", () => {
+    for (const svc of APP_SERVICES) expect(existsSync(join(root, sourceOf(entryFile(svc)))), sourceOf(entryFile(svc))).toBe(true);
+    expect(sourceOf("dist/healthcheck.js")).toBe("deploy/healthcheck.ts");
   });
 
   it("points the gateway's probes at /readyz and /healthz on its HTTP port, with a preStop delay", () => {
@@ -116,7 +125,7 @@ describe("deploy/k8s (kustomize base)", () => {
     for (const svc of ["catalog", "connector", "ingestion"]) {
       const c = deployment(svc).spec.template.spec.containers[0];
       for (const [probe, mode] of [["readinessProbe", "ready"], ["livenessProbe", "live"], ["startupProbe", "live"]] as const)
-        expect(c[probe].exec.command, `${svc} ${probe}`).toEqual(["node", "--import", "tsx", "deploy/healthcheck.ts", mode, svc]);
+        expect(c[probe].exec.command, `${svc} ${probe}`).toEqual(["node", "dist/healthcheck.js", mode, svc]);
       expect(c.env.find((e: Obj) => e.name === "REPLICA_ID").valueFrom.fieldRef.fieldPath).toBe("metadata.name");
     }
   });
@@ -213,7 +222,7 @@ describe("docker-compose.yml", () => {
     for (const svc of APP_SERVICES) {
       const s = services[svc]!;
       expect(s.image).toBe("dsb-app:local");
-      expect(s.command).toEqual(["node", "--import", "tsx", entryFile(svc)]);
+      expect(s.command).toEqual(["node", entryFile(svc)]);
       expect(s.stop_grace_period).toBe("30s");
       const env = s.environment as Record<string, string>;
       for (const k of Object.keys(env)) expect(ENV_NAMES, `${svc} ${k}`).toContain(k);
@@ -238,11 +247,13 @@ describe("Dockerfile", () => {
     expect(dockerfile).toMatch(/npm ci --omit=dev/);
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toContain('ENTRYPOINT ["/usr/bin/tini", "--"]');
-    expect(dockerfile).toContain('CMD ["node", "--import", "tsx", "src/start-all.ts"]');
+    expect(dockerfile).toContain("RUN node scripts/build.mjs");
+    expect(dockerfile).toContain("COPY --from=build --chown=root:root /src/dist ./dist");
+    expect(dockerfile).toContain('CMD ["node", "dist/start-all.js"]');
   });
 
   it("keeps what the services and probes need in the build context", () => {
-    for (const needed of ["deploy", "libs", "services", "gateway", "src", "package.json", "package-lock.json", "tsconfig.base.json"])
+    for (const needed of ["deploy", "libs", "services", "gateway", "src", "scripts", "package.json", "package-lock.json", "tsconfig.base.json"])
       expect(ignored, needed).not.toContain(needed);
     expect(ignored).toContain("**/node_modules");
     expect(ignored).toContain(".env");

@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import pg from "pg";
 import { SignJWT } from "jose";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { buildDist } from "../support/build.ts";
 import { freePort, TestNatsServer } from "../support/nats-server.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
@@ -12,15 +13,16 @@ const PG_ADMIN = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1
 const JWT_SECRET = "scale-secret-0123456789-0123456789-abcdef";
 const ENCRYPTION_KEY = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
 
+/** The bundles of scripts/build.mjs, as deployed (`node dist/<service>.js`); built before the first spawn. */
 export const ENTRIES = {
-  gateway: "gateway/src/node.ts",
-  catalog: "services/catalog/src/main.ts",
-  connector: "services/connector/src/main.ts",
-  ingestion: "services/ingestion/src/main.ts",
+  gateway: "dist/gateway.js",
+  catalog: "dist/catalog.js",
+  connector: "dist/connector.js",
+  ingestion: "dist/ingestion.js",
 } as const;
 export type Deployable = keyof typeof ENTRIES;
 
-/** One OS process of the system (`node --import tsx <entry>`), its output kept in a log file. */
+/** One OS process of the system (`node dist/<service>.js`), its output kept in a log file. */
 export interface Replica {
   service: Deployable;
   id: string;
@@ -84,7 +86,8 @@ export class Cluster {
   private spawn(service: Deployable, id: string, extra: Record<string, string> = {}): Replica {
     const logFile = join(this.dir, `${id}.log`);
     const out = createWriteStream(logFile);
-    const proc = spawn(process.execPath, ["--import", "tsx", join(ROOT, ENTRIES[service])], {
+    buildDist();
+    const proc = spawn(process.execPath, [join(ROOT, ENTRIES[service])], {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"],
       env: {

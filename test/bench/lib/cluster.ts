@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import pg from "pg";
 import { SignJWT } from "jose";
 import { freePort } from "../../support/nats-server.ts";
+import { buildDist } from "../../support/build.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../../..");
 export const PG_ADMIN = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
@@ -12,11 +13,12 @@ export const NATS_URL = process.env.BENCH_NATS_URL ?? "nats://127.0.0.1:4222";
 const JWT_SECRET = "bench-secret-0123456789-0123456789-abcdef";
 const ENCRYPTION_KEY = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
 
+/** The bundles of scripts/build.mjs, as deployed (`node dist/<service>.js`); built before the first spawn. */
 export const SERVICES = {
-  gateway: "gateway/src/node.ts",
-  catalog: "services/catalog/src/main.ts",
-  connector: "services/connector/src/main.ts",
-  ingestion: "services/ingestion/src/main.ts",
+  gateway: "dist/gateway.js",
+  catalog: "dist/catalog.js",
+  connector: "dist/connector.js",
+  ingestion: "dist/ingestion.js",
 } as const;
 export type ServiceName = keyof typeof SERVICES;
 
@@ -90,10 +92,11 @@ export function logTails(logDir: string, lines = 15): string {
 
 /**
  * The system in distributed mode: gateway, catalog, connector and ingestion
- * as four OS processes (`node --import tsx <entry>`) on the machine's NATS,
+ * as four OS processes (`node dist/<service>.js`, bundled first) on the machine's NATS,
  * with the catalog in a fresh PostgreSQL database and a bus namespace of its own.
  */
 export async function startCluster(extraEnv: Record<string, string> = {}): Promise<Cluster> {
+  buildDist();
   const namespace = uniqueName("bench");
   const catalogDb = uniqueName("dsb_bench_catalog");
   await adminQuery(`create database ${catalogDb}`);
@@ -119,7 +122,7 @@ export async function startCluster(extraEnv: Record<string, string> = {}): Promi
   onCleanup(stop);
   const spawnService = (name: ServiceName) => {
     const log = createWriteStream(join(logDir, `${name}.log`), { flags: "a" });
-    const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", SERVICES[name]], {
+    const child = spawn(process.execPath, [...nodeArgs, SERVICES[name]], {
       cwd: ROOT, env: { ...env, REPLICA_ID: `${namespace}-${name}` }, stdio: ["ignore", "pipe", "pipe"],
     });
     child.stdout!.pipe(log);
