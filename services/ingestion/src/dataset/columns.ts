@@ -32,10 +32,13 @@ export class ColumnBuilder {
   private pos = 0;
   private readonly kind: "f64" | "i32" | "i64" | "bool" | "utf8";
 
-  constructor(readonly type: ColumnType, readonly capacity: number) {
-    this.arrow = arrowType(type);
+  /** `int32`: an "integer" column whose values all fit 32 bits (the reader guarantees it), stored as Arrow int32. */
+  constructor(readonly type: ColumnType, readonly capacity: number, int32 = false) {
+    const narrow = int32 && type === "integer";
+    this.arrow = arrowType(type, narrow);
     this.validity = new Uint8Array((capacity >> 3) + 1);
-    switch (type) {
+    // A 32-bit integer column has the layout of a date column.
+    switch (narrow ? "date" : type) {
       case "double": this.kind = "f64"; this.f64 = new Float64Array(capacity); break;
       case "date": case "time": this.kind = "i32"; this.i32 = new Int32Array(capacity); break;
       case "integer": case "bigint": case "timestamp": case "timestamptz": this.kind = "i64"; this.i64 = new Int32Array(capacity * 2); break;
@@ -129,7 +132,7 @@ export class ColumnBuilder {
     this.length = i + 1;
   }
 
-  /** Into a date or time column. */
+  /** Into a date, time or 32-bit integer column. */
   pushI32(n: number): void {
     const i = this.length;
     this.i32![i] = n;
@@ -203,8 +206,8 @@ export class ColumnBuilder {
 }
 
 /** Builders of every column of one record batch. */
-export function batchBuilders(types: readonly ColumnType[], capacity: number): ColumnBuilder[] {
-  return types.map((t) => new ColumnBuilder(t, capacity));
+export function batchBuilders(types: readonly ColumnType[], capacity: number, int32?: readonly boolean[]): ColumnBuilder[] {
+  return types.map((t, k) => new ColumnBuilder(t, capacity, int32?.[k] ?? false));
 }
 
 /**
@@ -215,11 +218,12 @@ export function batchBuilders(types: readonly ColumnType[], capacity: number): C
  */
 export class BatchPool {
   private readonly spare: ColumnBuilder[][] = [];
-  constructor(private readonly types: readonly ColumnType[], private readonly capacity: number) {}
+  /** `int32[k]`: column k is an "integer" column whose values all fit 32 bits (see ColumnBuilder). */
+  constructor(private readonly types: readonly ColumnType[], private readonly capacity: number, private readonly int32?: readonly boolean[]) {}
 
   take(): ColumnBuilder[] {
     const b = this.spare.pop();
-    if (!b) return batchBuilders(this.types, this.capacity);
+    if (!b) return batchBuilders(this.types, this.capacity, this.int32);
     for (const c of b) c.reset();
     return b;
   }

@@ -64,7 +64,7 @@ export class DatasetCache {
       const cols: Record<string, unknown> = {};
       found.columns.forEach((c, i) => {
         const col = arrow.getChild(`c${i}`);
-        // Integers are stored as int64; read them back as numbers (they are safe by construction).
+        // Integers are stored as int64 (or int32 from CSV); read them back as numbers (they are safe by construction).
         cols[c.name] = c.type === "integer" ? Array.from(col, (v) => (v === null ? null : Number(v))) : col;
       });
       // Rough in-memory weight: Arrow buffers plus boxed arrays for converted columns.

@@ -185,9 +185,10 @@ export function byteConverterFor(format: number, type: ColumnType): ByteConverte
   switch (format) {
     case 0: return (b, s, e, out) => out.pushUtf8(b, s, e);
     // The typed pushes below match the column type formatToType gives each format.
+    // Values of the T_INT format fit 32 bits: its builders are int32 ones (int32Columns).
     case T_INT: return (b, s, e, out) => {
       const v = plainNumber(b, s, e);
-      if (v === v) out.pushI64(v);
+      if (v === v) out.pushI32(v);
       else slow(b, s, e, out);
     };
     case T_DOUBLE: return (b, s, e, out) => {
@@ -220,6 +221,9 @@ export function byteConverterFor(format: number, type: ColumnType): ByteConverte
     default: return slow;
   }
 }
+
+/** Which columns get 32-bit integer builders: those of the T_INT format (classifyNumber only allows it for values that fit). */
+export const int32Columns = (formats: readonly number[]): boolean[] => formats.map((f) => f === T_INT);
 
 /**
  * Days since 1970-01-01 of a valid proleptic Gregorian date (year ≥ 0), as

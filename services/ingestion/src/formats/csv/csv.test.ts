@@ -356,7 +356,8 @@ describe("columnar path", () => {
     const types = table!.columns.map((c) => c.type);
     const columnar: unknown[][] = types.map(() => []);
     for await (const b of table!.columnar!(3)) b.forEach((col, k) => columnar[k]!.push(...valuesOf(col.finish())));
-    const viaRows = batchBuilders(types, 1 << 20);
+    // CSV "integer" columns are int32 on the columnar path (their values fit 32 bits): the reference matches that layout.
+    const viaRows = batchBuilders(types, 1 << 20, types.map((t) => t === "integer"));
     for await (const batch of table!.rows()) for (const row of batch) row.forEach((v, k) => viaRows[k]!.push(toArrow(v, types[k]!)));
     return { columnar, rows: viaRows.map((b) => valuesOf(b.finish())) };
   }
@@ -372,6 +373,13 @@ describe("columnar path", () => {
     const { columnar, rows } = await bothPaths(content);
     expect(columnar).toEqual(rows);
     expect(columnar[0]!.length).toBeGreaterThan(1);
+  });
+
+  it("keeps 32-bit integers at the limits exactly (int32 columns) and widens one past them to bigint", async () => {
+    const limits = await bothPaths("i\n2147483647\n-2147483648\n0\n");
+    expect(limits.columnar).toEqual([[2147483647, -2147483648, 0]]);
+    const past = await bothPaths("i\n2147483648\n-2147483648\n");
+    expect(past.columnar).toEqual([[2147483648n, -2147483648n]]);
   });
 
   it("gives the same values for windows-1252 and UTF-16 files", async () => {

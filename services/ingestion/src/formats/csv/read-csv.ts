@@ -2,7 +2,7 @@ import { stat } from "node:fs/promises";
 import { AppError } from "@dsb/contracts";
 import type { FormatReader, ParsedColumn, ParsedTable } from "../types.ts";
 import { ByteRowParser, fieldText, type ByteFields } from "./byte-parser.ts";
-import { byteConverterFor, converterFor } from "./convert.ts";
+import { byteConverterFor, converterFor, int32Columns } from "./convert.ts";
 import { BatchPool, type ColumnBuilder } from "../../dataset/columns.ts";
 import {
   type TextEncodingName, bomEncoding, bomlessUtf16, fileChunks, isUtf8Slice, utf8Bytes,
@@ -234,7 +234,7 @@ export async function* columnarBatches(source: AsyncIterable<Uint8Array>, inf: C
   const types = inf.columns.map((c) => c.type);
   const convert = inf.formats.map((f, k) => byteConverterFor(f, types[k]!));
   let skip = inf.skipRows + (inf.hasHeader ? 1 : 0);
-  const pool = new BatchPool(types, batchRows);
+  const pool = new BatchPool(types, batchRows, int32Columns(inf.formats));
   let b = pool.take();
   const ready: ColumnBuilder[][] = [];
   const parser = new ByteRowParser(inf.dialect, (f, n, line) => {
@@ -339,7 +339,7 @@ async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<Colu
   const types = guess.columns.map((c) => c.type);
   const convert = F.map((f, k) => byteConverterFor(f, types[k]!));
   let ok = true;
-  const pool = new BatchPool(types, batchRows);
+  const pool = new BatchPool(types, batchRows, int32Columns(F));
   let b = pool.take();
   const ready: ColumnBuilder[][] = [];
   const roll = () => {
