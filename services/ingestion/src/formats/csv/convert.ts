@@ -4,7 +4,7 @@ import type { ArrowValue, ColumnBuilder } from "../../dataset/columns.ts";
 import type { ColumnType } from "../types.ts";
 import {
   T_BIGINT, T_BOOL, T_DATE_DMY, T_DATE_ISO, T_DATE_MDY, T_DECIMAL, T_DOUBLE, T_INT, T_TIME,
-  T_TS_DMY, T_TS_ISO, T_TS_MDY, T_TSTZ, slashDateParts, timeEnd, zoneOffset,
+  T_TS_DMY, T_TS_ISO, T_TS_MDY, T_TSTZ, daysInMonth, slashDateParts, timeEnd, zoneOffset,
 } from "./infer.ts";
 
 /** Turns a non-null field into the value types.ts prescribes for the column's type. */
@@ -171,6 +171,99 @@ function plainNumber(b: Buffer, s: number, e: number): number {
   const v = frac < 0 ? m : m / POW10[e - frac - 1]!;
   return c0 === 45 ? -v : v;
 }
+
+/*
+ * Classify-and-convert in one scan for the commonest numbers, used while the
+ * single pass checks its guess: a value of exactly these shapes is what
+ * classifyNumber gives the stated class for (no spaces, no leading zeros, few
+ * enough digits), so the caller may skip classifyBytes and plainNumber. NaN
+ * means "not this shape": take the general path.
+ */
+
+/** classifyNumber of a value smallInt accepts. */
+export const SMALL_INT_CLASS = T_INT | T_BIGINT | T_DOUBLE | T_DECIMAL;
+
+/** [+-]?(0|[1-9][0-9]{0,8}) as a number. */
+export function smallInt(b: Buffer, s: number, e: number): number {
+  let i = s;
+  const c0 = b[s]!;
+  if (c0 === 45 || c0 === 43) i++;
+  const n = e - i;
+  if (n < 1 || n > 9 || (b[i] === 48 && n > 1)) return Number.NaN;
+  let v = 0;
+  for (; i < e; i++) {
+    const d = b[i]! - 48;
+    if (d < 0 || d > 9) return Number.NaN;
+    v = v * 10 + d;
+  }
+  return c0 === 45 ? -v : v;
+}
+
+/** classifyNumber of a value shortDecimal accepts. */
+export const SHORT_DECIMAL_CLASS = T_DOUBLE | T_DECIMAL;
+
+/** [+-]?(0|[1-9][0-9]*)\.[0-9]+ with at most 15 digits in all, as plainNumber reads it. */
+export function shortDecimal(b: Buffer, s: number, e: number): number {
+  let i = s;
+  const c0 = b[s]!;
+  if (c0 === 45 || c0 === 43) i++;
+  const intStart = i;
+  let m = 0;
+  for (; i < e; i++) {
+    const d = b[i]! - 48;
+    if (d < 0 || d > 9) break;
+    m = m * 10 + d;
+  }
+  const intDigits = i - intStart;
+  if (intDigits === 0 || (intDigits > 1 && b[intStart] === 48) || i >= e - 1 || b[i] !== 46) return Number.NaN;
+  const f = ++i;
+  for (; i < e; i++) {
+    const d = b[i]! - 48;
+    if (d < 0 || d > 9) return Number.NaN;
+    m = m * 10 + d;
+  }
+  if (intDigits + (e - f) > 15) return Number.NaN;
+  const v = m / POW10[e - f]!;
+  return c0 === 45 ? -v : v;
+}
+
+/** classifyTemporal of a value isoDay accepts. */
+export const ISO_DATE_CLASS = T_DATE_ISO | T_TS_ISO;
+
+/** A valid YYYY-MM-DD from year 100 on, as days since epoch. */
+export function isoDay(b: Buffer, s: number, e: number): number {
+  if (e - s !== 10 || b[s + 4] !== 45 || b[s + 7] !== 45) return Number.NaN;
+  const y = d2(b, s) * 100 + d2(b, s + 2);
+  const mo = d2(b, s + 5);
+  const d = d2(b, s + 8);
+  if (y < 100 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return Number.NaN;
+  return daysFromCivil(y, mo, d);
+}
+
+/** classifyTemporal of a value isoSeconds accepts. */
+export const ISO_TS_CLASS = T_TS_ISO;
+
+/** A valid "YYYY-MM-DD HH:MM:SS" (or T/t between) from year 100 on, as epoch ms. */
+export function isoSeconds(b: Buffer, s: number, e: number): number {
+  if (e - s !== 19 || b[s + 4] !== 45 || b[s + 7] !== 45 || b[s + 13] !== 58 || b[s + 16] !== 58) return Number.NaN;
+  const sep = b[s + 10];
+  if (sep !== 32 && sep !== 84 && sep !== 116) return Number.NaN;
+  const y = d2(b, s) * 100 + d2(b, s + 2);
+  const mo = d2(b, s + 5);
+  const d = d2(b, s + 8);
+  const h = d2(b, s + 11);
+  const mi = d2(b, s + 14);
+  const sec = d2(b, s + 17);
+  if (y < 100 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59) return Number.NaN;
+  return daysFromCivil(y, mo, d) * DAY_MS + ((h * 60 + mi) * 60 + sec) * 1000;
+}
+
+/** Two digits at p as a number; a large negative number when either is not a digit. */
+const d2 = (b: Buffer, p: number): number => {
+  const x = b[p]! - 48;
+  const y = b[p + 1]! - 48;
+  return x < 0 || x > 9 || y < 0 || y > 9 ? -100_000 : x * 10 + y;
+};
 
 /**
  * Like arrowConverterFor, but from the field's bytes straight into the

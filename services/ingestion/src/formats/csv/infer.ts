@@ -23,7 +23,7 @@ export const T_TSTZ = 2048;
 export const T_TIME = 4096;
 export const T_ALL = 8191;
 
-const NUMERIC = T_INT | T_BIGINT | T_DOUBLE | T_DECIMAL;
+export const NUMERIC = T_INT | T_BIGINT | T_DOUBLE | T_DECIMAL;
 const TEMPORAL = T_DATE_ISO | T_DATE_MDY | T_DATE_DMY | T_TS_ISO | T_TS_MDY | T_TS_DMY | T_TSTZ | T_TIME;
 
 /**

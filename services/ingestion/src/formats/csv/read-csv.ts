@@ -2,13 +2,16 @@ import { stat } from "node:fs/promises";
 import { AppError } from "@dsb/contracts";
 import type { FormatReader, ParsedColumn, ParsedTable } from "../types.ts";
 import { ByteRowParser, fieldText, type ByteFields } from "./byte-parser.ts";
-import { byteConverterFor, converterFor, int32Columns } from "./convert.ts";
+import {
+  ISO_DATE_CLASS, ISO_TS_CLASS, SHORT_DECIMAL_CLASS, SMALL_INT_CLASS,
+  byteConverterFor, converterFor, int32Columns, isoDay, isoSeconds, shortDecimal, smallInt,
+} from "./convert.ts";
 import { BatchPool, type ColumnBuilder } from "../../dataset/columns.ts";
 import {
   type TextEncodingName, bomEncoding, bomlessUtf16, fileChunks, isUtf8Slice, utf8Bytes,
 } from "./encoding.ts";
 import { columnNames, detectHeader } from "./header.ts";
-import { T_ALL, classify, classifyBytes, formatToType, isNullBytes, isNullMarker, pickFormat } from "./infer.ts";
+import { NUMERIC, T_ALL, T_DATE_ISO, T_DOUBLE, T_INT, T_TS_ISO, classify, classifyBytes, formatToType, isNullBytes, isNullMarker, pickFormat } from "./infer.ts";
 import type { Dialect } from "./parser.ts";
 import {
   HEAD_SAMPLE_BYTES, SLICE_SAMPLE_BYTES, type ReadAt, type SniffResult, fileReader, readSamples, slicePositions, sniffDialect,
@@ -389,8 +392,24 @@ async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<Colu
       }
       seen[k] = 1;
       let m = masks[k]!;
-      if (m !== 0) masks[k] = m = m & classifyBytes(src, s, e, m);
       const fk = F[k]!;
+      // The commonest shapes of numbers and ISO dates are classified and converted in one scan (see convert.ts).
+      if ((m & ~NUMERIC) === 0) {
+        if (fk === T_INT) {
+          const v = smallInt(src, s, e);
+          if (v === v) { masks[k] = m & SMALL_INT_CLASS; b[k]!.pushI32(v); continue; }
+        } else if (fk === T_DOUBLE) {
+          const v = shortDecimal(src, s, e);
+          if (v === v) { masks[k] = m & SHORT_DECIMAL_CLASS; b[k]!.pushF64(v); continue; }
+        }
+      } else if (fk === T_DATE_ISO && (m & ~ISO_DATE_CLASS) === 0) {
+        const v = isoDay(src, s, e);
+        if (v === v) { masks[k] = m & ISO_DATE_CLASS; b[k]!.pushI32(v); continue; }
+      } else if (fk === T_TS_ISO && (m & ~ISO_TS_CLASS) === 0) {
+        const v = isoSeconds(src, s, e);
+        if (v === v) { masks[k] = m & ISO_TS_CLASS; b[k]!.pushI64(v); continue; }
+      }
+      if (m !== 0) masks[k] = m = m & classifyBytes(src, s, e, m);
       if (fk !== 0 && (m & fk) === 0) {
         // The guess is wrong: only infer from here on.
         ok = false;
