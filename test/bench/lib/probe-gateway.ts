@@ -36,6 +36,8 @@ if (mode === "stub") {
   const app = createApp({ bus, verifier: createVerifier({ secret: SECRET, tenantClaim: "tenant_id" }), metrics: createMetrics(),
     limits: { maxUploadBytes: 1024, queryMaxRows: 1000, defaultTimeoutMs: 5000, busTimeoutMs: 5000 } });
   serve({ fetch: app.fetch, port: 18090, createServer }, () => process.send!("up"));
+  // A normal exit, so --cpu-prof writes its profile.
+  process.on("SIGINT", () => process.exit(0));
 } else {
   const stub = fork(process.argv[1]!, ["stub"], { execArgv: ["--import", "tsx"], env: { ...process.env, NS: ns } });
   await new Promise((r) => stub.once("message", r));
