@@ -5,22 +5,14 @@ import { join, resolve } from "node:path";
 import pg from "pg";
 import { SignJWT } from "jose";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { buildDist } from "../support/build.ts";
+import { buildDist, BUNDLES, DEV_ENCRYPTION_KEY, type Deployable } from "../support/build.ts";
 import { freePort, TestNatsServer } from "../support/nats-server.ts";
 
 const ROOT = resolve(import.meta.dirname, "../..");
 const PG_ADMIN = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const JWT_SECRET = "scale-secret-0123456789-0123456789-abcdef";
-const ENCRYPTION_KEY = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
-
-/** The bundles of scripts/build.mjs, as deployed (`node dist/<service>.js`); built before the first spawn. */
-export const ENTRIES = {
-  gateway: "dist/gateway.js",
-  catalog: "dist/catalog.js",
-  connector: "dist/connector.js",
-  ingestion: "dist/ingestion.js",
-} as const;
-export type Deployable = keyof typeof ENTRIES;
+const ENCRYPTION_KEY = DEV_ENCRYPTION_KEY;
+export type { Deployable };
 
 /** One OS process of the system (`node dist/<service>.js`), its output kept in a log file. */
 export interface Replica {
@@ -87,7 +79,7 @@ export class Cluster {
     const logFile = join(this.dir, `${id}.log`);
     const out = createWriteStream(logFile);
     buildDist();
-    const proc = spawn(process.execPath, [join(ROOT, ENTRIES[service])], {
+    const proc = spawn(process.execPath, [join(ROOT, BUNDLES[service])], {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"],
       env: {

@@ -5,22 +5,15 @@ import { join, resolve } from "node:path";
 import pg from "pg";
 import { SignJWT } from "jose";
 import { freePort } from "../../support/nats-server.ts";
-import { buildDist } from "../../support/build.ts";
+import { buildDist, BUNDLES, DEV_ENCRYPTION_KEY, type Deployable } from "../../support/build.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../../..");
 export const PG_ADMIN = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 export const NATS_URL = process.env.BENCH_NATS_URL ?? "nats://127.0.0.1:4222";
 const JWT_SECRET = "bench-secret-0123456789-0123456789-abcdef";
-const ENCRYPTION_KEY = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4=";
-
-/** The bundles of scripts/build.mjs, as deployed (`node dist/<service>.js`); built before the first spawn. */
-export const SERVICES = {
-  gateway: "dist/gateway.js",
-  catalog: "dist/catalog.js",
-  connector: "dist/connector.js",
-  ingestion: "dist/ingestion.js",
-} as const;
-export type ServiceName = keyof typeof SERVICES;
+const ENCRYPTION_KEY = DEV_ENCRYPTION_KEY;
+const SERVICES = BUNDLES;
+export type ServiceName = Deployable;
 
 export const uniqueName = (prefix: string) => `${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
