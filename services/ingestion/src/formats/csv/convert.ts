@@ -173,37 +173,40 @@ function plainNumber(b: Buffer, s: number, e: number): number {
 }
 
 /*
- * Classify-and-convert in one scan for the commonest numbers, used while the
+ * Classify-and-convert in one scan for the commonest values, used while the
  * single pass checks its guess: a value of exactly these shapes is what
- * classifyNumber gives the stated class for (no spaces, no leading zeros, few
- * enough digits), so the caller may skip classifyBytes and plainNumber. NaN
- * means "not this shape": take the general path.
+ * classifyNumber/classifyTemporal give the stated class for (no spaces, no
+ * leading zeros, few enough digits, a valid date), so the caller may skip
+ * classifyBytes and the byte converter. Each pushes the value into `out` and
+ * returns true, or returns false for any other shape (take the general path);
+ * pushing here rather than returning a double keeps the value unboxed.
  */
 
 /** classifyNumber of a value smallInt accepts. */
 export const SMALL_INT_CLASS = T_INT | T_BIGINT | T_DOUBLE | T_DECIMAL;
 
-/** [+-]?(0|[1-9][0-9]{0,8}) as a number. */
-export function smallInt(b: Buffer, s: number, e: number): number {
+/** [+-]?(0|[1-9][0-9]{0,8}) into a 32-bit integer column. */
+export function smallInt(b: Buffer, s: number, e: number, out: ColumnBuilder): boolean {
   let i = s;
   const c0 = b[s]!;
   if (c0 === 45 || c0 === 43) i++;
   const n = e - i;
-  if (n < 1 || n > 9 || (b[i] === 48 && n > 1)) return Number.NaN;
+  if (n < 1 || n > 9 || (b[i] === 48 && n > 1)) return false;
   let v = 0;
   for (; i < e; i++) {
     const d = b[i]! - 48;
-    if (d < 0 || d > 9) return Number.NaN;
+    if (d < 0 || d > 9) return false;
     v = v * 10 + d;
   }
-  return c0 === 45 ? -v : v;
+  out.pushI32(c0 === 45 ? -v : v);
+  return true;
 }
 
 /** classifyNumber of a value shortDecimal accepts. */
 export const SHORT_DECIMAL_CLASS = T_DOUBLE | T_DECIMAL;
 
-/** [+-]?(0|[1-9][0-9]*)\.[0-9]+ with at most 15 digits in all, as plainNumber reads it. */
-export function shortDecimal(b: Buffer, s: number, e: number): number {
+/** [+-]?(0|[1-9][0-9]*)\.[0-9]+ with at most 15 digits in all, as plainNumber reads it, into a double column. */
+export function shortDecimal(b: Buffer, s: number, e: number, out: ColumnBuilder): boolean {
   let i = s;
   const c0 = b[s]!;
   if (c0 === 45 || c0 === 43) i++;
@@ -215,47 +218,50 @@ export function shortDecimal(b: Buffer, s: number, e: number): number {
     m = m * 10 + d;
   }
   const intDigits = i - intStart;
-  if (intDigits === 0 || (intDigits > 1 && b[intStart] === 48) || i >= e - 1 || b[i] !== 46) return Number.NaN;
+  if (intDigits === 0 || (intDigits > 1 && b[intStart] === 48) || i >= e - 1 || b[i] !== 46) return false;
   const f = ++i;
   for (; i < e; i++) {
     const d = b[i]! - 48;
-    if (d < 0 || d > 9) return Number.NaN;
+    if (d < 0 || d > 9) return false;
     m = m * 10 + d;
   }
-  if (intDigits + (e - f) > 15) return Number.NaN;
+  if (intDigits + (e - f) > 15) return false;
   const v = m / POW10[e - f]!;
-  return c0 === 45 ? -v : v;
+  out.pushF64(c0 === 45 ? -v : v);
+  return true;
 }
 
 /** classifyTemporal of a value isoDay accepts. */
 export const ISO_DATE_CLASS = T_DATE_ISO | T_TS_ISO;
 
-/** A valid YYYY-MM-DD from year 100 on, as days since epoch. */
-export function isoDay(b: Buffer, s: number, e: number): number {
-  if (e - s !== 10 || b[s + 4] !== 45 || b[s + 7] !== 45) return Number.NaN;
+/** A valid YYYY-MM-DD from year 100 on into a date column (days since epoch). */
+export function isoDay(b: Buffer, s: number, e: number, out: ColumnBuilder): boolean {
+  if (e - s !== 10 || b[s + 4] !== 45 || b[s + 7] !== 45) return false;
   const y = d2(b, s) * 100 + d2(b, s + 2);
   const mo = d2(b, s + 5);
   const d = d2(b, s + 8);
-  if (y < 100 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return Number.NaN;
-  return daysFromCivil(y, mo, d);
+  if (y < 100 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return false;
+  out.pushI32(daysFromCivil(y, mo, d));
+  return true;
 }
 
 /** classifyTemporal of a value isoSeconds accepts. */
 export const ISO_TS_CLASS = T_TS_ISO;
 
-/** A valid "YYYY-MM-DD HH:MM:SS" (or T/t between) from year 100 on, as epoch ms. */
-export function isoSeconds(b: Buffer, s: number, e: number): number {
-  if (e - s !== 19 || b[s + 4] !== 45 || b[s + 7] !== 45 || b[s + 13] !== 58 || b[s + 16] !== 58) return Number.NaN;
+/** A valid "YYYY-MM-DD HH:MM:SS" (or T/t between) from year 100 on into a timestamp column (epoch ms). */
+export function isoSeconds(b: Buffer, s: number, e: number, out: ColumnBuilder): boolean {
+  if (e - s !== 19 || b[s + 4] !== 45 || b[s + 7] !== 45 || b[s + 13] !== 58 || b[s + 16] !== 58) return false;
   const sep = b[s + 10];
-  if (sep !== 32 && sep !== 84 && sep !== 116) return Number.NaN;
+  if (sep !== 32 && sep !== 84 && sep !== 116) return false;
   const y = d2(b, s) * 100 + d2(b, s + 2);
   const mo = d2(b, s + 5);
   const d = d2(b, s + 8);
   const h = d2(b, s + 11);
   const mi = d2(b, s + 14);
   const sec = d2(b, s + 17);
-  if (y < 100 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59) return Number.NaN;
-  return daysFromCivil(y, mo, d) * DAY_MS + ((h * 60 + mi) * 60 + sec) * 1000;
+  if (y < 100 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59) return false;
+  out.pushI64(daysFromCivil(y, mo, d) * DAY_MS + ((h * 60 + mi) * 60 + sec) * 1000);
+  return true;
 }
 
 /** Two digits at p as a number; a large negative number when either is not a digit. */

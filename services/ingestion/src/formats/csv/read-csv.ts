@@ -396,18 +396,14 @@ async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<Colu
       // The commonest shapes of numbers and ISO dates are classified and converted in one scan (see convert.ts).
       if ((m & ~NUMERIC) === 0) {
         if (fk === T_INT) {
-          const v = smallInt(src, s, e);
-          if (v === v) { masks[k] = m & SMALL_INT_CLASS; b[k]!.pushI32(v); continue; }
+          if (smallInt(src, s, e, b[k]!)) { masks[k] = m & SMALL_INT_CLASS; continue; }
         } else if (fk === T_DOUBLE) {
-          const v = shortDecimal(src, s, e);
-          if (v === v) { masks[k] = m & SHORT_DECIMAL_CLASS; b[k]!.pushF64(v); continue; }
+          if (shortDecimal(src, s, e, b[k]!)) { masks[k] = m & SHORT_DECIMAL_CLASS; continue; }
         }
       } else if (fk === T_DATE_ISO && (m & ~ISO_DATE_CLASS) === 0) {
-        const v = isoDay(src, s, e);
-        if (v === v) { masks[k] = m & ISO_DATE_CLASS; b[k]!.pushI32(v); continue; }
+        if (isoDay(src, s, e, b[k]!)) { masks[k] = m & ISO_DATE_CLASS; continue; }
       } else if (fk === T_TS_ISO && (m & ~ISO_TS_CLASS) === 0) {
-        const v = isoSeconds(src, s, e);
-        if (v === v) { masks[k] = m & ISO_TS_CLASS; b[k]!.pushI64(v); continue; }
+        if (isoSeconds(src, s, e, b[k]!)) { masks[k] = m & ISO_TS_CLASS; continue; }
       }
       if (m !== 0) masks[k] = m = m & classifyBytes(src, s, e, m);
       if (fk !== 0 && (m & fk) === 0) {
