@@ -10,11 +10,11 @@ let sys: RunningSystem;
 beforeAll(async () => { sys = await startTestSystem({ env: { MAX_UPLOAD_BYTES: String(2 * 1024 * 1024) } }); });
 afterAll(async () => { await sys?.stop(); });
 
-async function upload(name: string, content: string | Uint8Array, extra: Record<string, string> = {}) {
+async function upload(name: string, content: string | Uint8Array, extra: Record<string, string> = {}, as?: { tenant: string }) {
   const form = new FormData();
   form.set("file", new Blob([typeof content === "string" ? content : new Uint8Array(content)]), name);
   for (const [k, v] of Object.entries(extra)) form.set(k, v);
-  const res = await sys.api("/api/data/upload", { method: "POST", body: form });
+  const res = await sys.api("/api/data/upload", { method: "POST", body: form, ...(as ? { as } : {}) });
   return { status: res.status, body: await res.json() };
 }
 const query = async (id: string, body: unknown, headers: Record<string, string> = {}) => {
@@ -23,11 +23,11 @@ const query = async (id: string, body: unknown, headers: Record<string, string> 
 };
 const colTypes = (table: { columns: { name: string; type: string }[] }) => Object.fromEntries(table.columns.map((c) => [c.name, c.type]));
 
-/** Every stored object, whichever store the system uses. */
-async function storedKeys(): Promise<string[]> {
+/** Stored objects of one tenant (keys start `${tenant}/`), whichever store the system uses; other test files share the NATS bucket. */
+async function storedKeys(tenant: string): Promise<string[]> {
   const store = await openBlobStore({ DATA_DIR: sys.dataDir }, natsConnectionOf(sys.system.bus));
   const keys: string[] = [];
-  for await (const b of store.list("")) keys.push(b.key);
+  for await (const b of store.list(`${tenant}/`)) keys.push(b.key);
   return keys;
 }
 
@@ -112,32 +112,38 @@ describe("file sources through the gateway", () => {
   });
 
   it("refuses broken files with a clear 4xx and leaves nothing behind", async () => {
-    const before = (await (await sys.api("/api/data/sources?type=file")).json()).data_sources.length;
-    const keysBefore = (await storedKeys()).length;
-    const ragged = await upload("ragged.csv", "a,b,c\n1,2,3\n4,5\n6,7,8\n");
+    // A tenant of its own: its keys are the only ones under its prefix, whatever else uses the bucket.
+    const as = { tenant: `broken-${Date.now().toString(36)}` };
+    const up = (name: string, content: string | Uint8Array) => upload(name, content, {}, as);
+    // One good upload first, so a store that lists nothing at all cannot pass the check below.
+    expect((await up("ok.csv", "a,b\n1,2\n")).status).toBe(201);
+    const before = (await (await sys.api("/api/data/sources?type=file", { as })).json()).data_sources.length;
+    const keysBefore = await storedKeys(as.tenant);
+    expect(keysBefore.length).toBeGreaterThan(0);
+    const ragged = await up("ragged.csv", "a,b,c\n1,2,3\n4,5\n6,7,8\n");
     expect(ragged.status).toBe(422);
     expect(ragged.body).toMatchObject({ code: "PARSE_FAILED" });
     expect(ragged.body.error).toMatch(/[Ll]ine 3/);
-    const png = await upload("image.csv", new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 1, 2, 3]));
+    const png = await up("image.csv", new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52, 0, 1, 2, 3]));
     expect(png.status).toBe(415);
     expect(png.body.code).toBe("UNSUPPORTED_FORMAT");
-    const empty = await upload("empty.csv", "");
+    const empty = await up("empty.csv", "");
     expect(empty.status).toBeGreaterThanOrEqual(400);
     expect(empty.status).toBeLessThan(500);
-    const badJson = await upload("bad.json", '[{"a": 1}, {"a": ');
+    const badJson = await up("bad.json", '[{"a": 1}, {"a": ');
     expect(badJson.status).toBe(422);
-    const bomb = await upload("bomb.xlsx", declareHuge(await workbook()));
+    const bomb = await up("bomb.xlsx", declareHuge(await workbook()));
     expect(bomb.status).toBe(422);
     expect(bomb.body.error).toMatch(/zip bomb|uncompressed/i);
-    const truncated = await upload("cut.parquet", parquet(100).subarray(0, 200));
+    const truncated = await up("cut.parquet", parquet(100).subarray(0, 200));
     expect(truncated.status).toBe(422);
-    const tooBig = await upload("big.csv", "x\n" + "1234567\n".repeat(400_000));
+    const tooBig = await up("big.csv", "x\n" + "1234567\n".repeat(400_000));
     expect(tooBig.status).toBe(413);
     expect(tooBig.body.code).toBe("PAYLOAD_TOO_LARGE");
-    const noFile = await sys.api("/api/data/upload", { method: "POST", body: (() => { const f = new FormData(); f.set("name", "x"); return f; })() });
+    const noFile = await sys.api("/api/data/upload", { method: "POST", as, body: (() => { const f = new FormData(); f.set("name", "x"); return f; })() });
     expect(noFile.status).toBe(400);
-    expect((await (await sys.api("/api/data/sources?type=file")).json()).data_sources.length).toBe(before);
-    expect((await storedKeys()).length).toBe(keysBefore);
+    expect((await (await sys.api("/api/data/sources?type=file", { as })).json()).data_sources.length).toBe(before);
+    expect(await storedKeys(as.tenant)).toEqual(keysBefore);
   });
 
   it("another tenant cannot see or query a file source", async () => {
