@@ -25,7 +25,7 @@ const colTypes = (table: { columns: { name: string; type: string }[] }) => Objec
 
 /** Stored objects of one tenant (keys start `${tenant}/`), whichever store the system uses; other test files share the NATS bucket. */
 async function storedKeys(tenant: string): Promise<string[]> {
-  const store = await openBlobStore({ DATA_DIR: sys.dataDir }, natsConnectionOf(sys.system.bus));
+  const store = await openBlobStore(sys.env, natsConnectionOf(sys.system.bus));
   const keys: string[] = [];
   for await (const b of store.list(`${tenant}/`)) keys.push(b.key);
   return keys;

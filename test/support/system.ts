@@ -2,7 +2,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SignJWT } from "jose";
-import { parseEnv } from "@dsb/runtime";
+import { natsConnectionOf, parseEnv, type Env } from "@dsb/runtime";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { uploadBucket } from "@dsb/storage";
 import { createLogger } from "@dsb/runtime";
 import { startSystem, type System } from "../../src/system.ts";
 import { createScratchDatabase } from "./pg.ts";
@@ -15,6 +17,8 @@ export interface RunningSystem {
   system: System;
   mode: "embedded" | "distributed";
   dataDir: string;
+  /** The parsed environment the services run with (BUS_NAMESPACE, DATA_DIR…). */
+  env: Env;
   /** A bearer token for a user of a tenant. */
   token(opts?: { tenant?: string; user?: string; role?: string }): Promise<string>;
   /** fetch against the gateway with a token (default tenant t1, user u1). */
@@ -57,7 +61,7 @@ export async function startTestSystem(opts: { mode?: "embedded" | "distributed";
     new SignJWT({ tenant_id: o.tenant ?? "t1", ...(o.role ? { role: o.role } : {}) })
       .setProtectedHeader({ alg: "HS256" }).setSubject(o.user ?? "u1").setExpirationTime("1h").sign(new TextEncoder().encode(JWT_SECRET));
   return {
-    url, system, mode, dataDir, token,
+    url, system, mode, dataDir, token, env,
     api: async (path, init = {}) => {
       const { as, json, ...rest } = init;
       const headers = new Headers(rest.headers);
@@ -66,6 +70,9 @@ export async function startTestSystem(opts: { mode?: "embedded" | "distributed";
       return fetch(url + path, { ...rest, headers, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) });
     },
     stop: async () => {
+      // This system's upload bucket (its own, by namespace) goes with it, or the machine's NATS fills up run after run.
+      const nc = natsConnectionOf(system.bus);
+      if (nc && !nc.isClosed()) await (await jetstreamManager(nc)).streams.delete(`OBJ_${uploadBucket(env.BUS_NAMESPACE)}`).catch(() => undefined);
       await system.stop();
       await dropDb?.();
       rmSync(dataDir, { recursive: true, force: true });

@@ -10,6 +10,13 @@ import { assertKey, limited, type BlobBody, type BlobInfo, type BlobStore } from
 
 export const UPLOAD_BUCKET = "dsb-uploads";
 
+/**
+ * The upload bucket of a deployment: BUS_NAMESPACE keeps deployments (and parallel
+ * test files) on one NATS apart, and their buckets too — otherwise one deployment's
+ * stale-upload sweep would delete the other's files, which its catalog does not know.
+ */
+export const uploadBucket = (namespace?: string): string => (namespace ? `${namespace}-${UPLOAD_BUCKET}` : UPLOAD_BUCKET);
+
 /** Chunk size of stored objects (capped at the server's max_payload). */
 const CHUNK_BYTES = 1024 * 1024;
 /** Chunk publishes awaiting their ack at once: the library's put waits for each ack before the next chunk. */

@@ -5,13 +5,13 @@ import { FsBlobStore } from "./fs.ts";
 
 /**
  * The upload store of this process: a JetStream Object Store bucket when a NATS
- * connection is given (distributed mode, any replica reads it), else a directory
- * `${DATA_DIR}/uploads` (embedded mode).
+ * connection is given (distributed mode, any replica reads it; one bucket per
+ * BUS_NAMESPACE), else a directory `${DATA_DIR}/uploads` (embedded mode).
  */
-export async function openBlobStore(env: { DATA_DIR: string }, nc?: NatsConnection): Promise<BlobStore> {
+export async function openBlobStore(env: { DATA_DIR: string; BUS_NAMESPACE?: string }, nc?: NatsConnection): Promise<BlobStore> {
   if (nc) {
-    const { ObjectStoreBlobStore } = await import("./object-store.ts");
-    return ObjectStoreBlobStore.open(nc);
+    const { ObjectStoreBlobStore, uploadBucket } = await import("./object-store.ts");
+    return ObjectStoreBlobStore.open(nc, uploadBucket(env.BUS_NAMESPACE));
   }
   return new FsBlobStore(join(env.DATA_DIR, "uploads"));
 }

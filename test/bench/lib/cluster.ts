@@ -5,6 +5,9 @@ import { join, resolve } from "node:path";
 import pg from "pg";
 import { SignJWT } from "jose";
 import { freePort } from "../../support/nats-server.ts";
+import { connect } from "@nats-io/transport-node";
+import { jetstreamManager } from "@nats-io/jetstream";
+import { uploadBucket } from "@dsb/storage";
 import { buildDist, BUNDLES, DEV_ENCRYPTION_KEY, type Deployable } from "../../support/build.ts";
 
 export const ROOT = resolve(import.meta.dirname, "../../..");
@@ -91,6 +94,12 @@ export function logTails(logDir: string, lines = 15): string {
 export async function startCluster(extraEnv: Record<string, string> = {}): Promise<Cluster> {
   buildDist();
   const namespace = uniqueName("bench");
+  // The run's upload bucket (one per namespace) goes at the end: deleting a source only soft-deletes its files.
+  onCleanup(async () => {
+    const nc = await connect({ servers: NATS_URL });
+    await (await jetstreamManager(nc)).streams.delete(`OBJ_${uploadBucket(namespace)}`).catch(() => undefined);
+    await nc.close();
+  });
   const catalogDb = uniqueName("dsb_bench_catalog");
   await adminQuery(`create database ${catalogDb}`);
   onCleanup(() => adminQuery(`drop database if exists ${catalogDb} with (force)`));
