@@ -1,6 +1,13 @@
 import type { Bus } from "@dsb/bus";
 import type { CursorRef, QueryPage } from "@dsb/contracts";
 
+/** A page as the gateway handles it: with its CSV bytes when they came as the message's attachment. */
+export type Page = QueryPage & { csvBytes?: Uint8Array };
+
+/** A reply of `requestWithBytes` as a Page. */
+export const pageOf = ({ reply, bytes }: { reply: QueryPage; bytes: Uint8Array | null }): Page =>
+  (reply.csv_attached && bytes ? { ...reply, csvBytes: bytes } : reply);
+
 const patternOf = (cursor: CursorRef) => (cursor.subject.startsWith("ingestion.") ? "ingestion.cursor.*" : "connector.cursor.*");
 
 /**
@@ -11,15 +18,15 @@ const patternOf = (cursor: CursorRef) => (cursor.subject.startsWith("ingestion."
  * Returning early (client gone) closes the cursor, which cancels the query on
  * the database.
  */
-export async function* allPages(bus: Bus, first: QueryPage, opts: { requestId: string; timeoutMs: number }): AsyncGenerator<QueryPage> {
-  let page: QueryPage | null = first;
+export async function* allPages(bus: Bus, first: Page, opts: { requestId: string; timeoutMs: number }): AsyncGenerator<Page> {
+  let page: Page | null = first;
   let finished = first.done || !first.cursor;
-  const pull = (cursor: CursorRef) =>
-    bus.request(patternOf(cursor), { id: cursor.id, action: "next" }, { subject: cursor.subject, requestId: opts.requestId, timeoutMs: opts.timeoutMs });
+  const pull = async (cursor: CursorRef): Promise<Page> =>
+    pageOf(await bus.requestWithBytes(patternOf(cursor), { id: cursor.id, action: "next" }, { subject: cursor.subject, requestId: opts.requestId, timeoutMs: opts.timeoutMs }));
   let cursor = first.cursor;
   try {
     for (;;) {
-      let next: Promise<QueryPage> | null = null;
+      let next: Promise<Page> | null = null;
       if (!finished && cursor) {
         next = pull(cursor);
         next.catch(() => undefined); // awaited below; this only keeps an early return from leaving it unhandled

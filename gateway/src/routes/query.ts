@@ -1,12 +1,12 @@
 import type { Context } from "hono";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
-import { AppError, ColumnMetaSchema, QueryRequestSchema, type QueryPage, type QueryRequest } from "@dsb/contracts";
+import { AppError, ColumnMetaSchema, QueryRequestSchema, type QueryRequest } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { asAppError } from "../errors.ts";
 import { CONTENT_TYPES, csvHeader, csvLines, distinctNames, ndjsonLines, pickFormat, type ExportFormat } from "../export-format.ts";
 import { ok, route } from "../openapi.ts";
-import { allPages } from "../results.ts";
+import { allPages, pageOf, type Page } from "../results.ts";
 import type { SourceLookup, SourceRoute } from "../source-lookup.ts";
 import type { QueryHistory, QueryOutcome } from "../history.ts";
 
@@ -23,7 +23,7 @@ const DEFAULT_LIMIT = 1000;
 export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sources: SourceLookup, history: QueryHistory): void {
   const { bus, limits, log } = deps;
 
-  const firstPage = (c: Context<GatewayEnv>, source: SourceRoute, q: QueryRequest, format: ExportFormat, limit: number | undefined, timeoutMs: number): Promise<QueryPage> => {
+  const firstPage = async (c: Context<GatewayEnv>, source: SourceRoute, q: QueryRequest, format: ExportFormat, limit: number | undefined, timeoutMs: number): Promise<Page> => {
     const stream = format !== "json";
     const actor = c.get("actor");
     const requestId = c.get("requestId");
@@ -34,10 +34,10 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
         tenant_id: actor.tenant_id, id: source.id, file_path: source.file_path ?? "", query_config: q.query_config!, limit, stream,
       }, { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs });
     }
-    return bus.request("connector.query", {
+    return pageOf(await bus.requestWithBytes("connector.query", {
       tenant_id: actor.tenant_id, id: source.id, sql: q.sql, params: q.params, query_config: q.query_config,
       limit, timeout_ms: timeoutMs, read_only: q.read_only ?? true, stream, ...(format === "csv" ? { format } : {}),
-    }, { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs });
+    }, { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs }));
   };
 
   route(app, {
@@ -56,7 +56,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     const pageOpts = { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs };
     const record = (outcome: QueryOutcome) => history.record(actor, source.id, body, outcome, requestId);
 
-    let first: QueryPage;
+    let first: Page;
     try {
       first = await firstPage(c, source, body, format, limit, timeoutMs);
     } catch (e) {
@@ -112,10 +112,15 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
             names = distinctNames(page.columns);
             if (format === "csv") text += csvHeader(page.columns);
           }
-          if (page.csv !== undefined) {
-            // CSV made by the database: written through; its row_count is the running total.
-            text += page.csv;
+          if (page.csvBytes || page.csv !== undefined) {
+            // CSV made by the database: written through as it came; its row_count is the running total.
             count = page.row_count;
+            if (page.csvBytes) {
+              if (text) ctrl.enqueue(enc.encode(text));
+              ctrl.enqueue(page.csvBytes);
+              return;
+            }
+            text += page.csv;
           } else {
             text += format === "csv" ? csvLines(page.rows) : ndjsonLines(names, page.rows);
             count += page.rows.length;

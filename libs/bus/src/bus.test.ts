@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "@dsb/contracts";
-import { Bus, RawJson } from "./bus.ts";
+import { Bus, RawJson, WithBytes } from "./bus.ts";
 import { MemoryTransport } from "./memory.ts";
 import { NatsTransport } from "./nats.ts";
 import type { Transport } from "./transport.ts";
@@ -23,6 +23,8 @@ function bigSchema(tables: number, columns: number) {
   };
 }
 const randomText = (n: number) => randomBytes(n).toString("base64");
+/** Binary (zero bytes, gzip's magic, invalid UTF-8) and nearly a whole message. */
+const attachment = Buffer.concat([Buffer.from([0, 0x1f, 0x8b, 0xff, 0xfe]), randomBytes(900_000)]);
 
 let nats: TestNatsServer;
 beforeAll(async () => { nats = await TestNatsServer.start(); });
@@ -54,7 +56,10 @@ describe.each(transports)("bus over %s", (_name, make) => {
       },
     }, { replicaId: "r1" });
     await server.serve("connector", {
-      "connector.cursor.*": async (req) => ({ rows: [[req.id]], done: true, row_count: 1, execution_time_ms: 0 }),
+      "connector.cursor.*": async (req) => {
+        if (req.id === "bytes") return new WithBytes({ rows: [], done: true, row_count: 2, execution_time_ms: 0 }, attachment);
+        return { rows: [[req.id]], done: true, row_count: 1, execution_time_ms: 0 };
+      },
     }, { replicaId: "replica7" });
   });
   afterAll(async () => { await server.close(); if (client.transport !== server.transport) await client.close(); });
@@ -75,6 +80,15 @@ describe.each(transports)("bus over %s", (_name, make) => {
   it("validates requests before they leave and replies before they are sent", async () => {
     await expect(client.request("catalog.source.get", { actor, id: "" })).rejects.toMatchObject({ code: "VALIDATION" });
     await expect(client.request("catalog.source.get", { actor, id: "bad-reply" })).rejects.toMatchObject({ code: "INTERNAL" });
+  });
+
+  it("carries a binary attachment after the validated reply, byte for byte; request() sees only the reply", async () => {
+    const opts = { subject: "connector.cursor.replica7" };
+    const { reply, bytes } = await client.requestWithBytes("connector.cursor.*", { id: "bytes", action: "next" }, opts);
+    expect(reply).toMatchObject({ rows: [], done: true, row_count: 2 });
+    expect(Buffer.from(bytes!).equals(attachment)).toBe(true);
+    expect((await client.request("connector.cursor.*", { id: "bytes", action: "next" }, opts)).row_count).toBe(2);
+    expect((await client.requestWithBytes("connector.cursor.*", { id: "plain", action: "next" }, opts)).bytes).toBeNull();
   });
 
   it("sends a RawJson reply as written; requestJson hands the text back unparsed, errors still typed", async () => {

@@ -26,7 +26,16 @@ export class RawJson {
   constructor(readonly text: string) {}
 }
 
-export type Handler<S extends SubjectName> = (req: ParsedRequestOf<S>, ctx: RequestContext) => Promise<ReplyInputOf<S> | RawJson>;
+/**
+ * A reply with a binary attachment: the reply is validated and sent as JSON as
+ * usual, the bytes travel after it in the same message, neither escaped nor
+ * copied into a string (CSV export pages). `requestWithBytes` gets both back.
+ */
+export class WithBytes<T> {
+  constructor(readonly reply: T, readonly bytes: Uint8Array) {}
+}
+
+export type Handler<S extends SubjectName> = (req: ParsedRequestOf<S>, ctx: RequestContext) => Promise<ReplyInputOf<S> | RawJson | WithBytes<ReplyInputOf<S>>>;
 export type Handlers<N extends SubjectName> = { [S in N]: Handler<S> };
 
 export interface RequestOptions {
@@ -69,7 +78,29 @@ function fitMessage(bytes: Uint8Array, maxPayload: number, subject: string): Uin
   return packed;
 }
 
-const decodeText = (b: Uint8Array): string => dec.decode(b.byteLength > 2 && b[0] === 0x1f && b[1] === 0x8b ? gunzipSync(b) : b);
+/**
+ * A message with an attachment: 0x00, the JSON's length (u32 big-endian), the JSON,
+ * the bytes. JSON never starts with 0x00 (nor gzip, 0x1f 0x8b), so the receiver
+ * tells the three apart by the first byte.
+ */
+function frameWithBytes(json: Uint8Array, bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(5 + json.byteLength + bytes.byteLength);
+  out[0] = 0;
+  new DataView(out.buffer).setUint32(1, json.byteLength);
+  out.set(json, 5);
+  out.set(bytes, 5 + json.byteLength);
+  return out;
+}
+
+/** The JSON part of a message and its attachment, if any (gunzipped first when compressed). */
+function unframe(b: Uint8Array): { json: Uint8Array; bytes: Uint8Array | null } {
+  const m = b.byteLength > 2 && b[0] === 0x1f && b[1] === 0x8b ? gunzipSync(b) : b;
+  if (m.byteLength < 5 || m[0] !== 0) return { json: m, bytes: null };
+  const len = new DataView(m.buffer, m.byteOffset, m.byteLength).getUint32(1);
+  return { json: m.subarray(5, 5 + len), bytes: m.subarray(5 + len) };
+}
+
+const decodeText = (b: Uint8Array): string => dec.decode(unframe(b).json);
 
 export const decodeJson = (b: Uint8Array): unknown => JSON.parse(decodeText(b));
 
@@ -124,15 +155,20 @@ export class Bus {
   }
 
   async request<S extends SubjectName>(name: S, req: RequestOf<S>, opts: RequestOptions = {}): Promise<ReplyOf<S>> {
+    return (await this.requestWithBytes(name, req, opts)).reply;
+  }
+
+  /** Like `request`, with the reply's binary attachment (`WithBytes`), or null when it has none. */
+  async requestWithBytes<S extends SubjectName>(name: S, req: RequestOf<S>, opts: RequestOptions = {}): Promise<{ reply: ReplyOf<S>; bytes: Uint8Array | null }> {
     const def = SUBJECTS[name];
     const subject = opts.subject ?? name;
-    const raw = await this.send(name, req, opts);
-    const env = Envelope.safeParse(decodeJson(raw));
+    const { json, bytes } = unframe(await this.send(name, req, opts));
+    const env = Envelope.safeParse(JSON.parse(dec.decode(json)));
     if (!env.success) throw new AppError("INTERNAL", `Malformed reply on ${subject}`);
     if (!env.data.ok) throw AppError.fromBus(env.data.error);
     const reply = def.reply.safeParse(env.data.data);
     if (!reply.success) throw new AppError("INTERNAL", `Reply on ${subject} breaks its contract: ${describeIssues(reply.error)}`);
-    return reply.data as ReplyOf<S>;
+    return { reply: reply.data as ReplyOf<S>, bytes };
   }
 
   /**
@@ -173,8 +209,9 @@ export class Bus {
             if (!req.success) throw new AppError("VALIDATION", describeIssues(req.error));
             const out = await handler(req.data, { requestId, subject, headers });
             if (out instanceof RawJson) return fitMessage(enc.encode(`${OK_PREFIX}${out.text}}`), this.transport.maxPayload, subject);
-            const reply = def.reply.safeParse(out);
+            const reply = def.reply.safeParse(out instanceof WithBytes ? out.reply : out);
             if (!reply.success) throw new AppError("INTERNAL", `Reply on ${subject} breaks its contract: ${describeIssues(reply.error)}`);
+            if (out instanceof WithBytes) return fitMessage(frameWithBytes(encodeJson({ ok: true, data: reply.data }), out.bytes), this.transport.maxPayload, subject);
             return encodeMessage({ ok: true, data: reply.data }, this.transport.maxPayload, subject);
           } catch (e) {
             const err = toAppError(e);

@@ -60,6 +60,11 @@ export const QueryPageSchema = z.object({
    * source produces CSV itself (PostgreSQL COPY); `rows` is empty then. Written through as is.
    */
   csv: z.string().optional(),
+  /**
+   * The page's CSV records (`\r\n` record ends) travel as the bus message's binary
+   * attachment (bus `WithBytes`) instead of in `csv`: no escaping, no string.
+   */
+  csv_attached: z.boolean().optional(),
   done: z.boolean(),
   cursor: CursorRefSchema.optional(),
   truncated: z.boolean().default(false),

@@ -1,14 +1,12 @@
-import { StringDecoder } from "node:string_decoder";
-
 /**
- * Cuts a server's CSV byte stream (COPY: `\n` line ends) into page texts that fit
- * one bus message as a JSON string, with `\r\n` record ends like the row path's
- * CSV. Newlines inside quoted values are left alone: a quote count carried across
- * chunks tells inside from outside.
+ * Cuts a server's CSV byte stream (COPY: `\n` line ends) into pages of at most a
+ * budget of bytes, with `\r\n` record ends like the row path's CSV. Newlines
+ * inside quoted values are left alone: a quote state carried across chunks
+ * tells inside from outside. Pages are bytes (a bus attachment): a page may end
+ * inside a character or a record, the next one goes on from there.
  */
 export class CsvPager {
-  private readonly decoder = new StringDecoder("utf8");
-  private carry = "";
+  private carry: Buffer | null = null;
   private inQuotes = false;
   private ended = false;
   /** Record ends seen so far (exact unless values contain newlines). */
@@ -17,76 +15,75 @@ export class CsvPager {
   constructor(private readonly chunks: AsyncIterator<Buffer>) {}
 
   get done(): boolean {
-    return this.ended && this.carry === "";
+    return this.ended && this.carry === null;
   }
 
-  /** The next page: at most `budget` bytes once JSON-encoded; empty only at the end. */
-  async next(budget: number): Promise<string> {
-    let text = this.carry;
-    let bytes = text ? jsonBytes(text) : 2;
-    this.carry = "";
-    const target = Math.floor(budget * 0.9);
-    while (bytes < target && !this.ended) {
+  /** The next page: at most `budget` bytes; empty only at the end. */
+  async next(budget: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
+    let bytes = 0;
+    if (this.carry) {
+      parts.push(this.carry);
+      bytes = this.carry.length;
+      this.carry = null;
+    }
+    while (bytes < budget && !this.ended) {
       const r = await this.chunks.next();
-      const s = r.done ? this.decoder.end() : this.decoder.write(r.value);
-      if (r.done) this.ended = true;
-      if (!s) continue;
-      const rare = RARE_ESCAPES.test(s);
-      const { t, escapes } = this.crlf(s);
-      // A rope: JSON.stringify on the bus flattens it once, instead of a join here and a copy there.
-      text += t;
-      bytes += rare ? jsonBytes(t) - 2 : Buffer.byteLength(t) + escapes;
+      if (r.done) {
+        this.ended = true;
+        break;
+      }
+      const t = this.crlf(r.value);
+      parts.push(t);
+      bytes += t.length;
     }
-    while (bytes > budget && text.length > 1) {
-      let cut = Math.max(1, Math.floor(text.length * (budget / bytes) * 0.95));
-      const c = text.charCodeAt(cut - 1);
-      if (c >= 0xd800 && c <= 0xdbff) cut--; // never split a surrogate pair
-      this.carry = text.slice(cut) + this.carry;
-      text = text.slice(0, cut);
-      bytes = jsonBytes(text);
-    }
-    return text;
+    const page = parts.length === 1 ? parts[0]! : Buffer.concat(parts, bytes);
+    if (page.length <= budget) return page;
+    this.carry = page.subarray(budget);
+    return page.subarray(0, budget);
   }
 
   close(): Promise<unknown> {
     this.ended = true;
-    this.carry = "";
+    this.carry = null;
     return this.chunks.return?.() ?? Promise.resolve();
   }
 
   /**
-   * `\n` → `\r\n` outside quoted values; counts record ends, and the characters
-   * JSON escapes as two (`"`, `\n`, `\r`) when nothing rarer is in `s`.
+   * `\n` → `\r\n` outside quoted values, counting record ends. Jumps from quote to
+   * newline with native searches; `""` inside a value toggles twice, as it should.
    */
-  private crlf(s: string): { t: string; escapes: number } {
-    if (!this.inQuotes && s.indexOf('"') === -1) {
-      const n = occurrences(s, "\n");
-      this.lines += n;
-      return { t: n ? s.replaceAll("\n", "\r\n") : s, escapes: 2 * n };
+  private crlf(chunk: Buffer): Buffer {
+    let nextQ = chunk.indexOf(QUOTE);
+    let nextL = chunk.indexOf(LF);
+    if (nextL === -1 && nextQ === -1) return chunk;
+    const out = Buffer.allocUnsafe(chunk.length * 2);
+    let o = 0;
+    let from = 0;
+    for (;;) {
+      if (this.inQuotes) {
+        if (nextQ === -1) break;
+        this.inQuotes = false;
+        const pos = nextQ + 1;
+        nextQ = chunk.indexOf(QUOTE, pos);
+        if (nextL !== -1 && nextL < pos) nextL = chunk.indexOf(LF, pos);
+      } else if (nextL !== -1 && (nextQ === -1 || nextL < nextQ)) {
+        o += chunk.copy(out, o, from, nextL);
+        out[o++] = CR;
+        out[o++] = LF;
+        from = nextL + 1;
+        this.lines++;
+        nextL = chunk.indexOf(LF, from);
+      } else if (nextQ !== -1) {
+        this.inQuotes = true;
+        nextQ = chunk.indexOf(QUOTE, nextQ + 1);
+      } else break;
     }
-    const segs = s.split('"');
-    for (let i = 0; i < segs.length; i++) {
-      if (i > 0) this.inQuotes = !this.inQuotes;
-      if (!this.inQuotes) segs[i] = segs[i]!.replaceAll("\n", "\r\n");
-    }
-    const t = segs.join('"');
-    const n = occurrences(t, "\n");
-    this.lines += n;
-    return { t, escapes: segs.length - 1 + n + occurrences(t, "\r") };
+    o += chunk.copy(out, o, from);
+    return out.subarray(0, o);
   }
 }
 
-/**
- * Characters JSON escapes other than `"` and `\n` (`\r` too: the added ones are
- * counted, one in the data is not): rare in CSV, so such chunks are sized by the encoder.
- */
-const RARE_ESCAPES = /[\x00-\x09\x0b-\x1f\\]/;
-
-function occurrences(s: string, c: string): number {
-  let n = 0;
-  for (let i = s.indexOf(c); i !== -1; i = s.indexOf(c, i + 1)) n++;
-  return n;
-}
-
-/** Bytes of `JSON.stringify(s)`, measured (chunks with rare escapes, a cut page). */
-const jsonBytes = (s: string) => Buffer.byteLength(JSON.stringify(s));
+const QUOTE = 0x22;
+const LF = 0x0a;
+const CR = 0x0d;

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { CursorRegistry, pageBudget, PageReader, RawJson, type Bus, type TtlCache } from "@dsb/bus";
+import { CursorRegistry, pageBudget, PageReader, RawJson, WithBytes, type Bus, type TtlCache } from "@dsb/bus";
 import {
   AppError, buildSchema, parseDatabaseConfig, replicaSubject,
   type Actor, type DatabaseConfig, type ParsedRequestOf, type QueryPage, type SchemaChange, type SourceSchema,
@@ -36,7 +36,16 @@ export interface CursorMeta {
 }
 
 /** One page as the cursor produces it. */
-interface PageOut { rows: unknown[][]; csv?: string; done: boolean; truncated: boolean }
+interface PageOut { rows: unknown[][]; csv?: Buffer; done: boolean; truncated: boolean }
+
+/** What a query or cursor handler answers: a page, with its CSV bytes attached when it carries server-made CSV. */
+type PageReply = QueryPage | WithBytes<QueryPage>;
+
+/** The reply for a page: rows in the JSON, or server-made CSV as the message's attachment. */
+function reply(page: PageOut, fields: Omit<QueryPage, "rows" | "csv" | "csv_attached">): PageReply {
+  if (page.csv === undefined) return { ...fields, rows: page.rows };
+  return new WithBytes<QueryPage>({ ...fields, rows: [], csv_attached: true }, page.csv);
+}
 
 /**
  * Starts reading the next page right away, so the database and the connector
@@ -198,7 +207,7 @@ async function storeSchema(
 
 const metaBytes = (page: Partial<QueryPage>) => Buffer.byteLength(JSON.stringify(page)) + 256;
 
-export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"connector.query">): Promise<QueryPage> {
+export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"connector.query">): Promise<PageReply> {
   const started = performance.now();
   const src = await resolveSource(deps, req.tenant_id, req.id);
   if (!req.read_only && src.config.allow_writes !== true)
@@ -279,7 +288,7 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
   if (page.done) {
     await reader.close().catch(() => undefined);
     cleanup();
-    return { columns, ...body(page), done: true, truncated: page.truncated, row_count: meta.rowCount, execution_time_ms };
+    return reply(page, { columns, done: true, truncated: page.truncated, row_count: meta.rowCount, execution_time_ms });
   }
   let id: string;
   try {
@@ -291,13 +300,11 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
     throw e;
   }
   readAhead(meta);
-  return {
-    columns, ...body(page), done: false, truncated: false, row_count: meta.rowCount, execution_time_ms,
+  return reply(page, {
+    columns, done: false, truncated: false, row_count: meta.rowCount, execution_time_ms,
     cursor: { subject: replicaSubject("connector.cursor.*", deps.replicaId), id },
-  };
+  });
 }
-
-const body = (page: PageOut) => (page.csv === undefined ? { rows: page.rows } : { rows: [], csv: page.csv });
 
 /** One page of server-made CSV; the row count is exact once COPY reports it. */
 async function readCsvPage(pager: CsvPager, stream: CsvStream, meta: CursorMeta, budget = meta.budget): Promise<PageOut> {
@@ -316,7 +323,7 @@ async function readPage(reader: PageReader, meta: CursorMeta, budget: number): P
   return { rows, done: false, truncated: false };
 }
 
-export async function handleCursor(deps: ConnectorDeps, req: ParsedRequestOf<"connector.cursor.*">): Promise<QueryPage> {
+export async function handleCursor(deps: ConnectorDeps, req: ParsedRequestOf<"connector.cursor.*">): Promise<PageReply> {
   if (req.action === "close") {
     let rowCount = 0;
     let started = performance.now();
@@ -341,9 +348,9 @@ export async function handleCursor(deps: ConnectorDeps, req: ParsedRequestOf<"co
   }
   const { page, meta } = result;
   if (page.done) await deps.cursors.close(req.id);
-  return {
-    ...body(page), done: page.done, truncated: page.truncated, row_count: meta.rowCount,
+  return reply(page, {
+    done: page.done, truncated: page.truncated, row_count: meta.rowCount,
     execution_time_ms: Math.round(performance.now() - meta.started),
     ...(page.done ? {} : { cursor: { subject: replicaSubject("connector.cursor.*", deps.replicaId), id: req.id } }),
-  };
+  });
 }
