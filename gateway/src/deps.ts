@@ -20,8 +20,11 @@ export interface GatewayDeps {
   bus: Bus;
   verifier: TokenVerifier;
   limits: GatewayLimits;
-  /** Streams a multipart upload to storage and registers the source. */
-  upload?: (req: Request, actor: Actor) => Promise<DataSource>;
+  /**
+   * Streams a multipart upload to storage and registers the source. `body`, when
+   * given, is the same request body as a byte stream to read instead of `req.body`.
+   */
+  upload?: (req: Request, actor: Actor, body?: AsyncIterable<Uint8Array>) => Promise<DataSource>;
   /** Prometheus text for /metrics. */
   metrics?: { contentType: string; render(): Promise<string>; observe(m: { method: string; route: string; status: number; seconds: number }): void };
   /** Files of the /docs viewer (served by the gateway, no CDN). */
@@ -31,4 +34,9 @@ export interface GatewayDeps {
 
 export type GatewayEnv = {
   Variables: { actor: Actor; requestId: string };
+  /**
+   * What the server adapter passes along: on Node, the request as a byte stream
+   * (@hono/node-server's `incoming`), read with backpressure.
+   */
+  Bindings: { incoming?: AsyncIterable<Uint8Array> } | undefined;
 };

@@ -55,12 +55,22 @@ function parseDisposition(headerText: string): PartHead {
 export class MultipartReader {
   private buf: Uint8Array;
   private readonly delimiter: Uint8Array;
-  private readonly reader: ReadableStreamDefaultReader<Uint8Array>;
+  private readonly reader: AsyncIterator<Uint8Array>;
+  private readonly stop: () => Promise<unknown>;
   private ended = false;
   private finished = false;
 
-  constructor(body: ReadableStream<Uint8Array>, boundary: string) {
-    this.reader = body.getReader();
+  /** `body`: a Web stream, or a Node request read as it arrives (its unread rest is the server's to drain). */
+  constructor(body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>, boundary: string) {
+    if (body instanceof ReadableStream) {
+      const reader = body.getReader();
+      this.reader = { next: async () => { const r = await reader.read(); return r.done ? { done: true, value: undefined } : r; } };
+      this.stop = () => reader.cancel();
+    } else {
+      this.reader = body[Symbol.asyncIterator]();
+      // Not return(): on a Node request that destroys the socket before the error response is written.
+      this.stop = async () => {};
+    }
     this.delimiter = enc.encode(`\r\n--${boundary}`);
     // A virtual CRLF lets the first boundary (at the very start) match the same delimiter.
     this.buf = enc.encode("\r\n");
@@ -69,7 +79,7 @@ export class MultipartReader {
   /** The next chunk of the request, or null at its end. */
   private async read(): Promise<Uint8Array | null> {
     if (this.ended) return null;
-    const { done, value } = await this.reader.read();
+    const { done, value } = await this.reader.next();
     if (done) { this.ended = true; return null; }
     return value;
   }
@@ -140,7 +150,7 @@ export class MultipartReader {
 
   /** Stops reading the request (after an error or an early 413). */
   async cancel(): Promise<void> {
-    if (!this.finished) await this.reader.cancel().catch(() => {});
+    if (!this.finished) await this.stop().catch(() => {});
   }
 }
 
@@ -178,7 +188,7 @@ async function cleanup(bus: Bus, store: BlobStore, tenantId: string, key: string
  * the catalog store the source. Any failure after the file was stored removes
  * the file and its dataset before the error is rethrown.
  */
-export async function handleUpload(req: Request, deps: { bus: Bus; store: BlobStore; actor: Actor; maxBytes: number }): Promise<DataSource> {
+export async function handleUpload(req: Request, deps: { bus: Bus; store: BlobStore; actor: Actor; maxBytes: number; body?: AsyncIterable<Uint8Array> }): Promise<DataSource> {
   const { bus, store, actor, maxBytes } = deps;
   const type = req.headers.get("content-type") ?? "";
   const boundary = /^multipart\/form-data\s*;(?:.*;)?\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(type);
@@ -186,9 +196,10 @@ export async function handleUpload(req: Request, deps: { bus: Bus; store: BlobSt
   const length = Number(req.headers.get("content-length") ?? NaN);
   if (Number.isFinite(length) && length > maxBytes + MULTIPART_SLACK)
     throw new AppError("PAYLOAD_TOO_LARGE", `File is larger than the upload limit of ${maxBytes} bytes (MAX_UPLOAD_BYTES)`, { details: { max_bytes: maxBytes } });
-  if (!req.body) throw new AppError("VALIDATION", "Send the file in a multipart field named file");
+  const body = deps.body ?? req.body;
+  if (!body) throw new AppError("VALIDATION", "Send the file in a multipart field named file");
 
-  const mp = new MultipartReader(req.body, boundary[1] ?? boundary[2]!);
+  const mp = new MultipartReader(body, boundary[1] ?? boundary[2]!);
   let stored: { key: string; filename: string; size: number } | null = null;
   let name: string | undefined;
   try {

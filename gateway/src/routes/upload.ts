@@ -22,7 +22,10 @@ export function uploadRoutes(app: OpenAPIHono<GatewayEnv>, { upload, limits }: G
     const length = Number(c.req.header("content-length") ?? "0");
     if (length > limits.maxUploadBytes + 64 * 1024)
       throw new AppError("PAYLOAD_TOO_LARGE", `File is larger than the upload limit of ${limits.maxUploadBytes} bytes (MAX_UPLOAD_BYTES)`);
-    const source = await upload(c.req.raw, c.get("actor"));
+    // Node's Readable.toWeb (Node 20) counts chunks against a 16,384 high-water mark, so the Web body
+    // reads far ahead of a slower store: tens of MiB of a fast client's upload pile up in the gateway.
+    // The Node stream itself is read chunk by chunk, with TCP backpressure.
+    const source = await upload(c.req.raw, c.get("actor"), c.env?.incoming);
     return c.json({ success: true, data_source: source }, 201);
   });
 }

@@ -19,8 +19,11 @@ export const uploadBucket = (namespace?: string): string => (namespace ? `${name
 
 /** Chunk size of stored objects (capped at the server's max_payload). */
 const CHUNK_BYTES = 1024 * 1024;
-/** Chunk publishes awaiting their ack at once: the library's put waits for each ack before the next chunk. */
-const IN_FLIGHT = 8;
+/**
+ * Chunk publishes awaiting their ack at once: the library's put waits for each ack before the next
+ * chunk. 4 stores as fast as 8 here and keeps ~10 MiB less in flight in the NATS client.
+ */
+const IN_FLIGHT = 4;
 
 // The library's default digest is js-sha256 in pure JavaScript (~20 ms/MiB); node:crypto is ~1 ms/MiB.
 setSha256Backend("native");
