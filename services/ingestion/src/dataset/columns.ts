@@ -231,6 +231,18 @@ export class BatchPool {
   recycle(b: ColumnBuilder[]): void {
     this.spare.push(b);
   }
+
+  /**
+   * Yields the full batches waiting in `ready`, oldest first; the consumer is done with a
+   * batch when it asks for the next one, so it goes back to the pool then.
+   */
+  *handOut(ready: ColumnBuilder[][]): Generator<ColumnBuilder[]> {
+    while (ready.length > 0) {
+      const done = ready.shift()!;
+      yield done;
+      this.recycle(done);
+    }
+  }
 }
 
 /** Rows per record batch: ~64k rows, fewer for wide tables so one batch stays a few MB. */

@@ -1,5 +1,5 @@
 import { AppError } from "@dsb/contracts";
-import type { Dialect } from "./parser.ts";
+import { rowTooLong, type Dialect } from "./parser.ts";
 
 /**
  * The fields of one row as byte ranges. Field k is `start[k]..end[k]` of `buf`,
@@ -266,10 +266,7 @@ export class ByteRowParser {
 
     if (incomplete) {
       if (len - rowStart > MAX_ROW_BYTES) {
-        throw new AppError(
-          "PARSE_FAILED",
-          `Line ${this.line} starts a row longer than 64 MB, which usually means a quote is never closed. Check the quotes on that line`,
-        );
+        throw rowTooLong(this.line);
       }
       // Kept in our own buffer: the caller may reuse its chunk, and a fresh buffer per push would only feed the GC.
       const n = len - rowStart;

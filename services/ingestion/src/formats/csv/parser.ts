@@ -211,12 +211,15 @@ export class RowParser {
 
     if (incomplete) {
       if (len - rowStart > MAX_ROW_CHARS) {
-        throw new AppError(
-          "PARSE_FAILED",
-          `Line ${this.line} starts a row longer than 64 MB, which usually means a quote is never closed. Check the quotes on that line`,
-        );
+        throw rowTooLong(this.line);
       }
       this.leftover = buf.slice(rowStart);
     }
   }
 }
+
+/** A row still open after 64 MB: almost always a quote that is never closed. */
+export const rowTooLong = (line: number): AppError => new AppError(
+  "PARSE_FAILED",
+  `Line ${line} starts a row longer than 64 MB, which usually means a quote is never closed. Check the quotes on that line`,
+);

@@ -259,14 +259,7 @@ export async function* columnarBatches(source: AsyncIterable<Uint8Array>, inf: C
       b = pool.take();
     }
   });
-  // The consumer is done with a batch when it asks for the next one: it goes back to the pool.
-  const flush = function* () {
-    while (ready.length > 0) {
-      const done = ready.shift()!;
-      yield done;
-      pool.recycle(done);
-    }
-  };
+  const flush = () => pool.handOut(ready);
   for await (const chunk of utf8Bytes(source, inf.encoding, false)) {
     parser.push(chunk, false);
     yield* flush();
@@ -351,14 +344,7 @@ async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<Colu
       b = pool.take();
     }
   };
-  // The consumer is done with a batch when it asks for the next one: it goes back to the pool.
-  const flush = function* () {
-    while (ready.length > 0) {
-      const done = ready.shift()!;
-      yield done;
-      pool.recycle(done);
-    }
-  };
+  const flush = () => pool.handOut(ready);
   /** The first row is data when the guess says so: converted from its text. */
   const firstRow = (first: string[]) => {
     if (first.length !== F.length) { ok = false; return; }
