@@ -1,5 +1,4 @@
-import { AppError } from "@dsb/contracts";
-import { rowTooLong, type Dialect } from "./parser.ts";
+import { BACKSLASH, CR, LF, MAX_ROW, rowTooLong, unclosedQuote, type Dialect } from "./parser.ts";
 
 /**
  * The fields of one row as byte ranges. Field k is `start[k]..end[k]` of `buf`,
@@ -17,17 +16,6 @@ export interface ByteFields {
 /** Receives each row: `count` fields of `f`; `line` is the physical (1-based) line the row starts on. */
 export type ByteRowSink = (f: ByteFields, count: number, line: number) => void;
 
-const LF = 10;
-const CR = 13;
-const BACKSLASH = 92;
-/** A single row longer than this means an unbalanced quote swallowed the file; refuse instead of buffering it all. */
-const MAX_ROW_BYTES = 64 * 1024 * 1024;
-
-const unclosedQuote = (line: number): AppError =>
-  new AppError(
-    "PARSE_FAILED",
-    `Line ${line} has a quoted field that is never closed. Add the closing quote or escape the quote character inside the field`,
-  );
 
 export const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 
@@ -265,7 +253,7 @@ export class ByteRowParser {
     }
 
     if (incomplete) {
-      if (len - rowStart > MAX_ROW_BYTES) {
+      if (len - rowStart > MAX_ROW) {
         throw rowTooLong(this.line);
       }
       // Kept in our own buffer: the caller may reuse its chunk, and a fresh buffer per push would only feed the GC.

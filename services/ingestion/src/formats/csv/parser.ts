@@ -16,13 +16,13 @@ export interface Dialect {
  */
 export type RowSink = (fields: string[], count: number, line: number) => void;
 
-const LF = 10;
-const CR = 13;
-const BACKSLASH = 92;
-/** A single row longer than this means an unbalanced quote swallowed the file; refuse instead of buffering it all. */
-const MAX_ROW_CHARS = 64 * 1024 * 1024;
+export const LF = 10;
+export const CR = 13;
+export const BACKSLASH = 92;
+/** A single row longer than this (chars or bytes) means an unbalanced quote swallowed the file; refuse instead of buffering it all. */
+export const MAX_ROW = 64 * 1024 * 1024;
 
-const unclosedQuote = (line: number): AppError =>
+export const unclosedQuote = (line: number): AppError =>
   new AppError(
     "PARSE_FAILED",
     `Line ${line} has a quoted field that is never closed. Add the closing quote or escape the quote character inside the field`,
@@ -210,7 +210,7 @@ export class RowParser {
     }
 
     if (incomplete) {
-      if (len - rowStart > MAX_ROW_CHARS) {
+      if (len - rowStart > MAX_ROW) {
         throw rowTooLong(this.line);
       }
       this.leftover = buf.slice(rowStart);
