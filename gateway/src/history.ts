@@ -55,7 +55,7 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"]) {
       const record: HistoryRecord = {
         actor,
         entry: {
-          id, data_source_id: sourceId, query: q.sql ?? null, query_config: (q.query_config as Record<string, unknown> | undefined) ?? null,
+          id, data_source_id: sourceId, query: q.sql ?? (q.pipeline ? JSON.stringify({ collection: q.collection, pipeline: q.pipeline }) : null), query_config: (q.query_config as Record<string, unknown> | undefined) ?? null,
           natural_language_query: q.natural_language_query ?? null, status: outcome.ok ? "success" : "error", error: outcome.error ?? null,
           result_count: outcome.count, execution_time_ms: Math.round(outcome.ms),
         },

@@ -28,6 +28,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     const actor = c.get("actor");
     const requestId = c.get("requestId");
     if (source.type === "file") {
+      if (q.pipeline) throw new AppError("VALIDATION", "File sources do not take a MongoDB pipeline; send a structured query_config instead");
       if (q.sql) throw new AppError("QUERY_FAILED", "File sources do not take sql; send a structured query_config instead, e.g. {\"query_config\": {\"select\": [\"col\"], \"limit\": 100}}");
       if (q.read_only === false) throw new AppError("FORBIDDEN", "File sources are read-only");
       return bus.request("ingestion.query", {
@@ -35,7 +36,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
       }, { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs });
     }
     return pageOf(await bus.requestWithBytes("connector.query", {
-      tenant_id: actor.tenant_id, id: source.id, sql: q.sql, params: q.params, query_config: q.query_config,
+      tenant_id: actor.tenant_id, id: source.id, sql: q.sql, params: q.params, query_config: q.query_config, collection: q.collection, pipeline: q.pipeline,
       limit, timeout_ms: timeoutMs, read_only: q.read_only ?? true, stream, ...(format === "csv" ? { format } : {}),
     }, { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs }));
   };

@@ -1,11 +1,11 @@
 import { z } from "zod";
 import { AppError } from "./errors.ts";
 
-export const DB_TYPES = ["postgresql", "mysql", "clickhouse", "mssql", "snowflake", "bigquery", "redshift"] as const;
+export const DB_TYPES = ["postgresql", "mysql", "clickhouse", "mssql", "snowflake", "bigquery", "redshift", "mongodb"] as const;
 export type DbType = (typeof DB_TYPES)[number];
 
 /** Names the old client sends that mean one of ours. */
-export const DB_TYPE_ALIASES: Readonly<Record<string, DbType>> = { postgres: "postgresql", sqlserver: "mssql", mariadb: "mysql" };
+export const DB_TYPE_ALIASES: Readonly<Record<string, DbType>> = { postgres: "postgresql", sqlserver: "mssql", mariadb: "mysql", mongo: "mongodb" };
 
 /** Config fields that are secrets: encrypted at rest, redacted in every response. */
 export const SENSITIVE_FIELDS = [
@@ -81,9 +81,30 @@ export const BigqueryConfigSchema = z.object({
   port: z.coerce.number().int().optional(),
 });
 
+/**
+ * MongoDB: discrete fields, or a `mongodb://` / `mongodb+srv://` connection_string (the
+ * discrete fields then fill in what the string leaves out: database, username, password).
+ */
+export const MongodbConfigSchema = z.object({
+  type: z.literal("mongodb"), port: port(27017), ...common,
+  host: hostField.optional(),
+  /** The database whose collections are the source's tables. */
+  database: z.string().trim().min(1).max(64).optional(),
+  username: z.string().max(255).optional(),
+  password: z.string().max(4096).optional(),
+  /** Database holding the user's credentials (MongoDB's authSource); default `admin`. */
+  auth_source: z.string().max(64).optional(),
+  tls: z.boolean().default(false),
+  connection_string: z.string().regex(/^mongodb(\+srv)?:\/\//, "connection_string must start with mongodb:// or mongodb+srv://").max(8192).optional(),
+}).superRefine((c, ctx) => {
+  needsHost(c, ctx);
+  if (!c.database && !(c.connection_string && /^mongodb(\+srv)?:\/\/[^/]+\/[^/?]+/.test(c.connection_string)))
+    ctx.addIssue({ code: "custom", path: ["database"], message: "database is required (the database whose collections to list), or name it in the connection_string's path" });
+});
+
 export const DatabaseConfigSchema = z.discriminatedUnion("type", [
   PostgresConfigSchema, RedshiftConfigSchema, MysqlConfigSchema, MssqlConfigSchema,
-  ClickhouseConfigSchema, SnowflakeConfigSchema, BigqueryConfigSchema,
+  ClickhouseConfigSchema, SnowflakeConfigSchema, BigqueryConfigSchema, MongodbConfigSchema,
 ]);
 export type DatabaseConfig = z.infer<typeof DatabaseConfigSchema>;
 export type ConfigOf<T extends DbType> = Extract<DatabaseConfig, { type: T }>;
@@ -154,6 +175,12 @@ export const DATABASES = {
     fields: [f("project_id", "string", true), f("credentials", "json", true), f("location", "string", false), f("dataset", "string", false)],
   },
   redshift: { type: "redshift", label: "Amazon Redshift", default_port: 5439, fields: serverFields(5439) },
+  mongodb: {
+    type: "mongodb", label: "MongoDB", default_port: 27017,
+    fields: [f("host", "string", true), f("port", "number", false, { default: 27017 }), f("database", "string", true),
+      f("username", "string", false), f("password", "string", false), f("auth_source", "string", false, { default: "admin" }),
+      f("tls", "boolean", false, { default: false }), f("connection_string", "string", false)],
+  },
 } as const satisfies Record<DbType, DatabaseInfo>;
 
 /** Replaces every secret with REDACTED and drops `__enc_*` markers. Never mutates. */

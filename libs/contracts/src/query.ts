@@ -17,10 +17,59 @@ export const QueryConfigSchema = z.object({
 });
 export type QueryConfig = z.infer<typeof QueryConfigSchema>;
 
+/**
+ * Aggregation stages and operators that write or run server-side code: refused anywhere in a
+ * MongoDB pipeline, nested sub-pipelines ($lookup, $facet, $unionWith) and expressions included.
+ */
+export const REFUSED_PIPELINE_OPERATORS = ["$out", "$merge", "$function", "$accumulator", "$where"] as const;
+const REFUSED = new Set<string>(REFUSED_PIPELINE_OPERATORS);
+
+/** The first refused operator anywhere in `value` (any depth), or null. */
+export function refusedPipelineOperator(value: unknown, depth = 0): string | null {
+  if (depth > 200) return "nesting deeper than 200 levels";
+  if (Array.isArray(value)) {
+    for (const v of value) {
+      const r = refusedPipelineOperator(v, depth + 1);
+      if (r) return r;
+    }
+    return null;
+  }
+  if (value && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      if (REFUSED.has(k)) return k;
+      const r = refusedPipelineOperator(v, depth + 1);
+      if (r) return r;
+    }
+  }
+  return null;
+}
+
+/** A MongoDB collection name (not a system or internal namespace trick: no `$`, no NUL). */
+export const CollectionNameSchema = z.string().min(1).max(255).regex(/^[^$\u0000]+$/, "collection must be a name without $ or NUL");
+
+/**
+ * A MongoDB aggregation pipeline in Extended JSON (`{"$oid": …}`, `{"$date": …}`,
+ * `{"$numberDecimal": …}` for typed values): stages of one `$` key each; read-only
+ * by construction, so stages that write or run code are refused.
+ */
+export const PipelineSchema = z
+  .array(z.record(z.string(), z.unknown()).refine((s) => Object.keys(s).length === 1 && Object.keys(s)[0]!.startsWith("$"), {
+    message: "each pipeline stage is an object with one $-key, e.g. {\"$match\": {…}}",
+  }))
+  .max(1000)
+  .superRefine((p, ctx) => {
+    const bad = refusedPipelineOperator(p);
+    if (bad) ctx.addIssue({ code: "custom", message: `${bad} is not allowed: queries are read-only and run no server-side code (refused: ${REFUSED_PIPELINE_OPERATORS.join(", ")})` });
+  });
+
 /** POST /sources/{id}/query body. */
 export const QueryRequestSchema = z
   .object({
     sql: z.string().min(1).max(1_000_000).optional(),
+    /** MongoDB: the collection a native `pipeline` runs on (in place of `sql`). */
+    collection: CollectionNameSchema.optional(),
+    /** MongoDB: an aggregation pipeline run on `collection` (in place of `sql`). */
+    pipeline: PipelineSchema.optional(),
     params: z.array(z.unknown()).max(10_000).optional(),
     query_config: QueryConfigSchema.optional(),
     limit: z.number().int().min(1).optional(),
@@ -28,7 +77,11 @@ export const QueryRequestSchema = z
     natural_language_query: z.string().max(10_000).optional(),
     read_only: z.boolean().optional(),
   })
-  .refine((q) => !!q.sql !== !!q.query_config, { message: "Send either sql or query_config (exactly one)" });
+  .refine((q) => [q.sql, q.query_config, q.pipeline].filter((x) => x !== undefined).length === 1, {
+    message: "Send exactly one of sql, query_config or (MongoDB) {collection, pipeline}",
+  })
+  .refine((q) => (q.pipeline === undefined) === (q.collection === undefined), { message: "collection and pipeline go together", path: ["collection"] })
+  .refine((q) => !(q.pipeline && q.params), { message: "a pipeline takes no params; write the values into it", path: ["params"] });
 export type QueryRequest = z.infer<typeof QueryRequestSchema>;
 
 export const ColumnMetaSchema = z.object({ name: z.string(), type: z.string() });

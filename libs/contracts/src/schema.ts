@@ -12,7 +12,8 @@ export type SchemaColumn = z.infer<typeof SchemaColumnSchema>;
 export const SchemaTableSchema = z.object({
   schema: z.string().optional(),
   name: z.string(),
-  kind: z.enum(["table", "view"]).default("table"),
+  /** `collection` for MongoDB collections. */
+  kind: z.enum(["table", "view", "collection"]).default("table"),
   /** The database's estimate for databases; exact for files. */
   rowCount: z.number().nullable().optional(),
   comment: z.string().optional(),

@@ -2,7 +2,7 @@ import { z } from "zod";
 import { DatabaseConfigSchema } from "./database.ts";
 import { ActorSchema, DataSourceSchema, NewSourceSchema, FILE_FORMATS } from "./source.ts";
 import { SchemaChangeSchema, SourceSchemaSchema } from "./schema.ts";
-import { CursorRequestSchema, HistoryEntrySchema, HISTORY_STATUS, QueryConfigSchema, QueryPageSchema } from "./query.ts";
+import { CollectionNameSchema, CursorRequestSchema, HistoryEntrySchema, HISTORY_STATUS, PipelineSchema, QueryConfigSchema, QueryPageSchema } from "./query.ts";
 
 const Id = z.string().min(1).max(128);
 const Page = { limit: z.number().int().min(1).max(500).default(50), cursor: z.string().max(512).optional() };
@@ -82,6 +82,8 @@ export const SUBJECTS = {
     request: z.object({
       tenant_id: z.string().min(1), id: Id,
       sql: z.string().optional(), params: z.array(z.unknown()).optional(), query_config: QueryConfigSchema.optional(),
+      /** MongoDB: a native aggregation pipeline on a collection, in place of sql. */
+      collection: CollectionNameSchema.optional(), pipeline: PipelineSchema.optional(),
       /** Row cap; absent when streaming an export. */
       limit: z.number().int().min(1).optional(),
       timeout_ms: z.number().int().min(1),

@@ -136,8 +136,8 @@ export async function checkTargets(targets: readonly { hostname: string; port: n
 }
 
 /** The policy step every connect goes through: targets of the driver, checked. */
-export function dialTargets<C extends DatabaseConfig>(driver: Driver<C>, config: C, opts: AddressPolicyOptions): Promise<DialTarget[]> {
-  return checkTargets(driver.targets(config), opts);
+export async function dialTargets<C extends DatabaseConfig>(driver: Driver<C>, config: C, opts: AddressPolicyOptions): Promise<DialTarget[]> {
+  return checkTargets(await driver.targets(config), opts);
 }
 
 /** Checks then connects; `connect` is never reached for a refused target. */

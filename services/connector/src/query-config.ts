@@ -4,6 +4,8 @@ import {
 } from "kysely";
 import { AppError, type QueryConfig, type SchemaTable, type SourceSchema } from "@dsb/contracts";
 import type { Dialect } from "./drivers/types.ts";
+import { nativeText } from "./drivers/mongodb/native.ts";
+import { queryConfigPipeline } from "./drivers/mongodb/translate.ts";
 
 /** SQL text plus the values bound to its placeholders, in order. */
 export interface CompiledQuery {
@@ -103,9 +105,9 @@ function checkColumns(table: SchemaTable, qc: QueryConfig): void {
 }
 
 type Agg = NonNullable<QueryConfig["aggregates"]>[number];
-const aggAlias = (a: Agg) => a.as ?? (a.column && a.column !== "*" ? `${a.fn}_${a.column}` : a.fn);
+export const aggAlias = (a: Agg) => a.as ?? (a.column && a.column !== "*" ? `${a.fn}_${a.column}` : a.fn);
 
-function filterValue(op: Op, column: string, value: unknown): unknown {
+export function filterValue(op: Op, column: string, value: unknown): unknown {
   if (op === "in") {
     if (!Array.isArray(value)) throw new AppError("VALIDATION", `Filter "in" on ${column} needs an array value`);
     return value;
@@ -117,7 +119,7 @@ function filterValue(op: Op, column: string, value: unknown): unknown {
 }
 
 /** Without an explicit select, a grouped query returns its group keys before the aggregates. */
-const selectedColumns = (qc: QueryConfig): string[] => qc.select ?? (qc.aggregates?.length ? qc.group_by ?? [] : []);
+export const selectedColumns = (qc: QueryConfig): string[] => qc.select ?? (qc.aggregates?.length ? qc.group_by ?? [] : []);
 
 /** The one builder for every dialect, over an Emitter. */
 function buildText(e: Emitter, table: SchemaTable, qc: QueryConfig, dialect: Dialect): string {
@@ -203,6 +205,8 @@ export function mssqlNamedParams(text: string): string {
 export function compileQueryConfig(dialect: Dialect, qc: QueryConfig, schema: SourceSchema | null | undefined): CompiledQuery {
   const table = resolveTable(schema, qc.table);
   checkColumns(table, qc);
+  // MongoDB: an aggregation pipeline (Extended JSON text) instead of SQL; values are in it, not bound.
+  if (dialect === "mongodb") return { sql: nativeText(queryConfigPipeline(table, qc)), params: [] };
   if (dialect === "postgres" || dialect === "mysql" || dialect === "mssql") return buildKysely(dialect, table, qc);
   const e = simpleEmitter(dialect);
   const text = buildText(e, table, qc, dialect);

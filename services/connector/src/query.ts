@@ -215,7 +215,15 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
 
   let text: string;
   let params: unknown[];
-  if (req.query_config) {
+  const isMongo = src.driver.dialect === "mongodb";
+  if (req.pipeline || req.collection) {
+    if (!isMongo) throw new AppError("VALIDATION", "collection and pipeline are for MongoDB sources; send sql or query_config");
+    if (req.sql || req.query_config || !req.pipeline || !req.collection) throw new AppError("VALIDATION", "Send collection with pipeline, and neither sql nor query_config");
+    text = JSON.stringify({ collection: req.collection, pipeline: req.pipeline });
+    params = [];
+  } else if (req.sql && isMongo) {
+    throw new AppError("VALIDATION", 'MongoDB sources take {"collection": "...", "pipeline": [...]} or a query_config instead of sql');
+  } else if (req.query_config) {
     if (req.sql) throw new AppError("VALIDATION", "Send either sql or query_config (exactly one)");
     const { source } = await deps.bus.request("catalog.source.get", { actor: { tenant_id: req.tenant_id, user_id: "connector" }, id: req.id });
     const compiled = compileQueryConfig(src.driver.dialect, req.query_config, source.schema as SourceSchema | null);

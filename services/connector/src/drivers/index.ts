@@ -2,7 +2,7 @@ import type { DbType } from "@dsb/contracts";
 import type { Driver } from "./types.ts";
 
 /**
- * Every database type's driver, loaded on first use: the cloud SDKs (snowflake-sdk,
+ * Every database type's driver, loaded on first use: the cloud SDKs (snowflake-sdk, mongodb,
  * @google-cloud/bigquery, tedious) weigh ~100 MB of memory that a connector serving
  * only PostgreSQL should not carry.
  */
@@ -16,6 +16,7 @@ export const DRIVER_LOADERS = {
   bigquery: async () => (await import("./bigquery/driver.ts")).bigqueryDriver,
   clickhouse: async () => (await import("./clickhouse/driver.ts")).clickhouseDriver,
   snowflake: async () => (await import("./snowflake/driver.ts")).snowflakeDriver,
+  mongodb: async () => (await import("./mongodb/driver.ts")).mongodbDriver,
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
 } satisfies Record<DbType, () => Promise<Driver<any>>>;
 

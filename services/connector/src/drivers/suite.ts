@@ -45,6 +45,15 @@ export interface DriverHarness<C extends DatabaseConfig = DatabaseConfig> {
   markSql?(marker: string, sql: string): string;
   /** Called once after the suite, e.g. to drop a scratch database. */
   cleanup?(): Promise<void>;
+  /**
+   * For a database without SQL (MongoDB): turns each statement the suite runs into this
+   * driver's query text, values written in (default: the SQL as is, params bound).
+   */
+  native?(sql: string, params: readonly unknown[]): { text: string; params: unknown[] };
+  /** Name of the table's primary-key column `id` (MongoDB: `_id`). */
+  idColumn?: string;
+  /** `kind` the table is introspected as (default `table`; MongoDB `collection`). */
+  tableKind?: string;
 }
 
 const isSkip = (v: unknown): v is { skip: string } => !!v && typeof v === "object" && "skip" in v;
@@ -93,16 +102,23 @@ export function driverSuite<C extends DatabaseConfig>(h: DriverHarness<C>): void
       let driver: Driver<C>;
       let conn: Connection;
       const mark = (m: string, sql: string) => (h.markSql ? h.markSql(m, sql) : `/* ${m} */ ${sql}`);
+      const stmt = (sql: string, params: readonly unknown[] = []) => (h.native ? h.native(sql, params) : { text: sql, params });
+      const run = (c: Connection, sql: string, params: readonly unknown[] = [], o: Partial<QueryOptions> = {}) => {
+        const n = stmt(sql, params);
+        return drain(c, n.text, n.params, o);
+      };
+      const idCol = h.idColumn ?? "id";
+      const cols = [idCol, "name", "amount", "big", "created_at", "flag"];
 
       beforeAll(async () => {
         driver = await loadDriver(h);
         conn = await connectChecked(driver, config, { allowPrivateHosts: true });
-        for (const sql of h.setupSql) await drain(conn, sql, [], { readOnly: false });
+        for (const sql of h.setupSql) await run(conn, sql, [], { readOnly: false });
       });
       afterAll(async () => {
         if (conn) {
           for (const sql of h.teardownSql ?? ["drop view if exists dsb_suite_view", `drop table if exists ${h.table}`]) {
-            await drain(conn, sql, [], { readOnly: false }).catch(() => undefined);
+            await run(conn, sql, [], { readOnly: false }).catch(() => undefined);
           }
           await conn.close();
         }
@@ -118,42 +134,43 @@ export function driverSuite<C extends DatabaseConfig>(h: DriverHarness<C>): void
         const tables = await conn.introspect();
         const t = tables.find((x) => x.name.toLowerCase() === "dsb_suite_items");
         expect(t, "dsb_suite_items is listed").toBeDefined();
-        expect(t!.kind).toBe("table");
-        expect(t!.columns.map((c) => c.name.toLowerCase())).toEqual(["id", "name", "amount", "big", "created_at", "flag"]);
+        expect(t!.kind).toBe(h.tableKind ?? "table");
+        expect(t!.columns.map((c) => c.name.toLowerCase())).toEqual(cols);
         for (const c of t!.columns) expect(c.type.length).toBeGreaterThan(0);
         const col = (n: string) => t!.columns.find((c) => c.name.toLowerCase() === n)!;
-        expect(col("id").primary_key).toBe(true);
-        expect(col("id").nullable).toBe(false);
+        expect(col(idCol).primary_key).toBe(true);
+        expect(col(idCol).nullable).toBe(false);
         expect(col("name").nullable).toBe(false);
         expect(col("amount").nullable).toBe(true);
         expect(col("amount").primary_key ?? false).toBe(false);
         const v = tables.find((x) => x.name.toLowerCase() === "dsb_suite_view");
         expect(v, "dsb_suite_view is listed").toBeDefined();
         expect(v!.kind).toBe("view");
-        expect(v!.columns.map((c) => c.name.toLowerCase())).toEqual(["id", "name"]);
+        expect(v!.columns.map((c) => c.name.toLowerCase())).toEqual([idCol, "name"]);
         for (const x of tables) expect(SYSTEM_SCHEMAS).not.toContain(x.schema ?? "");
       });
 
       it("yields batches of at most batchRows and return() closes cleanly", async () => {
-        const r = await drain(conn, `select id from ${h.table} order by id`, [], { batchRows: 2 });
+        const r = await run(conn, `select id from ${h.table} order by id`, [], { batchRows: 2 });
         expect(r.rows.length).toBe(3);
         for (const n of r.sizes) expect(n).toBeLessThanOrEqual(2);
-        const stream = await conn.query(`select id from ${h.table} order by id`, [], {
+        const one = stmt(`select id from ${h.table} order by id`);
+        const stream = await conn.query(one.text, one.params, {
           readOnly: true, timeoutMs: 30_000, signal: new AbortController().signal, batchRows: 1,
         });
         const first = await stream.batches.next();
         expect(first.done).toBe(false);
         await stream.batches.return?.();
         // The connection is usable afterwards.
-        const again = await drain(conn, `select count(*) from ${h.table}`, []);
+        const again = await run(conn, `select count(*) from ${h.table}`, []);
         expect(Number(again.rows[0]![0])).toBe(3);
       });
 
       // Streamed reads (a cursor) and capped reads (maxRows: a driver may fetch everything in one go) must agree.
       for (const mode of [{}, { maxRows: 100, batchRows: 100 }] as Partial<QueryOptions>[]) describe(mode.maxRows ? "capped reads" : "streamed reads", () => {
         it("query returns columns in order and values typed per API.md", async () => {
-          const r = await drain(conn, `select id, name, amount, big, created_at, flag from ${h.table} order by id`, [], mode);
-          expect(r.columns.map((c) => c.name.toLowerCase())).toEqual(["id", "name", "amount", "big", "created_at", "flag"]);
+          const r = await run(conn, `select id, name, amount, big, created_at, flag from ${h.table} order by id`, [], mode);
+          expect(r.columns.map((c) => c.name.toLowerCase())).toEqual(cols);
           for (const c of r.columns) expect(typeof c.type).toBe("string");
           expect(r.rows.length).toBe(3);
           const [a, b, g] = r.rows as unknown[][];
@@ -172,17 +189,17 @@ export function driverSuite<C extends DatabaseConfig>(h: DriverHarness<C>): void
         });
 
         it("binds positional parameters", async () => {
-          const r = await drain(conn, `select name from ${h.table} where id = ${h.placeholder(1, "int")}`, [2], mode);
+          const r = await run(conn, `select name from ${h.table} where id = ${h.placeholder(1, "int")}`, [2], mode);
           expect(r.rows).toEqual([["beta"]]);
-          const s = await drain(conn, `select id from ${h.table} where name = ${h.placeholder(1, "string")}`, ["gamma"], mode);
+          const s = await run(conn, `select id from ${h.table} where name = ${h.placeholder(1, "string")}`, ["gamma"], mode);
           expect(s.rows.map((x) => Number(x[0]))).toEqual([3]);
         });
 
         it.runIf(h.writeSql !== null)("refuses writes under the read-only default", async () => {
-          const err = await drain(conn, h.writeSql!, [], mode).then(() => null, (e: unknown) => e);
+          const err = await run(conn, h.writeSql!, [], mode).then(() => null, (e: unknown) => e);
           expect(err).toBeInstanceOf(DriverError);
           expect((err as DriverError).kind).toBe("query");
-          const r = await drain(conn, `select count(*) from ${h.table}`, [], mode);
+          const r = await run(conn, `select count(*) from ${h.table}`, [], mode);
           expect(Number(r.rows[0]![0])).toBe(3);
         });
         if (h.writeSql === null && !mode.maxRows) console.log(`SKIPPED ${h.type} read-only check: the server cannot enforce read-only`);
@@ -192,7 +209,7 @@ export function driverSuite<C extends DatabaseConfig>(h: DriverHarness<C>): void
 
         it.runIf(sleep !== null)("a query over its timeout fails with kind timeout and is gone from the server", async () => {
           const marker = `dsb_timeout_${Math.random().toString(36).slice(2, 10)}`;
-          const err = await drain(conn, mark(marker, sleep!), [], { ...mode, timeoutMs: 1000 }).then(() => null, (e: unknown) => e);
+          const err = await run(conn, mark(marker, sleep!), [], { ...mode, timeoutMs: 1000 }).then(() => null, (e: unknown) => e);
           expect(err).toBeInstanceOf(DriverError);
           expect((err as DriverError).kind).toBe("timeout");
           if (h.runningQueries) expect(await eventuallyZero(() => h.runningQueries!(marker))).toBe(0);
@@ -202,17 +219,17 @@ export function driverSuite<C extends DatabaseConfig>(h: DriverHarness<C>): void
           const marker = `dsb_abort_${Math.random().toString(36).slice(2, 10)}`;
           const ac = new AbortController();
           setTimeout(() => ac.abort(), 700);
-          const err = await drain(conn, mark(marker, sleep!), [], { ...mode, signal: ac.signal }).then(() => null, (e: unknown) => e);
+          const err = await run(conn, mark(marker, sleep!), [], { ...mode, signal: ac.signal }).then(() => null, (e: unknown) => e);
           expect(err).toBeInstanceOf(DriverError);
           expect(["cancelled", "timeout"]).toContain((err as DriverError).kind);
           if (h.runningQueries) expect(await eventuallyZero(() => h.runningQueries!(marker))).toBe(0);
         });
 
         it.runIf(!!mode.maxRows)("a capped read returns the first maxRows rows and leaves the connection usable after an error", async () => {
-          const r = await drain(conn, `select id from ${h.table} order by id`, [], { maxRows: 2, batchRows: 2 });
+          const r = await run(conn, `select id from ${h.table} order by id`, [], { maxRows: 2, batchRows: 2 });
           expect(r.rows.slice(0, 2).map((x) => Number(x[0]))).toEqual([1, 2]);
-          await expect(drain(conn, `select no_such_column from ${h.table}`, [], mode)).rejects.toBeInstanceOf(DriverError);
-          const again = await drain(conn, `select count(*) from ${h.table}`, [], mode);
+          await expect(run(conn, `select no_such_column from ${h.table}`, [], mode)).rejects.toBeInstanceOf(DriverError);
+          const again = await run(conn, `select count(*) from ${h.table}`, [], mode);
           expect(Number(again.rows[0]![0])).toBe(3);
         });
       });

@@ -64,16 +64,17 @@ export interface Connection {
 }
 
 /** The SQL dialect query_config is compiled to. */
-export type Dialect = "postgres" | "mysql" | "clickhouse" | "mssql" | "snowflake" | "bigquery";
+export type Dialect = "postgres" | "mysql" | "clickhouse" | "mssql" | "snowflake" | "bigquery" | "mongodb";
 
 export interface Driver<C extends DatabaseConfig = DatabaseConfig> {
   readonly type: DbType;
   readonly dialect: Dialect;
   /**
    * Hosts the address policy must check before `connect` (empty for SDKs
-   * with a fixed cloud endpoint). Includes hosts inside a connection_string.
+   * with a fixed cloud endpoint). Includes hosts inside a connection_string. Asynchronous
+   * where finding them takes DNS (MongoDB's `mongodb+srv://` SRV records).
    */
-  targets(config: C): { hostname: string; port: number }[];
+  targets(config: C): { hostname: string; port: number }[] | Promise<{ hostname: string; port: number }[]>;
   /** Opens a pool. Must not dial anything but the checked `targets`. */
   connect(config: C, targets: DialTarget[]): Promise<Connection>;
 }
