@@ -112,12 +112,12 @@ describe("gateway routes", () => {
   it("refuses an unknown database type with 422 and the seed's message", async () => {
     const { app } = await setup();
     const res = await app.request("/api/data/database/test", {
-      method: "POST", headers: { authorization: `Bearer ${await token()}`, "content-type": "application/json" }, body: JSON.stringify({ type: "mongodb", host: "x" }),
+      method: "POST", headers: { authorization: `Bearer ${await token()}`, "content-type": "application/json" }, body: JSON.stringify({ type: "cassandra", host: "x" }),
     });
     expect(res.status).toBe(422);
     const body = await res.json();
     expect(body.code).toBe("UNSUPPORTED_DATABASE");
-    expect(body.error).toMatch(/^Unsupported database type: mongodb\. Supported: \[postgresql, mysql/);
+    expect(body.error).toMatch(/^Unsupported database type: cassandra\. Supported: \[postgresql, mysql, .*, mongodb\]$/);
   });
 
   it("gives 400 VALIDATION for malformed JSON and for a query with neither sql nor query_config", async () => {
@@ -144,7 +144,7 @@ describe("gateway routes", () => {
     const { app } = await setup();
     const res = await app.request("/api/data/databases", { headers: { authorization: `Bearer ${await token()}` } });
     const body = await res.json();
-    expect(body.databases.map((d: { type: string }) => d.type)).toEqual(["postgresql", "mysql", "clickhouse", "mssql", "snowflake", "bigquery", "redshift"]);
+    expect(body.databases.map((d: { type: string }) => d.type)).toEqual(["postgresql", "mysql", "clickhouse", "mssql", "snowflake", "bigquery", "redshift", "mongodb"]);
     const pg = body.databases[0];
     expect(pg.default_port).toBe(5432);
     expect(pg.fields.find((f: { name: string }) => f.name === "password")).toMatchObject({ secret: true, required: false });
