@@ -1,5 +1,5 @@
 import { Binary, Decimal128, Long, ObjectId } from "bson";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { skipped } from "@dsb/runtime/testing";
 import { SourceSchemaSchema } from "@dsb/contracts";
 import { startMongoStandIn, type MongoStandIn } from "../../services/connector/src/drivers/mongodb/stand-in.ts";
@@ -42,7 +42,7 @@ for (const mode of MODES) {
     const history = async () => (await json(await sys.api(`/api/data/sources/${sourceId}/queries?limit=100`))).queries as { query: string | null; query_config: unknown; status: string; error: string | null; result_count: number | null }[];
 
     beforeAll(async () => {
-      mongo = await startMongoStandIn({ user: { name: USER, password: PASSWORD } });
+      mongo = await startMongoStandIn({ user: { name: USER, password: PASSWORD }, slowCollections: ["slow"] });
       seed(mongo);
       sys = await startTestSystem({ mode });
     });
@@ -155,6 +155,14 @@ for (const mode of MODES) {
       const r = await query({ collection: "orders", pipeline: [{ $noSuchStage: {} }] });
       expect(r.status).toBe(422);
       expect(r.body.code).toBe("QUERY_FAILED");
+      expect((await history())[0]).toMatchObject({ status: "error" });
+    });
+
+    it("a query over timeout_ms is stopped by MongoDB (maxTimeMS): 504 TIMEOUT, recorded", async () => {
+      const r = await query({ collection: "slow", pipeline: [], timeout_ms: 300 });
+      expect(r.status).toBe(504);
+      expect(r.body.code).toBe("TIMEOUT");
+      await vi.waitFor(() => expect(mongo.running()).toBe(0), { timeout: 10_000 });
       expect((await history())[0]).toMatchObject({ status: "error" });
     });
 

@@ -213,6 +213,15 @@ describe("mongodb driver against the stand-in", () => {
     expect(s.commands.slice(before).map((c) => c.name)).toEqual(["aggregate", "getMore", "killCursors"]);
   });
 
+  it("return() before the first next() still kills the server cursor", async () => {
+    const stream = await conn.query(JSON.stringify({ collection: "orders", pipeline: [] }), [], {
+      readOnly: true, timeoutMs: 30_000, signal: new AbortController().signal, batchRows: 2,
+    });
+    expect(s.openCursors()).toBe(1);
+    await stream.batches.return?.();
+    expect(s.openCursors()).toBe(0);
+  });
+
   it("sends maxTimeMS: a slow aggregate fails with kind timeout", async () => {
     const err = await q("dsb_suite_slow", [], { timeoutMs: 200 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DriverError);

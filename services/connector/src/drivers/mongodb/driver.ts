@@ -178,7 +178,9 @@ class MongoConnection implements Connection {
         await stop();
       }
     }
-    return { columns, batches: batches() };
+    const gen = batches();
+    // A generator's finally does not run when return() comes before the first next(): close the cursor here too.
+    return { columns, batches: { next: () => gen.next(), return: async () => { await stop(); return gen.return(undefined); } } };
   }
 
   async close(): Promise<void> {
