@@ -117,9 +117,19 @@ class MongoConnection implements Connection {
           const info = infos[i]!;
           const coll = db.collection(info.name);
           const isView = info.type === "view";
-          const sample = await coll.aggregate([{ $sample: { size: SAMPLE_SIZE } }], { ...READ_BSON, maxTimeMS: 60_000 }).toArray();
-          const rowCount = isView ? null : await coll.estimatedDocumentCount({ maxTimeMS: 60_000 });
-          out[i] = { schema: this.dbName, name: info.name, kind: isView ? "view" : "collection", rowCount, columns: columnsFromSample(sample) };
+          const table: SchemaTable = { schema: this.dbName, name: info.name, kind: isView ? "view" : "collection", rowCount: null, columns: [] };
+          // One broken view or unsupported collection (a time series without count) must not hide the others.
+          try {
+            table.columns = columnsFromSample(await coll.aggregate([{ $sample: { size: SAMPLE_SIZE } }], { ...READ_BSON, maxTimeMS: 60_000 }).toArray());
+          } catch (e) {
+            if (!(e instanceof MongoServerError)) throw e;
+            table.comment = scrub(`Could not sample this ${isView ? "view" : "collection"}: ${e.message}`, this.secrets);
+          }
+          if (!isView) table.rowCount = await coll.estimatedDocumentCount({ maxTimeMS: 60_000 }).catch((e: unknown) => {
+            if (e instanceof MongoServerError) return null;
+            throw e;
+          });
+          out[i] = table;
         }
       };
       await Promise.all(Array.from({ length: Math.min(SAMPLE_CONCURRENCY, infos.length) }, worker));

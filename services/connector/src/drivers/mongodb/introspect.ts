@@ -4,6 +4,13 @@ import { bsonTypeName, commonestType, type BsonTypeName } from "./values.ts";
 /** Documents sampled per collection for its columns. */
 export const SAMPLE_SIZE = 1000;
 
+/** A sortable text form of a document's _id (ObjectId hex, number, string…). */
+const idKey = (d: Record<string, unknown>): string => {
+  const v = d._id as { toHexString?: () => string; valueOf?: () => unknown } | null | undefined;
+  if (v && typeof v === "object") return v.toHexString ? v.toHexString() : String(v.valueOf?.() ?? "");
+  return String(v ?? "");
+};
+
 interface FieldStats { types: Map<BsonTypeName, number>; present: number; nulls: number }
 
 const isSubDocument = (v: unknown): v is Record<string, unknown> =>
@@ -33,7 +40,10 @@ export function columnsFromSample(docs: readonly Record<string, unknown>[]): Sch
       s.types.set(t, (s.types.get(t) ?? 0) + 1);
     }
   };
-  for (const d of docs) visit(d, "", 0);
+  // Visited in _id order, so the same documents give the same column order on every refresh
+  // (a collection of up to SAMPLE_SIZE documents is sampled whole).
+  const inIdOrder = [...docs].sort((a, b) => idKey(a).localeCompare(idKey(b)));
+  for (const d of inIdOrder) visit(d, "", 0);
   const names = [...fields.keys()];
   const ordered = names.includes("_id") ? ["_id", ...names.filter((n) => n !== "_id")] : names;
   return ordered.map((name) => {
