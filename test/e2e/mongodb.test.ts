@@ -98,6 +98,7 @@ for (const mode of MODES) {
       expect(orders.columns.find((c: { name: string }) => c.name === "_id")).toMatchObject({ type: "objectId", primary_key: true, nullable: false });
       expect(ds.schema.tables.find((t: { name: string }) => t.name === "eu_orders")).toMatchObject({ kind: "view" });
       expect(ds.schema.tables.find((t: { name: string }) => t.name === "events")).toMatchObject({ rowCount: 4500 });
+      expect(ds.schema.total_rows).toBe(4503);
       const refreshed = await json(await sys.api(`/api/data/sources/${sourceId}/schema?refresh=true`));
       expect(refreshed.schema.tables.map((t: { name: string }) => t.name)).toEqual(["eu_orders", "events", "orders"]);
     });

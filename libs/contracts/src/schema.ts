@@ -65,6 +65,6 @@ export function diffSchemas(before: SourceSchema | null | undefined, after: Sour
 /** Builds the seed object from tables, counting rows and listing schemas. */
 export function buildSchema(tables: SchemaTable[], now = new Date()): SourceSchema {
   const schemas = [...new Set(tables.map((t) => t.schema).filter((s): s is string => !!s))].sort();
-  const total_rows = tables.reduce((n, t) => n + (t.kind === "table" && t.rowCount && t.rowCount > 0 ? t.rowCount : 0), 0);
+  const total_rows = tables.reduce((n, t) => n + (t.kind !== "view" && t.rowCount && t.rowCount > 0 ? t.rowCount : 0), 0);
   return { tables, schemas, total_rows, last_updated: now.toISOString() };
 }
