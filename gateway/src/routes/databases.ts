@@ -1,7 +1,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import {
-  AppError, DATABASES, DatabaseInfoSchema, DataSourceSchema, parseDatabaseConfig, type DatabaseConfig,
+  AppError, DATABASES, DatabaseInfoSchema, DataSourceSchema, LoginWarningSchema, parseDatabaseConfig, type DatabaseConfig,
 } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { errorResponse } from "../errors.ts";
@@ -9,7 +9,9 @@ import { ok, route } from "../openapi.ts";
 
 /** Documented shape; parseDatabaseConfig does the real validation (aliases, defaults). */
 const ConfigBody = z.record(z.string(), z.unknown()).meta({ description: "A database config (see DatabaseConfig)" });
-const TestReply = ok({ message: z.string(), latency_ms: z.number(), server_version: z.string().nullable() });
+/** Warnings about a login that works but can do more than read data (superuser, server files). */
+const Warnings = z.array(LoginWarningSchema).meta({ description: "The login works but can do more than read data; empty when there is nothing to say" });
+const TestReply = ok({ message: z.string(), latency_ms: z.number(), server_version: z.string().nullable(), warnings: Warnings });
 
 const defaultName = (c: DatabaseConfig) => {
   if (c.type === "bigquery") return `BigQuery ${c.project_id}`;
@@ -42,13 +44,13 @@ export function databaseRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: Gatew
 
   route(app, {
     method: "post", path: "/api/data/database/connect", tag: "databases", summary: "Test, encrypt, store and introspect a database", body: ConfigBody,
-    responses: { 201: { description: "Stored source (secrets redacted)", schema: ok({ data_source: DataSourceSchema, warning: z.string().optional() }) } },
+    responses: { 201: { description: "Stored source (secrets redacted)", schema: ok({ data_source: DataSourceSchema, warning: z.string().optional(), warnings: Warnings }) } },
   }, async (c, { body }) => {
     const { name, ...rest } = body as { name?: unknown };
     const config = parseDatabaseConfig(rest);
     const actor = c.get("actor");
     const requestId = c.get("requestId");
-    await bus.request("connector.test", { config }, { requestId, timeoutMs: 45_000 });
+    const { warnings } = await bus.request("connector.test", { config }, { requestId, timeoutMs: 45_000 });
     let schema;
     let warning: string | undefined;
     try {
@@ -63,6 +65,6 @@ export function databaseRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: Gatew
       actor, source: { name: sourceName, type: "database", db_type: config.type, connection_config: config as Record<string, unknown>, ...(schema ? { schema } : {}) },
       echo: false, // the schema is here already: it need not cross the bus back
     }, { requestId });
-    return c.json({ success: true, data_source: { ...source, schema: schema ?? null }, ...(warning ? { warning } : {}) }, 201);
+    return c.json({ success: true, data_source: { ...source, schema: schema ?? null }, ...(warning ? { warning } : {}), warnings }, 201);
   });
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { DatabaseConfigSchema } from "./database.ts";
+import { LoginWarningSchema } from "./login-warning.ts";
 import { ActorSchema, DataSourceSchema, NewSourceSchema, FILE_FORMATS } from "./source.ts";
 import { SchemaChangeSchema, SourceSchemaSchema } from "./schema.ts";
 import { CollectionNameSchema, CursorRequestSchema, HistoryEntrySchema, HISTORY_STATUS, PipelineSchema, QueryConfigSchema, QueryPageSchema } from "./query.ts";
@@ -71,7 +72,9 @@ export const SUBJECTS = {
   // connector: owns drivers, pools, cursors
   "connector.test": def({ callers: ["gateway"], description: "Test a config; stores nothing",
     request: z.object({ config: DatabaseConfigSchema }),
-    reply: z.object({ message: z.string(), latency_ms: z.number(), server_version: z.string().nullable() }) }),
+    reply: z.object({ message: z.string(), latency_ms: z.number(), server_version: z.string().nullable(),
+      /** The login works but can do more than read data (superuser, server files); empty when nothing to say. */
+      warnings: z.array(LoginWarningSchema).default([]) }) }),
   "connector.introspect": def({ callers: ["gateway"], description: "Live schema of a stored source, or of a config being connected; with `store`, also stored via catalog.schema.put",
     request: z.object({ tenant_id: z.string().min(1), id: Id.optional(), config: DatabaseConfigSchema.optional(),
       /** Store the fresh schema of source `id` on behalf of this actor (one bus crossing of the schema less than the caller storing it). */

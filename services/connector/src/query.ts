@@ -144,8 +144,8 @@ export async function handleTest(deps: ConnectorDeps, config: DatabaseConfig) {
   const t0 = performance.now();
   const conn = await throwaway(deps, config);
   try {
-    const { serverVersion } = await conn.test();
-    return { message: "Connection successful", latency_ms: Math.round(performance.now() - t0), server_version: serverVersion };
+    const { serverVersion, warnings = [] } = await conn.test();
+    return { message: "Connection successful", latency_ms: Math.round(performance.now() - t0), server_version: serverVersion, warnings };
   } catch (e) {
     throw toAppError(e, "connect");
   } finally {

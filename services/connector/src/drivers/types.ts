@@ -1,4 +1,4 @@
-import type { ColumnMeta, DatabaseConfig, DbType, SchemaTable } from "@dsb/contracts";
+import type { ColumnMeta, DatabaseConfig, DbType, LoginWarning, SchemaTable } from "@dsb/contracts";
 
 /**
  * Where a driver must dial: the address the policy checked (an IP), so a
@@ -48,8 +48,11 @@ export interface QueryStream {
 
 /** One pool (or client) for one source config. */
 export interface Connection {
-  /** Round trip that proves the credentials; returns the server's version string. */
-  test(): Promise<{ serverVersion: string | null }>;
+  /**
+   * Round trip that proves the credentials; returns the server's version string and,
+   * where the driver can tell, warnings about a login with more power than reading needs.
+   */
+  test(): Promise<{ serverVersion: string | null; warnings?: LoginWarning[] }>;
   /** Every user table and view with columns, in a few set-based queries. */
   introspect(): Promise<SchemaTable[]>;
   /**

@@ -4,10 +4,13 @@ import Cursor from "pg-cursor";
 import { to as copyTo } from "pg-copy-streams";
 import type { ColumnMeta, ConfigOf, SchemaTable } from "@dsb/contracts";
 import { DriverError, type Connection, type DialTarget, type Dialect, type Driver, type QueryOptions, type QueryStream, type TablesJson } from "../types.ts";
+import type { LoginWarning } from "@dsb/contracts";
 import { pgSsl, resolvePgOptions, type PgOptions, type PgWireConfig, type SslMode } from "./config.ts";
 import { connectionError, isConnectionLevel, queryError, type ErrorContext } from "./errors.ts";
 import { introspectPostgres, introspectPostgresJson, type CatalogQuery } from "./introspect.ts";
 import { OneShotQuery, type OneShotResult } from "./one-shot.ts";
+import { pgReadOnlyRefusal } from "./read-only.ts";
+import { pgLoginWarnings } from "./login-warnings.ts";
 import { csvExpr, pgTypes, TYPE_NAMES } from "./types.ts";
 
 /** Pool sizing of DESIGN.md: 5 kept idle, up to 10 more under load. */
@@ -139,12 +142,31 @@ export class PgConnection implements Connection {
     client.release(destroy);
   }
 
-  async test(): Promise<{ serverVersion: string | null }> {
+  /**
+   * Back to the pool once the transaction is over. After a read-write statement the
+   * session may carry state (SET, SET ROLE, SET SESSION AUTHORIZATION, temp tables,
+   * prepared statements, LISTEN, advisory locks) that must not reach the next user:
+   * DISCARD ALL drops it; Redshift has no DISCARD, so its session is closed instead.
+   * Read-only statements cannot change the session (the guard refuses those that do).
+   */
+  private async giveBackClean(client: pg.PoolClient, readOnly: boolean): Promise<void> {
+    if (readOnly) return this.giveBack(client, false);
+    if (this.flavor.type !== "postgresql") return this.giveBack(client, true);
+    try {
+      await client.query("DISCARD ALL");
+      this.giveBack(client, false);
+    } catch {
+      this.giveBack(client, true);
+    }
+  }
+
+  async test(): Promise<{ serverVersion: string | null; warnings: LoginWarning[] }> {
     const client = await this.checkout();
     try {
       const r = await client.query<{ v: string }>("select version() as v");
+      const warnings = await pgLoginWarnings(client, this.flavor.type);
       this.giveBack(client, false);
-      return { serverVersion: r.rows[0] ? versionOf(r.rows[0].v) : null };
+      return { serverVersion: r.rows[0] ? versionOf(r.rows[0].v) : null, warnings };
     } catch (e) {
       this.giveBack(client, true);
       throw connectionError(e, this.ctx);
@@ -200,6 +222,10 @@ export class PgConnection implements Connection {
   }
 
   async query(sql: string, params: readonly unknown[], opts: QueryOptions): Promise<QueryStream> {
+    if (opts.readOnly) {
+      const refused = await pgReadOnlyRefusal(sql);
+      if (refused) throw refused;
+    }
     if (opts.signal.aborted) throw queryError(null, this.ctx, { timeoutMs: opts.timeoutMs, reason: abortReason(opts.signal) });
     const client = await this.checkout();
     const pid = (client as unknown as { processID?: number }).processID;
@@ -233,8 +259,7 @@ export class PgConnection implements Connection {
           this.giveBack(client, true);
           throw fail(e);
         }
-        this.giveBack(client, false);
-        return;
+        return this.giveBackClean(client, opts.readOnly);
       }
       // A session we cancelled from outside may still receive that cancel: do not reuse it.
       if (reason) return this.giveBack(client, true);
@@ -243,7 +268,7 @@ export class PgConnection implements Connection {
         const state = (cursor as unknown as { state?: string } | null)?.state;
         if (cursor && state !== "error" && state !== "done") await cursor.close();
         await client.query("ROLLBACK");
-        this.giveBack(client, false);
+        await this.giveBackClean(client, opts.readOnly);
       } catch {
         this.giveBack(client, true);
       }
@@ -289,7 +314,7 @@ export class PgConnection implements Connection {
       }
       finished = true;
       opts.signal.removeEventListener("abort", onAbort);
-      this.giveBack(client, false);
+      await this.giveBackClean(client, opts.readOnly);
       let rows: unknown[][] | null = result.rows.length > 0 ? result.rows : null;
       return {
         columns: await columnsOf(result.fields),
@@ -376,6 +401,9 @@ export class PgConnection implements Connection {
    */
   async copyCsv(sql: string, params: readonly unknown[], opts: Omit<QueryOptions, "batchRows">): Promise<CsvStream | null> {
     if (this.flavor.type !== "postgresql" || params.length > 0 || !opts.readOnly) return null;
+    // The user's statement is checked as sent, before it is wrapped: one SELECT, so it stays one subquery below.
+    const refused = await pgReadOnlyRefusal(sql);
+    if (refused) throw refused;
     const inner = sql.replace(/[\s;]+$/, "");
     if (!inner) return null;
     if (opts.signal.aborted) throw queryError(null, this.ctx, { timeoutMs: opts.timeoutMs, reason: abortReason(opts.signal) });
