@@ -74,17 +74,6 @@ export function mysqlPlaceholders(sql: string): number[] {
   return at;
 }
 
-/**
- * `SELECT ... INTO OUTFILE/DUMPFILE` writes a file on the database server and
- * a read-only transaction does not stop it (only the FILE privilege does), so
- * read-only queries refuse it here.
- */
-export function writesServerFile(sql: string): boolean {
-  // Both readings: a session in NO_BACKSLASH_ESCAPES mode ends '...\' where the default mode does not.
-  const re = /\bINTO\s+(OUTFILE|DUMPFILE)\b/i;
-  return re.test(mysqlCodeMask(sql, true)) || re.test(mysqlCodeMask(sql, false));
-}
-
 /** Replaces each top-level `?` with the next parameter's literal; the counts must match. */
 export function bindMysql(sql: string, params: readonly unknown[]): string {
   if (params.length === 0) return sql;

@@ -8,10 +8,12 @@
 import mysql from "mysql2";
 import type { FieldPacket, Pool, PoolConnection, Connection as RawConnection } from "mysql2";
 import type { Readable } from "node:stream";
-import type { SchemaTable } from "@dsb/contracts";
+import type { LoginWarning, SchemaTable } from "@dsb/contracts";
 import { DriverError, type Connection, type DialTarget, type Driver, type QueryOptions, type QueryStream } from "../types.ts";
 import { mysqlPoolOptions, mysqlTargets, resolveMysqlConfig, type MysqlConfig, type ResolvedMysql } from "./config.ts";
-import { bindMysql, writesServerFile } from "./bind.ts";
+import { bindMysql } from "./bind.ts";
+import { mysqlReadOnlyRefusal } from "./read-only.ts";
+import { mysqlLoginWarnings, PRIVILEGES_SQL } from "./login-warnings.ts";
 import { connectionError, INTERRUPTED_ERRNO, isConnectionError, queryError, TIMEOUT_ERRNOS, type ErrorContext } from "./errors.ts";
 import { buildTables, introspectionQueries } from "./introspect.ts";
 import { convertRow, mysqlColumns, mysqlConverters } from "./types.ts";
@@ -27,6 +29,9 @@ const run = (c: RawConnection | PoolConnection, sql: string, values?: unknown[])
   new Promise<unknown[][]>((resolve, reject) =>
     c.query({ sql, rowsAsArray: true, ...(values ? { values } : {}) }, (err, rows) => (err ? reject(err) : resolve(rows as unknown[][]))),
   );
+
+/** COM_RESET_CONNECTION: session variables, user variables, temporary tables, prepared statements and locks back to a fresh login's. */
+const resetSession = (c: PoolConnection) => new Promise<void>((resolve, reject) => c.reset((err) => (err ? reject(err) : resolve())));
 
 const errno = (e: unknown) => (e && typeof e === "object" ? (e as { errno?: number }).errno : undefined);
 
@@ -148,12 +153,14 @@ class MysqlConnection implements Connection {
     });
   }
 
-  async test(): Promise<{ serverVersion: string | null }> {
+  async test(): Promise<{ serverVersion: string | null; warnings: LoginWarning[] }> {
     const c = await this.acquire();
     try {
       const rows = await run(c, "SELECT VERSION()");
+      // Best effort: a server that hides the view gives no warning rather than a failed test.
+      const privileges = await run(c, PRIVILEGES_SQL).catch(() => [] as unknown[][]);
       this.release(c);
-      return { serverVersion: rows[0]?.[0] == null ? null : String(rows[0][0]) };
+      return { serverVersion: rows[0]?.[0] == null ? null : String(rows[0][0]), warnings: mysqlLoginWarnings(privileges.map((r) => String(r[0]))) };
     } catch (e) {
       c.destroy();
       throw isConnectionError(e) ? connectionError(e, this.ctx) : queryError(e, this.ctx);
@@ -176,8 +183,11 @@ class MysqlConnection implements Connection {
 
   async query(sql: string, params: readonly unknown[], opts: QueryOptions): Promise<QueryStream> {
     const text = bindMysql(sql, params);
-    if (opts.readOnly && writesServerFile(sql))
-      throw new DriverError("query", "SELECT ... INTO OUTFILE/DUMPFILE writes a file on the server and is not allowed in a read-only query");
+    if (opts.readOnly) {
+      // The text as sent (parameters bound as hex literals, which cannot hide code).
+      const refused = mysqlReadOnlyRefusal(text);
+      if (refused) throw refused;
+    }
     if (opts.signal.aborted) throw stopError(abortKind(opts.signal));
     const deadline = Date.now() + opts.timeoutMs;
     const c = await this.acquireFor(opts);
@@ -359,8 +369,9 @@ class RunningQuery {
   }
 
   /**
-   * Gives the connection back: after a complete read, ROLLBACK (read-only) and
-   * release; otherwise KILL QUERY the statement and destroy the connection, so
+   * Gives the connection back: after a complete read, ROLLBACK (read-only) or
+   * COM_RESET_CONNECTION (read-write: whatever session state the statement set
+   * must not reach the next user of the pool) and release; otherwise KILL QUERY the statement and destroy the connection, so
    * no half-read result or kill flag reaches the next user of the pool.
    */
   private finish(): Promise<void> {
@@ -376,6 +387,7 @@ class RunningQuery {
       if (reusable) {
         try {
           if (this.opts.readOnly) await run(c, "ROLLBACK");
+          else await resetSession(c);
           this.hooks.release(c);
           return;
         } catch {
