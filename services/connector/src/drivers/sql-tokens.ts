@@ -114,13 +114,21 @@ export const nameOf = (t: SqlToken | undefined): string | null =>
   t && (t.type === "word" || t.type === "ident" || t.type === "dquote") ? t.text.toUpperCase() : null;
 
 /** Index of the first token after a top-level `;` that is not itself a `;`, or -1 (one statement). */
-export function secondStatement(tokens: SqlToken[]): number {
+function secondStatement(tokens: SqlToken[]): number {
   const semi = tokens.findIndex((t) => t.type === "op" && t.text === ";");
   if (semi < 0) return -1;
-  const more = tokens.findIndex((t, k) => k > semi && !(t.type === "op" && t.text === ";"));
-  return more;
+  return tokens.findIndex((t, k) => k > semi && !(t.type === "op" && t.text === ";"));
 }
 
-/** The first word of a statement, past opening parentheses. */
-export const firstWord = (tokens: SqlToken[]): string | null =>
-  tokens.find((t) => !(t.type === "op" && t.text === "("))?.text ?? null;
+/**
+ * What every token guard checks first: one statement, whose first word (past
+ * opening parentheses) is one of `readStarts`. `startReason` words the refusal
+ * of another first word. Null when the shape is fine (or there are no tokens).
+ */
+export function statementShapeViolation(tokens: SqlToken[], readStarts: ReadonlySet<string>, startReason: (word: string) => string): string | null {
+  if (tokens.length === 0) return null;
+  if (secondStatement(tokens) >= 0) return "the text holds several statements; send one statement per query";
+  const first = tokens.find((t) => !(t.type === "op" && t.text === "("))?.text ?? null;
+  if (first === null || !readStarts.has(first)) return startReason(first ?? "this statement");
+  return null;
+}

@@ -5,7 +5,8 @@
  * settings in the URL, and `{p1:Type}` parameters bound natively from 19.15
  * on and substituted client-side (escaped, CAST to the type) before that.
  *
- * Read-only is the server's `readonly=1`: it forbids writes, DDL and changing
+ * Read-only is the guard of read-only.ts (table functions that reach files, other
+ * servers or programs; SYSTEM; one statement) plus the server's `readonly=1`: it forbids writes, DDL and changing
  * settings, including a query's own SETTINGS clause. It is sent as the last URL
  * setting, after max_execution_time, because settings apply in order and
  * readonly=1 refuses every change that comes after it (readonly=2 would let a
@@ -23,6 +24,7 @@ import { clickhouseClientOptions, clickhouseTargets, type ClickhouseConfig } fro
 import { CANCELLED_CODE, clickhouseError, parseServerError, type ErrorContext } from "./errors.ts";
 import { buildTables, capabilities, CAPABILITIES_SQL, introspectionQueries } from "./introspect.ts";
 import { namedParams, quoteClickhouse, substituteParams } from "./params.ts";
+import { clickhouseReadOnlyRefusal } from "./read-only.ts";
 import { clickhouseHeader, clickhouseRow, trailingException } from "./types.ts";
 
 const FORMAT = "TabSeparatedWithNamesAndTypes";
@@ -190,6 +192,11 @@ class ClickhouseConnection implements Connection {
 
   async query(sql: string, params: readonly unknown[], opts: QueryOptions): Promise<QueryStream> {
     if (this.closed) throw new DriverError("connection", "The connection is closed");
+    if (opts.readOnly) {
+      // Before anything is sent: readonly=1 does not stop file(), url(), remote()… or every SYSTEM statement.
+      const refused = clickhouseReadOnlyRefusal(sql);
+      if (refused) throw refused;
+    }
     const info = await this.info();
     let text = sql;
     let query_params: Record<string, unknown> | undefined;

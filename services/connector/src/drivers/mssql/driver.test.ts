@@ -6,7 +6,7 @@ import { DriverError, type Connection } from "../types.ts";
 import { mssqlSettings, parseMssqlConnectionString, tediousOptions, type MssqlConfig } from "./config.ts";
 import { createMssqlDriver, mssqlDriver } from "./driver.ts";
 import { col, FakeTds, type FakeReply } from "./fake-tds.ts";
-import { writeKeyword } from "./read-only.ts";
+import { mssqlReadOnlyViolation, writeKeyword } from "./read-only.ts";
 
 const cfg = (extra: Record<string, unknown> = {}): MssqlConfig =>
   MssqlConfigSchema.parse({ type: "mssql", host: "db.example.com", database: "sales", username: "reader", password: "s3cret-pw", ...extra });
@@ -268,4 +268,47 @@ driverSuite<MssqlConfig>({
     url.password = secret;
     return { config: { ...config, connection_string: url.toString() }, secret };
   },
+});
+
+describe("mssql read-only: programs, server files, procedures and session options", () => {
+  it.each([
+    "select * from t",
+    "with x as (select 1 as a) select a from x",
+    "declare @n int = 1; select @n",
+    "select [sp_total], 'xp_cmdshell' from t -- set nocount on",
+  ])("lets a read through: %s", (sql) => {
+    expect(mssqlReadOnlyViolation(sql)).toBeNull();
+  });
+
+  it.each([
+    ["xp_cmdshell 'whoami'", /XP_CMDSHELL is not a query \(a batch that starts with a name calls that procedure\)/],
+    ["master..xp_cmdshell 'whoami'", /MASTER is not a query/],
+    ["exec master.dbo.xp_cmdshell 'whoami'", /EXEC can write, run code/],
+    ["select * from openrowset(bulk '/etc/passwd', single_clob) as f", /OPENROWSET/],
+    ["select * from opendatasource('SQLNCLI', 'Data Source=x').db.dbo.t", /OPENDATASOURCE/],
+    ["select * from openquery(linked, 'select 1')", /OPENQUERY/],
+    ["bulk insert t from '/etc/passwd'", /BULK/],
+    ["sp_configure 'xp_cmdshell', 1", /SP_CONFIGURE is not a query/],
+    ["select 1; declare @o int; select sp_oacreate", /sp_oacreate is an extended or system procedure/],
+    ["select * from sys.fn_xe_file_target_read_file('/x/*.xel', null, null, null)", /fn_xe_file_target_read_file\(\) reads files/],
+    ["select * from fn_get_audit_file('/x/*', default, default)", /fn_get_audit_file/],
+    ["set nocount on; select 1", /SET changes session options/],
+    ["select 1; set language us_english", /SET changes session options/],
+  ] as [string, RegExp][])("refuses %s", (sql, why) => {
+    expect(mssqlReadOnlyViolation(sql)).toMatch(why);
+  });
+
+  it("refuses xp_cmdshell before the server sees it; a read-write batch resets its session before the next user, a read-only one needs no reset", async () => {
+    const fake = fakeServer((sql) => (sql.startsWith("set") || sql.startsWith("insert") ? "empty" : undefined));
+    const conn = await createMssqlDriver(fake.connect).connect(cfg(), [target]);
+    const err = await drain(conn, "xp_cmdshell 'whoami'").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DriverError);
+    expect((err as DriverError).message).toMatch(/^Read-only query refused: XP_CMDSHELL/);
+    expect(fake.log).toEqual([]);
+    await drain(conn, "select * from dsb_items");
+    expect(fake.resets).toBe(0);
+    await drain(conn, "set language us_english", [], { readOnly: false });
+    expect(fake.resets).toBe(1);
+    await conn.close();
+  });
 });

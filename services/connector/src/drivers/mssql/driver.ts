@@ -5,7 +5,8 @@ import { mssqlSettings, tediousOptions, type MssqlConfig, type MssqlSettings } f
 import { mssqlConnectError, mssqlQueryError } from "./errors.ts";
 import { assembleSchema, COLUMNS_SQL, OBJECTS_SQL } from "./introspect.ts";
 import { DEFAULT_POOL, TdsPool, type PoolOptions } from "./pool.ts";
-import { writeKeyword } from "./read-only.ts";
+import { mssqlReadOnlyViolation } from "./read-only.ts";
+import { readOnlyRefusal } from "../read-only.ts";
 import { tediousConnect, type TdsClient, type TdsColumn, type TdsConnect, type TdsParam } from "./tds-client.ts";
 import { mssqlTypeName, mssqlValue } from "./types.ts";
 
@@ -81,10 +82,8 @@ class MssqlConnection implements Connection {
 
   async query(sql: string, params: readonly unknown[], opts: QueryOptions): Promise<QueryStream> {
     if (opts.readOnly) {
-      const word = writeKeyword(sql);
-      if (word) {
-        throw new DriverError("query", `Read-only query refused: ${word} can write or end a transaction. Run it on a source connected with allow_writes: true and read_only: false.`);
-      }
+      const why = mssqlReadOnlyViolation(sql);
+      if (why) throw readOnlyRefusal(why);
     }
     if (opts.signal.aborted) throw new DriverError("cancelled", "Query was cancelled before it started");
     const lease = await this.acquire();
@@ -157,6 +156,8 @@ async function runStreaming(
     clearTimeout(timer);
     opts.signal.removeEventListener("abort", onAbort);
     try { await collect(client, ROLLBACK_SQL); } catch { reusable = false; }
+    // A read-write batch may have SET options or made #temp tables: sp_reset_connection before the next user.
+    if (reusable && !opts.readOnly) await client.reset().catch(() => { reusable = false; });
     release(reusable);
     notify();
   });

@@ -15,6 +15,8 @@ export class FakeTds {
   readonly configs: ConnectionConfiguration[] = [];
   opened = 0;
   closed = 0;
+  /** Connections reset (sp_reset_connection) before going back to the pool. */
+  resets = 0;
   cancels = 0;
   pauses = 0;
   connectError: { code: string; message: string } | null = null;
@@ -72,6 +74,7 @@ export class FakeTds {
         };
       },
       cancel() { fake.cancels++; running?.cancel(); },
+      async reset() { fake.resets++; },
       async close() { if (healthy) fake.closed++; healthy = false; },
     };
   }

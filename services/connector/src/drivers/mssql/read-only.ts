@@ -7,6 +7,11 @@
  * 2. the driver runs the batch inside BEGIN TRANSACTION and always rolls back, so
  *    anything that slips past (a function with side effects via a linked server aside)
  *    is undone by the database.
+ * Besides the write words, a read-only batch must start with SELECT, WITH, DECLARE or WAITFOR
+ * (a batch that starts with a name calls that procedure, EXEC or not: `xp_cmdshell 'id'`),
+ * may not SET session options (they outlive the batch on a pooled connection), and may
+ * not name an extended or system procedure (xp_…, sp_…) or a function that reads
+ * server files (fn_xe_file_target_read_file, fn_get_audit_file, fn_trace_gettable).
  * The honest limit: a login with only db_datareader is the real guarantee.
  */
 const WRITE_WORDS = new Set([
@@ -15,6 +20,11 @@ const WRITE_WORDS = new Set([
   "SHUTDOWN", "RECONFIGURE", "COMMIT", "ROLLBACK", "SAVE", "TRAN", "TRANSACTION", "WRITETEXT",
   "UPDATETEXT", "SETUSER", "OPENROWSET", "OPENDATASOURCE", "OPENQUERY", "USE", "CHECKPOINT",
 ]);
+
+/** Words a read-only batch may start with. */
+const READ_STARTS = new Set(["SELECT", "WITH", "DECLARE", "WAITFOR"]);
+/** Functions that read files on the server. */
+const FILE_FUNCTIONS = /^(FN_XE_.*READ_FILE|FN_GET_AUDIT_FILE|FN_TRACE_GETTABLE)$/;
 
 /** Uppercase bare words of a T-SQL batch, skipping strings, comments and quoted identifiers. */
 export function bareWords(sql: string): string[] {
@@ -61,5 +71,22 @@ export function bareWords(sql: string): string[] {
 /** The first reserved word that makes the batch unfit for read-only, or null. */
 export function writeKeyword(sql: string): string | null {
   for (const w of bareWords(sql)) if (WRITE_WORDS.has(w)) return w;
+  return null;
+}
+
+/** Why a batch cannot run read-only, or null when it may. */
+export function mssqlReadOnlyViolation(sql: string): string | null {
+  const write = writeKeyword(sql);
+  if (write) return `${write} can write, run code or end a transaction`;
+  const words = bareWords(sql);
+  if (words.length === 0) return null;
+  const first = words[0]!;
+  if (first === "SET") return "SET changes session options that would outlive this batch on a pooled connection";
+  if (!READ_STARTS.has(first)) return `${first} is not a query (a batch that starts with a name calls that procedure)`;
+  for (const w of words) {
+    if (w === "SET") return "SET changes session options that would outlive this batch on a pooled connection";
+    if (w.startsWith("XP_") || w.startsWith("SP_")) return `${w.toLowerCase()} is an extended or system procedure`;
+    if (FILE_FUNCTIONS.test(w)) return `${w.toLowerCase()}() reads files on the database server`;
+  }
   return null;
 }

@@ -40,6 +40,8 @@ export interface TdsClient {
   request(sql: string, params: readonly TdsParam[], handlers: TdsHandlers): TdsRequest;
   /** Sends an ATTENTION to stop the running request; its `done` then rejects with code ECANCEL. */
   cancel(): void;
+  /** sp_reset_connection: session options, #temp tables and open transactions back to a fresh login's. */
+  reset(): Promise<void>;
   close(): Promise<void>;
   /** False once the socket has failed or closed. */
   readonly healthy: boolean;
@@ -101,6 +103,7 @@ export const tediousConnect: TdsConnect = (config) =>
         return { done, pause: () => req.pause(), resume: () => req.resume() };
       },
       cancel() { conn.cancel(); },
+      reset() { return new Promise<void>((res, rej) => conn.reset((err) => (err ? rej(err) : res()))); },
       close() {
         healthy = false;
         if ((conn as unknown as { closed?: boolean }).closed) return Promise.resolve();

@@ -19,7 +19,7 @@
  */
 import { readOnlyRefusal, VerdictCache } from "../read-only.ts";
 import type { DriverError } from "../types.ts";
-import { firstWord, nameOf, secondStatement, sqlTokens, type SqlToken } from "../sql-tokens.ts";
+import { nameOf, sqlTokens, statementShapeViolation, type SqlToken } from "../sql-tokens.ts";
 
 const READ_STARTS = new Set(["SELECT", "WITH", "TABLE", "VALUES", "SHOW", "DESCRIBE", "DESC", "EXPLAIN"]);
 
@@ -42,10 +42,8 @@ function startReason(word: string): string {
 }
 
 function violation(tokens: SqlToken[]): string | null {
-  if (tokens.length === 0) return null;
-  if (secondStatement(tokens) >= 0) return "the text holds several statements; send one statement per query";
-  const first = firstWord(tokens);
-  if (first === null || !READ_STARTS.has(first)) return startReason(first ?? "this statement");
+  const shape = statementShapeViolation(tokens, READ_STARTS, startReason);
+  if (shape !== null || tokens.length === 0) return shape;
   for (let k = 0; k < tokens.length; k++) {
     const t = tokens[k]!;
     if (t.type === "op" && t.text === ":=") return `:= assigns a user variable, which ${SESSION}`;
