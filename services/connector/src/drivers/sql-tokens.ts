@@ -1,10 +1,14 @@
 /**
  * A small SQL tokenizer for the read-only guards of databases without a parser
  * here (MySQL/MariaDB, ClickHouse). It knows what the server treats as data
- * (strings), names (quoted identifiers) and nothing (comments), and when in
- * doubt it keeps text as code: a guard that sees too much refuses too much,
- * never too little. MySQL's executable comments (`/*! … *\/`, `/*!50001 … *\/`,
- * MariaDB's `/*M! … *\/`) are code to the server and are tokenized as code.
+ * (strings), names (quoted identifiers) and nothing (comments). Where the
+ * server's reading depends on its version or sql_mode (backslash escapes, `#`
+ * comments, nested comments, $$ strings), a guard tokenizes the text once per
+ * possible reading and refuses it if any reading is unfit: text that is a
+ * string in one reading and code in another (`select 'a\' , load_file('x') -- '`)
+ * is then judged as code. MySQL's executable comments (`/*! … *\/`,
+ * `/*!50001 … *\/`, MariaDB's `/*M! … *\/`) are code to the server and are
+ * tokenized as code.
  */
 
 export interface SqlToken {
@@ -14,13 +18,22 @@ export interface SqlToken {
   text: string;
 }
 
+/** One possible reading of the text by the server. */
 export interface SqlDialect {
-  /** A backslash escapes the next character inside '…' and "…". */
-  backslashEscapes: boolean;
-  /** `--` starts a comment only when followed by whitespace (MySQL); else always (ClickHouse). */
+  /** A backslash escapes the next character inside '…'. */
+  backslashInSingle: boolean;
+  /** A backslash escapes the next character inside "…" (and `…` where backtickBackslash). */
+  backslashInDouble: boolean;
+  /** A backslash escapes the next character inside `…`. */
+  backtickBackslash: boolean;
+  /** `--` starts a comment only when followed by a space or control character (MySQL); else always (ClickHouse). */
   dashDashNeedsSpace: boolean;
-  /** `#` starts a comment to the end of the line (MySQL). */
+  /** `#` starts a comment to the end of the line. */
   hashComments: boolean;
+  /** `/* /* *\/ *\/` nests. */
+  nestedComments: boolean;
+  /** `$$…$$` and `$tag$…$tag$` are strings. */
+  dollarQuotes: boolean;
   /** `/*! … *\/` and `/*M! … *\/` hold code (MySQL/MariaDB). */
   executableComments: boolean;
 }
@@ -36,11 +49,12 @@ export function sqlTokens(sql: string, dialect: SqlDialect): SqlToken[] {
   let i = 0;
   const quoted = (q: string): string => {
     // From the opening quote at i: content up to the closing quote; doubled quotes (and backslashes where on) escape.
+    const backslash = q === "'" ? dialect.backslashInSingle : q === '"' ? dialect.backslashInDouble : dialect.backtickBackslash;
     let j = i + 1;
     let text = "";
     while (j < n) {
       const c = sql[j]!;
-      if (c === "\\" && dialect.backslashEscapes && q !== "`") {
+      if (c === "\\" && backslash) {
         text += sql[j + 1] ?? "";
         j += 2;
       } else if (c === q) {
@@ -61,7 +75,7 @@ export function sqlTokens(sql: string, dialect: SqlDialect): SqlToken[] {
     const next = sql[i + 1];
     if (/\s/.test(c)) {
       i++;
-    } else if (c === "-" && next === "-" && (!dialect.dashDashNeedsSpace || i + 2 >= n || /\s/.test(sql[i + 2]!))) {
+    } else if (c === "-" && next === "-" && (!dialect.dashDashNeedsSpace || i + 2 >= n || sql.charCodeAt(i + 2) <= 32 || sql.charCodeAt(i + 2) === 127)) {
       const nl = sql.indexOf("\n", i);
       i = nl < 0 ? n : nl + 1;
     } else if (c === "#" && dialect.hashComments) {
@@ -74,6 +88,14 @@ export function sqlTokens(sql: string, dialect: SqlDialect): SqlToken[] {
         i += sql[i + 2] === "!" ? 3 : 4;
         while (i < n && /[0-9]/.test(sql[i]!)) i++;
         inExecutable = true;
+      } else if (dialect.nestedComments) {
+        let depth = 1;
+        i += 2;
+        while (i < n && depth > 0) {
+          if (sql[i] === "/" && sql[i + 1] === "*") { depth++; i += 2; }
+          else if (sql[i] === "*" && sql[i + 1] === "/") { depth--; i += 2; }
+          else i++;
+        }
       } else {
         const end = sql.indexOf("*/", i + 2);
         i = end < 0 ? n : end + 2;
@@ -81,6 +103,11 @@ export function sqlTokens(sql: string, dialect: SqlDialect): SqlToken[] {
     } else if (c === "*" && next === "/" && inExecutable) {
       inExecutable = false;
       i += 2;
+    } else if (c === "$" && dialect.dollarQuotes && /^\$[A-Za-z0-9_]*\$/.test(sql.slice(i, i + 66))) {
+      const tag = /^\$[A-Za-z0-9_]*\$/.exec(sql.slice(i, i + 66))![0];
+      const end = sql.indexOf(tag, i + tag.length);
+      out.push({ type: "string", text: sql.slice(i + tag.length, end < 0 ? n : end) });
+      i = end < 0 ? n : end + tag.length;
     } else if (c === "'") {
       out.push({ type: "string", text: quoted("'") });
     } else if (c === '"') {
@@ -107,6 +134,22 @@ export function sqlTokens(sql: string, dialect: SqlDialect): SqlToken[] {
     }
   }
   return out;
+}
+
+/** Every combination of the given options' values over `base`: the readings a guard must check. */
+export function readings(base: SqlDialect, vary: (keyof SqlDialect)[]): SqlDialect[] {
+  let out: SqlDialect[] = [base];
+  for (const k of vary) out = out.flatMap((d) => [{ ...d, [k]: true }, { ...d, [k]: false }]);
+  return out;
+}
+
+/** The first violation `check` finds in any reading of `sql`, or null when every reading is fit. */
+export function firstViolation(sql: string, dialects: SqlDialect[], check: (tokens: SqlToken[]) => string | null): string | null {
+  for (const d of dialects) {
+    const why = check(sqlTokens(sql, d));
+    if (why !== null) return why;
+  }
+  return null;
 }
 
 /** The name a token stands for when it may name a function or table: bare, `quoted` or "quoted", uppercased. */

@@ -45,6 +45,11 @@ describe("ClickHouse read-only guard (tokens)", () => {
     ["insert into t values (1)", /INSERT is not a query/],
     ["select 1; system shutdown", /several statements/],
     ["select 1 --\n; system shutdown", /several statements/],
+    // Text that is a string in one server version and code in another is judged as code.
+    ["select 1 # '\n, file('x') -- '", /file\(\)/], // # comments
+    ["select $$ ' $$, file('x') -- '", /file\(\)/], // $$ strings
+    ["select 1 /* /* */ ' */ , file('x') -- '", /file\(\)/], // nested comments
+    ["select 1 /* /* */ , file('x') */", /file\(\)/], // comments that do not nest
   ] as [string, RegExp][])("refuses %s", (sql, why) => {
     expect(clickhouseReadOnlyViolation(sql)).toMatch(why);
   });

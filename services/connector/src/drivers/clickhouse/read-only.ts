@@ -16,7 +16,7 @@
  */
 import { readOnlyRefusal, VerdictCache } from "../read-only.ts";
 import type { DriverError } from "../types.ts";
-import { nameOf, sqlTokens, statementShapeViolation, type SqlToken } from "../sql-tokens.ts";
+import { firstViolation, nameOf, readings, statementShapeViolation, type SqlToken } from "../sql-tokens.ts";
 
 const READ_STARTS = new Set(["SELECT", "WITH", "SHOW", "DESC", "DESCRIBE", "EXISTS", "EXPLAIN"]);
 
@@ -56,12 +56,20 @@ function violation(tokens: SqlToken[]): string | null {
   return null;
 }
 
+/**
+ * The server's possible readings of a text: which of `#` comments, nested
+ * comments and $$ strings it has depends on its version, so all are checked.
+ */
+const CLICKHOUSE_READINGS = readings({
+  backslashInSingle: true, backslashInDouble: true, backtickBackslash: true, dashDashNeedsSpace: false,
+  hashComments: false, nestedComments: false, dollarQuotes: false, executableComments: false,
+}, ["hashComments", "nestedComments", "dollarQuotes"]);
+
 const verdicts = new VerdictCache<string | null>(1000);
 
 /** Why read-only mode refuses `sql`, or null. */
 export function clickhouseReadOnlyViolation(sql: string): string | null {
-  return verdicts.of(sql, (s) =>
-    violation(sqlTokens(s, { backslashEscapes: true, dashDashNeedsSpace: false, hashComments: false, executableComments: false })));
+  return verdicts.of(sql, (s) => firstViolation(s, CLICKHOUSE_READINGS, violation));
 }
 
 /** The refusal for `sql` in read-only mode, or null when it may run. */

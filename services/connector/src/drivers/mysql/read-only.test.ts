@@ -38,6 +38,9 @@ describe("MySQL/MariaDB read-only guard (tokens)", () => {
     ["select 1 into outfile '/tmp/x'", /INTO OUTFILE writes a file/],
     ["select 1 /*!50000 INTO\n DUMPFILE '/tmp/x' */", /INTO DUMPFILE writes a file/],
     ["select 'x\\' into outfile '/tmp/y' -- '", /INTO OUTFILE/], // NO_BACKSLASH_ESCAPES reading
+    // Text that is a string in one sql_mode and code in another is judged as code.
+    ["select 'x\\'' , \"a\\\" , load_file('y') -- \"", /LOAD_FILE/], // ANSI_QUOTES: "a\" is a name, the call is code
+    ["select 1 --\u0001 '\n, load_file('/etc/passwd') -- '", /LOAD_FILE/], // a control character after -- starts a comment
     ["select 1 into @x", /INTO sets variables/],
     ["select @x := 1", /:= assigns a user variable/],
     ["select @x:=1", /:= assigns a user variable/],

@@ -11,15 +11,16 @@
  *   LAST_INSERT_ID(expr), sys_exec/sys_eval (the usual command UDFs) anywhere,
  *   bare, `quoted` or "quoted" (ANSI_QUOTES makes "…" a name).
  * Strings, comments and quoted names are skipped as the server skips them;
- * executable comments are code. The text is checked twice, with and without
- * backslash escapes (NO_BACKSLASH_ESCAPES ends '…\' where the default mode does
- * not), and refused if either reading is unfit.
+ * executable comments are code. The text is checked in each reading the
+ * server's sql_mode allows (backslash escapes in '…' and "…"; ANSI_QUOTES makes
+ * "…" a name, where a backslash escapes nothing; NO_BACKSLASH_ESCAPES turns
+ * them off everywhere) and refused if any reading is unfit.
  * Limits (docs/security.md): user-defined functions and stored functions are
  * opaque; the FILE privilege and grants are the real guarantee.
  */
 import { readOnlyRefusal, VerdictCache } from "../read-only.ts";
 import type { DriverError } from "../types.ts";
-import { nameOf, sqlTokens, statementShapeViolation, type SqlToken } from "../sql-tokens.ts";
+import { firstViolation, nameOf, statementShapeViolation, type SqlDialect, type SqlToken } from "../sql-tokens.ts";
 
 const READ_STARTS = new Set(["SELECT", "WITH", "TABLE", "VALUES", "SHOW", "DESCRIBE", "DESC", "EXPLAIN"]);
 
@@ -63,14 +64,17 @@ function violation(tokens: SqlToken[]): string | null {
   return null;
 }
 
+/** The server's possible readings of a text: default, ANSI_QUOTES, NO_BACKSLASH_ESCAPES. */
+const MYSQL_READINGS: SqlDialect[] = [[true, true], [true, false], [false, false]].map(([single, double]) => ({
+  backslashInSingle: single!, backslashInDouble: double!, backtickBackslash: false, dashDashNeedsSpace: true,
+  hashComments: true, nestedComments: false, dollarQuotes: false, executableComments: true,
+}));
+
 const verdicts = new VerdictCache<string | null>(1000);
 
 /** Why read-only mode refuses `sql` (both backslash readings), or null. */
 export function mysqlReadOnlyViolation(sql: string): string | null {
-  return verdicts.of(sql, (s) => {
-    const base = { dashDashNeedsSpace: true, hashComments: true, executableComments: true };
-    return violation(sqlTokens(s, { ...base, backslashEscapes: true })) ?? violation(sqlTokens(s, { ...base, backslashEscapes: false }));
-  });
+  return verdicts.of(sql, (s) => firstViolation(s, MYSQL_READINGS, violation));
 }
 
 /** The refusal for `sql` in read-only mode, or null when it may run. */
