@@ -89,13 +89,7 @@ export function sqlTokens(sql: string, dialect: SqlDialect): SqlToken[] {
         while (i < n && /[0-9]/.test(sql[i]!)) i++;
         inExecutable = true;
       } else if (dialect.nestedComments) {
-        let depth = 1;
-        i += 2;
-        while (i < n && depth > 0) {
-          if (sql[i] === "/" && sql[i + 1] === "*") { depth++; i += 2; }
-          else if (sql[i] === "*" && sql[i + 1] === "/") { depth--; i += 2; }
-          else i++;
-        }
+        i = afterNestedComment(sql, i);
       } else {
         const end = sql.indexOf("*/", i + 2);
         i = end < 0 ? n : end + 2;
@@ -134,6 +128,18 @@ export function sqlTokens(sql: string, dialect: SqlDialect): SqlToken[] {
     }
   }
   return out;
+}
+
+/** The index just past the nesting block comment that starts at `i` (`/*`), or the text's end. */
+export function afterNestedComment(sql: string, i: number): number {
+  let depth = 1;
+  let j = i + 2;
+  while (j < sql.length && depth > 0) {
+    if (sql[j] === "/" && sql[j + 1] === "*") { depth++; j += 2; }
+    else if (sql[j] === "*" && sql[j + 1] === "/") { depth--; j += 2; }
+    else j++;
+  }
+  return j;
 }
 
 /** Every combination of the given options' values over `base`: the readings a guard must check. */

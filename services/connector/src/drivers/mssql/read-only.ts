@@ -1,3 +1,5 @@
+import { afterNestedComment } from "../sql-tokens.ts";
+
 /**
  * SQL Server has no read-only transaction or session, so read-only is two layers:
  * 1. this check refuses a batch containing a T-SQL reserved word that writes, runs
@@ -38,13 +40,7 @@ export function bareWords(sql: string): string[] {
       i = nl < 0 ? n : nl + 1;
     } else if (c === "/" && sql[i + 1] === "*") {
       // T-SQL block comments nest.
-      let depth = 1;
-      i += 2;
-      while (i < n && depth > 0) {
-        if (sql[i] === "/" && sql[i + 1] === "*") { depth++; i += 2; }
-        else if (sql[i] === "*" && sql[i + 1] === "/") { depth--; i += 2; }
-        else i++;
-      }
+      i = afterNestedComment(sql, i);
     } else if (c === "'" || c === '"' || c === "[") {
       const close = c === "[" ? "]" : c;
       i++;
