@@ -85,6 +85,17 @@ describe("snowflake driver against the REST stand-in", () => {
     expect(own.logins[0]).toMatchObject({ LOGIN_NAME: USER, ACCOUNT_NAME: "dsbtest" });
   });
 
+  it("a read-write statement's session is not reused (ALTER SESSION, USE ROLE would outlive it); a read-only one's is", async () => {
+    const logins = () => own.requests.filter((r) => r.endsWith("login-request")).length;
+    await drain(conn, "select id from dsb_suite_items");
+    const before = logins();
+    await drain(conn, "select id from dsb_suite_items");
+    expect(logins()).toBe(before);
+    await drain(conn, "select id from dsb_suite_items", [], { readOnly: false });
+    await drain(conn, "select id from dsb_suite_items");
+    expect(logins()).toBe(before + 1);
+  });
+
   it("binds ? parameters and maps NUMBER to exact strings, TIMESTAMP to ISO, BOOLEAN to booleans", async () => {
     const r = await drain(conn, "select id, name, amount, big, created_at, flag from dsb_suite_items where id = ?", [1]);
     expect(r.columns).toEqual([

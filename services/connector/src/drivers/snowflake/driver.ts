@@ -6,6 +6,7 @@ import { DEFAULT_POOL, TdsPool, type Poolable } from "../mssql/pool.ts";
 import { snowflakeOptions, snowflakeTarget, type SnowflakeConfig } from "./config.ts";
 import { assembleSchema, columnsSql, primaryKeysSql, tablesSql } from "./introspect.ts";
 import { readOnlyViolation } from "./read-only.ts";
+import { readOnlyRefusal } from "../read-only.ts";
 import { snowflakeTypeName, snowflakeValue, type SfColumn } from "./types.ts";
 
 // The SDK logs to a file in the working directory by default; the connector has its own log.
@@ -144,7 +145,7 @@ class SnowflakeConnection implements Connection {
   async query(sql: string, params: readonly unknown[], opts: QueryOptions): Promise<QueryStream> {
     if (opts.readOnly) {
       const why = readOnlyViolation(sql);
-      if (why) throw new DriverError("query", `Read-only query refused: ${why}. Run it on a source connected with allow_writes: true and read_only: false.`);
+      if (why) throw readOnlyRefusal(why);
     }
     if (opts.signal.aborted) throw new DriverError("cancelled", "Query was cancelled before it started");
     const lease = await this.lease();
@@ -166,7 +167,8 @@ class SnowflakeConnection implements Connection {
       finished = true;
       clearTimeout(timer);
       opts.signal.removeEventListener("abort", onAbort);
-      lease.release(lease.client.healthy);
+      // A read-write statement may have changed the session (ALTER SESSION, USE ROLE/WAREHOUSE): that connection is not reused.
+      lease.release(lease.client.healthy && opts.readOnly);
     };
 
     let executed: Executed;
