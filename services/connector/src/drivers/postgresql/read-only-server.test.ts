@@ -12,6 +12,7 @@ import type { ConfigOf } from "@dsb/contracts";
 import { connectChecked } from "../../address-policy.ts";
 import { drain } from "../suite.ts";
 import { DriverError, type Connection, type QueryOptions } from "../types.ts";
+import { redshiftDriver } from "../redshift/driver.ts";
 import { postgresqlDriver, type PgConnection } from "./driver.ts";
 import { scratchDatabase, TEST_PG } from "./scratch-db.ts";
 
@@ -60,7 +61,8 @@ describe("PostgreSQL read-only mode on a superuser login", async () => {
     });
 
     it("the marker file is observable: COPY … TO PROGRAM does create it in read-write mode (control)", async () => {
-      await drain(conn, `copy (select 1) to program 'touch ${MARKER}'`, [], { readOnly: false });
+      // The program reads its input first: `touch` alone may exit before COPY has written, a broken pipe.
+      await drain(conn, `copy (select 1) to program 'cat > /dev/null; touch ${MARKER}'`, [], { readOnly: false });
       expect(existsSync(MARKER)).toBe(true);
       rmSync(MARKER, { force: true });
       expect(existsSync(MARKER)).toBe(false);
@@ -126,6 +128,22 @@ describe("PostgreSQL read-only mode on a superuser login", async () => {
       const users = await Promise.all(Array.from({ length: 40 }, (_, i) =>
         drain(conn, "select current_user::text, session_user::text", [], i % 2 ? PATHS.capped : {}).then((r) => r.rows[0]!.join("/"))));
       expect(users).toEqual(Array(40).fill(`${TEST_PG.user}/${TEST_PG.user}`));
+    });
+
+    it("Redshift (same driver, no DISCARD): the guard refuses the same, and a read-write session is closed instead of reused", async () => {
+      const rs = await connectChecked(redshiftDriver, { ...config(), type: "redshift", port: TEST_PG.port } as ConfigOf<"redshift">, { allowPrivateHosts: true });
+      try {
+        for (const [sql, why] of attacks) {
+          const err = await drain(rs, sql, [], PATHS.capped).then(() => null, (e: unknown) => e);
+          expect(refusal(err), sql).toMatch(why);
+        }
+        for (let i = 0; i < 5; i++) await drain(rs, "set search_path = pg_catalog", [], { readOnly: false });
+        const counts = await Promise.all(Array.from({ length: 20 }, () => drain(rs, "select count(*)::int from orders", [], PATHS.capped).then((r) => r.rows[0]![0])));
+        expect(counts).toEqual(Array(20).fill(2));
+        expect((await rs.test()).warnings).toEqual([expect.objectContaining({ code: "SUPERUSER_LOGIN" })]);
+      } finally {
+        await rs.close();
+      }
     });
 
     it("test() warns about a superuser login and a member of pg_read_server_files, not about a plain login", async () => {
