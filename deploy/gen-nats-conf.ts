@@ -19,11 +19,31 @@ export type NatsUser = (typeof NATS_USERS)[number];
 /** Who publishes and who hears each event; `satisfies` makes a new event in EVENTS a type error here. */
 export const EVENT_ROUTES = {
   "catalog.events.source.deleted": { publisher: "catalog", subscribers: ["gateway", "connector", "ingestion"] },
+  "catalog.events.source.changed": { publisher: "catalog", subscribers: ["gateway", "connector"] },
+  "catalog.events.source.health": { publisher: "catalog", subscribers: [] },
 } as const satisfies Record<EventName, { publisher: NatsUser; subscribers: readonly NatsUser[] }>;
 
 /** JetStream Object Store bucket holding uploads in distributed mode, and who may use it. */
 export const UPLOAD_BUCKET = "dsb-uploads";
 export const BUCKET_USERS: readonly NatsUser[] = ["gateway", "ingestion"];
+
+/** JetStream KV bucket of the health scheduler's lease (services/catalog/src/health/lease.ts), used by the catalog only. */
+export const HEALTH_BUCKET = "dsb-health";
+export const HEALTH_BUCKET_USERS: readonly NatsUser[] = ["catalog"];
+
+/** What a KV client needs for create/get/update/delete of keys in one bucket (stream KV_<bucket>). */
+export function kvSubjects(bucket: string): string[] {
+  const stream = `KV_${bucket}`;
+  return [
+    "$JS.API.INFO",
+    `$JS.API.STREAM.INFO.${stream}`,
+    `$JS.API.STREAM.CREATE.${stream}`,
+    `$JS.API.STREAM.MSG.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    `$KV.${bucket}.>`,
+  ];
+}
 
 /** Env variable holding a user's password, referenced from nats.conf as `$NATS_<USER>_PASS`. */
 export const passwordVar = (user: NatsUser) => `NATS_${user.toUpperCase()}_PASS`;
@@ -89,6 +109,7 @@ export function permissionsOf(user: NatsUser): Permissions {
     publish.push("$SRV.>");
   }
   if (BUCKET_USERS.includes(user)) publish.push(...bucketSubjects(UPLOAD_BUCKET));
+  if (HEALTH_BUCKET_USERS.includes(user)) publish.push(...kvSubjects(HEALTH_BUCKET).filter((s) => !publish.includes(s)));
   subscribe.push(`${inboxPrefix(user)}.>`);
   return { publish, subscribe, allowResponses: isService(user) };
 }

@@ -6,6 +6,7 @@ import type { GatewayDeps, GatewayEnv } from "./deps.ts";
 import { docsRoutes } from "./docs.ts";
 import { asAppError, errorResponse } from "./errors.ts";
 import { databaseRoutes } from "./routes/databases.ts";
+import { healthRoutes } from "./routes/health.ts";
 import { queryRoutes } from "./routes/query.ts";
 import { schemaRoutes } from "./routes/schema.ts";
 import { sourceRoutes } from "./routes/sources.ts";
@@ -47,6 +48,7 @@ export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
   const sources = createSourceLookup(deps.bus);
   const history = createQueryHistory(deps.bus, deps.log);
   sourceRoutes(app, deps, sources, history);
+  healthRoutes(app, deps);
   schemaRoutes(app, deps);
   queryRoutes(app, deps, sources, history);
   uploadRoutes(app, deps);

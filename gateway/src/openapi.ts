@@ -8,7 +8,7 @@ import type { GatewayEnv } from "./deps.ts";
 // (under a test runner zod can load twice, as ESM and CJS).
 extendZodWithOpenApi(z);
 
-type Method = "get" | "post" | "delete" | "put";
+type Method = "get" | "post" | "delete" | "put" | "patch";
 
 export interface RouteSpec<B extends z.ZodType | undefined, Q extends z.ZodType | undefined> {
   method: Method;

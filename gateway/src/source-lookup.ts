@@ -9,13 +9,14 @@ export const SOURCE_CACHE_MS = 5_000;
 
 /**
  * Tenant-scoped source lookups for the query hot path, cached briefly. The key
- * includes the tenant, so a hit can never cross tenants; a deleted source is
- * evicted by the catalog's event (the TTL bounds a missed one).
+ * includes the tenant, so a hit can never cross tenants; a deleted or changed
+ * source is evicted by the catalog's events (the TTL bounds a missed one).
  */
 export function createSourceLookup(bus: Bus, ttlMs = SOURCE_CACHE_MS) {
   const cache = new TtlCache<SourceRoute>(ttlMs, 20_000);
   const key = (tenant: string, id: string) => `${tenant}\u0000${id}`;
   bus.subscribe("catalog.events.source.deleted", (e) => cache.delete(key(e.tenant_id, e.id)));
+  bus.subscribe("catalog.events.source.changed", (e) => cache.delete(key(e.tenant_id, e.id)));
   return {
     get: (actor: Actor, id: string, requestId: string): Promise<SourceRoute> =>
       cache.getOrLoad(key(actor.tenant_id, id), async () => {

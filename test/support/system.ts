@@ -5,6 +5,7 @@ import { SignJWT } from "jose";
 import { natsConnectionOf, parseEnv, type Env } from "@dsb/runtime";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { uploadBucket } from "@dsb/storage";
+import { healthBucket } from "@dsb/catalog";
 import { createLogger } from "@dsb/runtime";
 import { startSystem, type System } from "../../src/system.ts";
 import { createScratchDatabase } from "./pg.ts";
@@ -70,9 +71,12 @@ export async function startTestSystem(opts: { mode?: "embedded" | "distributed";
       return fetch(url + path, { ...rest, headers, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) });
     },
     stop: async () => {
-      // This system's upload bucket (its own, by namespace) goes with it, or the machine's NATS fills up run after run.
+      // This system's upload bucket and health lease bucket (its own, by namespace) go with it, or the machine's NATS fills up run after run.
       const nc = natsConnectionOf(system.bus);
-      if (nc && !nc.isClosed()) await (await jetstreamManager(nc)).streams.delete(`OBJ_${uploadBucket(env.BUS_NAMESPACE)}`).catch(() => undefined);
+      if (nc && !nc.isClosed()) {
+        const jsm = await jetstreamManager(nc);
+        for (const stream of [`OBJ_${uploadBucket(env.BUS_NAMESPACE)}`, `KV_${healthBucket(env.BUS_NAMESPACE)}`]) await jsm.streams.delete(stream).catch(() => undefined);
+      }
       await system.stop();
       await dropDb?.();
       rmSync(dataDir, { recursive: true, force: true });

@@ -1,6 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
-import { DataSourceSchema, HistoryEntrySchema } from "@dsb/contracts";
+import { DataSourceSchema, HistoryEntrySchema, SourcePatchSchema } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { ok, route } from "../openapi.ts";
 import type { SourceLookup } from "../source-lookup.ts";
@@ -10,7 +10,11 @@ const ListQuery = z.object({
   type: z.enum(["file", "database"]).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   cursor: z.string().max(512).optional(),
+  /** true: items without `schema`. */
+  summary: z.enum(["true", "false"]).optional().transform((v) => v === "true"),
 });
+/** The PATCH is answered after the connection test of a changed config (up to 45 s) and the write. */
+const UPDATE_WAIT_MS = 60_000;
 const HistoryQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).default(50), cursor: z.string().max(512).optional() });
 
 /** List, get, delete and history of the caller's tenant's sources. */
@@ -20,7 +24,8 @@ export function sourceRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps,
     responses: { 200: { description: "Sources, newest first", schema: ok({ data_sources: z.array(DataSourceSchema), next_cursor: z.string().nullable() }) } },
   }, async (c, { query }) => {
     const r = await bus.request("catalog.source.list", { actor: c.get("actor"), ...query }, { requestId: c.get("requestId") });
-    return c.json({ success: true, data_sources: r.sources, next_cursor: r.next_cursor });
+    const items = query.summary ? r.sources.map(({ schema: _schema, ...rest }) => rest) : r.sources;
+    return c.json({ success: true, data_sources: items, next_cursor: r.next_cursor });
   });
 
   route(app, {
@@ -28,6 +33,17 @@ export function sourceRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps,
     responses: { 200: { description: "The source (secrets redacted)", schema: ok({ data_source: DataSourceSchema }) } },
   }, async (c, { params }) => {
     const r = await bus.request("catalog.source.get", { actor: c.get("actor"), id: params.id! }, { requestId: c.get("requestId") });
+    return c.json({ success: true, data_source: r.source });
+  });
+
+  route(app, {
+    method: "patch", path: "/api/data/sources/{id}", tag: "sources", body: SourcePatchSchema,
+    summary: "Change a source (owner or admin): name, config fields (a secret left out keeps its stored value), allow_writes, cache_ttl_seconds, health_check; a changed config is tested first",
+    responses: { 200: { description: "The changed source (secrets redacted)", schema: ok({ data_source: DataSourceSchema }) } },
+  }, async (c, { params, body }) => {
+    const actor = c.get("actor");
+    const r = await bus.request("catalog.source.update", { actor, id: params.id!, patch: body }, { requestId: c.get("requestId"), timeoutMs: UPDATE_WAIT_MS });
+    sources.evict(actor, params.id!); // this gateway at once; the others on catalog.events.source.changed
     return c.json({ success: true, data_source: r.source });
   });
 

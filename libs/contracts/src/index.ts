@@ -4,4 +4,5 @@ export * from "./login-warning.ts";
 export * from "./schema.ts";
 export * from "./source.ts";
 export * from "./query.ts";
+export * from "./health.ts";
 export * from "./subjects.ts";

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { SourceSchemaSchema } from "./schema.ts";
+import { HealthCheckSettingsSchema, SourceHealthSchema } from "./health.ts";
 
 export const SOURCE_TYPES = ["file", "database"] as const;
 export const FILE_FORMATS = ["csv", "xlsx", "json", "ndjson", "parquet"] as const;
@@ -28,6 +29,12 @@ export const DataSourceSchema = z.object({
   is_active: z.boolean(),
   created_at: z.string(),
   updated_at: z.string(),
+  /** Database sources: the latest health (API.md "Health monitoring"), so a list needs no request per source. */
+  health: SourceHealthSchema.optional(),
+  /** Query cache TTL of this source; null: QUERY_CACHE_TTL_S. */
+  cache_ttl_seconds: z.number().int().nullable().optional(),
+  /** Monitoring settings; null: on, every HEALTH_CHECK_INTERVAL_S. */
+  health_check: HealthCheckSettingsSchema.nullable().optional(),
 });
 export type DataSource = z.infer<typeof DataSourceSchema>;
 
@@ -42,3 +49,16 @@ export const NewSourceSchema = z.object({
   schema: SourceSchemaSchema.optional(),
 });
 export type NewSource = z.infer<typeof NewSourceSchema>;
+
+/**
+ * PATCH /api/data/sources/{id}: source settings plus any config fields, merged
+ * with the stored config (a secret left out, or sent back as "********", keeps
+ * its stored value; null removes a field). Files: `name` only.
+ */
+export const SourcePatchSchema = z.object({
+  name: z.string().trim().min(1).max(200).optional(),
+  allow_writes: z.boolean().optional(),
+  cache_ttl_seconds: z.number().int().min(0).max(7 * 86_400).nullable().optional(),
+  health_check: HealthCheckSettingsSchema.nullable().optional(),
+}).catchall(z.unknown());
+export type SourcePatch = z.infer<typeof SourcePatchSchema>;

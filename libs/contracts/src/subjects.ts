@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { DatabaseConfigSchema } from "./database.ts";
 import { LoginWarningSchema } from "./login-warning.ts";
-import { ActorSchema, DataSourceSchema, NewSourceSchema, FILE_FORMATS } from "./source.ts";
+import { ActorSchema, DataSourceSchema, NewSourceSchema, FILE_FORMATS, SourcePatchSchema } from "./source.ts";
+import { CheckResultSchema, HEALTH_STATUSES, HealthCheckSchema, HealthCountsSchema, HealthSummarySchema, SourceHealthSchema } from "./health.ts";
 import { SchemaChangeSchema, SourceSchemaSchema } from "./schema.ts";
 import { CollectionNameSchema, CursorRequestSchema, HistoryEntrySchema, HISTORY_STATUS, PipelineSchema, QueryConfigSchema, QueryPageSchema } from "./query.ts";
 
@@ -38,10 +39,20 @@ export const SUBJECTS = {
   "catalog.source.get": def({ callers: ["gateway", "connector", "ingestion"], description: "One active source of the actor's tenant (redacted)",
     request: z.object({ actor: ActorSchema, id: Id }), reply: z.object({ source: DataSourceSchema }) }),
   "catalog.source.list": def({ callers: ["gateway"], description: "Active sources of the tenant, newest first",
-    request: z.object({ actor: ActorSchema, type: z.enum(["file", "database"]).optional(), ...Page }),
+    request: z.object({ actor: ActorSchema, type: z.enum(["file", "database"]).optional(), ...Page,
+      /** Leave `schema` out (null): a list of sources with 5,000-table schemas is megabytes. */
+      summary: z.boolean().default(false) }),
     reply: z.object({ sources: z.array(DataSourceSchema), next_cursor: z.string().nullable() }) }),
   "catalog.source.delete": def({ callers: ["gateway"], description: "Soft delete (owner or admin) and publish catalog.events.source.deleted",
     request: z.object({ actor: ActorSchema, id: Id }), reply: z.object({ source: DataSourceSchema }) }),
+  "catalog.source.update": def({ callers: ["gateway"], description: "PATCH a source (owner or admin): a changed config is tested via connector.test, re-encrypted and stored; publishes catalog.events.source.changed",
+    request: z.object({ actor: ActorSchema, id: Id, patch: SourcePatchSchema }), reply: z.object({ source: DataSourceSchema }) }),
+  "catalog.health.test": def({ callers: ["gateway"], description: "Check a stored source now (connector.health.check) and record the check in its health",
+    request: z.object({ actor: ActorSchema, id: Id }), reply: z.object({ check: CheckResultSchema, health: SourceHealthSchema }) }),
+  "catalog.health.get": def({ callers: ["gateway"], description: "Health of one database source and its last checks, newest first",
+    request: z.object({ actor: ActorSchema, id: Id }), reply: z.object({ health: SourceHealthSchema, checks: z.array(HealthCheckSchema) }) }),
+  "catalog.health.list": def({ callers: ["gateway"], description: "Health of every active database source of the tenant, worst first",
+    request: z.object({ actor: ActorSchema }), reply: z.object({ counts: HealthCountsSchema, sources: z.array(HealthSummarySchema) }) }),
   "catalog.schema.put": def({ callers: ["gateway", "connector", "ingestion"], description: "Store a fresh schema; reply lists what changed",
     request: z.object({ actor: ActorSchema, id: Id, schema: SourceSchemaSchema,
       /** false: the reply leaves out `schema` (the caller holds it; a schema of thousands of tables is megabytes). */
@@ -70,11 +81,13 @@ export const SUBJECTS = {
     reply: z.object({ queries: z.array(HistoryEntrySchema), next_cursor: z.string().nullable() }) }),
 
   // connector: owns drivers, pools, cursors
-  "connector.test": def({ callers: ["gateway"], description: "Test a config; stores nothing",
+  "connector.test": def({ callers: ["gateway", "catalog"], description: "Test a config; stores nothing",
     request: z.object({ config: DatabaseConfigSchema }),
     reply: z.object({ message: z.string(), latency_ms: z.number(), server_version: z.string().nullable(),
       /** The login works but can do more than read data (superuser, server files); empty when nothing to say. */
       warnings: z.array(LoginWarningSchema).default([]) }) }),
+  "connector.health.check": def({ callers: ["catalog"], description: "Health check of a stored source: connect and a trivial query within timeout_ms. A failing source is a reply with ok:false; an error reply means the check did not run",
+    request: z.object({ tenant_id: z.string().min(1), id: Id, timeout_ms: z.number().int().min(100).max(600_000) }), reply: CheckResultSchema }),
   "connector.introspect": def({ callers: ["gateway"], description: "Live schema of a stored source, or of a config being connected; with `store`, also stored via catalog.schema.put",
     request: z.object({ tenant_id: z.string().min(1), id: Id.optional(), config: DatabaseConfigSchema.optional(),
       /** Store the fresh schema of source `id` on behalf of this actor (one bus crossing of the schema less than the caller storing it). */
@@ -133,6 +146,10 @@ export type ServiceName = keyof typeof SERVICES;
 /** Fire-and-forget events (publish/subscribe, every replica hears them). */
 export const EVENTS = {
   "catalog.events.source.deleted": z.object({ id: Id, tenant_id: z.string(), type: z.enum(["file", "database"]), file_path: z.string().nullable() }),
+  /** A source was PATCHed: caches of it are stale; pools of any config version but `version` are. */
+  "catalog.events.source.changed": z.object({ id: Id, tenant_id: z.string(), type: z.enum(["file", "database"]), version: z.string().nullable() }),
+  /** A source's health status changed (not sent for checks that leave it as it was). */
+  "catalog.events.source.health": z.object({ id: Id, tenant_id: z.string(), status: z.enum(HEALTH_STATUSES), previous: z.enum(HEALTH_STATUSES), checked_at: z.string() }),
 } as const;
 export type EventName = keyof typeof EVENTS;
 export type EventOf<E extends EventName> = z.infer<(typeof EVENTS)[E]>;

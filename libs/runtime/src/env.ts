@@ -48,6 +48,22 @@ export const EnvSchema = z.object({
   UPLOAD_SWEEP_GRACE_MS: z.coerce.number().int().min(0).default(60 * 60_000),
   /** Ingestion: how often each replica sweeps stale uploads (jittered ±50 %). */
   UPLOAD_SWEEP_INTERVAL_MS: z.coerce.number().int().min(100).default(10 * 60_000),
+  /** Catalog: seconds between health checks of a healthy database source (a source's health_check may override). */
+  HEALTH_CHECK_INTERVAL_S: z.coerce.number().min(0.1).default(120),
+  /** A check that answers slower than this marks the source degraded. */
+  HEALTH_DEGRADED_MS: z.coerce.number().int().min(1).default(2000),
+  /** Connect plus trivial query must finish within this. */
+  HEALTH_CHECK_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
+  /** Checks in flight at once (a hanging source holds one slot, never the others). */
+  HEALTH_CHECK_CONCURRENCY: z.coerce.number().int().min(1).default(10),
+  /** After a failure the next check comes after this, doubling per failure (with jitter) … */
+  HEALTH_BACKOFF_BASE_S: z.coerce.number().min(0.05).default(30),
+  /** … up to this. */
+  HEALTH_BACKOFF_MAX_S: z.coerce.number().min(0.05).default(900),
+  /** Distributed mode: lifetime of the scheduler lease (JetStream KV key); a dead scheduler is replaced within it. */
+  HEALTH_LEASE_TTL_S: z.coerce.number().min(1).default(15),
+  /** false: no scheduled checks (POST …/test still checks). */
+  HEALTH_MONITORING: bool.default(true),
 });
 
 export type Env = z.infer<typeof EnvSchema> & {

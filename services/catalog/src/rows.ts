@@ -1,5 +1,6 @@
 import { sql, type Selectable } from "kysely";
 import { HISTORY_STATUS, redactConfig, SourceSchemaSchema, type DataSource, type HistoryEntry } from "@dsb/contracts";
+import { healthSettings } from "./health/store.ts";
 import type { DataQueriesTable, DataSourcesTable } from "./db/types.ts";
 
 /**
@@ -14,6 +15,7 @@ export type SourceRow = WithIso<Selectable<DataSourcesTable>, "created_at" | "up
 
 export const SOURCE_COLUMNS = [
   "id", "name", "type", "format", "db_type", "schema", "schema_checked_at", "connection_config", "file_path", "user_id", "tenant_id", "is_active",
+  "cache_ttl_seconds", "health_check",
 ] as const;
 export const HISTORY_COLUMNS = [
   "id", "data_source_id", "user_id", "query", "query_config", "natural_language_query", "status", "error", "result_count", "execution_time_ms",
@@ -45,6 +47,8 @@ export function toDataSource(row: SourceRow): DataSource {
     connection_config: config ? redactConfig(config) : null,
     file_path: row.file_path, user_id: row.user_id, tenant_id: row.tenant_id, is_active: row.is_active,
     created_at: row.created_at, updated_at: row.updated_at,
+    cache_ttl_seconds: row.cache_ttl_seconds ?? null,
+    health_check: row.health_check == null ? null : healthSettings(row.health_check),
   };
 }
 

@@ -1,5 +1,6 @@
 import { CursorRegistry, TtlCache, type Bus } from "@dsb/bus";
 import type { Env, Logger } from "@dsb/runtime";
+import { handleHealthCheck } from "./health.ts";
 import { PoolRegistry } from "./pools.ts";
 import { configKey, handleCursor, handleIntrospect, handleQuery, handleTest, type ConnectorDeps, type CursorMeta, type ResolvedSource } from "./query.ts";
 
@@ -23,9 +24,9 @@ export interface ConnectorOptions {
 }
 
 /**
- * Serves connector.test / introspect / query and this replica's
+ * Serves connector.test / health.check / introspect / query and this replica's
  * connector.cursor.<replicaId>; closes a source's pools when the catalog
- * publishes its deletion.
+ * publishes its deletion or a change of its config.
  */
 export async function startConnector(opts: ConnectorOptions): Promise<{ stop(): Promise<void> }> {
   const { env, bus, log, replicaId } = opts;
@@ -48,6 +49,7 @@ export async function startConnector(opts: ConnectorOptions): Promise<{ stop(): 
     "connector",
     {
       "connector.test": (req) => handleTest(deps, req.config),
+      "connector.health.check": (req) => handleHealthCheck(deps, req),
       "connector.introspect": (req) => handleIntrospect(deps, req),
       "connector.query": (req) => handleQuery(deps, req),
       "connector.cursor.*": (req) => handleCursor(deps, req),
@@ -60,12 +62,19 @@ export async function startConnector(opts: ConnectorOptions): Promise<{ stop(): 
     await pools.closeSource(ev.id);
     log.info({ source_id: ev.id }, "🔌 pools of deleted source closed");
   });
+  // A changed source: its cached config goes at once, and pools of older config versions as their leases end.
+  const changed = bus.subscribe("catalog.events.source.changed", async (ev) => {
+    if (ev.type !== "database") return;
+    deps.configs.delete(configKey(ev.tenant_id, ev.id));
+    await pools.closeSource(ev.id, ev.version ?? undefined);
+  });
   log.info({ replica: replicaId, allow_private_hosts: env.allowPrivateHosts }, "✅ connector ready");
   let stopping: Promise<void> | null = null;
   return {
     stop: () =>
       (stopping ??= (async () => {
         sub.unsubscribe();
+        changed.unsubscribe();
         await served.stop();
         await cursors.closeAll();
         await pools.closeAll();

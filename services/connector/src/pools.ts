@@ -102,9 +102,9 @@ export class PoolRegistry {
     };
   }
 
-  /** Closes every pool of a source (delete events); running leases finish first. */
-  async closeSource(sourceId: string): Promise<void> {
-    await Promise.all([...this.entries.values()].filter((e) => e.sourceId === sourceId).map((e) => this.retire(e)));
+  /** Closes every pool of a source (delete events), or all but the one of `keepVersion` (change events); running leases finish first. */
+  async closeSource(sourceId: string, keepVersion?: string): Promise<void> {
+    await Promise.all([...this.entries.values()].filter((e) => e.sourceId === sourceId && e.version !== keepVersion).map((e) => this.retire(e)));
   }
 
   async closeAll(): Promise<void> {

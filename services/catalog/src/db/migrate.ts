@@ -54,6 +54,40 @@ const MIGRATIONS: { version: number; name: string; statements: string[] }[] = [
     // jsonb to change one field took ~70 ms for 5,000 tables. Nullable: Python rows have none.
     statements: [`alter table data_sources add column if not exists schema_checked_at text`],
   },
+  {
+    version: 3,
+    name: "source settings (cache_ttl_seconds, health_check), health and the last checks",
+    // New nullable columns and new tables only: the Python system reads data_sources as before.
+    statements: [
+      `alter table data_sources add column if not exists cache_ttl_seconds integer`,
+      `alter table data_sources add column if not exists health_check jsonb`,
+      `create table if not exists data_source_health (
+        source_id text primary key references data_sources (id) on delete cascade,
+        tenant_id text not null,
+        status text not null default 'unknown',
+        checked_at timestamptz,
+        last_success_at timestamptz,
+        latency_ms integer,
+        error_code text,
+        error_message text,
+        consecutive_failures integer not null default 0,
+        next_check_at timestamptz,
+        claimed_until timestamptz
+      )`,
+      `create index if not exists data_source_health_due_idx on data_source_health (next_check_at)`,
+      `create table if not exists data_source_health_checks (
+        id bigserial primary key,
+        source_id text not null references data_sources (id) on delete cascade,
+        tenant_id text not null,
+        checked_at timestamptz not null default now(),
+        status text not null,
+        latency_ms integer,
+        error_code text,
+        error_message text
+      )`,
+      `create index if not exists data_source_health_checks_idx on data_source_health_checks (source_id, id desc)`,
+    ],
+  },
 ];
 
 /** Arbitrary constant naming the catalog's migration lock among advisory locks. */

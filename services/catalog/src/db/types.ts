@@ -20,6 +20,38 @@ export interface DataSourcesTable {
   is_active: Generated<boolean>;
   created_at: Generated<Date>;
   updated_at: Generated<Date>;
+  /** Query cache TTL of the source (migration 3); null: the default. */
+  cache_ttl_seconds: ColumnType<number | null, number | null | undefined, number | null>;
+  /** `{enabled, interval_seconds}` (migration 3); null: monitored at the default interval. */
+  health_check: ColumnType<unknown, string | null | undefined, string | null>;
+}
+
+/** Latest health of a database source (migration 3). */
+export interface DataSourceHealthTable {
+  source_id: string;
+  tenant_id: string;
+  status: Generated<string>;
+  checked_at: Date | null;
+  last_success_at: Date | null;
+  latency_ms: number | null;
+  error_code: string | null;
+  error_message: string | null;
+  consecutive_failures: Generated<number>;
+  next_check_at: Date | null;
+  /** A scheduler is running this source's check until then (no other scheduler takes it). */
+  claimed_until: Date | null;
+}
+
+/** The last checks of each source (migration 3), trimmed to HEALTH_CHECKS_KEPT. */
+export interface DataSourceHealthChecksTable {
+  id: Generated<string>;
+  source_id: string;
+  tenant_id: string;
+  checked_at: Date;
+  status: string;
+  latency_ms: number | null;
+  error_code: string | null;
+  error_message: string | null;
 }
 
 /** The seed's `data_queries` table: query history. */
@@ -48,6 +80,8 @@ export interface CatalogDatabase {
   data_sources: DataSourcesTable;
   data_queries: DataQueriesTable;
   catalog_migrations: CatalogMigrationsTable;
+  data_source_health: DataSourceHealthTable;
+  data_source_health_checks: DataSourceHealthChecksTable;
 }
 
 export type CatalogDb = Kysely<CatalogDatabase>;

@@ -2,8 +2,8 @@ import { AppError, type SourceSchema } from "@dsb/contracts";
 import type { Handlers } from "@dsb/bus";
 import { sql } from "kysely";
 import { decryptConfig, UndecryptableField } from "../crypto/credentials.ts";
-import { asObject, isoColumn, toJson } from "../rows.ts";
-import { actorLog, NOT_FOUND, type CatalogDeps } from "./deps.ts";
+import { asObject, toJson } from "../rows.ts";
+import { actorLog, CONFIG_VERSION, NOT_FOUND, type CatalogDeps } from "./deps.ts";
 import { diffDigest, DigestCache, digestOf, tablesSha256 } from "./schema-digest.ts";
 
 const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
@@ -85,7 +85,7 @@ export function configHandlers({ db, keys, log }: CatalogDeps): Handlers<"catalo
 
     "catalog.config.resolve": async ({ tenant_id, id }) => {
       const row = await db.selectFrom("data_sources")
-        .select(["type", "db_type", "connection_config", isoColumn("updated_at")])
+        .select(["type", "db_type", "connection_config", CONFIG_VERSION.as("version")])
         .where("id", "=", id).where("tenant_id", "=", tenant_id).where("is_active", "=", true).executeTakeFirst();
       if (!row) throw NOT_FOUND();
       const stored = asObject(row.connection_config);
@@ -94,7 +94,8 @@ export function configHandlers({ db, keys, log }: CatalogDeps): Handlers<"catalo
       try {
         const config = decryptConfig(stored, keys);
         const dbType = row.db_type ?? (typeof config.type === "string" ? config.type : "");
-        return { id, db_type: dbType, config, version: row.updated_at };
+        // Not updated_at: a rename or a schema refresh must not open new pools.
+        return { id, db_type: dbType, config, version: row.version };
       } catch (e) {
         if (!(e instanceof UndecryptableField)) throw e;
         log.error({ tenant_id, id, field: e.field }, "❌ stored credentials do not open with ENCRYPTION_KEY");

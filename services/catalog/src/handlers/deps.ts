@@ -4,6 +4,7 @@ import type { Bus } from "@dsb/bus";
 import type { Logger } from "@dsb/runtime";
 import type { MultiFernet } from "../crypto/fernet.ts";
 import type { CatalogDb } from "../db/types.ts";
+import type { HealthChecker } from "../health/scheduler.ts";
 import { isoColumn, SOURCE_COLUMNS, type SourceRow } from "../rows.ts";
 
 /** What every handler works with. */
@@ -14,6 +15,8 @@ export interface CatalogDeps {
   log: Logger;
   /** Budget for the items of one reply, below the bus's max payload. */
   maxReplyBytes: number;
+  /** Runs and records connection checks (scheduled and `POST …/test`). */
+  health: HealthChecker;
 }
 
 export const NOT_FOUND = () => new AppError("NOT_FOUND", "Data source not found");
@@ -33,3 +36,6 @@ export const actorLog = (actor: Actor) => ({ tenant_id: actor.tenant_id, user_id
 
 /** `(created_at, id) < position`, for newest-first keyset pagination. */
 export const before = (p: { created_at: string; id: string }) => sql<boolean>`(created_at, id) < (${p.created_at}::timestamptz, ${p.id})`;
+
+/** Version of a stored config: changes exactly when the stored connection_config does, whoever writes it. */
+export const CONFIG_VERSION = sql<string>`md5(coalesce(connection_config::text, ''))`;

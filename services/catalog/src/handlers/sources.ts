@@ -1,11 +1,20 @@
 import { randomUUID } from "node:crypto";
 import { sql } from "kysely";
-import { AppError } from "@dsb/contracts";
+import { AppError, UNKNOWN_HEALTH, type DataSource } from "@dsb/contracts";
 import type { Handlers } from "@dsb/bus";
 import { encryptConfig } from "../crypto/credentials.ts";
 import { decodeCursor, cutPage } from "../pagination.ts";
-import { isoColumn, SOURCE_COLUMNS, toDataSource, toJson } from "../rows.ts";
+import { isoColumn, SOURCE_COLUMNS, toDataSource, toJson, type SourceRow } from "../rows.ts";
+import { healthOf } from "../health/store.ts";
+import type { CatalogDb } from "../db/types.ts";
 import { actorLog, before, findActiveSource, NOT_FOUND, type CatalogDeps } from "./deps.ts";
+
+/** Adds `health` to the database sources (one query for the lot), so a list needs no request per source. */
+export async function withHealth(db: CatalogDb, tenantId: string, sources: DataSource[]): Promise<DataSource[]> {
+  const ids = sources.filter((s) => s.type === "database").map((s) => s.id);
+  const health = await healthOf(db, tenantId, ids);
+  return sources.map((s) => (s.type === "database" ? { ...s, health: health.get(s.id) ?? UNKNOWN_HEALTH } : s));
+}
 
 type SourceSubjects = "catalog.source.create" | "catalog.source.get" | "catalog.source.list" | "catalog.source.delete";
 const RETURNING = [...SOURCE_COLUMNS, isoColumn("created_at"), isoColumn("updated_at")] as const;
@@ -23,20 +32,28 @@ export function sourceHandlers({ db, keys, bus, log, maxReplyBytes }: CatalogDep
         schema: toJson(source.schema), connection_config: toJson(config), file_path: source.file_path ?? null,
         user_id: actor.user_id, tenant_id: actor.tenant_id,
       }).returning(RETURNING_BUT_SCHEMA).executeTakeFirstOrThrow();
+      // Due at once: the scheduler checks a new source in its next round.
+      if (row.type === "database") await db.insertInto("data_source_health").values({ source_id: row.id, tenant_id: row.tenant_id }).onConflict((oc) => oc.doNothing()).execute();
       log.info({ ...actorLog(actor), id: row.id, type: row.type, db_type: row.db_type }, "✅ data source stored");
       // The schema just written is the one received (and validated): not read back, as it can be megabytes of jsonb.
-      return { source: { ...toDataSource({ ...row, schema: null }), schema: echo ? source.schema ?? null : null } };
+      const [stored] = await withHealth(db, actor.tenant_id, [toDataSource({ ...row, schema: null })]);
+      return { source: { ...stored!, schema: echo ? source.schema ?? null : null } };
     },
 
-    "catalog.source.get": async ({ actor, id }) => ({ source: toDataSource(await findActiveSource(db, actor.tenant_id, id)) }),
+    "catalog.source.get": async ({ actor, id }) => {
+      const [source] = await withHealth(db, actor.tenant_id, [toDataSource(await findActiveSource(db, actor.tenant_id, id))]);
+      return { source: source! };
+    },
 
-    "catalog.source.list": async ({ actor, type, limit, cursor }) => {
-      let q = db.selectFrom("data_sources").select(RETURNING)
+    "catalog.source.list": async ({ actor, type, limit, cursor, summary }) => {
+      // summary: the schema column is never read (not loaded and dropped: it can be megabytes per source).
+      let q = db.selectFrom("data_sources").select(summary ? RETURNING_BUT_SCHEMA : RETURNING)
         .where("tenant_id", "=", actor.tenant_id).where("is_active", "=", true)
         .orderBy("created_at", "desc").orderBy("id", "desc").limit(limit + 1);
       if (type) q = q.where("type", "=", type);
       if (cursor) q = q.where(before(decodeCursor(cursor)));
-      const sources = (await q.execute()).map(toDataSource);
+      const rows = await q.execute();
+      const sources = await withHealth(db, actor.tenant_id, rows.map((r) => toDataSource({ schema: null, ...(r as Omit<SourceRow, "schema">) } as SourceRow)));
       const { page, next_cursor } = cutPage(sources, limit, maxReplyBytes, (s) => Buffer.byteLength(JSON.stringify(s)));
       return { sources: page, next_cursor };
     },

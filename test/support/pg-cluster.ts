@@ -1,0 +1,62 @@
+import { execFileSync } from "node:child_process";
+import { chownSync, mkdtempSync, rmSync } from "node:fs";
+import { readdirSync } from "node:fs";
+import { tmpdir, userInfo } from "node:os";
+import { join } from "node:path";
+import { freePort } from "./nats-server.ts";
+
+/** The newest PostgreSQL server binaries installed (Debian: /usr/lib/postgresql/<major>/bin). */
+function pgBin(): string {
+  const majors = readdirSync("/usr/lib/postgresql").filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a));
+  if (!majors.length) throw new Error("no PostgreSQL server under /usr/lib/postgresql");
+  return `/usr/lib/postgresql/${majors[0]}/bin`;
+}
+
+/**
+ * A PostgreSQL cluster of the test's own (initdb + pg_ctl on a free port, trust auth
+ * on 127.0.0.1, data in a temp dir), which the test may stop and start: the machine's
+ * shared PostgreSQL is never touched. As root, the cluster runs as the `postgres`
+ * OS user (initdb refuses root).
+ */
+export class PrivatePostgres {
+  private constructor(readonly port: number, private readonly dir: string, private readonly bin: string) {}
+
+  static async start(): Promise<PrivatePostgres> {
+    const dir = mkdtempSync(join(tmpdir(), "dsb-pg-"));
+    const pg = new PrivatePostgres(await freePort(), dir, pgBin());
+    if (userInfo().uid === 0) {
+      const ids = execFileSync("id", ["-u", "postgres"], { encoding: "utf8" }).trim();
+      const gid = execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim();
+      chownSync(dir, Number(ids), Number(gid));
+    }
+    pg.run("initdb", ["-D", join(dir, "data"), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]);
+    await pg.startServer();
+    return pg;
+  }
+
+  get url(): string {
+    return `postgres://postgres@127.0.0.1:${this.port}/postgres`;
+  }
+
+  private run(tool: string, args: string[]): void {
+    const cmd = join(this.bin, tool);
+    if (userInfo().uid === 0) execFileSync("runuser", ["-u", "postgres", "--", cmd, ...args], { stdio: "ignore" });
+    else execFileSync(cmd, args, { stdio: "ignore" });
+  }
+
+  /** Starts (again) on the same port and data. */
+  async startServer(): Promise<void> {
+    this.run("pg_ctl", ["-D", join(this.dir, "data"), "-l", join(this.dir, "log"), "-w", "-t", "30", "start",
+      "-o", `-p ${this.port} -k ${this.dir} -c listen_addresses=127.0.0.1 -c fsync=off`]);
+  }
+
+  /** Stops at once (mode immediate: sessions are cut, as when a database host goes away). */
+  async stopServer(): Promise<void> {
+    this.run("pg_ctl", ["-D", join(this.dir, "data"), "-w", "-t", "30", "stop", "-m", "immediate"]);
+  }
+
+  async dispose(): Promise<void> {
+    try { await this.stopServer(); } catch { /* already stopped */ }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
