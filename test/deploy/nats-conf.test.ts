@@ -31,7 +31,7 @@ describe("deploy/nats.conf", () => {
     const other = publish.filter((s) => !isPublic(s));
     expect(other.every((s) => s === "$SRV.>" || s.startsWith("$JS.API.") || s.startsWith(`$O.${UPLOAD_BUCKET}.`))).toBe(true);
     expect(other.filter((s) => s.startsWith("$JS.API.") && s !== "$JS.API.INFO").every((s) => s.includes(`OBJ_${UPLOAD_BUCKET}`))).toBe(true);
-    expect(subscribe.sort()).toEqual(["_INBOX_gateway.>", "catalog.events.source.deleted"]);
+    expect(subscribe.sort()).toEqual(["_INBOX_gateway.>", "catalog.events.source.changed", "catalog.events.source.deleted"]);
     expect(allowResponses).toBe(false);
   });
 

@@ -8,7 +8,9 @@ import { Bus } from "@dsb/bus";
 import { NatsTransport } from "@dsb/bus/nats";
 import { Objm } from "@nats-io/obj";
 import { jetstreamManager } from "@nats-io/jetstream";
-import { UPLOAD_BUCKET, type NatsUser } from "../../deploy/gen-nats-conf.ts";
+import { createLogger } from "@dsb/runtime";
+import { HEALTH_BUCKET, UPLOAD_BUCKET, type NatsUser } from "../../deploy/gen-nats-conf.ts";
+import { kvLease } from "../../services/catalog/src/health/lease.ts";
 import { startProjectNats, testPassword, type RunningNats } from "./nats-server.ts";
 
 let nats: RunningNats;
@@ -132,5 +134,23 @@ describe("deploy/nats.conf on a real nats-server", () => {
     await expect(jsm.streams.add({ name: "SNOOP", subjects: ["_INBOX_connector.>"] })).rejects.toThrow(/permission/i);
     // The connector has no business in JetStream at all.
     await expect(jetstreamManager((await connectAs("connector")).nc)).rejects.toThrow(/permission/i);
+  });
+
+  it("lets catalog replicas hold the health scheduler lease (one at a time) and send checks to the connector; nobody else", async () => {
+    const log = createLogger("perm-test", "silent");
+    const [a, b] = [await connectAs("catalog"), await connectAs("catalog")];
+    const first = await kvLease(a.nc, { bucket: HEALTH_BUCKET, replicaId: "cat-a", ttlMs: 3_000, log });
+    const second = await kvLease(b.nc, { bucket: HEALTH_BUCKET, replicaId: "cat-b", ttlMs: 3_000, log });
+    expect([first.held(), second.held()]).toEqual([true, false]);
+    await first.stop();
+    await second.stop();
+
+    const connector = busOf(await connectAs("connector"));
+    await connector.serve("connector", { "connector.health.check": async () => ({ ok: true, latency_ms: 1, server_version: null, error: null }) }, { replicaId: "k1" });
+    const catalog = busOf(await connectAs("catalog"));
+    expect((await catalog.request("connector.health.check", { tenant_id: "t1", id: "s1", timeout_ms: 1000 })).ok).toBe(true);
+    const gateway = busOf(await connectAs("gateway"));
+    await expect(gateway.request("connector.health.check", { tenant_id: "t1", id: "s1", timeout_ms: 1000 })).rejects.toMatchObject({ code: "FORBIDDEN" });
+    await expect(jetstreamManager((await connectAs("gateway")).nc).then((m) => m.streams.info(`KV_${HEALTH_BUCKET}`))).rejects.toThrow(/permission/i);
   });
 });

@@ -3,6 +3,7 @@ import { chownSync, mkdtempSync, rmSync } from "node:fs";
 import { readdirSync } from "node:fs";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { freePort } from "./nats-server.ts";
 
 /** The newest PostgreSQL server binaries installed (Debian: /usr/lib/postgresql/<major>/bin). */
@@ -21,7 +22,11 @@ function pgBin(): string {
 export class PrivatePostgres {
   private constructor(readonly port: number, private readonly dir: string, private readonly bin: string) {}
 
-  static async start(): Promise<PrivatePostgres> {
+  /**
+   * `passwords`: TCP logins need a password (scram-sha-256); the socket stays trust,
+   * for `exec`. Otherwise trust everywhere.
+   */
+  static async start(opts: { passwords?: boolean } = {}): Promise<PrivatePostgres> {
     const dir = mkdtempSync(join(tmpdir(), "dsb-pg-"));
     const pg = new PrivatePostgres(await freePort(), dir, pgBin());
     if (userInfo().uid === 0) {
@@ -29,7 +34,7 @@ export class PrivatePostgres {
       const gid = execFileSync("id", ["-g", "postgres"], { encoding: "utf8" }).trim();
       chownSync(dir, Number(ids), Number(gid));
     }
-    pg.run("initdb", ["-D", join(dir, "data"), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]);
+    pg.run("initdb", ["-D", join(dir, "data"), "-U", "postgres", "--auth-local=trust", `--auth-host=${opts.passwords ? "scram-sha-256" : "trust"}`, "--no-sync", "-E", "UTF8"]);
     await pg.startServer();
     return pg;
   }
@@ -42,6 +47,13 @@ export class PrivatePostgres {
     const cmd = join(this.bin, tool);
     if (userInfo().uid === 0) execFileSync("runuser", ["-u", "postgres", "--", cmd, ...args], { stdio: "ignore" });
     else execFileSync(cmd, args, { stdio: "ignore" });
+  }
+
+  /** Runs SQL as the superuser over the unix socket (works whatever TCP logins need). */
+  async exec(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
+    const c = new pg.Client({ host: this.dir, port: this.port, user: "postgres", database: "postgres" });
+    await c.connect();
+    try { return await c.query(sql, params); } finally { await c.end(); }
   }
 
   /** Starts (again) on the same port and data. */

@@ -259,8 +259,11 @@ for (const { name, make } of BACKENDS) {
     it("resolves the decrypted config for the connector, with a version", async () => {
       const created = await createDb(alice, PASSWORD, { credentials: { client_email: "x@y" } });
       const r = await client.request("catalog.config.resolve", { tenant_id: tenantA, id: created.id });
-      expect(r).toMatchObject({ id: created.id, db_type: "postgresql", version: created.updated_at });
+      expect(r).toMatchObject({ id: created.id, db_type: "postgresql", version: expect.stringMatching(/^[0-9a-f]{32}$/) });
       expect(r.config).toEqual({ ...pgConfig(), credentials: { client_email: "x@y" } });
+      // The version follows the stored config only: a rename keeps the connector's pools.
+      await client.request("catalog.source.update", { actor: alice, id: created.id, patch: { name: "renamed" } });
+      expect((await client.request("catalog.config.resolve", { tenant_id: tenantA, id: created.id })).version).toBe(r.version);
       const file = await client.request("catalog.source.create", { actor: alice, source: { name: "f.csv", type: "file", format: "csv", file_path: "k" } });
       await expectCode(client.request("catalog.config.resolve", { tenant_id: tenantA, id: file.source.id }), "VALIDATION", /file/);
     });
@@ -322,7 +325,7 @@ for (const { name, make } of BACKENDS) {
       const { migrate } = await import("./db/migrate.ts");
       expect(await Promise.all([migrate(backend.db), migrate(backend.db)])).toEqual([[], []]);
       const r = await sql<{ n: number }>`select count(*)::int as n from catalog_migrations`.execute(backend.db);
-      expect(r.rows[0]!.n).toBe(2);
+      expect(r.rows[0]!.n).toBe(3);
     });
 
     it("never writes a secret or a token to the logs", () => {
