@@ -76,6 +76,9 @@ describe.each(MODES)("health and managing sources (%s)", (mode) => {
     const full = await (await sys.api("/api/data/sources")).json();
     expect(full.data_sources.find((s: { id: string }) => s.id === id).schema.tables.map((t: { name: string }) => t.name)).toContain("items");
 
+    // Changes of status are events on the bus, one per change (not one per check).
+    const events: string[] = [];
+    const sub = sys.system.bus.subscribe("catalog.events.source.health", (e) => { if (e.id === id) events.push(`${e.previous}>${e.status}`); });
     await db.stopServer();
     // Every state the source goes through, sampled far more often than it changes.
     const seen = new Map<number, Health>();
@@ -115,6 +118,9 @@ describe.each(MODES)("health and managing sources (%s)", (mode) => {
     const back = await until("healthy again", async () => { const h = (await health(id)).health; return h.status === "healthy" && h; }, 30_000);
     expect(back).toMatchObject({ consecutive_failures: 0, error: null });
     expect(Date.parse(back.last_success_at!)).toBeGreaterThan(Date.parse(healthy.last_success_at!));
+    await until("the last event", async () => events.length >= 3);
+    sub.unsubscribe();
+    expect(events).toEqual(["healthy>degraded", "degraded>unhealthy", "unhealthy>healthy"]);
   });
 
   it("a source that hangs never delays the checks of the others", async () => {
