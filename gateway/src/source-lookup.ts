@@ -2,7 +2,10 @@ import { TtlCache, type Bus } from "@dsb/bus";
 import type { Actor, DataSource } from "@dsb/contracts";
 
 /** What the query path needs to route a request: kept small so the cache stays small. */
-export type SourceRoute = Pick<DataSource, "id" | "type" | "file_path">;
+export type SourceRoute = Pick<DataSource, "id" | "type" | "file_path"> & {
+  /** Config version when looked up: the connector reloads a cached config of another version (a PATCH it has not heard of yet). */
+  version: string | null;
+};
 
 /** How long the gateway reuses a source lookup; a delete event evicts it at once. */
 export const SOURCE_CACHE_MS = 5_000;
@@ -20,8 +23,8 @@ export function createSourceLookup(bus: Bus, ttlMs = SOURCE_CACHE_MS) {
   return {
     get: (actor: Actor, id: string, requestId: string): Promise<SourceRoute> =>
       cache.getOrLoad(key(actor.tenant_id, id), async () => {
-        const { source } = await bus.request("catalog.source.get", { actor, id }, { requestId });
-        return { id: source.id, type: source.type, file_path: source.file_path };
+        const { source, config_version } = await bus.request("catalog.source.get", { actor, id }, { requestId });
+        return { id: source.id, type: source.type, file_path: source.file_path, version: config_version ?? null };
       }),
     evict: (actor: Actor, id: string) => cache.delete(key(actor.tenant_id, id)),
   };

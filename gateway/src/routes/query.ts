@@ -36,7 +36,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
       }, { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs });
     }
     return pageOf(await bus.requestWithBytes("connector.query", {
-      tenant_id: actor.tenant_id, id: source.id, sql: q.sql, params: q.params, query_config: q.query_config, collection: q.collection, pipeline: q.pipeline,
+      tenant_id: actor.tenant_id, id: source.id, ...(source.version ? { config_version: source.version } : {}), sql: q.sql, params: q.params, query_config: q.query_config, collection: q.collection, pipeline: q.pipeline,
       limit, timeout_ms: timeoutMs, read_only: q.read_only ?? true, stream, ...(format === "csv" ? { format } : {}),
     }, { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs }));
   };

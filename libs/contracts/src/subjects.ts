@@ -37,7 +37,9 @@ export const SUBJECTS = {
       echo: z.boolean().default(true) }),
     reply: z.object({ source: DataSourceSchema }) }),
   "catalog.source.get": def({ callers: ["gateway", "connector", "ingestion"], description: "One active source of the actor's tenant (redacted)",
-    request: z.object({ actor: ActorSchema, id: Id }), reply: z.object({ source: DataSourceSchema }) }),
+    request: z.object({ actor: ActorSchema, id: Id }),
+    /** `config_version`: the version catalog.config.resolve reports (database sources), for callers that cache by it. */
+    reply: z.object({ source: DataSourceSchema, config_version: z.string().nullable().optional() }) }),
   "catalog.source.list": def({ callers: ["gateway"], description: "Active sources of the tenant, newest first",
     request: z.object({ actor: ActorSchema, type: z.enum(["file", "database"]).optional(), ...Page,
       /** Leave `schema` out (null): a list of sources with 5,000-table schemas is megabytes. */
@@ -97,6 +99,8 @@ export const SUBJECTS = {
   "connector.query": def({ callers: ["gateway"], description: "Run sql or query_config on a stored source; first page, cursor for the rest",
     request: z.object({
       tenant_id: z.string().min(1), id: Id,
+      /** The config version the caller saw (catalog.source.get): a connector holding another version's config reloads it. */
+      config_version: z.string().optional(),
       sql: z.string().optional(), params: z.array(z.unknown()).optional(), query_config: QueryConfigSchema.optional(),
       /** MongoDB: a native aggregation pipeline on a collection, in place of sql. */
       collection: CollectionNameSchema.optional(), pipeline: PipelineSchema.optional(),

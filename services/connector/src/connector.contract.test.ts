@@ -3,6 +3,7 @@
  * bus answering catalog.config.resolve / catalog.source.get (the real catalog
  * has its own contract tests), against the local PostgreSQL.
  */
+import { createServer } from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Bus } from "@dsb/bus";
@@ -187,6 +188,33 @@ describe("connector service over the bus", async () => {
       expect(forbidden.message).toContain('"allow_writes": true');
       const ok = await bus.request("connector.query", { tenant_id: TENANT, id: writableId, sql: "insert into items values (100, 'x', 1)", limit: 1, timeout_ms: 5000, read_only: false });
       expect(ok.done).toBe(true);
+    });
+
+    it("reloads a cached config when a query names another config version (a change event not heard yet)", async () => {
+      await query({ sql: "select 1", limit: 1 }); // v1 cached: read-only
+      sources.set(srcId, { ...sources.get(srcId)!, config: { ...config, allow_writes: true }, version: "v2" });
+      expect((await failure(query({ sql: "select 1", limit: 1, read_only: false }))).code).toBe("FORBIDDEN");
+      expect((await query({ sql: "select 1 as one", limit: 1, read_only: false, config_version: "v2" })).rows).toEqual([[1]]);
+      sources.set(srcId, { ...sources.get(srcId)!, config, version: "v3" });
+      bus.publish("catalog.events.source.changed", { id: srcId, tenant_id: TENANT, type: "database", version: "v3" });
+    });
+
+    it("health checks: ok with the server version, a failure as ok:false, a hanging server within timeout_ms, a missing source as an error", async () => {
+      const check = (id: string, timeout_ms = 5000) => bus.request("connector.health.check", { tenant_id: TENANT, id, timeout_ms }, { timeoutMs: 20_000 });
+      expect(await check(srcId)).toMatchObject({ ok: true, error: null, server_version: expect.stringMatching(/PostgreSQL/) });
+      const refusedId = uniqueId("refused");
+      sources.set(refusedId, { config: { ...config, port: 1 }, version: "v1", schema: null, tenant: TENANT });
+      expect(await check(refusedId)).toMatchObject({ ok: false, error: { code: "CONNECTION_FAILED" } });
+      const silent = createServer(() => undefined); // accepts, never answers
+      await new Promise<void>((r) => silent.listen(0, "127.0.0.1", r));
+      try {
+        const hangId = uniqueId("hang");
+        sources.set(hangId, { config: { ...config, port: (silent.address() as { port: number }).port }, version: "v1", schema: null, tenant: TENANT });
+        expect(await check(hangId, 500)).toMatchObject({ ok: false, error: { code: "TIMEOUT" } });
+      } finally {
+        silent.close();
+      }
+      expect(await failure(check(uniqueId("missing")))).toMatchObject({ code: "NOT_FOUND" });
     });
 
     it("closes a source's pools when the catalog publishes its deletion", async () => {

@@ -113,9 +113,15 @@ export interface ResolvedSource { id: string; version: string; config: DatabaseC
 
 export const configKey = (tenantId: string, id: string) => `${tenantId}\u0000${id}`;
 
-/** The decrypted config of a stored source, from the catalog (cached: it is on every query's path). */
-export function resolveSource(deps: Pick<ConnectorDeps, "bus" | "configs">, tenantId: string, id: string): Promise<ResolvedSource> {
-  return deps.configs.getOrLoad(configKey(tenantId, id), async () => {
+/**
+ * The decrypted config of a stored source, from the catalog (cached: it is on every query's path).
+ * `version`: the one the caller saw; a cached config of another version is stale (a change event not heard yet).
+ */
+export function resolveSource(deps: Pick<ConnectorDeps, "bus" | "configs">, tenantId: string, id: string, version?: string): Promise<ResolvedSource> {
+  const key = configKey(tenantId, id);
+  const cached = deps.configs.get(key);
+  if (version && cached && cached.version !== version) deps.configs.delete(key);
+  return deps.configs.getOrLoad(key, async () => {
     const r = await deps.bus.request("catalog.config.resolve", { tenant_id: tenantId, id });
     const config = parseDatabaseConfig({ ...stripMarkers(r.config), type: r.config.type ?? r.db_type });
     return { id: r.id, version: r.version, config, driver: await driverFor(config.type) };
@@ -209,7 +215,7 @@ const metaBytes = (page: Partial<QueryPage>) => Buffer.byteLength(JSON.stringify
 
 export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"connector.query">): Promise<PageReply> {
   const started = performance.now();
-  const src = await resolveSource(deps, req.tenant_id, req.id);
+  const src = await resolveSource(deps, req.tenant_id, req.id, req.config_version);
   if (!req.read_only && src.config.allow_writes !== true)
     throw new AppError("FORBIDDEN", 'This data source was connected without allow_writes; reconnect it with "allow_writes": true to run writes');
 

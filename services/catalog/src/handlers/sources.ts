@@ -7,7 +7,7 @@ import { decodeCursor, cutPage } from "../pagination.ts";
 import { isoColumn, SOURCE_COLUMNS, toDataSource, toJson, type SourceRow } from "../rows.ts";
 import { healthOf } from "../health/store.ts";
 import type { CatalogDb } from "../db/types.ts";
-import { actorLog, before, findActiveSource, NOT_FOUND, type CatalogDeps } from "./deps.ts";
+import { actorLog, before, CONFIG_VERSION, findActiveSource, NOT_FOUND, type CatalogDeps } from "./deps.ts";
 
 /** Adds `health` to the database sources (one query for the lot), so a list needs no request per source. */
 export async function withHealth(db: CatalogDb, tenantId: string, sources: DataSource[]): Promise<DataSource[]> {
@@ -41,8 +41,11 @@ export function sourceHandlers({ db, keys, bus, log, maxReplyBytes }: CatalogDep
     },
 
     "catalog.source.get": async ({ actor, id }) => {
-      const [source] = await withHealth(db, actor.tenant_id, [toDataSource(await findActiveSource(db, actor.tenant_id, id))]);
-      return { source: source! };
+      const row = await db.selectFrom("data_sources").select([...RETURNING, CONFIG_VERSION.as("version")])
+        .where("id", "=", id).where("tenant_id", "=", actor.tenant_id).where("is_active", "=", true).executeTakeFirst();
+      if (!row) throw NOT_FOUND();
+      const [source] = await withHealth(db, actor.tenant_id, [toDataSource(row)]);
+      return { source: source!, config_version: row.type === "database" ? row.version : null };
     },
 
     "catalog.source.list": async ({ actor, type, limit, cursor, summary }) => {
