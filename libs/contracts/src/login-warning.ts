@@ -3,9 +3,10 @@ import { z } from "zod";
 /**
  * What a connection test can warn about without failing: the login works but
  * holds more power than reading data needs.
- * - SUPERUSER_LOGIN: a superuser (PostgreSQL rolsuper, Redshift usesuper, MySQL/MariaDB SUPER or ALL on *.*).
+ * - SUPERUSER_LOGIN: a superuser (PostgreSQL rolsuper, Redshift usesuper, MySQL/MariaDB SUPER or ALL on *.*,
+ *   SQL Server sysadmin).
  * - SERVER_FILE_ACCESS: may read or write server files or run programs (PostgreSQL pg_read_server_files,
- *   pg_write_server_files, pg_execute_server_program; MySQL/MariaDB FILE).
+ *   pg_write_server_files, pg_execute_server_program; MySQL/MariaDB FILE; SQL Server bulkadmin).
  */
 export const LOGIN_WARNING_CODES = ["SUPERUSER_LOGIN", "SERVER_FILE_ACCESS"] as const;
 export type LoginWarningCode = (typeof LOGIN_WARNING_CODES)[number];

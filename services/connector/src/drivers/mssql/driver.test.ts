@@ -76,7 +76,7 @@ describe("mssql driver over a fake TDS client", () => {
     const fake = fakeServer();
     const conn = await createMssqlDriver(fake.connect).connect(cfg(), [target]);
     expect(fake.opened).toBe(0);
-    expect(await conn.test()).toEqual({ serverVersion: "Microsoft SQL Server 2022 (RTM) - 16.0.1000.6 (X64)" });
+    expect(await conn.test()).toEqual({ serverVersion: "Microsoft SQL Server 2022 (RTM) - 16.0.1000.6 (X64)", warnings: [] });
     expect(fake.configs[0]?.server).toBe("10.0.0.5");
     await conn.close();
     await conn.close();
@@ -296,6 +296,15 @@ describe("mssql read-only: programs, server files, procedures and session option
     ["select 1; set language us_english", /SET changes session options/],
   ] as [string, RegExp][])("refuses %s", (sql, why) => {
     expect(mssqlReadOnlyViolation(sql)).toMatch(why);
+  });
+
+  it("test() warns about a sysadmin login and a bulkadmin one", async () => {
+    for (const [roles, code] of [[[1, 1], "SUPERUSER_LOGIN"], [[0, 1], "SERVER_FILE_ACCESS"], [[0, 0], null]] as const) {
+      const fake = fakeServer((sql) => (sql.includes("@@VERSION") ? { columns: [col("version", "NVarChar"), col("sa", "IntN"), col("bulk", "IntN")], rows: [["Microsoft SQL Server 2022", ...roles]] } : undefined));
+      const conn = await createMssqlDriver(fake.connect).connect(cfg(), [target]);
+      expect((await conn.test()).warnings?.map((w) => w.code)).toEqual(code ? [code] : []);
+      await conn.close();
+    }
   });
 
   it("refuses xp_cmdshell before the server sees it; a read-write batch resets its session before the next user, a read-only one needs no reset", async () => {

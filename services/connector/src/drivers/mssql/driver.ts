@@ -6,6 +6,7 @@ import { mssqlConnectError, mssqlQueryError } from "./errors.ts";
 import { assembleSchema, COLUMNS_SQL, OBJECTS_SQL } from "./introspect.ts";
 import { DEFAULT_POOL, TdsPool, type PoolOptions } from "./pool.ts";
 import { mssqlReadOnlyViolation } from "./read-only.ts";
+import { mssqlLoginWarnings } from "./login-warnings.ts";
 import { readOnlyRefusal } from "../read-only.ts";
 import { tediousConnect, type TdsClient, type TdsColumn, type TdsConnect, type TdsParam } from "./tds-client.ts";
 import { mssqlTypeName, mssqlValue } from "./types.ts";
@@ -65,10 +66,10 @@ class MssqlConnection implements Connection {
 
   async test() {
     return this.withClient(async (c) => {
-      const r = await collect(c, "SELECT @@VERSION AS version");
-      const v = r.rows[0]?.[0];
+      const r = await collect(c, "SELECT @@VERSION AS version, IS_SRVROLEMEMBER('sysadmin') AS sa, IS_SRVROLEMEMBER('bulkadmin') AS bulk");
+      const [v, sa, bulk] = r.rows[0] ?? [];
       // @@VERSION is several lines; the first names product and build.
-      return { serverVersion: typeof v === "string" ? v.split("\n")[0]!.trim() : null };
+      return { serverVersion: typeof v === "string" ? v.split("\n")[0]!.trim() : null, warnings: mssqlLoginWarnings(sa === 1, bulk === 1) };
     });
   }
 
