@@ -176,6 +176,7 @@ describe.each(MODES)("health and managing sources (%s)", (mode) => {
     const patched = await res.json();
     expect(res.status, JSON.stringify(patched)).toBe(200);
     expect(patched.data_source.connection_config.password).toBe("********");
+    expect(patched.warnings).toEqual([]); // app is no superuser
     expect(JSON.stringify(patched)).not.toContain(pw.v2);
     // Old sessions cut: an old pool would log in again with the old password and fail.
     await db.exec("select pg_terminate_backend(pid) from pg_stat_activity where usename = 'app'");

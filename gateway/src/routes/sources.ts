@@ -1,6 +1,6 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
-import { DataSourceSchema, HistoryEntrySchema, SourcePatchSchema } from "@dsb/contracts";
+import { DataSourceSchema, HistoryEntrySchema, LoginWarningSchema, SourcePatchSchema } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { ok, route } from "../openapi.ts";
 import type { SourceLookup } from "../source-lookup.ts";
@@ -39,12 +39,12 @@ export function sourceRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps,
   route(app, {
     method: "patch", path: "/api/data/sources/{id}", tag: "sources", body: SourcePatchSchema,
     summary: "Change a source (owner or admin): name, config fields (a secret left out keeps its stored value), allow_writes, cache_ttl_seconds, health_check; a changed config is tested first",
-    responses: { 200: { description: "The changed source (secrets redacted)", schema: ok({ data_source: DataSourceSchema }) } },
+    responses: { 200: { description: "The changed source (secrets redacted); warnings of the test of a changed config, as connect", schema: ok({ data_source: DataSourceSchema, warnings: z.array(LoginWarningSchema) }) } },
   }, async (c, { params, body }) => {
     const actor = c.get("actor");
     const r = await bus.request("catalog.source.update", { actor, id: params.id!, patch: body }, { requestId: c.get("requestId"), timeoutMs: UPDATE_WAIT_MS });
     sources.evict(actor, params.id!); // this gateway at once; the others on catalog.events.source.changed
-    return c.json({ success: true, data_source: r.source });
+    return c.json({ success: true, data_source: r.source, warnings: r.warnings });
   });
 
   route(app, {

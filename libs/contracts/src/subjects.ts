@@ -48,7 +48,9 @@ export const SUBJECTS = {
   "catalog.source.delete": def({ callers: ["gateway"], description: "Soft delete (owner or admin) and publish catalog.events.source.deleted",
     request: z.object({ actor: ActorSchema, id: Id }), reply: z.object({ source: DataSourceSchema }) }),
   "catalog.source.update": def({ callers: ["gateway"], description: "PATCH a source (owner or admin): a changed config is tested via connector.test, re-encrypted and stored; publishes catalog.events.source.changed",
-    request: z.object({ actor: ActorSchema, id: Id, patch: SourcePatchSchema }), reply: z.object({ source: DataSourceSchema }) }),
+    request: z.object({ actor: ActorSchema, id: Id, patch: SourcePatchSchema }),
+    /** `warnings`: those of the connection test of a changed config (as connect), else empty. */
+    reply: z.object({ source: DataSourceSchema, warnings: z.array(LoginWarningSchema).default([]) }) }),
   "catalog.health.test": def({ callers: ["gateway"], description: "Check a stored source now (connector.health.check) and record the check in its health",
     request: z.object({ actor: ActorSchema, id: Id }), reply: z.object({ check: CheckResultSchema, health: SourceHealthSchema }) }),
   "catalog.health.get": def({ callers: ["gateway"], description: "Health of one database source and its last checks, newest first",

@@ -81,7 +81,7 @@ export function updateHandlers({ db, keys, bus, log, health }: CatalogDeps): Han
       // Field names only: values may be secrets.
       log.info({ ...actorLog(actor), id, fields: Object.keys(patch), config_changed: !!config }, "✏️ data source updated");
       const [source] = await withHealth(db, actor.tenant_id, [toDataSource(updated)]);
-      return { source: source! };
+      return { source: source!, warnings: tested?.warnings ?? [] };
     },
   };
 }
