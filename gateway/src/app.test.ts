@@ -59,13 +59,42 @@ describe("gateway auth", () => {
     const port = (server.address() as { port: number }).port;
     try {
       const verify = createVerifier({ jwksUrl: `http://127.0.0.1:${port}/jwks`, tenantClaim: "org" });
-      const t = await new SignJWT({ org: 42 }).setProtectedHeader({ alg: "RS256", kid: "k1" }).setSubject("u9").setExpirationTime("1h").sign(privateKey);
+      const t = await new SignJWT({ org: "42" }).setProtectedHeader({ alg: "RS256", kid: "k1" }).setSubject("u9").setExpirationTime("1h").sign(privateKey);
       expect(await verify(t)).toEqual({ tenant_id: "42", user_id: "u9" });
       const hs = await token();
       await expect(verify(hs)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
     } finally {
       server.close();
     }
+  });
+});
+
+describe("token claims", () => {
+  const sign = (claims: Record<string, unknown>, exp?: string) => {
+    const jwt = new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setSubject("u1");
+    return (exp ? jwt.setExpirationTime(exp) : jwt).sign(new TextEncoder().encode(SECRET));
+  };
+
+  it("refuses a token without exp unless the setting relaxes it", async () => {
+    const forever = await sign({ tenant_id: "t1" });
+    await expect(createVerifier({ secret: SECRET, tenantClaim: "tenant_id" })(forever)).rejects.toMatchObject({ code: "UNAUTHORIZED", message: expect.stringMatching(/no exp/) });
+    expect(await createVerifier({ secret: SECRET, tenantClaim: "tenant_id", requireExp: false })(forever)).toEqual({ tenant_id: "t1", user_id: "u1" });
+    const { app } = await setup();
+    const res = await app.request("/api/data/sources", { headers: { authorization: `Bearer ${forever}` } });
+    expect(res.status).toBe(401);
+    expect(await res.json()).toMatchObject({ success: false, code: "UNAUTHORIZED", error: expect.stringMatching(/exp/) });
+  });
+
+  it("takes the tenant only as a non-empty string: 123 is not \"123\"", async () => {
+    const verify = createVerifier({ secret: SECRET, tenantClaim: "tenant_id" });
+    expect(await verify(await sign({ tenant_id: "123" }, "1h"))).toEqual({ tenant_id: "123", user_id: "u1" });
+    for (const tenant of [123, true, ["123"], { id: "123" }, ""]) {
+      await expect(verify(await sign({ tenant_id: tenant }, "1h")), JSON.stringify(tenant)).rejects.toMatchObject({ code: "UNAUTHORIZED", message: expect.stringMatching(/tenant_id/) });
+    }
+    const { app } = await setup();
+    const res = await app.request("/api/data/sources", { headers: { authorization: `Bearer ${await sign({ tenant_id: 123 }, "1h")}` } });
+    expect(res.status).toBe(401);
+    expect((await res.json()).error).toMatch(/must be a string/);
   });
 });
 

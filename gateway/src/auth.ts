@@ -11,6 +11,8 @@ export interface VerifierOptions {
   tenantClaim: string;
   issuer?: string;
   audience?: string;
+  /** Refuse tokens without an `exp` claim (JWT_REQUIRE_EXP, default true): such a token would be valid forever. */
+  requireExp?: boolean;
 }
 
 const unauthorized = (message: string) => new AppError("UNAUTHORIZED", message);
@@ -60,11 +62,14 @@ function createUncachedVerifier(opts: VerifierOptions): (token: string) => Promi
       if (e instanceof joseErrors.JWTClaimValidationFailed) throw unauthorized(`Token claim ${e.claim} is not valid`);
       throw unauthorized("Invalid token signature");
     }
+    if ((opts.requireExp ?? true) && typeof payload.exp !== "number") throw unauthorized("Token has no exp (expiry) claim; sign tokens with an expiry time");
     const tenant = payload[opts.tenantClaim];
     if (typeof payload.sub !== "string" || !payload.sub) throw unauthorized("Token has no sub (user id) claim");
-    if ((typeof tenant !== "string" && typeof tenant !== "number") || tenant === "") throw unauthorized(`Token has no ${opts.tenantClaim} claim`);
+    if (tenant === undefined || tenant === null || tenant === "") throw unauthorized(`Token has no ${opts.tenantClaim} claim`);
+    // A number would be a second spelling of a tenant id (123 and "123"): only a string names a tenant.
+    if (typeof tenant !== "string") throw unauthorized(`Token claim ${opts.tenantClaim} must be a string (e.g. "${String(tenant)}"), not a ${typeof tenant}`);
     const role = typeof payload.role === "string" ? payload.role : undefined;
-    return { actor: { user_id: payload.sub, tenant_id: String(tenant), ...(role ? { role } : {}) }, exp: payload.exp };
+    return { actor: { user_id: payload.sub, tenant_id: tenant, ...(role ? { role } : {}) }, exp: payload.exp };
   };
 }
 

@@ -21,6 +21,8 @@ export const EnvSchema = z.object({
   JWT_TENANT_CLAIM: z.string().min(1).default("tenant_id"),
   JWT_ISSUER: optionalString,
   JWT_AUDIENCE: optionalString,
+  /** Refuse tokens without `exp` (they would never expire); false accepts them. */
+  JWT_REQUIRE_EXP: bool.default(true),
   ENCRYPTION_KEY: optionalString,
   DATA_DIR: z.string().min(1).default("./.data"),
   DATABASE_URL: optionalString,
