@@ -1,10 +1,9 @@
-import { createLogger, EnvError, parseEnv, Shutdown } from "@dsb/runtime";
+import { Shutdown, startProcess } from "@dsb/runtime";
 import { startSystem } from "./system.ts";
 
 /** `npm start`: everything in one process with embedded defaults. */
 async function main() {
-  const env = parseEnv();
-  const log = createLogger("dsb", env.LOG_LEVEL);
+  const { env, log } = startProcess("dsb");
   const system = await startSystem(env, log);
   const shutdown = new Shutdown(log);
   shutdown.add("system", () => system.stop());
@@ -13,7 +12,5 @@ async function main() {
   console.log(`Try it:\n  curl -H "Authorization: Bearer <token>" http://localhost:${port}/api/data/sources\n  open http://localhost:${port}/docs\n`);
 }
 
-main().catch((e) => {
-  console.error(e instanceof EnvError ? e.message : e);
-  process.exit(1);
-});
+// A failure to start is one JSON log line (startProcess's crash handler).
+await main();

@@ -1,5 +1,5 @@
 import type { Bus } from "@dsb/bus";
-import { connectBus, createLogger, natsConnectionOf, replicaId, type Env, type Logger } from "@dsb/runtime";
+import { connectBus, createLogger, natsConnectionOf, replicaId, serviceLogger, type Env, type Logger } from "@dsb/runtime";
 import { startCatalog } from "@dsb/catalog";
 import { startConnector } from "@dsb/connector";
 import { startIngestion } from "@dsb/ingestion";
@@ -23,10 +23,10 @@ export async function startSystem(env: Env, log: Logger = createLogger("dsb", en
   const store = await openBlobStore(env, natsConnectionOf(bus));
   const started: { stop(): Promise<void> }[] = [];
   try {
-    started.push(await startCatalog({ env, bus, log: log.child({ service: "catalog" }), replicaId: replica }));
-    started.push(await startConnector({ env, bus, log: log.child({ service: "connector" }), replicaId: replica }));
-    started.push(await startIngestion({ env, bus, log: log.child({ service: "ingestion" }), replicaId: replica, store }));
-    const gateway = await startGateway({ env, bus, log: log.child({ service: "gateway" }), store });
+    started.push(await startCatalog({ env, bus, log: serviceLogger(log, "catalog"), replicaId: replica }));
+    started.push(await startConnector({ env, bus, log: serviceLogger(log, "connector"), replicaId: replica }));
+    started.push(await startIngestion({ env, bus, log: serviceLogger(log, "ingestion"), replicaId: replica, store }));
+    const gateway = await startGateway({ env, bus, log: serviceLogger(log, "gateway"), store });
     return {
       gateway, bus,
       stop: async () => {

@@ -1,7 +1,4 @@
 import { main } from "./node.ts";
 
-/** Standalone gateway process (distributed mode). */
-main().catch((e) => {
-  console.error(e instanceof Error ? e.message : e);
-  process.exit(1);
-});
+/** Standalone gateway process (distributed mode); a failure to start is logged by startProcess's crash handler. */
+await main();

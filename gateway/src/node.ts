@@ -6,12 +6,13 @@ import { randomBytes } from "node:crypto";
 import { serve, type ServerType } from "@hono/node-server";
 import { SignJWT } from "jose";
 import type { Bus } from "@dsb/bus";
-import { connectBus, createLogger, natsConnectionOf, parseEnv, Shutdown, type Env, type Logger } from "@dsb/runtime";
+import { connectBus, natsConnectionOf, Shutdown, startProcess, type Env, type Logger } from "@dsb/runtime";
 import type { BlobStore } from "@dsb/storage";
 import { createApp } from "./app.ts";
 import { createVerifier } from "./auth.ts";
 import { createMetrics } from "./metrics.ts";
 import { handleUpload } from "./upload.ts";
+import { guardStreamedBody } from "./stream-guard.ts";
 
 const ASSET_TYPES: Record<string, string> = { "swagger-ui.css": "text/css; charset=utf-8", "swagger-ui-bundle.js": "application/javascript; charset=utf-8" };
 
@@ -26,15 +27,15 @@ function docsAssetLoader() {
 }
 
 /** Embedded mode without JWT_SECRET: a secret kept in DATA_DIR so tokens survive restarts. */
-async function embeddedSecret(env: Env): Promise<string> {
+async function embeddedSecret(env: Env): Promise<{ secret: string; generated: boolean }> {
   const path = join(env.DATA_DIR, "jwt.secret");
   try {
-    return (await readFile(path, "utf8")).trim();
+    return { secret: (await readFile(path, "utf8")).trim(), generated: false };
   } catch {
     await mkdir(env.DATA_DIR, { recursive: true });
     const secret = randomBytes(32).toString("base64url");
     await writeFile(path, secret, { mode: 0o600 });
-    return secret;
+    return { secret, generated: true };
   }
 }
 
@@ -56,8 +57,10 @@ export async function startGateway(opts: { env: Env; bus: Bus; log: Logger; stor
   let secret = env.JWT_SECRET;
   if (!secret && !env.JWT_JWKS_URL) {
     if (!env.embedded) throw new Error("Set JWT_SECRET (HS256) or JWT_JWKS_URL (RS256/ES256): the gateway cannot verify tokens without one");
-    secret = await embeddedSecret(env);
-    log.info({ tenant: "demo-tenant" }, `🔑 no JWT_SECRET: generated one in ${join(env.DATA_DIR, "jwt.secret")}`);
+    const stored = await embeddedSecret(env);
+    secret = stored.secret;
+    const path = join(env.DATA_DIR, "jwt.secret");
+    log.info({ tenant: "demo-tenant" }, stored.generated ? `🔑 no JWT_SECRET: generated one in ${path}` : `🔑 no JWT_SECRET: using the stored one in ${path}`);
     console.log(`\nSample token (tenant demo-tenant, admin, 30 days):\n  ${await sampleToken(secret, env.JWT_TENANT_CLAIM)}\n`);
   }
   const app = createApp({
@@ -69,7 +72,8 @@ export async function startGateway(opts: { env: Env; bus: Bus; log: Logger; stor
     docsAsset: docsAssetLoader(),
   });
   const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port: env.PORT, hostname: env.HOST, createServer }, () => resolve(s));
+    const fetch = async (req: Request, bindings: { outgoing?: { destroy(): unknown } }) => guardStreamedBody(await app.fetch(req, bindings), bindings.outgoing, log);
+    const s = serve({ fetch, port: env.PORT, hostname: env.HOST, createServer }, () => resolve(s));
   });
   const address = server.address();
   const port = typeof address === "object" && address ? address.port : env.PORT;
@@ -81,8 +85,7 @@ export async function startGateway(opts: { env: Env; bus: Bus; log: Logger; stor
 }
 
 export async function main(): Promise<void> {
-  const env = parseEnv();
-  const log = createLogger("gateway", env.LOG_LEVEL);
+  const { env, log } = startProcess("gateway");
   const bus = await connectBus(env, "gateway", log);
   const { openBlobStore } = await import("@dsb/storage");
   const store = await openBlobStore(env, natsConnectionOf(bus));

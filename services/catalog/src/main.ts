@@ -1,9 +1,8 @@
-import { connectBus, createLogger, parseEnv, replicaId, Shutdown } from "@dsb/runtime";
+import { connectBus, replicaId, Shutdown, startProcess } from "@dsb/runtime";
 import { startCatalog } from "./index.ts";
 
 /** Standalone catalog process (distributed mode, or embedded for a quick look). */
-const env = parseEnv();
-const log = createLogger("catalog", env.LOG_LEVEL);
+const { env, log } = startProcess("catalog");
 const shutdown = new Shutdown(log);
 try {
   const bus = await connectBus(env, "catalog", log);

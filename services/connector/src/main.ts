@@ -1,9 +1,8 @@
-import { connectBus, createLogger, parseEnv, replicaId, Shutdown } from "@dsb/runtime";
+import { connectBus, replicaId, Shutdown, startProcess } from "@dsb/runtime";
 import { startConnector } from "./index.ts";
 
 /** The connector as its own process (distributed mode). */
-const env = parseEnv();
-const log = createLogger("connector", env.LOG_LEVEL);
+const { env, log } = startProcess("connector");
 const bus = await connectBus(env, "connector", log);
 const shutdown = new Shutdown(log);
 shutdown.add("bus", () => bus.close());

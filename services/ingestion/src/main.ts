@@ -1,10 +1,9 @@
-import { connectBus, createLogger, parseEnv, replicaId, Shutdown } from "@dsb/runtime";
+import { connectBus, replicaId, Shutdown, startProcess } from "@dsb/runtime";
 import { openBlobStore } from "@dsb/storage";
 import { startIngestion } from "./index.ts";
 
 /** Standalone ingestion process (distributed mode, or embedded for local runs). */
-const env = parseEnv();
-const log = createLogger("ingestion", env.LOG_LEVEL);
+const { env, log } = startProcess("ingestion");
 const shutdown = new Shutdown(log);
 const bus = await connectBus(env, "ingestion", log);
 shutdown.add("bus", () => bus.close());

@@ -1,0 +1,40 @@
+import type { Logger } from "@dsb/runtime";
+import { asAppError } from "./errors.ts";
+
+/** What the guard needs of Node's ServerResponse. */
+interface Outgoing { destroy(): unknown }
+
+/**
+ * A streamed body (an export) that fails after its first bytes: @hono/node-server
+ * would print the raw multi-line stack with console.error and append "Error: …"
+ * to the body. Instead the failure is one log line with the request id and the
+ * connection is cut without the closing chunk, so the client sees an incomplete
+ * transfer. JSON answers pass untouched (reading `body` would cost them
+ * node-server's fast path).
+ */
+export function guardStreamedBody(res: Response, outgoing: Outgoing | undefined, log: Logger | undefined): Response {
+  if (!outgoing || res.headers.get("content-type")?.startsWith("application/json")) return res;
+  const body = res.body;
+  if (!body) return res;
+  const reader = body.getReader();
+  const requestId = res.headers.get("x-request-id") ?? undefined;
+  const guarded = new ReadableStream<Uint8Array>({
+    async pull(ctrl) {
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await reader.read();
+      } catch (e) {
+        const err = asAppError(e);
+        if (err.code === "INTERNAL") log?.error({ err: e, requestId }, "❌ response stream failed; connection closed");
+        else log?.warn({ requestId, code: err.code, error: err.message }, "⚠️ response stream failed; connection closed");
+        outgoing.destroy();
+        ctrl.close();
+        return;
+      }
+      if (r.done) ctrl.close();
+      else ctrl.enqueue(r.value);
+    },
+    cancel: (reason) => reader.cancel(reason),
+  }, { highWaterMark: 0 });
+  return new Response(guarded, { status: res.status, statusText: res.statusText, headers: res.headers });
+}

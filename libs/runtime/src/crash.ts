@@ -1,0 +1,37 @@
+import type { Logger } from "pino";
+import { EnvError, parseEnv, type Env } from "./env.ts";
+import { createLogger } from "./log.ts";
+
+/**
+ * An uncaught exception or unhandled rejection becomes one JSON log line (with
+ * the request id when the error carries one) instead of Node's multi-line stack
+ * on stderr; the process then exits 1 as it would have. Installed by each
+ * process entry point, never by code that runs inside tests.
+ */
+export function logCrashes(log: Logger): void {
+  process.on("uncaughtException", (err: unknown, origin) => {
+    const message = err instanceof Error ? err.message : String(err);
+    const requestId = typeof err === "object" && err && "requestId" in err ? (err as { requestId: unknown }).requestId : undefined;
+    log.fatal({ err, origin, ...(requestId ? { requestId } : {}) }, `❌ process crashed: ${message}`);
+    log.flush?.();
+    process.exit(1);
+  });
+}
+
+/**
+ * The start of a process entry point: its environment and logger, with crashes
+ * logged. A bad variable is one fatal log line with the sentence naming it, and exit 1.
+ */
+export function startProcess(service: string): { env: Env; log: Logger } {
+  let env: Env;
+  try {
+    env = parseEnv();
+  } catch (e) {
+    if (!(e instanceof EnvError)) throw e;
+    createLogger(service).fatal(`❌ ${e.message}`);
+    process.exit(1);
+  }
+  const log = createLogger(service, env.LOG_LEVEL);
+  logCrashes(log);
+  return { env, log };
+}
