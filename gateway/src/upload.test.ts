@@ -8,7 +8,7 @@ import { createLogger, parseEnv } from "@dsb/runtime";
 import { testBus, uniqueId } from "@dsb/runtime/testing";
 import { FsBlobStore, type BlobStore } from "@dsb/storage";
 import { startIngestion } from "@dsb/ingestion";
-import { handleUpload, sanitizeFilename } from "./upload.ts";
+import { displayFilename, handleUpload, sanitizeFilename } from "./upload.ts";
 
 const actor: Actor = { tenant_id: uniqueId("tenant"), user_id: "u1" };
 let dir: string;
@@ -153,5 +153,17 @@ describe("handleUpload", () => {
     expect(sanitizeFilename("../../.hidden")).toBe("hidden");
     expect(sanitizeFilename("we<ird>|name?.xlsx")).toBe("we_ird__name_.xlsx");
     expect(sanitizeFilename("")).toBe("upload");
+    expect(sanitizeFilename("数据.csv")).toBe("数据.csv");
+    // At most 200 bytes of UTF-8 with the extension kept: a file system's name limit is 255 bytes.
+    const long = sanitizeFilename(`${"数".repeat(200)}.xlsx`);
+    expect(long).toBe(`${"数".repeat(65)}.xlsx`);
+    expect(Buffer.byteLength(long)).toBeLessThanOrEqual(200);
+  });
+
+  it("keeps the name as given for display, without path or control characters", () => {
+    expect(displayFilename("C:\\Users\\me\\it's \"q\" 😀.csv")).toBe(`it's "q" 😀.csv`);
+    expect(displayFilename("a\u0000b\u0007.csv")).toBe("ab.csv");
+    expect(displayFilename(`${"x".repeat(300)}.csv`)).toBe(`${"x".repeat(196)}.csv`);
+    expect(displayFilename("../..")).toBe("upload");
   });
 });

@@ -38,7 +38,8 @@ function parseDisposition(headerText: string): PartHead {
   if (!cd || !/^form-data\b/i.test(cd)) throw malformed("a part without Content-Disposition: form-data");
   const param = (key: string): string | null => {
     const m = new RegExp(`(?:^|;)\\s*${key}="((?:[^"\\\\]|\\\\.)*)"`, "i").exec(cd) ?? new RegExp(`(?:^|;)\\s*${key}=([^;]*)`, "i").exec(cd);
-    return m ? m[1]!.replace(/\\(.)/g, "$1").trim() : null;
+    // Only \" and \\ are escapes: a Windows path (C:\Users\…) keeps its separators. Browsers send a quote as %22 (HTML's form-data encoding).
+    return m ? m[1]!.replace(/\\(["\\])/g, "$1").replace(/%22/g, '"').trim() : null;
   };
   const star = /filename\*=(?:UTF-8|utf-8)''([^;]+)/.exec(cd);
   let filename = param("filename");
@@ -154,11 +155,33 @@ export class MultipartReader {
   }
 }
 
-/** A filename safe as the last segment of a storage key. */
-export function sanitizeFilename(raw: string): string {
+/**
+ * The file's name as the person gave it, for the source's name and its table: the last
+ * path segment, NFC, without control characters, at most 200 characters (a source
+ * name's limit), the extension kept when it is cut.
+ */
+export function displayFilename(raw: string): string {
   const base = raw.replace(/\\/g, "/").split("/").pop() ?? "";
-  const clean = base.normalize("NFC").replace(/[\u0000-\u001f\u007f]/g, "").replace(/[^\p{L}\p{N} ._()+,-]/gu, "_").replace(/^\.+/, "").trim().slice(-200);
-  return clean || "upload";
+  const clean = base.normalize("NFC").replace(/\p{Cc}/gu, "").trim().replace(/^\.+$/, "");
+  return cutKeepingExtension(clean, (s) => s.length <= 200) || "upload";
+}
+
+/**
+ * The file name as the last segment of a storage key: letters, digits and a few marks,
+ * at most 200 UTF-8 bytes so a file system's 255-byte name limit holds with `.dataset` added.
+ */
+export function sanitizeFilename(raw: string): string {
+  const clean = displayFilename(raw).replace(/[^\p{L}\p{M}\p{N} ._()+,-]/gu, "_").replace(/^\.+/, "").trim();
+  return cutKeepingExtension(clean, (s) => Buffer.byteLength(s) <= 200) || "upload";
+}
+
+/** `name` shortened by whole code points before its extension until it fits. */
+function cutKeepingExtension(name: string, fits: (s: string) => boolean): string {
+  if (fits(name)) return name;
+  const ext = /\.[^.]{1,16}$/.exec(name)?.[0] ?? "";
+  const stem = [...name.slice(0, name.length - ext.length)];
+  while (stem.length > 0 && !fits(stem.join("") + ext)) stem.pop();
+  return stem.join("").trim() + ext;
 }
 
 async function readField(body: AsyncIterable<Uint8Array>, field: string): Promise<string> {
@@ -205,10 +228,10 @@ export async function handleUpload(req: Request, deps: { bus: Bus; store: BlobSt
   try {
     for await (const part of mp.parts()) {
       if (part.name === "file" && part.filename !== null && !stored) {
-        const filename = sanitizeFilename(part.filename);
-        const key = `${actor.tenant_id}/${crypto.randomUUID()}/${filename}`;
+        // The key holds a safe copy of the name; the source and its table keep the name as given.
+        const key = `${actor.tenant_id}/${crypto.randomUUID()}/${sanitizeFilename(part.filename)}`;
         const { size } = await store.put(key, part.body, { maxBytes });
-        stored = { key, filename, size };
+        stored = { key, filename: displayFilename(part.filename), size };
       } else if (part.name === "name" && part.filename === null) {
         name = (await readField(part.body, "name")).trim() || undefined;
       }

@@ -71,6 +71,23 @@ function suite(name: string, make: () => Promise<{ store: BlobStore; prefix: str
       expect(await keys(store, `${p}/`)).toEqual([]);
     });
 
+    it("keeps keys in any script, with emoji, spaces, quotes and percent signs, listed back as they were", async () => {
+      const names = ["файл.csv", "数据.csv", "📊 report 😀.csv", "it's \"q\" 100%.csv", "%41 literal.csv", "café.csv", `${"ж".repeat(120)}.csv`];
+      for (const n of names) await store.put(`${p}/u/${n}`, webStream([new TextEncoder().encode(n)]), { maxBytes: 10_000 });
+      expect(await keys(store, `${p}/u/`)).toEqual(names.map((n) => `${p}/u/${n}`).sort());
+      expect(await keys(store, `${p}/u/数`)).toEqual([`${p}/u/数据.csv`]);
+      for (const n of names) {
+        expect((await collect(store.get(`${p}/u/${n}`))).toString()).toBe(n);
+        expect(await store.stat(`${p}/u/${n}`)).toEqual({ size: Buffer.byteLength(n) });
+        const local = await store.toLocalFile(`${p}/u/${n}`);
+        expect((await readFile(local.path)).toString()).toBe(n);
+        await local.release();
+        await store.delete(`${p}/u/${n}`);
+        expect(await store.exists(`${p}/u/${n}`)).toBe(false);
+      }
+      expect(await keys(store, `${p}/`)).toEqual([]);
+    });
+
     it("answers NOT_FOUND for a missing key and refuses unsafe keys", async () => {
       await expect(collect(store.get(`${p}/missing`))).rejects.toMatchObject({ code: "NOT_FOUND" });
       await expect(store.put("../escape", chunks(1, 1), { maxBytes: 10 })).rejects.toMatchObject({ code: "VALIDATION" });

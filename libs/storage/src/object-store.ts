@@ -29,6 +29,17 @@ const IN_FLIGHT = 4;
 setSha256Backend("native");
 
 /**
+ * The object name of a key. The library puts a name in a subject with btoa, which
+ * throws "Invalid character" past U+00FF (`файл.csv`, `数据.csv`): those characters,
+ * and `%` so the mapping reverses, are percent-encoded as UTF-8. Everything else —
+ * every name stored before — stays as it is, and a key's prefix maps to the
+ * prefix of its name, so listing by prefix still works.
+ */
+export const objectName = (key: string): string => key.replace(/[%\u0100-\u{10FFFF}]/gu, (c) => encodeURIComponent(c));
+/** The key an object name stands for (the inverse of objectName). */
+export const keyOfObject = (name: string): string => name.replace(/(?:%[0-9A-F]{2})+/g, (s) => decodeURIComponent(s));
+
+/**
  * Blobs in a JetStream Object Store bucket (distributed mode), so any ingestion
  * replica reads what the gateway wrote. A put that fails part-way is purged by
  * the client library (its chunks never become an object).
@@ -58,7 +69,8 @@ export class ObjectStoreBlobStore implements BlobStore {
   async put(key: string, body: BlobBody, opts: { maxBytes: number }): Promise<{ size: number }> {
     assertKey(key);
     const counter = { size: 0 };
-    const old = await this.os.info(key).catch(() => null);
+    const name = objectName(key);
+    const old = await this.os.info(name).catch(() => null);
     const nuid = randomBytes(16).toString("hex");
     const chunkSubj = `$O.${this.bucket}.C.${nuid}`;
     const chunkMax = Math.min(CHUNK_BYTES, this.maxPayload);
@@ -100,13 +112,13 @@ export class ObjectStoreBlobStore implements BlobStore {
       if (fill > 0) await publish(buf.subarray(0, fill));
       await Promise.all(pending.splice(0).map((p) => p.ack));
       const info = {
-        name: key, description: "", options: { max_chunk_size: chunkMax }, bucket: this.bucket, nuid,
+        name, description: "", options: { max_chunk_size: chunkMax }, bucket: this.bucket, nuid,
         size: counter.size, chunks, mtime: new Date().toISOString(),
         digest: `SHA-256=${Base64UrlPaddedCodec.encode(new Uint8Array(sha.digest()))}`, deleted: false,
       };
       const h = headers();
       h.set("Nats-Rollup", "sub");
-      await this.js.publish(`$O.${this.bucket}.M.${Base64UrlPaddedCodec.encode(key)}`, JSON.stringify(info), { headers: h, timeout: 30_000 });
+      await this.js.publish(`$O.${this.bucket}.M.${Base64UrlPaddedCodec.encode(name)}`, JSON.stringify(info), { headers: h, timeout: 30_000 });
     } catch (e) {
       await Promise.allSettled(pending.map((p) => p.ack));
       await this.jsm.streams.purge(`OBJ_${this.bucket}`, { filter: chunkSubj }).catch(() => {});
@@ -126,7 +138,7 @@ export class ObjectStoreBlobStore implements BlobStore {
    */
   async *get(key: string): AsyncIterable<Uint8Array> {
     assertKey(key);
-    const info = await this.os.info(key).catch(() => null);
+    const info = await this.os.info(objectName(key)).catch(() => null);
     if (!info || info.deleted) throw new AppError("NOT_FOUND", "Stored file not found");
     if (info.chunks === 0) return;
     const consumer = await this.js.consumers.get(`OBJ_${this.bucket}`, { filter_subjects: `$O.${this.bucket}.C.${info.nuid}` });
@@ -150,7 +162,7 @@ export class ObjectStoreBlobStore implements BlobStore {
 
   async stat(key: string): Promise<{ size: number }> {
     assertKey(key);
-    const info = await this.os.info(key).catch(() => null);
+    const info = await this.os.info(objectName(key)).catch(() => null);
     if (!info || info.deleted) throw new AppError("NOT_FOUND", "Stored file not found");
     return { size: info.size };
   }
@@ -178,20 +190,22 @@ export class ObjectStoreBlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     assertKey(key);
-    if (!(await this.os.info(key))) return;
-    await this.os.delete(key);
+    const name = objectName(key);
+    if (!(await this.os.info(name))) return;
+    await this.os.delete(name);
   }
 
   async exists(key: string): Promise<boolean> {
     assertKey(key);
-    const info = await this.os.info(key);
+    const info = await this.os.info(objectName(key));
     return !!info && !info.deleted;
   }
 
   async *list(prefix: string): AsyncIterable<BlobInfo> {
+    const namePrefix = objectName(prefix);
     for (const info of await this.os.list()) {
-      if (info.deleted || !info.name.startsWith(prefix)) continue;
-      yield { key: info.name, size: info.size, modified: new Date(info.mtime) };
+      if (info.deleted || !info.name.startsWith(namePrefix)) continue;
+      yield { key: keyOfObject(info.name), size: info.size, modified: new Date(info.mtime) };
     }
   }
 }
