@@ -17,6 +17,13 @@ describe("ndjsonLines", () => {
     for (const line of ndjsonLines(names, rows).trimEnd().split("\n")) expect(() => JSON.parse(line)).not.toThrow();
   });
 
+  it("keeps columns named like Object.prototype members", () => {
+    const names = ["__proto__", "constructor", "toString", "hasOwnProperty"];
+    const line = ndjsonLines(names, [[{ a: 1 }, "c", 2, null]]);
+    expect(line).toBe('{"__proto__":{"a":1},"constructor":"c","toString":2,"hasOwnProperty":null}\n');
+    expect(Object.keys(JSON.parse(line))).toEqual(names);
+  });
+
   it("writes {} per row when there are no columns", () => {
     expect(ndjsonLines([], [[], []])).toBe("{}\n{}\n");
   });

@@ -51,12 +51,16 @@ export function distinctNames(columns: ColumnMeta[]): string[] {
   });
 }
 
+/**
+ * One JSON object per row, written as text: column names are data, and `__proto__` as
+ * a key of a plain object would set its prototype instead of holding the value.
+ */
 export function ndjsonLines(names: string[], rows: readonly unknown[][]): string {
+  const keys = names.map((n, i) => `${i ? "," : "{"}${JSON.stringify(n)}:`);
   let out = "";
   for (const row of rows) {
-    const o: Record<string, unknown> = {};
-    for (let i = 0; i < names.length; i++) o[names[i]!] = row[i] ?? null;
-    out += JSON.stringify(o) + "\n";
+    for (let i = 0; i < keys.length; i++) out += keys[i] + JSON.stringify(row[i] ?? null);
+    out += keys.length ? "}\n" : "{}\n";
   }
   return out;
 }

@@ -5,6 +5,12 @@ import { COLUMN_TYPES, type ColumnType } from "../formats/types.ts";
 export const datasetPrefix = (uploadKey: string) => `${uploadKey}.dataset/`;
 export const manifestKey = (uploadKey: string) => `${datasetPrefix(uploadKey)}manifest.json`;
 export const tableFileKey = (uploadKey: string, index: number) => `${datasetPrefix(uploadKey)}t${index}.arrow`;
+/**
+ * The name of a table's i-th column in its Arrow file and in the arquero table a query
+ * runs on. Arquero keeps columns in a plain object, so a column's own name (`__proto__`,
+ * `constructor`) never names one there; the manifest maps these back to the real names.
+ */
+export const columnKey = (i: number) => `c${i}`;
 
 /** SQL-ish names of column types in the schema object (seed format). */
 export const SQL_TYPE: Record<ColumnType, string> = {

@@ -3,6 +3,7 @@ import { AppError } from "@dsb/contracts";
 import type { BlobStore } from "@dsb/storage";
 import type { ColumnType, ParsedColumn, ParsedTable } from "../formats/types.ts";
 import { batchBuilders, batchRowsFor, type ArrowValue, type ColumnBuilder } from "./columns.ts";
+import { columnKey } from "./layout.ts";
 
 export { arrowType } from "./arrow-type.ts";
 
@@ -130,7 +131,7 @@ export async function writeArrowTable(store: BlobStore, key: string, table: Pars
     const columns: Record<string, Column<unknown>> = {};
     b.forEach((builder, i) => {
       if (builder.nullCount > 0) hasNull[i] = true;
-      columns[`c${i}`] = builder.finish();
+      columns[columnKey(i)] = builder.finish();
     });
     const sink = new Pieces();
     tableToIPC(tableFromColumns(columns), { format: "stream", sink });

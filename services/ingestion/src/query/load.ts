@@ -2,7 +2,7 @@ import { tableFromIPC } from "@uwdata/flechette";
 import * as aq from "arquero";
 import { AppError } from "@dsb/contracts";
 import type { BlobStore } from "@dsb/storage";
-import { ManifestSchema, manifestKey, type Manifest, type ManifestTable } from "../dataset/layout.ts";
+import { columnKey, ManifestSchema, manifestKey, type Manifest, type ManifestTable } from "../dataset/layout.ts";
 import { ByteLru } from "./cache.ts";
 
 export type ArqueroTable = ReturnType<typeof aq.table>;
@@ -61,11 +61,12 @@ export class DatasetCache {
     const table = (await this.lru.get(found.key, async () => {
       const bytes = await readAll(this.store, found.key);
       const arrow = tableFromIPC(bytes, { useBigInt: true, useDate: true });
+      // Arquero sees the dataset's own column names (see columnKey); runQuery translates.
       const cols: Record<string, unknown> = {};
       found.columns.forEach((c, i) => {
-        const col = arrow.getChild(`c${i}`);
+        const col = arrow.getChild(columnKey(i));
         // Integers are stored as int64 (or int32 from CSV); read them back as numbers (they are safe by construction).
-        cols[c.name] = c.type === "integer" ? Array.from(col, (v) => (v === null ? null : Number(v))) : col;
+        cols[columnKey(i)] = c.type === "integer" ? Array.from(col, (v) => (v === null ? null : Number(v))) : col;
       });
       // Rough in-memory weight: Arrow buffers plus boxed arrays for converted columns.
       const weight = bytes.byteLength * 2 + found.rowCount * 8 * found.columns.filter((c) => c.type === "integer").length;

@@ -1,7 +1,7 @@
 import * as aq from "arquero";
 import { AppError, type ColumnMeta, type QueryConfig } from "@dsb/contracts";
 import type { ColumnType } from "../formats/types.ts";
-import { SQL_TYPE, type ManifestTable } from "../dataset/layout.ts";
+import { columnKey, SQL_TYPE, type ManifestTable } from "../dataset/layout.ts";
 import { naiveTimestamp, pad } from "../formats/infer.ts";
 import type { ArqueroTable } from "./load.ts";
 
@@ -58,25 +58,28 @@ function operand(v: unknown, t: ColumnType, column: string): unknown {
   }
 }
 
-function predicate(f: NonNullable<QueryConfig["filters"]>[number], t: ColumnType): Pred {
-  const c = f.column;
+/** A column of the query's table: its name in arquero (see columnKey) and its type. */
+interface TableColumn { key: string; type: ColumnType }
+
+function predicate(f: NonNullable<QueryConfig["filters"]>[number], { key: c, type: t }: TableColumn): Pred {
+  const name = f.column;
   switch (f.op) {
     case "is_null": {
       const want = f.value === undefined || f.value === null || f.value === true || f.value === "true";
       return (d) => (d[c] === null || d[c] === undefined) === want;
     }
     case "contains": {
-      if (f.value === undefined || f.value === null) throw bad(`Filter "contains" on "${c}" needs a value`);
+      if (f.value === undefined || f.value === null) throw bad(`Filter "contains" on "${name}" needs a value`);
       const needle = String(f.value).toLowerCase();
       return (d) => { const v = d[c]; return v !== null && v !== undefined && display(v, t).toLowerCase().includes(needle); };
     }
     case "in": {
-      if (!Array.isArray(f.value)) throw bad(`Filter "in" on "${c}" needs an array value`);
-      const set = new Set(f.value.map((v) => operand(v, t, c)));
+      if (!Array.isArray(f.value)) throw bad(`Filter "in" on "${name}" needs an array value`);
+      const set = new Set(f.value.map((v) => operand(v, t, name)));
       return (d) => set.has(norm(d[c], t));
     }
     default: {
-      const x = operand(f.value, t, c) as number;
+      const x = operand(f.value, t, name) as number;
       const cmp = { "=": (a: number) => a === x, "!=": (a: number) => a !== x, "<": (a: number) => a < x, "<=": (a: number) => a <= x, ">": (a: number) => a > x, ">=": (a: number) => a >= x }[f.op];
       return (d) => { const v = norm(d[c], t); return v !== null && cmp(v as number); };
     }
@@ -108,14 +111,16 @@ function out(v: unknown, t: ColumnType): unknown {
 /**
  * Runs a structured query on a loaded table with arquero: filters, then
  * grouping with aggregates (or a selection), ordering, offset and limit.
+ * Arquero only ever sees names made here (columnKey, `a<n>` for aggregates):
+ * column names are data and may be `__proto__` or `constructor`.
  */
 export function runQuery(meta: ManifestTable, table: ArqueroTable, q: QueryConfig, capRows?: number): FileResult & { truncated: boolean } {
-  const types = new Map(meta.columns.map((c) => [c.name, c.type]));
+  const columns = new Map<string, TableColumn>(meta.columns.map((c, i) => [c.name, { key: columnKey(i), type: c.type }]));
   const known = () => meta.columns.map((c) => c.name).join(", ");
-  const need = (c: string) => {
-    const t = types.get(c);
-    if (!t) throw bad(`Unknown column "${c}". Known columns: ${known()}`);
-    return t;
+  const need = (c: string): TableColumn => {
+    const col = columns.get(c);
+    if (!col) throw bad(`Unknown column "${c}". Known columns: ${known()}`);
+    return col;
   };
   let t = table;
 
@@ -129,20 +134,21 @@ export function runQuery(meta: ManifestTable, table: ArqueroTable, q: QueryConfi
   const groupBy = q.group_by ?? [];
   const aggs = q.aggregates ?? [];
   if (groupBy.length || aggs.length) {
-    groupBy.forEach(need);
+    const groupCols = groupBy.map(need);
     const shadows: Record<string, unknown> = {};
     const spec: Record<string, unknown> = {};
-    outCols = groupBy.map((g) => ({ name: g, src: g, type: types.get(g)!, sqlType: SQL_TYPE[types.get(g)!] }));
+    outCols = groupBy.map((g, i) => ({ name: g, src: groupCols[i]!.key, type: groupCols[i]!.type, sqlType: SQL_TYPE[groupCols[i]!.type] }));
     const taken = new Set(groupBy);
-    for (const a of aggs) {
-      const ct = a.column !== undefined ? need(a.column) : undefined;
+    for (const [k, a] of aggs.entries()) {
+      const source = a.column !== undefined ? need(a.column) : undefined;
+      const ct = source?.type;
       if (a.fn !== "count" && a.column === undefined) throw bad(`Aggregate ${a.fn} needs a column`);
       if ((a.fn === "sum" || a.fn === "avg") && ct && !["integer", "bigint", "double", "decimal"].includes(ct))
         throw bad(`Cannot ${a.fn} column "${a.column}" of type ${SQL_TYPE[ct]}; use count, min or max`);
       const alias = a.as ?? (a.column ? `${a.fn}_${a.column}` : a.fn);
       if (taken.has(alias)) throw bad(`Two result columns are named "${alias}"; give aggregates distinct "as" names`);
       taken.add(alias);
-      let col = a.column;
+      let col = source?.key;
       // Decimals are text and bigints do not mix with numbers in sums: aggregate a numeric copy.
       if (col && (ct === "decimal" || (ct === "bigint" && (a.fn === "sum" || a.fn === "avg")))) {
         const sh = `${SHADOW}${col}`;
@@ -150,29 +156,30 @@ export function runQuery(meta: ManifestTable, table: ArqueroTable, q: QueryConfi
         shadows[sh] = aq.escape((d: Row) => (d[src] === null || d[src] === undefined ? null : Number(d[src])));
         col = sh;
       }
-      spec[alias] = a.fn === "count" ? (col ? aq.op.valid(col) : aq.op.count())
+      const key = `a${k}`;
+      spec[key] = a.fn === "count" ? (col ? aq.op.valid(col) : aq.op.count())
         : a.fn === "sum" ? aq.op.sum(col!) : a.fn === "avg" ? aq.op.mean(col!) : a.fn === "min" ? aq.op.min(col!) : aq.op.max(col!);
       const rt: ColumnType = a.fn === "count" ? "integer" : a.fn === "avg" ? "double" : a.fn === "sum" ? (ct === "integer" ? "integer" : "double") : ct!;
-      outCols.push({ name: alias, src: alias, type: rt, sqlType: a.fn === "count" ? "BIGINT" : SQL_TYPE[rt] });
+      outCols.push({ name: alias, src: key, type: rt, sqlType: a.fn === "count" ? "BIGINT" : SQL_TYPE[rt] });
     }
     if (Object.keys(shadows).length) t = t.derive(shadows as Parameters<typeof t.derive>[0]);
-    t = (groupBy.length ? t.groupby(...groupBy) : t).rollup(spec as Parameters<typeof t.rollup>[0]);
+    t = (groupCols.length ? t.groupby(...groupCols.map((g) => g.key)) : t).rollup(spec as Parameters<typeof t.rollup>[0]);
   } else {
     const sel = q.select?.length ? q.select : meta.columns.map((c) => c.name);
-    outCols = sel.map((c) => ({ name: c, src: c, type: need(c), sqlType: SQL_TYPE[need(c)] }));
+    outCols = sel.map((c) => ({ name: c, src: need(c).key, type: need(c).type, sqlType: SQL_TYPE[need(c).type] }));
   }
 
   const order = q.order_by ?? [];
   if (order.length) {
-    const outTypes = new Map(outCols.map((c) => [c.name, c.type]));
+    const outByName = new Map(outCols.map((c) => [c.name, { key: c.src, type: c.type }]));
     const grouped = groupBy.length > 0 || aggs.length > 0;
     const keys = order.map((o) => {
-      const ot = grouped ? outTypes.get(o.column) : types.get(o.column);
-      if (!ot) throw bad(grouped ? `Cannot order by "${o.column}": order by a group_by column or an aggregate alias (${[...outTypes.keys()].join(", ")})` : `Unknown column "${o.column}". Known columns: ${known()}`);
-      let key = o.column;
-      if (ot === "decimal") {
-        key = `${SHADOW}o:${o.column}`;
-        const src = o.column;
+      const oc = grouped ? outByName.get(o.column) : columns.get(o.column);
+      if (!oc) throw bad(grouped ? `Cannot order by "${o.column}": order by a group_by column or an aggregate alias (${[...outByName.keys()].join(", ")})` : `Unknown column "${o.column}". Known columns: ${known()}`);
+      let key = oc.key;
+      if (oc.type === "decimal") {
+        const src = key;
+        key = `${SHADOW}o:${src}`;
         t = t.derive({ [key]: aq.escape((d: Row) => (d[src] === null || d[src] === undefined ? null : Number(d[src]))) } as Parameters<typeof t.derive>[0]);
       }
       return o.desc ? aq.desc(key) : key;

@@ -81,6 +81,8 @@ describe("bigquery config and types", () => {
     expect(bigqueryValue({ name: "a", type: "INTEGER", mode: "REPEATED" }, [{ v: "1" }, { v: "2" }])).toEqual(["1", "2"]);
     expect(bigqueryValue({ name: "s", type: "RECORD", fields: [{ name: "x", type: "INTEGER" }, { name: "d", type: "DATE" }] }, { f: [{ v: "7" }, { v: "2024-01-02" }] }))
       .toEqual({ x: "7", d: "2024-01-02" });
+    const proto = bigqueryValue({ name: "s", type: "RECORD", fields: [{ name: "__proto__", type: "STRING" }, { name: "constructor", type: "STRING" }] }, { f: [{ v: "p" }, { v: "c" }] });
+    expect(JSON.stringify(proto)).toBe('{"__proto__":"p","constructor":"c"}');
   });
 
   it("refuses credentials that are not a service-account key", async () => {

@@ -50,9 +50,8 @@ export function bigqueryValue(f: BqField, v: unknown): unknown {
       return timestampIso(String(v));
     case "RECORD": case "STRUCT": {
       const cells = (v as { f?: { v: unknown }[] }).f ?? [];
-      const out: Record<string, unknown> = {};
-      (f.fields ?? []).forEach((sub, i) => { out[sub.name] = bigqueryValue(sub, cells[i]?.v); });
-      return out;
+      // fromEntries defines each field, so one named __proto__ is a field like any other.
+      return Object.fromEntries((f.fields ?? []).map((sub, i) => [sub.name, bigqueryValue(sub, cells[i]?.v)]));
     }
     default:
       // STRING, BYTES (already base64), DATE, DATETIME, TIME, GEOGRAPHY (WKT), JSON (text), INTERVAL, RANGE.
