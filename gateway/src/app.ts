@@ -14,6 +14,7 @@ import { systemRoutes } from "./routes/system.ts";
 import { uploadRoutes } from "./routes/upload.ts";
 import { createSourceLookup } from "./source-lookup.ts";
 import { createQueryHistory } from "./history.ts";
+import { limitJsonDepth } from "./json-depth.ts";
 
 /**
  * The gateway: auth, validation, error mapping, OpenAPI, streaming. Web-standard
@@ -44,6 +45,7 @@ export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
   docsRoutes(app, deps);
 
   app.use("/api/data/*", requireAuth(deps.verifier));
+  app.use("/api/data/*", limitJsonDepth());
   databaseRoutes(app, deps);
   const sources = createSourceLookup(deps.bus);
   const history = createQueryHistory(deps.bus, deps.log);

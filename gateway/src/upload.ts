@@ -1,4 +1,4 @@
-import { AppError, type Actor, type DataSource } from "@dsb/contracts";
+import { AppError, SourceNameSchema, type Actor, type DataSource } from "@dsb/contracts";
 import type { Bus } from "@dsb/bus";
 import type { BlobStore } from "@dsb/storage";
 
@@ -234,6 +234,8 @@ export async function handleUpload(req: Request, deps: { bus: Bus; store: BlobSt
         stored = { key, filename: displayFilename(part.filename), size };
       } else if (part.name === "name" && part.filename === null) {
         name = (await readField(part.body, "name")).trim() || undefined;
+        const valid = name === undefined ? null : SourceNameSchema.safeParse(name);
+        if (valid && !valid.success) throw new AppError("VALIDATION", `Field name: ${valid.error.issues[0]?.message ?? "not a valid name"}`);
       }
     }
     if (!stored) throw new AppError("VALIDATION", "Send the file in a multipart field named file");

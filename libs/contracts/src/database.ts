@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { AppError } from "./errors.ts";
+import { SourceNameSchema } from "./source.ts";
 
 export const DB_TYPES = ["postgresql", "mysql", "clickhouse", "mssql", "snowflake", "bigquery", "redshift", "mongodb"] as const;
 export type DbType = (typeof DB_TYPES)[number];
@@ -27,7 +28,7 @@ const hostField = z.string().trim().min(1, "host is required").max(255);
 
 /** Fields every server database shares. `allow_writes` lets queries opt out of read-only. */
 const common = {
-  name: z.string().trim().min(1).max(200).optional(),
+  name: SourceNameSchema.optional(),
   allow_writes: z.boolean().default(false),
 };
 const discrete = {

@@ -38,8 +38,12 @@ export const DataSourceSchema = z.object({
 });
 export type DataSource = z.infer<typeof DataSourceSchema>;
 
+/** A source's name: 1–200 characters without control characters (PostgreSQL text cannot hold a NUL). */
+export const SourceNameSchema = z.string().trim().min(1).max(200)
+  .refine((s) => !/\p{Cc}/u.test(s), "name must not contain control characters (NUL, line breaks, tabs); remove them");
+
 export const NewSourceSchema = z.object({
-  name: z.string().trim().min(1).max(200),
+  name: SourceNameSchema,
   type: z.enum(SOURCE_TYPES),
   format: z.enum(FILE_FORMATS).optional(),
   db_type: z.string().optional(),

@@ -39,6 +39,20 @@ export const objectName = (key: string): string => key.replace(/[%\u0100-\u{10FF
 /** The key an object name stands for (the inverse of objectName). */
 export const keyOfObject = (name: string): string => name.replace(/(?:%[0-9A-F]{2})+/g, (s) => decodeURIComponent(s));
 
+/** An error of the body being stored (a parser writing a dataset), not of the store. */
+class ProducerError {
+  constructor(readonly cause: unknown) {}
+}
+
+/** The body's chunks; what its producer throws comes out as a ProducerError, so put rethrows it as it was. */
+async function* producerErrorsMarked(body: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  try {
+    yield* body;
+  } catch (e) {
+    throw new ProducerError(e);
+  }
+}
+
 /**
  * Blobs in a JetStream Object Store bucket (distributed mode), so any ingestion
  * replica reads what the gateway wrote. A put that fails part-way is purged by
@@ -94,7 +108,7 @@ export class ObjectStoreBlobStore implements BlobStore {
       }
     };
     try {
-      for await (const chunk of limited(body, opts.maxBytes, counter)) {
+      for await (const chunk of producerErrorsMarked(limited(body, opts.maxBytes, counter))) {
         let off = 0;
         while (off < chunk.byteLength) {
           const n = Math.min(chunkMax - fill, chunk.byteLength - off);
@@ -122,6 +136,7 @@ export class ObjectStoreBlobStore implements BlobStore {
     } catch (e) {
       await Promise.allSettled(pending.map((p) => p.ack));
       await this.jsm.streams.purge(`OBJ_${this.bucket}`, { filter: chunkSubj }).catch(() => {});
+      if (e instanceof ProducerError) throw e.cause;
       if (e instanceof AppError) throw e;
       throw new AppError("UNAVAILABLE", `Could not store the upload: ${e instanceof Error ? e.message : String(e)}`, { retryable: true });
     }

@@ -4,6 +4,23 @@ import type { CatalogDb, DataQueriesTable } from "../db/types.ts";
 /** A `data_queries` row as the writer takes it: `query_config` as JSON text, `created_at` set on insert. */
 export type HistoryRow = Omit<DataQueriesTable, "query_config" | "created_at"> & { query_config: string | null };
 
+/** U+0000 in text, and its escape in JSON text (after an even run of backslashes, so `\\u0000` stays). */
+const NUL = /\u0000/g;
+const JSON_NUL = /(?<!\\)((?:\\\\)*)\\u0000/g;
+
+/**
+ * PostgreSQL text and jsonb cannot hold U+0000, and one such row would fail its whole
+ * batch: a NUL in the SQL or the question is stored as U+FFFD, and the entry is kept.
+ */
+export function storableRow(row: HistoryRow): HistoryRow {
+  const text = (s: string | null) => (s === null ? null : s.replace(NUL, "\uFFFD"));
+  return {
+    ...row,
+    query: text(row.query), natural_language_query: text(row.natural_language_query), error: text(row.error),
+    query_config: row.query_config === null ? null : row.query_config.replace(JSON_NUL, "$1\\ufffd"),
+  };
+}
+
 /** Rows per statement (11 parameters each, well under PostgreSQL's 65,535). */
 const MAX_BATCH = 500;
 
@@ -50,7 +67,7 @@ export function createHistoryWriter(db: CatalogDb) {
   return {
     write: (row: HistoryRow): Promise<boolean> =>
       new Promise<boolean>((done, fail) => {
-        queue.push({ row, done, fail });
+        queue.push({ row: storableRow(row), done, fail });
         if (!draining) void drain();
       }),
   };

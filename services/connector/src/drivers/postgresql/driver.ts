@@ -53,6 +53,16 @@ const abortReason = (signal: AbortSignal): "timeout" | "cancelled" => {
   return r?.kind === "timeout" || r?.name === "TimeoutError" ? "timeout" : "cancelled";
 };
 
+
+/**
+ * The wire protocol sends a statement as a NUL-terminated string: one with a NUL in it
+ * would reach the server cut short and break the session ("insufficient data left in
+ * message"), so it is refused here as the statement's fault.
+ */
+function refuseNul(sql: string): void {
+  if (sql.includes("\u0000")) throw new DriverError("query", "The SQL contains a NUL character (U+0000), which PostgreSQL cannot receive; remove it from the statement");
+}
+
 /**
  * One pg pool for one source config. Dials only the checked address; TLS
  * verifies the typed host name.
@@ -222,6 +232,7 @@ export class PgConnection implements Connection {
   }
 
   async query(sql: string, params: readonly unknown[], opts: QueryOptions): Promise<QueryStream> {
+    refuseNul(sql);
     if (opts.readOnly) {
       const refused = await pgReadOnlyRefusal(sql);
       if (refused) throw refused;
@@ -401,6 +412,7 @@ export class PgConnection implements Connection {
    */
   async copyCsv(sql: string, params: readonly unknown[], opts: Omit<QueryOptions, "batchRows">): Promise<CsvStream | null> {
     if (this.flavor.type !== "postgresql" || params.length > 0 || !opts.readOnly) return null;
+    refuseNul(sql);
     // The user's statement is checked as sent, before it is wrapped: one SELECT, so it stays one subquery below.
     const refused = await pgReadOnlyRefusal(sql);
     if (refused) throw refused;

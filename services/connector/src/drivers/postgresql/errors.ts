@@ -60,6 +60,8 @@ export function isConnectionLevel(e: unknown): boolean {
   const code = (e as PgErrorLike | undefined)?.code ?? "";
   // 08P01 is what a statement with the wrong number of parameters gets: the statement's fault.
   if (code === "08P01" && /parameters?/i.test((e as PgErrorLike | undefined)?.message ?? "")) return false;
+  // Any other SQLSTATE the server sent is about the statement: its message may say "unterminated /* comment".
+  if (/^[0-9A-Z]{5}$/.test(code) && !/^(08|57P|28|3D000)/.test(code)) return false;
   return code.startsWith("08") || code.startsWith("57P") || code.startsWith("28") || code === "3D000" || /^E[A-Z]+$/.test(code) || TLS_CODES.has(code)
     || /terminated|not queryable|Connection terminated/i.test((e as PgErrorLike | undefined)?.message ?? "");
 }

@@ -11,6 +11,13 @@ const fail = (message: string) => new AppError("PARSE_FAILED", message);
 type Rec = Record<string, unknown>;
 const isRecord = (v: unknown): v is Rec => typeof v === "object" && v !== null && !Array.isArray(v);
 
+/**
+ * A value nested thousands of levels deep parses, but the recursive steps after
+ * (typing it, storing it as JSON text) overflow the stack: that is the file's fault.
+ */
+const tooDeep = (e: unknown, line: number) =>
+  (e instanceof RangeError ? fail(`The record at line ${line} is nested too deeply to store; flatten it (values nested thousands of levels deep are not supported)`) : null);
+
 /** Records of a JSON array file, streamed element by element, each with the line it starts on. */
 async function* jsonRecords(path: string): AsyncGenerator<{ record: Rec; line: number }> {
   for await (const el of splitJsonArray(createReadStream(path, { encoding: "utf8", highWaterMark: 256 * 1024 }))) {
@@ -48,7 +55,7 @@ function reader(kind: "json" | "ndjson"): FormatReader {
     let last = 0;
     for await (const { record, line } of records(path)) {
       last = line;
-      try { collector.add(record, () => `line ${line}`); } catch (e) { throw fail(`${kind.toUpperCase()} file has ${(e as Error).message}`); }
+      try { collector.add(record, () => `line ${line}`); } catch (e) { throw tooDeep(e, line) ?? fail(`${kind.toUpperCase()} file has ${(e as Error).message}`); }
     }
     if (collector.rows === 0) throw fail(kind === "json" ? "The JSON array is empty; upload an array with at least one object" : "The NDJSON file has no records");
     const columns: ParsedColumn[] = collector.columns();
@@ -60,8 +67,8 @@ function reader(kind: "json" | "ndjson"): FormatReader {
       rowCount: collector.rows,
       async *rows() {
         let batch: unknown[][] = [];
-        for await (const { record } of records(path)) {
-          batch.push(toRow(record, columns, index));
+        for await (const { record, line } of records(path)) {
+          try { batch.push(toRow(record, columns, index)); } catch (e) { throw tooDeep(e, line) ?? e; }
           if (batch.length >= BATCH) { yield batch; batch = []; }
         }
         if (batch.length) yield batch;
