@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestSystem, type RunningSystem } from "../support/system.ts";
+import { SignJWT } from "jose";
+import { JWT_SECRET, startTestSystem, type RunningSystem } from "../support/system.ts";
 import { createPgSource } from "../support/peers.ts";
 
 let sys: RunningSystem;
@@ -106,5 +107,25 @@ describe("SQL the database rejects", () => {
       expect((await history(pgId))[0]).toMatchObject({ status: "error", query: "select * from t /* never closed" });
     }
     await expectFailure(await sys.api(`/api/data/sources/${pgId}/query`, { method: "POST", json: { sql: "select * from t /* never closed" } }), 422, "QUERY_FAILED");
+  });
+});
+
+describe("tokens", () => {
+  const sign = (claims: Record<string, unknown>, exp?: string) => {
+    const jwt = new SignJWT(claims).setProtectedHeader({ alg: "HS256" }).setSubject("u1");
+    return (exp ? jwt.setExpirationTime(exp) : jwt).sign(new TextEncoder().encode(JWT_SECRET));
+  };
+  const list = async (token: string) => fetch(`${sys.url}/api/data/sources`, { headers: { authorization: `Bearer ${token}` } });
+
+  it("without exp are refused: they would be valid forever", async () => {
+    expect(await expectFailure(await list(await sign({ tenant_id: "t1" })), 401, "UNAUTHORIZED")).toMatch(/exp/);
+    expect((await list(await sign({ tenant_id: "t1" }, "5m"))).status).toBe(200);
+  });
+
+  it("name the tenant with a string only: 123 is not a second spelling of \"123\"", async () => {
+    expect(await expectFailure(await list(await sign({ tenant_id: 123 }, "5m")), 401, "UNAUTHORIZED")).toMatch(/tenant_id.*string/);
+    const res = await list(await sign({ tenant_id: "123" }, "5m"));
+    expect(res.status).toBe(200);
+    expect((await res.json()).data_sources).toEqual([]);
   });
 });
