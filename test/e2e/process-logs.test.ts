@@ -11,9 +11,10 @@ const ROOT = join(import.meta.dirname, "../..");
 const NATS = process.env.TEST_NATS_URL ?? "nats://127.0.0.1:4222";
 
 /** Runs a process entry point from source until it exits or `until` matches its output (then SIGTERM). */
-async function run(entry: string, vars: Record<string, string>, until?: RegExp): Promise<{ out: string; stdout: string; code: number | null }> {
+async function run(entry: string | { eval: string }, vars: Record<string, string>, until?: RegExp): Promise<{ out: string; stdout: string; code: number | null }> {
   const env = { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/root", LOG_LEVEL: "info", ...vars };
-  const child = spawn(process.execPath, ["--import", "tsx", entry], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const args = typeof entry === "string" ? [entry] : ["--input-type=module", "-e", entry.eval];
+  const child = spawn(process.execPath, ["--import", "tsx", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let stdout = "";
   child.stdout.on("data", (d) => { out += d; stdout += d; });
@@ -84,4 +85,13 @@ describe("process logs are one JSON line per entry", () => {
     expect(code, out).toBe(1);
     expect(logEntries(out).filter((e) => e.level === 60)).toMatchObject([{ err: { message: expect.stringMatching(/JWT_SECRET/) } }]);
   }, 60_000);
+
+  it("what a library prints with console.error or console.warn becomes a JSON line, stack and all", async () => {
+    const { out, code } = await run({ eval: `import { startProcess } from "@dsb/runtime"; startProcess("probe"); console.error(new Error("boom")); console.warn("careful\\nnow", { a: 1 });` }, {});
+    expect(code, out).toBe(0);
+    expect(logEntries(out)).toMatchObject([
+      { level: 50, service: "probe", err: { message: "boom", stack: expect.stringContaining("Error: boom\n    at ") } },
+      { level: 40, service: "probe", console: "careful\nnow { a: 1 }" },
+    ]);
+  });
 });

@@ -1,3 +1,4 @@
+import { format } from "node:util";
 import type { Logger } from "pino";
 import { EnvError, parseEnv, type Env } from "./env.ts";
 import { createLogger } from "./log.ts";
@@ -19,6 +20,27 @@ export function logCrashes(log: Logger): void {
 }
 
 /**
+ * What libraries print with console.error / console.warn (@hono/node-server a failed
+ * response, an Emscripten abort in PGlite) becomes a log entry too: the text, stack
+ * and all, as one field of one JSON line instead of raw lines among the logs.
+ */
+export function logConsole(log: Logger): void {
+  let inside = false;
+  const route = (level: "error" | "warn") => (...args: unknown[]) => {
+    if (inside) return; // a logger failing would otherwise print through itself forever
+    inside = true;
+    try {
+      const err = args.find((a) => a instanceof Error);
+      log[level](err && args.length === 1 ? { err } : { ...(err ? { err } : {}), console: format(...args) }, `${level === "error" ? "❌" : "⚠️"} printed by a library: ${err instanceof Error ? err.message : format(...args).split("\n")[0]}`);
+    } finally {
+      inside = false;
+    }
+  };
+  console.error = route("error");
+  console.warn = route("warn");
+}
+
+/**
  * The start of a process entry point: its environment and logger, with crashes
  * logged. A bad variable is one fatal log line with the sentence naming it, and exit 1.
  */
@@ -33,5 +55,6 @@ export function startProcess(service: string): { env: Env; log: Logger } {
   }
   const log = createLogger(service, env.LOG_LEVEL);
   logCrashes(log);
+  logConsole(log);
   return { env, log };
 }
