@@ -11,8 +11,8 @@ import { startTestSystem, ENCRYPTION_KEY, type RunningSystem } from "../support/
 import { pythonCredentials } from "../../services/catalog/src/testing/python.ts";
 
 const MODES = ["embedded", ...(process.env.TEST_NATS_URL && process.env.TEST_DATABASE_URL ? ["distributed" as const] : [])] as const;
-const BACKOFF_BASE_S = 0.4;
-const BACKOFF_MAX_S = 1.6;
+const BACKOFF_BASE_S = 0.6;
+const BACKOFF_MAX_S = 2.4;
 const CHECK_TIMEOUT_MS = 3000;
 const HEALTH_ENV = {
   HEALTH_CHECK_INTERVAL_S: "0.5", HEALTH_BACKOFF_BASE_S: String(BACKOFF_BASE_S), HEALTH_BACKOFF_MAX_S: String(BACKOFF_MAX_S),

@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kvm } from "@nats-io/kv";
 import { PrivatePostgres } from "../support/pg-cluster.ts";
-import { Cluster, waitFor } from "./cluster.ts";
+import { Cluster, waitFor, type ReplicaStats } from "./cluster.ts";
 
 const INTERVAL_MS = 1000;
 const CHECK_ENDPOINT = "connector_health_check";
@@ -20,7 +20,14 @@ let id: string;
 interface Check { checked_at: string; status: string; error: unknown }
 const checks = async (): Promise<Check[]> => (await (await cluster.api(`/api/data/sources/${id}/health`)).json()).checks;
 const healthStatus = async (): Promise<string> => (await (await cluster.api(`/api/data/sources/${id}/health`)).json()).health.status;
-const checksServed = async (): Promise<number> => (await cluster.stats("connector")).reduce((n, r) => n + (r.endpoints[CHECK_ENDPOINT] ?? 0), 0);
+/** `$SRV` stats of every live connector (asked again until each has answered: a busy replica may answer late). */
+async function connectorStats(): Promise<ReplicaStats[]> {
+  const live = cluster.replicas.filter((r) => r.service === "connector" && r.proc.exitCode === null && r.proc.signalCode === null).length;
+  let stats: ReplicaStats[] = [];
+  await waitFor(async () => (stats = await cluster.stats("connector", live)).length === live, 30_000, "every connector's stats");
+  return stats;
+}
+const checksServed = async (): Promise<number> => (await connectorStats()).reduce((n, r) => n + (r.endpoints[CHECK_ENDPOINT] ?? 0), 0);
 const query = (sql: string) => cluster.api(`/api/data/sources/${id}/query`, { method: "POST", json: { sql } });
 
 /** Waits for `n` checks stored after `since`; returns them oldest first. */
@@ -54,7 +61,7 @@ afterAll(async () => {
 describe("health and source changes across replicas", () => {
   it("a PATCHed password is used at once by every connector replica that had the old pool open", async () => {
     for (let i = 0; i < 16; i++) expect((await query("select count(*) as n from items")).status).toBe(200);
-    const served = await cluster.stats("connector");
+    const served = await connectorStats();
     expect(served.filter((r) => (r.endpoints.connector_query ?? 0) > 0).length, "both connectors hold a pool").toBe(2);
 
     await db.exec(`alter role app password '${PW2}'`); // their sessions live on
