@@ -126,8 +126,11 @@ export class PgConnection implements Connection {
           if (this.sslMode === "prefer") {
             this.pool = null;
             this.sslMode = "disable";
-            void pool.end().catch(() => undefined);
           }
+          // Not ended while checkouts wait in its queue: pg-pool serves no waiter once ending, so they
+          // would sit out the 10 s connect timeout. Each waiter's own TLS attempt fails at once instead,
+          // and the last one to leave ends the pool.
+          if (pool.waitingCount === 0) void pool.end().catch(() => undefined);
           continue;
         }
         if (this.pool !== pool && attempt < 3) continue;
