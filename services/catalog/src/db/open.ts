@@ -6,15 +6,33 @@ import type { CatalogDatabase, CatalogDb } from "./types.ts";
 
 /** Every session runs in UTC so timestamps format and compare the same on both engines. */
 const UTC = CompiledQuery.raw("set time zone 'UTC'");
+const CONNECT_TIMEOUT_MS = 5_000;
+
+/** Calls `fn` at most once every few seconds: a restart drops every connection at once, one log line says it. */
+function everyFewSeconds<A extends unknown[]>(fn: (...args: A) => void, ms = 5_000): (...args: A) => void {
+  let last = -Infinity;
+  return (...args) => {
+    const now = performance.now();
+    if (now - last < ms) return;
+    last = now;
+    fn(...args);
+  };
+}
 
 /** PostgreSQL when DATABASE_URL is set, PGlite persisted in DATA_DIR/catalog otherwise. */
 export async function openDatabase(env: Pick<Env, "DATABASE_URL" | "DATA_DIR">, log?: Logger): Promise<CatalogDb> {
   if (env.DATABASE_URL) {
     const { default: pg } = await import("pg");
-    const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 10, idleTimeoutMillis: 30_000 });
-    // An idle client dropped by the server (restart, failover) must not crash the process; the pool reconnects.
-    pool.on("error", (err) => log?.warn({ err: { message: err.message } }, "⚠️ catalog database connection lost; reconnecting"));
+    // A bounded connect: a stalled or unreachable server answers UNAVAILABLE in seconds, not after TCP's minutes.
+    const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 10, idleTimeoutMillis: 30_000, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
+    const lost = everyFewSeconds((err: Error) => log?.warn({ err: { message: err.message } }, "⚠️ catalog database connection lost; reconnecting"));
+    // An idle client dropped by the server (restart, failover): the pool removes it and emits here.
+    pool.on("error", lost);
     pool.on("connect", (client) => {
+      // A checked-out client emits 'error' itself (the pool listens only while it is idle); without a
+      // listener a server restart under load ends the process. Its query fails and Kysely releases
+      // it, and the pool discards a client that is no longer queryable.
+      client.on("error", lost);
       const socket = pgClientSocket(client);
       if (socket) coalesceWrites(socket);
     });

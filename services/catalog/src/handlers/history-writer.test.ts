@@ -47,4 +47,24 @@ describe.each([["postgresql", postgresBackend], ["pglite", pgliteBackend]] as co
     const expected = Array.from({ length: 300 }, (_, n) => n).filter((n) => n % 10 !== 9).reverse();
     expect(listed).toEqual(expected);
   });
+
+  it("a batch sent again (the gateway retrying after a lost reply) records each entry once; an id of another tenant is not taken over", async () => {
+    const { source } = await bus.request("catalog.source.create", { actor: alice, source: { name: "g", type: "file", format: "csv", file_path: `${alice.tenant_id}/r.csv` } });
+    const { source: eveSource } = await bus.request("catalog.source.create", { actor: eve, source: { name: "e", type: "file", format: "csv", file_path: `${eve.tenant_id}/r.csv` } });
+    const ids = Array.from({ length: 5 }, () => crypto.randomUUID());
+    const records = ids.map((id, n) => ({ actor: alice, entry: {
+      id, data_source_id: source.id, query: `select ${n}`, query_config: null, natural_language_query: null,
+      status: "success" as const, error: null, result_count: n, execution_time_ms: 1,
+    } }));
+    expect((await bus.request("catalog.history.record_batch", { records })).ids).toEqual(ids);
+    // The retry, with one entry twice in the same statement: every id counts as recorded.
+    expect((await bus.request("catalog.history.record_batch", { records: [...records, records[0]!] })).ids).toEqual([...ids, ids[0]]);
+    // Another tenant sending an existing id gets nothing recorded and learns nothing.
+    const stolen = { actor: eve, entry: { ...records[1]!.entry, data_source_id: eveSource.id, query: "select 'eve'" } };
+    expect((await bus.request("catalog.history.record_batch", { records: [stolen] })).ids).toEqual([null]);
+    const page = await bus.request("catalog.history.list", { actor: alice, data_source_id: source.id, limit: 100 });
+    expect(page.queries.map((q) => q.id).sort()).toEqual([...ids].sort());
+    expect(page.queries.map((q) => q.query)).not.toContain("select 'eve'");
+    expect((await bus.request("catalog.history.list", { actor: eve, data_source_id: eveSource.id, limit: 100 })).queries).toEqual([]);
+  });
 });

@@ -28,7 +28,8 @@ const MAX_BATCH = 500;
  * Appends history rows, batching the ones that arrive while an insert is
  * running into the next statement: one row at a time when traffic is light, one
  * statement per burst under load. A row lands only if its source is an active
- * one of its tenant; `write` resolves false otherwise. Rows keep their arrival
+ * one of its tenant; `write` resolves false otherwise. A row whose id is already
+ * recorded is not written again (a retry is idempotent). Rows keep their arrival
  * order in `created_at`, also within a batch.
  */
 export function createHistoryWriter(db: CatalogDb) {
@@ -45,8 +46,17 @@ export function createHistoryWriter(db: CatalogDb) {
              statement_timestamp() + v.ord * interval '1 microsecond'
       from (values ${values}) as v(ord, id, data_source_id, user_id, tenant_id, nlq, query, query_config, result_count, execution_time_ms, status, error)
       join data_sources s on s.id = v.data_source_id and s.tenant_id = v.tenant_id and s.is_active
+      on conflict (id) do nothing
       returning data_queries.id`.execute(db);
-    return new Set(res.rows.map((r) => r.id));
+    const inserted = new Set(res.rows.map((r) => r.id));
+    // Not inserted: its source is gone, or the row is already there (the gateway retried after losing
+    // the reply). The second counts as recorded, for the tenant that owns the row only.
+    const missing = rows.filter((r) => !inserted.has(r.id));
+    if (missing.length === 0) return inserted;
+    const present = await db.selectFrom("data_queries").select(["id", "tenant_id"]).where("id", "in", missing.map((r) => r.id)).execute();
+    const tenantOf = new Map(present.map((p) => [p.id, p.tenant_id]));
+    for (const r of missing) if (tenantOf.get(r.id) === r.tenant_id) inserted.add(r.id);
+    return inserted;
   };
 
   const drain = async () => {
