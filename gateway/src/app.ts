@@ -48,7 +48,11 @@ export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
   app.use("/api/data/*", limitJsonDepth());
   databaseRoutes(app, deps);
   const sources = createSourceLookup(deps.bus);
-  const history = createQueryHistory(deps.bus, deps.log);
+  const history = createQueryHistory(deps.bus, deps.log, {
+    maxQueued: deps.limits.historyQueueMax, maxQueuedBytes: deps.limits.historyQueueMaxBytes,
+    onDropped: (n, reason) => deps.metrics?.historyDropped?.(n, reason),
+    onQueued: (n) => deps.metrics?.historyQueued?.(n),
+  });
   sourceRoutes(app, deps, sources, history);
   healthRoutes(app, deps);
   schemaRoutes(app, deps);

@@ -1,6 +1,7 @@
 import type { Bus } from "@dsb/bus";
 import type { Actor, DataSource } from "@dsb/contracts";
 import type { TokenVerifier } from "./auth.ts";
+import type { HistoryDropReason } from "./history.ts";
 
 export interface GatewayLimits {
   /** Upload cap in bytes (MAX_UPLOAD_BYTES). */
@@ -10,6 +11,9 @@ export interface GatewayLimits {
   defaultTimeoutMs: number;
   /** Bus wait on top of a query's own timeout. */
   busTimeoutMs: number;
+  /** History entries (and their bytes) kept for retry while the catalog cannot record them (HISTORY_QUEUE_MAX, HISTORY_QUEUE_MAX_BYTES). */
+  historyQueueMax?: number;
+  historyQueueMaxBytes?: number;
 }
 
 /**
@@ -26,7 +30,14 @@ export interface GatewayDeps {
    */
   upload?: (req: Request, actor: Actor, body?: AsyncIterable<Uint8Array>) => Promise<DataSource>;
   /** Prometheus text for /metrics. */
-  metrics?: { contentType: string; render(): Promise<string>; observe(m: { method: string; route: string; status: number; seconds: number }): void };
+  metrics?: {
+    contentType: string;
+    render(): Promise<string>;
+    observe(m: { method: string; route: string; status: number; seconds: number }): void;
+    /** History entries given up (`ds_history_dropped_total{reason}`) and still waiting to be recorded (`ds_history_queued`). */
+    historyDropped?(n: number, reason: HistoryDropReason): void;
+    historyQueued?(n: number): void;
+  };
   /** Files of the /docs viewer (served by the gateway, no CDN). */
   docsAsset?: (name: string) => Promise<{ body: BodyInit; type: string } | null>;
   log?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };

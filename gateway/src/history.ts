@@ -12,8 +12,46 @@ export interface QueryOutcome {
 
 type HistoryRecord = RequestOf<"catalog.history.record">;
 
+/** Why an entry was given up: the queue was over its bound, the entry alone exceeds the bus's message size, or the catalog refused it for good. */
+export const HISTORY_DROP_REASONS = ["queue_full", "too_large", "refused"] as const;
+export type HistoryDropReason = (typeof HISTORY_DROP_REASONS)[number];
+
+export interface QueryHistoryOptions {
+  /** Most entries waiting to be recorded (HISTORY_QUEUE_MAX); past it the oldest are dropped. */
+  maxQueued?: number;
+  /** Most bytes of entries (their texts, roughly) waiting to be recorded (HISTORY_QUEUE_MAX_BYTES). */
+  maxQueuedBytes?: number;
+  /** First wait after a failed write; it doubles up to `retryMaxMs` (each with ±25 % jitter). */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  /** Longest a history read waits for this gateway's writes of its source (read-your-writes, but no hang during an outage). */
+  settleMaxMs?: number;
+  /** At most one log line about dropped entries per this long (default 5 s). */
+  dropLogMs?: number;
+  /** Every entry given up, for the `ds_history_dropped_total` metric. */
+  onDropped?: (n: number, reason: HistoryDropReason) => void;
+  /** Entries not yet recorded, after each change (`ds_history_queued`). */
+  onQueued?: (n: number) => void;
+}
+
 /** How long a history entry may wait for others to share its batch (fewer messages and INSERTs at any rate). */
 const BATCH_WAIT_MS = 10;
+/** Room for the ids, numbers and JSON around an entry's texts. */
+const ENTRY_OVERHEAD_BYTES = 256;
+
+export const HISTORY_DEFAULTS = {
+  maxQueued: 10_000, maxQueuedBytes: 64 * 1024 * 1024, retryMinMs: 100, retryMaxMs: 5_000, settleMaxMs: 1_000, dropLogMs: 5_000,
+} as const;
+
+interface Pending {
+  record: HistoryRecord;
+  requestId: string;
+  bytes: number;
+  landed: () => void;
+}
+
+const sizeOf = (r: HistoryRecord) => ENTRY_OVERHEAD_BYTES + (r.entry.query?.length ?? 0) + (r.entry.natural_language_query?.length ?? 0)
+  + (r.entry.error?.length ?? 0) + (r.entry.query_config ? JSON.stringify(r.entry.query_config).length : 0);
 
 /**
  * Writes query history without holding up the answer: the id is chosen here
@@ -21,30 +59,112 @@ const BATCH_WAIT_MS = 10;
  * others, and one batch is on the bus at a time (entries made meanwhile go
  * together in the next), so the catalog gets one message and one INSERT per
  * burst instead of one per query.
- * A history read through this gateway first waits for that source's writes
- * still in flight (read-your-writes).
+ *
+ * A write that fails retryably (the bus or the catalog or its database away) is
+ * tried again with backoff, the entries kept in order in a bounded queue: an
+ * outage loses nothing until the queue overflows (10,000 entries by default, a
+ * minute and more at a busy gateway's rate, since during an outage few queries are
+ * answered). The catalog ignores an id it already has, so a retry after a lost
+ * reply records nothing twice. Whatever is given up is counted and logged.
+ *
+ * A history read through this gateway first waits, briefly, for that source's
+ * writes still queued here (read-your-writes).
  */
-export function createQueryHistory(bus: Bus, log: GatewayDeps["log"]) {
+export function createQueryHistory(bus: Bus, log: GatewayDeps["log"], options: QueryHistoryOptions = {}) {
+  const o = {
+    maxQueued: options.maxQueued ?? HISTORY_DEFAULTS.maxQueued, maxQueuedBytes: options.maxQueuedBytes ?? HISTORY_DEFAULTS.maxQueuedBytes,
+    retryMinMs: options.retryMinMs ?? HISTORY_DEFAULTS.retryMinMs, retryMaxMs: options.retryMaxMs ?? HISTORY_DEFAULTS.retryMaxMs,
+    settleMaxMs: options.settleMaxMs ?? HISTORY_DEFAULTS.settleMaxMs,
+    dropLogMs: options.dropLogMs ?? HISTORY_DEFAULTS.dropLogMs, onDropped: options.onDropped, onQueued: options.onQueued,
+  };
   const inFlight = new Map<string, Set<Promise<unknown>>>();
-  let queue: { record: HistoryRecord; requestId: string; landed: () => void }[] = [];
+  const queue: Pending[] = [];
+  /** Entries not yet landed (queued or on the bus) and their bytes. */
+  let unsettled = 0;
+  let unsettledBytes = 0;
   let sending = false;
   let timer: ReturnType<typeof setTimeout> | null = null;
+  let batchMax = HISTORY_BATCH_MAX;
+  let wake: (() => void) | null = null;
+  const unlogged = new Map<HistoryDropReason, number>();
+  let dropLogTimer: ReturnType<typeof setTimeout> | null = null;
+
+  const landed = (entries: Pending[]) => {
+    for (const p of entries) {
+      unsettled--;
+      unsettledBytes -= p.bytes;
+      p.landed();
+    }
+    o.onQueued?.(unsettled);
+  };
+
+  const drop = (entries: Pending[], reason: HistoryDropReason) => {
+    if (entries.length === 0) return;
+    landed(entries);
+    o.onDropped?.(entries.length, reason);
+    unlogged.set(reason, (unlogged.get(reason) ?? 0) + entries.length);
+    // One line per burst of drops: the count by reason, a few seconds after the first.
+    dropLogTimer ??= setTimeout(() => {
+      dropLogTimer = null;
+      log?.warn({ dropped: Object.fromEntries(unlogged), queued: unsettled }, "⚠️ query history entries dropped (not recorded)");
+      unlogged.clear();
+    }, o.dropLogMs);
+    (dropLogTimer as { unref?: () => void }).unref?.();
+  };
+
+  /** Drops the oldest queued entries until the queue is within its bounds. */
+  const trim = () => {
+    let n = 0;
+    let bytes = unsettledBytes;
+    while (n < queue.length && (queue.length - n > o.maxQueued || bytes > o.maxQueuedBytes)) bytes -= queue[n++]!.bytes;
+    if (n > 0) drop(queue.splice(0, n), "queue_full");
+  };
+
+  /** Waits before the next attempt; `settled` (a history read) may cut it short. */
+  const backoff = (failures: number) => new Promise<void>((resolve) => {
+    const base = Math.min(o.retryMaxMs, o.retryMinMs * 2 ** Math.min(failures - 1, 30));
+    const t = setTimeout(() => { wake = null; resolve(); }, base * (0.75 + Math.random() * 0.5));
+    wake = () => { clearTimeout(t); wake = null; resolve(); };
+  });
 
   const send = async () => {
     timer = null;
     sending = true;
+    let failures = 0;
     while (queue.length > 0) {
-      const batch = queue.slice(0, HISTORY_BATCH_MAX);
-      queue = queue.slice(batch.length);
+      const batch = queue.splice(0, batchMax);
       const requestId = batch[0]!.requestId;
       try {
         // An id comes back null when its source was deleted while the query ran: nothing to record.
         await bus.request("catalog.history.record_batch", { records: batch.map((b) => b.record) }, { requestId });
+        if (failures > 0) log?.info({ requestId, attempts: failures + 1, queued: unsettled - batch.length }, "✅ query history recorded again");
+        failures = 0;
+        batchMax = Math.min(HISTORY_BATCH_MAX, batchMax * 2);
+        landed(batch);
+        continue;
       } catch (e) {
-        log?.warn({ requestId, code: asAppError(e).code, records: batch.length }, "⚠️ could not record query history");
-      } finally {
-        for (const b of batch) b.landed();
+        const err = asAppError(e);
+        if (err.code === "PAYLOAD_TOO_LARGE") {
+          // Large texts: halve the batch until it fits; one entry that fits in no message is given up.
+          if (batch.length > 1) {
+            batchMax = Math.ceil(batch.length / 2);
+            queue.unshift(...batch);
+          } else {
+            drop(batch, "too_large");
+          }
+          continue;
+        }
+        if (!err.retryable) {
+          log?.warn({ requestId, code: err.code, records: batch.length }, "⚠️ catalog refused query history entries");
+          drop(batch, "refused");
+          continue;
+        }
+        queue.unshift(...batch);
+        trim();
+        failures++;
+        if (failures === 1) log?.warn({ requestId, code: err.code, queued: unsettled }, "⚠️ could not record query history; retrying with backoff");
       }
+      await backoff(failures);
     }
     sending = false;
   };
@@ -60,7 +180,12 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"]) {
           result_count: outcome.count, execution_time_ms: Math.round(outcome.ms),
         },
       };
-      const write = new Promise<void>((landed) => queue.push({ record, requestId, landed }));
+      const bytes = sizeOf(record);
+      const write = new Promise<void>((landed) => queue.push({ record, requestId, bytes, landed }));
+      unsettled++;
+      unsettledBytes += bytes;
+      trim();
+      o.onQueued?.(unsettled);
       if (!sending && !timer) timer = setTimeout(() => void send(), BATCH_WAIT_MS);
       const set = inFlight.get(sourceId) ?? new Set();
       set.add(write);
@@ -71,11 +196,21 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"]) {
       });
       return id;
     },
-    /** Resolves once every history write of this source started here has landed (or failed). */
+    /**
+     * Resolves once every history write of this source started here has landed (or was
+     * given up), or after `settleMaxMs` while they are still being retried.
+     */
     async settled(sourceId: string): Promise<void> {
       const set = inFlight.get(sourceId);
-      if (set) await Promise.allSettled([...set]);
+      if (!set) return;
+      // Just after an outage the next attempt may be seconds away: make it now.
+      wake?.();
+      let t: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([Promise.allSettled([...set]), new Promise((r) => { t = setTimeout(r, o.settleMaxMs); })]);
+      clearTimeout(t);
     },
+    /** Entries not yet recorded (queued or on the bus). */
+    pending: () => unsettled,
   };
 }
 export type QueryHistory = ReturnType<typeof createQueryHistory>;
