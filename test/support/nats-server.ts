@@ -62,7 +62,18 @@ export class TestNatsServer {
     await waitForPort(this.port, false);
   }
 
+  /** SIGSTOP: the server stalls with its connections open (what a frozen host looks like to clients). */
+  pause(): void {
+    this.proc?.kill("SIGSTOP");
+  }
+
+  /** SIGCONT after `pause`. */
+  resume(): void {
+    this.proc?.kill("SIGCONT");
+  }
+
   async dispose(): Promise<void> {
+    this.resume();
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }

@@ -36,6 +36,9 @@ export const HEARTBEAT_HEADER = "Dsb-Heartbeat";
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const MISSED_HEARTBEATS = 3;
 const MIN_HEARTBEAT_MS = 50;
+/** nats.js pings every 2 minutes by default and allows 2 unanswered: a stalled server went unnoticed for ~4–6 minutes. */
+export const PING_INTERVAL_MS = 2_000;
+export const MAX_PINGS_OUT = 2;
 const MAX_HEARTBEAT_MS = 60_000;
 
 /** Builds connection options from a URL that may carry user:pass@ and several comma-separated servers. */
@@ -56,7 +59,13 @@ export function natsConnectionOptions(opts: NatsTransportOptions): ConnectionOpt
     // service can read replies meant for another (e.g. the decrypted configs sent to the connector).
     ...(user && /^[\w-]+$/.test(user) ? { inboxPrefix: `_INBOX_${user}` } : {}),
     // Never give up: a NATS restart must not require a process restart.
-    maxReconnectAttempts: -1, reconnectTimeWait: 250, reconnectJitter: 100, pingInterval: 10_000, waitOnFirstConnect: true,
+    maxReconnectAttempts: -1, reconnectTimeWait: 250, reconnectJitter: 100, waitOnFirstConnect: true,
+    // A server that stalls (SIGSTOP, a frozen VM) keeps the TCP connection open: only unanswered
+    // pings reveal it. Stale after PING_INTERVAL_MS × (MAX_PINGS_OUT + 1) at most, then reconnect.
+    pingInterval: PING_INTERVAL_MS, maxPingOut: MAX_PINGS_OUT,
+    // A stalled server still accepts TCP connections (the kernel does): give up on its handshake
+    // after 5 s, not nats.js's 20, and try the next server.
+    timeout: 5_000,
   };
 }
 
