@@ -55,8 +55,11 @@ export class Cluster {
   }
 
   private async boot(counts: Record<Deployable, number>): Promise<void> {
-    this.catalogDb = `dsb_scale_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
-    await adminQuery(`create database ${this.catalogDb}`);
+    // A DATABASE_URL in env is the catalog's (a private server a test restarts); else a fresh database here.
+    if (!this.env.DATABASE_URL) {
+      this.catalogDb = `dsb_scale_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+      await adminQuery(`create database ${this.catalogDb}`);
+    }
     this.nc = await connect({ servers: this.nats.url, name: "scale-test" });
     const port = await freePort();
     this.gatewayUrl = `http://127.0.0.1:${port}`;
@@ -79,6 +82,7 @@ export class Cluster {
     const logFile = join(this.dir, `${id}.log`);
     const out = createWriteStream(logFile);
     buildDist();
+    const { DATABASE_URL: catalogUrl, ...env } = this.env;
     const proc = spawn(process.execPath, [join(ROOT, BUNDLES[service])], {
       cwd: ROOT,
       stdio: ["ignore", "pipe", "pipe"],
@@ -86,8 +90,8 @@ export class Cluster {
         PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp",
         NATS_URL: this.nats.url, ENCRYPTION_KEY, JWT_SECRET, ALLOW_PRIVATE_HOSTS: "true", LOG_LEVEL: "warn",
         DATA_DIR: join(this.dir, id), REPLICA_ID: id, HOST: "127.0.0.1",
-        DATABASE_URL: service === "catalog" ? dbUrl(this.catalogDb) : "",
-        ...this.env, ...extra,
+        DATABASE_URL: service === "catalog" ? catalogUrl ?? dbUrl(this.catalogDb) : "",
+        ...env, ...extra,
       },
     });
     proc.stdout!.pipe(out, { end: false });

@@ -80,7 +80,10 @@ export async function eventually(check: () => Promise<boolean> | boolean, timeou
 /** Waits until `n` more queries were answered than now. */
 export function answeredMore(load: QueryLoad, n: number, timeoutMs: number): Promise<void> {
   const target = load.answered.length + n;
-  return eventually(() => load.answered.length >= target, timeoutMs, `${n} more answered queries`);
+  const seen = () => `statuses ${JSON.stringify([...load.statuses])}, codes ${JSON.stringify([...load.codes])}`;
+  return eventually(() => load.answered.length >= target, timeoutMs, `${n} more answered queries`).catch((e: Error) => {
+    throw new Error(`${e.message} (${seen()})`);
+  });
 }
 
 /** The sum of a Prometheus counter's series in /metrics text. */
