@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestNatsServer } from "../support/nats-server.ts";
-import { answeredMore, eventually, historyIds, metricSum, runQueries } from "../support/load.ts";
+import { answeredMore, eventually, historyAgainst, metricSum, runQueries } from "../support/load.ts";
 import { startTestSystem, type RunningSystem } from "../support/system.ts";
 
 /**
@@ -41,14 +41,9 @@ describe("NATS faults under load", () => {
     expect(load.statuses.get(503)).toBeGreaterThan(0);
     expect([...load.statuses.keys()].filter((s) => s !== 200 && s !== 503)).toEqual([]);
 
-    const answered = new Set(load.answered);
-    let history: string[] = [];
-    await eventually(async () => {
-      history = await historyIds(sys.api, sourceId);
-      return load.answered.every((id) => history.includes(id));
-    }, 30_000, "every answered query in the history");
-    expect(history.length).toBe(new Set(history).size);
-    expect(history.filter((id) => answered.has(id))).toHaveLength(answered.size);
+    const { missing, duplicated } = await historyAgainst(sys.api, sourceId, load.answered, 30_000);
+    expect(missing, `of ${load.answered.length} answered`).toEqual([]);
+    expect(duplicated).toEqual([]);
     const metrics = await (await fetch(`${sys.url}/metrics`)).text();
     expect(metricSum(metrics, "ds_history_dropped_total")).toBe(0);
     expect(metrics).toMatch(/^ds_history_dropped_total\{reason="queue_full"\} 0$/m);

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PrivatePostgres } from "../support/pg-cluster.ts";
-import { answeredMore, eventually, historyIds, metricSum, runQueries, type QueryLoad } from "../support/load.ts";
+import { answeredMore, eventually, historyAgainst, metricSum, runQueries, type Api } from "../support/load.ts";
 import { Cluster } from "./cluster.ts";
 
 let pgc: PrivatePostgres;
@@ -19,7 +19,8 @@ const catalogAlive = () => {
   const p = cluster.replica("catalog1").proc;
   return p.exitCode === null && p.signalCode === null;
 };
-const listSources = () => cluster.api("/api/data/sources");
+const api: Api = (path, init) => cluster.api(path, init);
+const listSources = () => api("/api/data/sources");
 
 beforeAll(async () => {
   pgc = await PrivatePostgres.start();
@@ -38,11 +39,9 @@ afterAll(async () => {
 });
 
 describe("the catalog's PostgreSQL goes away under load", () => {
-  let load: QueryLoad;
-
   it("restart -m fast, restart -m immediate, stop for 10 s: the catalog lives, 503 meanwhile, recovery after, every answered query recorded once", async () => {
     // Queries plus a catalog read per round, so sessions are checked out when the server goes.
-    load = runQueries((path, init) => cluster.api(path, init), sourceId, { workers: 4, also: listSources });
+    const load = runQueries(api, sourceId, { workers: 4, also: listSources });
     try {
       await answeredMore(load, 50, 30_000);
       for (const mode of ["fast", "immediate"] as const) {
@@ -70,17 +69,9 @@ describe("the catalog's PostgreSQL goes away under load", () => {
     expect([...load.statuses.keys()].filter((s) => s !== 200 && s !== 503), JSON.stringify([...load.codes])).toEqual([]);
     expect([...load.codes.keys()]).toEqual(["UNAVAILABLE"]);
 
-    const answered = new Set(load.answered);
-    let history: string[] = [];
-    await eventually(async () => {
-      history = await historyIds((path, init) => cluster.api(path, init), sourceId);
-      return load.answered.every((id) => history.includes(id));
-    }, 30_000, "every answered query in the history").catch((e: Error) => {
-      const missing = load.answered.filter((id) => !history.includes(id));
-      throw new Error(`${e.message}: ${missing.length} of ${load.answered.length} missing, e.g. ${missing.slice(0, 3).join(", ")}\n${cluster.logs()}`);
-    });
-    expect(history.length).toBe(new Set(history).size);
-    expect(history.filter((id) => answered.has(id))).toHaveLength(answered.size);
+    const { missing, duplicated } = await historyAgainst(api, sourceId, load.answered, 30_000);
+    expect(missing, `of ${load.answered.length} answered\n${cluster.logs()}`).toEqual([]);
+    expect(duplicated).toEqual([]);
     const metrics = await (await fetch(`${cluster.gatewayUrl}/metrics`)).text();
     expect(metricSum(metrics, "ds_history_dropped_total")).toBe(0);
   }, 300_000);

@@ -67,6 +67,23 @@ export async function historyIds(api: Api, sourceId: string): Promise<string[]> 
   return ids;
 }
 
+/**
+ * Reads a source's history until every answered query is in it (or `timeoutMs` passes) and
+ * says which are missing and which ids show more than once.
+ */
+export async function historyAgainst(api: Api, sourceId: string, answered: string[], timeoutMs: number): Promise<{ missing: string[]; duplicated: string[] }> {
+  let history: string[] = [];
+  const missing = () => {
+    const seen = new Set(history);
+    return answered.filter((id) => !seen.has(id));
+  };
+  await eventually(async () => {
+    history = await historyIds(api, sourceId);
+    return missing().length === 0;
+  }, timeoutMs, "every answered query in the history").catch(() => undefined);
+  return { missing: missing(), duplicated: history.filter((id, i) => history.indexOf(id) !== i) };
+}
+
 /** Polls until `check` is true; throws naming `what` after `timeoutMs` (a bound that only proves "no hang"). */
 export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
