@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { Bus } from "@dsb/bus";
 import { AppError, type Actor, type RequestOf } from "@dsb/contracts";
 import { createQueryHistory, type HistoryDropReason, type QueryHistoryOptions } from "./history.ts";
@@ -68,6 +68,37 @@ describe("query history writes", () => {
     expect(dropped).toEqual({});
   });
 
+  it("a catalog away for over a minute, with entries made all along: all recorded after, at the default bounds and backoff", async () => {
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout", "Date"] });
+    try {
+      let down = true;
+      const cat = fakeCatalog(() => (down ? { error: unavailable() } : null));
+      const h = createQueryHistory(cat.bus, undefined);
+      // Fake time for the writer's timers; the fake catalog answers on a real setImmediate.
+      const pass = async (ms: number) => {
+        for (let t = 0; t < ms; t += 100) {
+          await vi.advanceTimersByTimeAsync(100);
+          await new Promise((r) => setImmediate(r));
+        }
+      };
+      const ids: string[] = [];
+      for (let s = 0; s < 65; s++) {
+        for (let i = 0; i < 20; i++) ids.push(h.record(actor, SOURCE, { sql: `select ${s}, ${i}` }, { ok: true, count: 1, ms: 1 }, `r${s}.${i}`));
+        await pass(1000);
+      }
+      const attempts = cat.deliveries.length;
+      // Backoff: 100 ms doubling to 5 s, not a retry storm.
+      expect(attempts).toBeGreaterThan(10);
+      expect(attempts).toBeLessThan(40);
+      down = false;
+      await pass(10_000);
+      expect(h.pending()).toBe(0);
+      expect([...cat.recorded()].sort()).toEqual(ids.sort());
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it("keeps at most maxQueued entries during an outage: the oldest are dropped, counted and logged once per burst", async () => {
     let down = true;
     const cat = fakeCatalog(() => (down ? { error: unavailable() } : null));
@@ -88,7 +119,7 @@ describe("query history writes", () => {
   it("also bounds the queued bytes", async () => {
     let down = true;
     const cat = fakeCatalog(() => (down ? { error: unavailable() } : null));
-    const { h, record, dropped } = history(cat.bus, { maxQueuedBytes: 10_000 });
+    const { h, record, dropped } = history(cat.bus, { maxQueuedBytes: 13_000 });
     for (let n = 0; n < 10; n++) record(n, `select '${"x".repeat(3000)}'`);
     expect(dropped.queue_full).toBe(7);
     expect(h.pending()).toBe(3);

@@ -40,10 +40,10 @@ export const EnvSchema = z.object({
   BUS_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   /** Prefix for every bus subject, to share one NATS between deployments. */
   BUS_NAMESPACE: optionalString.pipe(z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, _ and - only").optional()),
-  /** Gateway: query history entries kept for retry while the catalog cannot record them; past it the oldest are dropped (and counted). */
-  HISTORY_QUEUE_MAX: z.coerce.number().int().min(1).default(10_000),
-  /** Gateway: the same bound in bytes of the entries' texts. */
-  HISTORY_QUEUE_MAX_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 ** 2),
+  /** Gateway: query history entries kept for retry while the catalog cannot record them; past it the oldest are dropped (and counted). Default: gateway/src/history.ts HISTORY_DEFAULTS (50,000). */
+  HISTORY_QUEUE_MAX: z.coerce.number().int().min(1).optional(),
+  /** Gateway: the same bound in bytes the entries take (default 64 MiB). */
+  HISTORY_QUEUE_MAX_BYTES: z.coerce.number().int().min(1024).optional(),
   /** Identifies this process among replicas (cursor subjects, logs). */
   REPLICA_ID: optionalString,
   /** Bytes of datasets ingestion keeps in memory across queries. */
