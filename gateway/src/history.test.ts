@@ -130,9 +130,11 @@ describe("query history writes", () => {
 
   it("a refusal that no retry can change drops the batch at once (counted), and the next entries still land", async () => {
     const cat = fakeCatalog((_b, attempt) => (attempt === 1 ? { error: new AppError("VALIDATION", "bad entry") } : null));
-    const { h, record, dropped } = history(cat.bus);
+    const { h, record, dropped, warnings } = history(cat.bus);
     record(1);
     await until(() => h.pending() === 0, "the refused entry settled");
+    await until(() => warnings.length > 0, "a drop log line");
+    expect(warnings[0]!.o).toMatchObject({ dropped: { refused: 1 }, refused_with: ["VALIDATION"] });
     const id = record(2);
     await until(() => h.pending() === 0, "the next entry recorded");
     expect(dropped).toEqual({ refused: 1 });

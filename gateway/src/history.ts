@@ -91,6 +91,7 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"], options: Q
   let batchMax = HISTORY_BATCH_MAX;
   let wake: (() => void) | null = null;
   const unlogged = new Map<HistoryDropReason, number>();
+  const refusals = new Set<string>();
   let dropLogTimer: ReturnType<typeof setTimeout> | null = null;
 
   const landed = (entries: Pending[]) => {
@@ -102,16 +103,19 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"], options: Q
     o.onQueued?.(unsettled);
   };
 
-  const drop = (entries: Pending[], reason: HistoryDropReason) => {
+  const drop = (entries: Pending[], reason: HistoryDropReason, code?: string) => {
     if (entries.length === 0) return;
     landed(entries);
     o.onDropped?.(entries.length, reason);
     unlogged.set(reason, (unlogged.get(reason) ?? 0) + entries.length);
+    if (code) refusals.add(code);
     // One line per burst of drops: the count by reason, a few seconds after the first.
     dropLogTimer ??= setTimeout(() => {
       dropLogTimer = null;
-      log?.warn({ dropped: Object.fromEntries(unlogged), queued: unsettled }, "⚠️ query history entries dropped (not recorded)");
+      log?.warn({ dropped: Object.fromEntries(unlogged), queued: unsettled, ...(refusals.size ? { refused_with: [...refusals] } : {}) },
+        "⚠️ query history entries dropped (not recorded)");
       unlogged.clear();
+      refusals.clear();
     }, o.dropLogMs);
     (dropLogTimer as { unref?: () => void }).unref?.();
   };
@@ -128,6 +132,7 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"], options: Q
   const backoff = (failures: number) => new Promise<void>((resolve) => {
     const base = Math.min(o.retryMaxMs, o.retryMinMs * 2 ** Math.min(failures - 1, 30));
     const t = setTimeout(() => { wake = null; resolve(); }, base * (0.75 + Math.random() * 0.5));
+    (t as { unref?: () => void }).unref?.(); // a closed bus must not keep a stopping process alive
     wake = () => { clearTimeout(t); wake = null; resolve(); };
   });
 
@@ -159,8 +164,7 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"], options: Q
           continue;
         }
         if (!err.retryable) {
-          log?.warn({ requestId, code: err.code, records: batch.length }, "⚠️ catalog refused query history entries");
-          drop(batch, "refused");
+          drop(batch, "refused", err.code);
           continue;
         }
         queue.unshift(...batch);
