@@ -18,6 +18,7 @@ it("tells a database that is away from a statement that is wrong", async () => {
   for (const e of [
     withCode('relation "nope" does not exist', "42P01"),
     withCode("duplicate key value violates unique constraint", "23505"),
+    withCode("unterminated /* comment at or near \"/* Connection terminated\"", "42601"),
     new AppError("NOT_FOUND", "Data source not found"),
     "Connection terminated",
   ]) expect(isDatabaseUnavailable(e)).toBe(false);

@@ -15,7 +15,9 @@ const LOST = /Connection terminated|timeout exceeded when trying to connect|not 
 export function isDatabaseUnavailable(e: unknown): boolean {
   if (!(e instanceof Error) || e instanceof AppError) return false;
   const code = (e as { code?: unknown }).code;
-  if (typeof code === "string" && (UNAVAILABLE_STATES.test(code) || NET_CODES.has(code))) return true;
+  if (typeof code === "string" && NET_CODES.has(code)) return true;
+  // A server's answer with a SQLSTATE is about that statement unless the state says otherwise, whatever its words.
+  if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return UNAVAILABLE_STATES.test(code);
   if (e instanceof AggregateError && e.errors.some(isDatabaseUnavailable)) return true;
   return LOST.test(e.message) || (e.cause !== undefined && isDatabaseUnavailable(e.cause));
 }
