@@ -44,7 +44,8 @@ export async function pgliteBackend(): Promise<Backend> {
   };
 }
 
-export const testEnv = (vars: Record<string, string>) => parseEnv({ LOG_LEVEL: "trace", ...vars });
+/** Contract tests drive the catalog over the bus alone: no health scheduler (and no lease bucket on the shared NATS). */
+export const testEnv = (vars: Record<string, string>) => parseEnv({ LOG_LEVEL: "trace", HEALTH_MONITORING: "false", ...vars });
 
 /** A trace-level logger whose every line is kept, to grep for secrets. */
 export function capturedLogger(name: string): { log: Logger; lines: string[] } {
