@@ -84,10 +84,14 @@ describe("PostgreSQL source through the gateway", () => {
     const body = await json(res);
     expect(res.status).toBe(200);
     expect(body.columns.map((c: { name: string }) => c.name)).toEqual(["id", "amount", "placed_at", "big"]);
-    expect(body.rows).toEqual([["10", "12.50", "2024-03-01T10:00:00Z", "9007199254740993"], ["11", "7.25", "2024-03-02T11:00:00Z", "1"]]);
+    expect(body.rows).toEqual([[10, "12.50", "2024-03-01T10:00:00Z", "9007199254740993"], [11, "7.25", "2024-03-02T11:00:00Z", 1]]);
     expect(body).toMatchObject({ row_count: 2, truncated: false, query_id: expect.any(String) });
     const hist = await json(await sys.api(`/api/data/sources/${sourceId}/queries`));
     expect(hist.queries[0]).toMatchObject({ id: body.query_id, status: "success", result_count: 2, natural_language_query: "Ada's orders", data_source_id: sourceId });
+    // count(*) is an int8: a JSON number, with the database's type kept (API.md "Column values").
+    const n = await json(await sys.api(`/api/data/sources/${sourceId}/query`, { method: "POST", json: { sql: "select count(*) as n, 9007199254740993::int8 as big from orders" } }));
+    expect(n.columns).toEqual([{ name: "n", type: "int8" }, { name: "big", type: "int8" }]);
+    expect(n.rows).toEqual([[3, "9007199254740993"]]);
   });
 
   it("records every query of a concurrent burst in the history (written in batches behind the responses)", async () => {

@@ -6,3 +6,4 @@ export * from "./source.ts";
 export * from "./query.ts";
 export * from "./health.ts";
 export * from "./subjects.ts";
+export * from "./values.ts";

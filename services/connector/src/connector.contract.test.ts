@@ -122,7 +122,7 @@ describe("connector service over the bus", async () => {
         query_config: { table: "public.items", select: ["region"], aggregates: [{ fn: "count", as: "n" }, { fn: "sum", column: "amount", as: "total" }], group_by: ["region"], order_by: [{ column: "region" }] },
         limit: 100,
       });
-      expect(r.rows).toEqual([["EU", "10", "165.00"], ["US", "10", "150.00"]]);
+      expect(r.rows).toEqual([["EU", 10, "165.00"], ["US", 10, "150.00"]]);
       const bad = await failure(query({ query_config: { table: "public.items", select: ["nope"] }, limit: 10 }));
       expect(bad.code).toBe("VALIDATION");
       expect(bad.message).toBe("Unknown column nope in table public.items. Known columns: id, region, amount");

@@ -7,6 +7,7 @@ import { AppError, type QueryConfig } from "@dsb/contracts";
 import { createLogger, parseEnv } from "@dsb/runtime";
 import { testBus, uniqueId } from "@dsb/runtime/testing";
 import { FsBlobStore, type BlobStore } from "@dsb/storage";
+import { parquetWriteBuffer } from "hyparquet-writer";
 import { startIngestion } from "./index.ts";
 import { declareHuge, parquet, parquetTyped, PNG, workbook } from "./corpus.test-helpers.ts";
 
@@ -112,6 +113,19 @@ describe("ingestion.parse formats", () => {
     expect(t.rowCount).toBe(25_000);
     const page = await query(r.key, { filters: [{ column: "big", op: "=", value: "9007199254740995" }] });
     expect(page.rows).toEqual([[2, "g2", 1, "9007199254740995", "2024-01-01T00:00:02.000Z"]]);
+  });
+});
+
+describe("file values: 64-bit integers as numbers within ±(2^53−1) (API.md Column values)", () => {
+  it("csv and parquet BIGINT columns give numbers within the bounds and text beyond, like the databases", async () => {
+    const csv = await parse("n\n-9007199254740991\n9007199254740991\n9007199254740993\n-9007199254740992\n5\n", "ints.csv");
+    expect(cols(csv.schema.tables[0]!)).toEqual({ n: "BIGINT" });
+    expect((await query(csv.key, {})).rows).toEqual([[-9007199254740991], [9007199254740991], ["9007199254740993"], ["-9007199254740992"], [5]]);
+    const pq = await parse(Buffer.from(parquetWriteBuffer({ columnData: [{ name: "n", data: [1n, -9_007_199_254_740_991n, 9_007_199_254_740_993n], type: "INT64" }] })), "ints.parquet");
+    expect(cols(pq.schema.tables[0]!)).toEqual({ n: "BIGINT" });
+    expect((await query(pq.key, {})).rows).toEqual([[1], [-9007199254740991], ["9007199254740993"]]);
+    const n = await query(pq.key, { aggregates: [{ fn: "count", as: "n" }] });
+    expect(n.rows).toEqual([[3]]);
   });
 });
 

@@ -188,6 +188,13 @@ export function driverSuite<C extends DatabaseConfig>(h: DriverHarness<C>): void
           expect(g![5]).toBeNull();
         });
 
+        it("integers are JSON numbers within ±(2^53−1) and text beyond, count(*) included (API.md Column values)", async () => {
+          const r = await drain(conn, `select big from ${h.table} order by id`, [], mode);
+          expect(r.rows.map((x) => x[0])).toEqual(["9007199254740993", 2, 3]);
+          const n = await drain(conn, `select count(*) from ${h.table}`, [], mode);
+          expect(n.rows[0]![0]).toBe(3);
+        });
+
         it("binds positional parameters", async () => {
           const r = await run(conn, `select name from ${h.table} where id = ${h.placeholder(1, "int")}`, [2], mode);
           expect(r.rows).toEqual([["beta"]]);

@@ -1,5 +1,5 @@
 import * as aq from "arquero";
-import { AppError, type ColumnMeta, type QueryConfig } from "@dsb/contracts";
+import { AppError, integerValue, type ColumnMeta, type QueryConfig } from "@dsb/contracts";
 import type { ColumnType } from "../formats/types.ts";
 import { columnKey, SQL_TYPE, type ManifestTable } from "../dataset/layout.ts";
 import { naiveTimestamp, pad } from "../formats/infer.ts";
@@ -98,10 +98,10 @@ function display(v: unknown, t: ColumnType): string {
   return typeof o === "string" ? o : String(o);
 }
 
-/** A stored value as API.md wants it: bigints and decimals as strings, dates as ISO strings. */
+/** A stored value as API.md wants it: bigints as numbers within ±(2^53−1) (text beyond), decimals as strings, dates as ISO strings. */
 function out(v: unknown, t: ColumnType): unknown {
   if (v === null || v === undefined) return null;
-  if (typeof v === "bigint") return v.toString();
+  if (typeof v === "bigint") return integerValue(v);
   if (v instanceof Date) return t === "date" ? v.toISOString().slice(0, 10) : t === "timestamptz" ? v.toISOString() : naiveTimestamp(v);
   if (t === "time" && typeof v === "number") return timeText(v);
   if (typeof v === "number" && !Number.isFinite(v)) return null;

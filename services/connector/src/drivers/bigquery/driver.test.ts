@@ -71,16 +71,19 @@ describe("bigquery config and types", () => {
     expect(bigqueryDriver.targets(BigqueryConfigSchema.parse({ ...base, api_endpoint: "http://127.0.0.1:9050" }))).toEqual([{ hostname: "127.0.0.1", port: 9050 }]);
   });
 
-  it("maps REST cells: INT64/NUMERIC as strings, TIMESTAMP micros as ISO, BOOL, repeated and STRUCT", () => {
+  it("maps REST cells: INT64 a number within ±(2^53−1) and text beyond, NUMERIC as strings, TIMESTAMP micros as ISO, BOOL, repeated and STRUCT", () => {
     expect(bigqueryValue({ name: "a", type: "INTEGER" }, "9007199254740993")).toBe("9007199254740993");
+    expect(bigqueryValue({ name: "a", type: "INT64" }, "9007199254740991")).toBe(9007199254740991);
+    expect(bigqueryValue({ name: "a", type: "INT64" }, "-9007199254740991")).toBe(-9007199254740991);
+    expect(bigqueryValue({ name: "a", type: "INT64" }, "-9007199254740992")).toBe("-9007199254740992");
     expect(bigqueryValue({ name: "a", type: "NUMERIC" }, "10.5")).toBe("10.5");
     expect(bigqueryValue({ name: "a", type: "TIMESTAMP" }, "1704164645123456")).toBe("2024-01-02T03:04:05.123456Z");
     expect(bigqueryValue({ name: "a", type: "TIMESTAMP" }, "1.704164645E9")).toBe("2024-01-02T03:04:05.000Z");
     expect(bigqueryValue({ name: "a", type: "BOOLEAN" }, "false")).toBe(false);
     expect(bigqueryValue({ name: "a", type: "FLOAT" }, "1.5")).toBe(1.5);
-    expect(bigqueryValue({ name: "a", type: "INTEGER", mode: "REPEATED" }, [{ v: "1" }, { v: "2" }])).toEqual(["1", "2"]);
+    expect(bigqueryValue({ name: "a", type: "INTEGER", mode: "REPEATED" }, [{ v: "1" }, { v: "2" }])).toEqual([1, 2]);
     expect(bigqueryValue({ name: "s", type: "RECORD", fields: [{ name: "x", type: "INTEGER" }, { name: "d", type: "DATE" }] }, { f: [{ v: "7" }, { v: "2024-01-02" }] }))
-      .toEqual({ x: "7", d: "2024-01-02" });
+      .toEqual({ x: 7, d: "2024-01-02" });
     const proto = bigqueryValue({ name: "s", type: "RECORD", fields: [{ name: "__proto__", type: "STRING" }, { name: "constructor", type: "STRING" }] }, { f: [{ v: "p" }, { v: "c" }] });
     expect(JSON.stringify(proto)).toBe('{"__proto__":"p","constructor":"c"}');
   });

@@ -1,3 +1,5 @@
+import { integerValue } from "@dsb/contracts";
+
 /** A field of a BigQuery table or result schema (REST `TableFieldSchema`). */
 export interface BqField {
   name: string;
@@ -38,7 +40,9 @@ export function bigqueryValue(f: BqField, v: unknown): unknown {
     return Array.isArray(v) ? v.map((x) => bigqueryValue({ ...f, mode: "NULLABLE" }, (x as { v: unknown }).v)) : v;
   }
   switch (f.type) {
-    case "INT64": case "INTEGER": case "NUMERIC": case "BIGNUMERIC":
+    case "INT64": case "INTEGER":
+      return integerValue(String(v));
+    case "NUMERIC": case "BIGNUMERIC":
       return String(v);
     case "FLOAT64": case "FLOAT": {
       const n = Number(v);

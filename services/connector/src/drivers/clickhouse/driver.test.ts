@@ -169,7 +169,7 @@ describe("clickhouse driver against the server", () => {
   live("binds hostile strings as data (client-side on 18.16, natively on newer servers)", async () => {
     const evil = "x' OR 1=1 -- \\' {p2:String}";
     const r = await drain(conn, "select {p1:String} as v, {p2:Int64} as n", [evil, 42]);
-    expect(r.rows).toEqual([[evil, "42"]]);
+    expect(r.rows).toEqual([[evil, 42]]);
   });
 
   live("read-only refuses DDL, a query's own SETTINGS (so it cannot lift its timeout) and table functions such as url()", async () => {
@@ -185,7 +185,7 @@ describe("clickhouse driver against the server", () => {
     const w = await drain(conn, `create table if not exists ${DB}.w (x UInt8) engine = Memory`, [], { readOnly: false });
     expect({ columns: w.columns, rows: w.rows }).toEqual({ columns: [], rows: [] });
     await drain(conn, `insert into ${DB}.w values (1), (2)`, [], { readOnly: false });
-    expect((await drain(conn, `select sum(x) from ${DB}.w`)).rows).toEqual([["3"]]);
+    expect((await drain(conn, `select sum(x) from ${DB}.w`)).rows).toEqual([[3]]);
   });
 
   live("an exception after rows were sent (HTTP 200 already out) fails the stream instead of becoming a row", async () => {
@@ -348,7 +348,7 @@ describe("clickhouse users with a password and with a readonly=1 profile (made b
     try {
       expect((await c.test()).serverVersion).toMatch(/^\d+\./);
       await c.introspect();
-      expect((await drain(c, "select {p1:Int64} + 1", [41])).rows).toEqual([["42"]]);
+      expect((await drain(c, "select {p1:Int64} + 1", [41])).rows).toEqual([[42]]);
       const err = await drain(c, "create table default.dsb_ro_probe (x UInt8) engine = Memory", [], { readOnly: false }).then(() => null, (e: unknown) => e);
       expect((err as DriverError).kind).toBe("query");
     } finally {

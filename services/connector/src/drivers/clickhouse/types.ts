@@ -2,10 +2,11 @@
  * ClickHouse results are read as TabSeparatedWithNamesAndTypes: a format every
  * server version has (18.16 lacks JSONCompactEachRow), streamable line by line,
  * with the column types in the header. Values are text; this file turns them
- * into API.md's values: 64-bit-and-wider integers and decimals stay strings,
+ * into API.md's values: 64-bit-and-wider integers are numbers within
+ * ±(2^53−1) and text beyond, decimals stay strings,
  * DateTime becomes ISO-8601 UTC, `\N` is null.
  */
-import type { ColumnMeta } from "@dsb/contracts";
+import { integerValue, type ColumnMeta } from "@dsb/contracts";
 
 const ESCAPES: Readonly<Record<string, string>> = { t: "\t", n: "\n", r: "\r", b: "\b", f: "\f", "0": "\0", "\\": "\\", "'": "'", '"': '"', a: "\x07", v: "\v", "/": "/" };
 
@@ -31,6 +32,7 @@ export function innerType(t: string): string {
 export const isNullableType = (t: string): boolean => /^(LowCardinality\()?Nullable\(/.test(t.trim());
 
 const SMALL_NUMBER = /^(U?Int(8|16|32)|Float(32|64))$/;
+const WIDE_INTEGER = /^U?Int(64|128|256)$/;
 const DATETIME = /^DateTime(64)?(\((.*)\))?$/;
 
 /** The time zone inside `DateTime('Asia/Tokyo')` or `DateTime64(3, 'UTC')`, if any. */
@@ -89,13 +91,14 @@ export function clickhouseConverter(type: string, serverTz: string): Convert {
       return Number.isFinite(n) ? n : raw;
     };
   }
+  if (WIDE_INTEGER.test(t)) return integerValue;
   if (t === "Bool" || t === "Boolean") return (raw) => raw === "true" || raw === "1";
   const dt = DATETIME.exec(t);
   if (dt) {
     const tz = dateTimeZone(t) ?? serverTz;
     return (raw) => wallClockToIso(raw, tz);
   }
-  // (U)Int64/128/256, Decimal, Date, String, UUID, Enum, IPs, Array, Tuple, Map...: the text itself.
+  // Decimal, Date, String, UUID, Enum, IPs, Array, Tuple, Map...: the text itself.
   return (raw) => unescapeTsv(raw);
 }
 

@@ -92,7 +92,7 @@ describe("mssql driver over a fake TDS client", () => {
     ]);
     expect(r.rows).toEqual([
       [1, "alpha", "10.50", "9007199254740993", "2024-01-02T03:04:05.000Z", true, "2024-01-02", Buffer.from("hi").toString("base64")],
-      [2, "beta", null, "2", "2024-02-03T04:05:06.000Z", false, null, null],
+      [2, "beta", null, 2, "2024-02-03T04:05:06.000Z", false, null, null],
     ]);
     const sqls = fake.log.map((l) => l.sql);
     expect(sqls).toEqual(["BEGIN TRANSACTION", "select * from dsb_items where id > @p1 and name <> @p2", "IF @@TRANCOUNT > 0 ROLLBACK TRANSACTION"]);

@@ -1,3 +1,4 @@
+import { integerValue } from "@dsb/contracts";
 import type { TdsColumn } from "./tds-client.ts";
 
 /** SQL Server's own name for a result column's type, e.g. BIGINT, DECIMAL(12,2), NVARCHAR(100). */
@@ -39,12 +40,15 @@ function decimalString(v: number, scale: number | undefined): string {
   return String(v);
 }
 
-/** Maps one value tedious produced to API.md's rules (bigint/decimal → string, dates → ISO, binary → base64). */
+/** Maps one value tedious produced to API.md's rules (bigint → number within ±(2^53−1), decimal → string, dates → ISO, binary → base64). */
 export function mssqlValue(c: TdsColumn, v: unknown): unknown {
   if (v === null || v === undefined) return null;
   switch (c.tdsType) {
     case "Decimal": case "DecimalN": case "Numeric": case "NumericN":
       return typeof v === "number" ? decimalString(v, c.scale) : String(v);
+    case "BigInt": case "IntN":
+      // tedious returns BIGINT as its decimal text.
+      return typeof v === "string" ? integerValue(v) : normalizeValue(v);
     case "Money": case "MoneyN": case "SmallMoney":
       return typeof v === "number" ? decimalString(v, 4) : String(v);
     case "Date":
@@ -60,7 +64,7 @@ export function mssqlValue(c: TdsColumn, v: unknown): unknown {
 /** Type-independent part of the mapping, also used for sql_variant. */
 export function normalizeValue(v: unknown): unknown {
   if (v === null || v === undefined) return null;
-  if (typeof v === "bigint") return v.toString();
+  if (typeof v === "bigint") return integerValue(v);
   if (v instanceof Date) return Number.isNaN(v.getTime()) ? null : v.toISOString();
   if (Buffer.isBuffer(v)) return v.toString("base64");
   if (v instanceof Uint8Array) return Buffer.from(v).toString("base64");

@@ -351,7 +351,7 @@ class RunningQuery {
       let row: unknown[] | null;
       while (rows.length < n && (row = stream.read() as unknown[] | null) !== null)
         // A statement without a result set yields its OK packet: report affected rows.
-        rows.push(Array.isArray(row) ? row : [String((row as { affectedRows?: number }).affectedRows ?? 0)]);
+        rows.push(Array.isArray(row) ? row : [(row as { affectedRows?: number }).affectedRows ?? 0]);
       if (rows.length > 0) return rows;
       if (this.ended || stream.destroyed) {
         if (this.stopped) throw stopError(this.stopped, this.opts.timeoutMs);

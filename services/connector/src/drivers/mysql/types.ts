@@ -1,10 +1,11 @@
 /**
  * MySQL/MariaDB result metadata and values → API.md's value rules:
- * BIGINT and DECIMAL as strings (mysql2's bigNumberStrings, always a string so a
- * column has one JSON type), DATETIME/TIMESTAMP as ISO-8601, binary as base64.
+ * BIGINT (count(*) too) as a number within ±(2^53−1) and its text beyond
+ * (mysql2's bigNumberStrings gives the text), DECIMAL as strings,
+ * DATETIME/TIMESTAMP as ISO-8601, binary as base64.
  */
 import type { FieldPacket } from "mysql2";
-import type { ColumnMeta } from "@dsb/contracts";
+import { integerValue, type ColumnMeta } from "@dsb/contracts";
 
 /** Column type codes of the protocol (mysql2/lib/constants/types.js). */
 export const T = {
@@ -76,6 +77,7 @@ export function mysqlConverters(fields: readonly FieldPacket[]): (Convert | null
     switch (f.columnType) {
       case T.TIMESTAMP: return (v) => (typeof v === "string" ? isoDateTime(v, true) : v);
       case T.DATETIME: return (v) => (typeof v === "string" ? isoDateTime(v, false) : v);
+      case T.LONGLONG: return (v) => (typeof v === "string" ? integerValue(v) : v);
       case T.BIT: return (v) => (Buffer.isBuffer(v) ? bitValue(v, f.columnLength ?? 64) : v);
       case T.GEOMETRY: return null;
       default:

@@ -98,16 +98,18 @@ line" is E'quote " backslash \\ newline\n tab\t ctrl \x01 unicode ✓ \u2028'; c
       }
     });
 
-    it("maps values: int8/numeric strings, timestamptz UTC ISO, bytea base64, json parsed, arrays", async () => {
+    it("maps values: int8 a number within ±(2^53−1) and text beyond, numeric strings, timestamptz UTC ISO, bytea base64, json parsed, arrays", async () => {
       const s = await conn.query(
         `select 9007199254740993::int8 as a, 1.50::numeric as b, '2024-01-02 03:04:05.123456+02'::timestamptz as c, '2024-01-02'::date as d,
-                '\\x48656c6c6f'::bytea as e, '{"k":[1,2]}'::jsonb as f, array[1,2]::int8[] as g, 42 as h, 1.5::float8 as i, 'x' as i`,
+                '\\x48656c6c6f'::bytea as e, '{"k":[1,2]}'::jsonb as f, array[1,2]::int8[] as g, 42 as h, 1.5::float8 as i, 'x' as i,
+                9007199254740991::int8 as j, -9007199254740991::int8 as k, -9007199254740992::int8 as l, count(*) as m`,
         [], { readOnly: true, timeoutMs: 5000, signal: new AbortController().signal, batchRows: 10 });
       const r = await s.batches.next();
       await s.batches.return?.();
-      expect(s.columns.map((c) => c.name)).toEqual(["a", "b", "c", "d", "e", "f", "g", "h", "i", "i"]);
-      expect(s.columns.map((c) => c.type)).toEqual(["int8", "numeric", "timestamptz", "date", "bytea", "jsonb", "_int8", "int4", "float8", "text"]);
-      expect(r.value).toEqual([["9007199254740993", "1.50", "2024-01-02T01:04:05.123456Z", "2024-01-02", "SGVsbG8=", { k: [1, 2] }, ["1", "2"], 42, 1.5, "x"]]);
+      expect(s.columns.map((c) => c.name)).toEqual(["a", "b", "c", "d", "e", "f", "g", "h", "i", "i", "j", "k", "l", "m"]);
+      expect(s.columns.map((c) => c.type)).toEqual(["int8", "numeric", "timestamptz", "date", "bytea", "jsonb", "_int8", "int4", "float8", "text", "int8", "int8", "int8", "int8"]);
+      expect(r.value).toEqual([["9007199254740993", "1.50", "2024-01-02T01:04:05.123456Z", "2024-01-02", "SGVsbG8=", { k: [1, 2] }, [1, 2], 42, 1.5, "x",
+        9007199254740991, -9007199254740991, "-9007199254740992", 1]]);
     });
 
     it("a write needs readOnly false; the database error comes back without connection details", async () => {

@@ -1,9 +1,10 @@
 import pg from "pg";
 import { parse as parseArray } from "postgres-array";
+import { integerValue } from "@dsb/contracts";
 
 /**
- * Value mapping of API.md for the pg wire protocol: int8/numeric/money as
- * strings, dates and timestamps as ISO-8601 strings, bytea as base64, json
+ * Value mapping of API.md for the pg wire protocol: int8 as a number when it
+ * fits ±(2^53−1) (its text beyond), numeric/money as strings, dates and timestamps as ISO-8601 strings, bytea as base64, json
  * parsed. Given to each pool (`types`), never installed globally, so other
  * pg users in the process (the catalog) keep pg's defaults.
  */
@@ -57,12 +58,12 @@ const int = (s: string) => parseInt(s, 10);
 const float = (s: string) => parseFloat(s);
 
 const PARSERS: Readonly<Record<number, Parser>> = {
-  [OID.int8]: identity, [OID.numeric]: identity, [OID.money]: identity,
+  [OID.int8]: integerValue, [OID.numeric]: identity, [OID.money]: identity,
   [OID.date]: identity, [OID.timestamp]: timestampToIso, [OID.timestamptz]: timestamptzToIso,
   [OID.time]: identity, [OID.timetz]: identity, [OID.interval]: identity,
   [OID.bytea]: byteaToBase64,
   [OID.json]: JSON.parse, [OID.jsonb]: JSON.parse,
-  1016: array(identity), 1231: array(identity), 791: array(identity),
+  1016: array(integerValue), 1231: array(identity), 791: array(identity),
   1182: array(identity), 1115: array(timestampToIso), 1185: array(timestamptzToIso),
   1183: array(identity), 1270: array(identity), 1187: array(identity),
   1001: array(byteaToBase64), 199: array(JSON.parse), 3807: array(JSON.parse),
@@ -81,7 +82,7 @@ export const pgTypes = {
 // An oid pg has no parser for: its "parser" is the identity every unknown type gets.
 const DEFAULT_TEXT = pg.types.getTypeParser(0x7ffffff0 as unknown as Parameters<typeof pg.types.getTypeParser>[0], "text");
 /** Columns whose JSON value is a number that prints as PostgreSQL's own text (floats: same digits; see copyCsv). */
-const NUMERIC_TEXT: ReadonlySet<number> = new Set([OID.int2, OID.int4, OID.oid, OID.float4, OID.float8]);
+const NUMERIC_TEXT: ReadonlySet<number> = new Set([OID.int2, OID.int4, OID.int8, OID.oid, OID.float4, OID.float8]);
 
 /**
  * The select-list expression that makes COPY's CSV text of column `ref` equal the

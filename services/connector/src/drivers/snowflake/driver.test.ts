@@ -96,13 +96,13 @@ describe("snowflake driver against the REST stand-in", () => {
     expect(logins()).toBe(before + 1);
   });
 
-  it("binds ? parameters and maps NUMBER to exact strings, TIMESTAMP to ISO, BOOLEAN to booleans", async () => {
+  it("binds ? parameters and maps NUMBER(38,0) to numbers within ±(2^53−1) and exact strings beyond, TIMESTAMP to ISO, BOOLEAN to booleans", async () => {
     const r = await drain(conn, "select id, name, amount, big, created_at, flag from dsb_suite_items where id = ?", [1]);
     expect(r.columns).toEqual([
       { name: "ID", type: "NUMBER(38,0)" }, { name: "NAME", type: "VARCHAR" }, { name: "AMOUNT", type: "NUMBER(12,2)" },
       { name: "BIG", type: "NUMBER(38,0)" }, { name: "CREATED_AT", type: "TIMESTAMP_NTZ" }, { name: "FLAG", type: "BOOLEAN" },
     ]);
-    expect(r.rows).toEqual([["1", "alpha", "10.50", "9007199254740993", "2024-01-02T03:04:05.000Z", true]]);
+    expect(r.rows).toEqual([[1, "alpha", "10.50", "9007199254740993", "2024-01-02T03:04:05.000Z", true]]);
   });
 
   it("introspects in three statements: INFORMATION_SCHEMA.TABLES, .COLUMNS and SHOW PRIMARY KEYS", async () => {

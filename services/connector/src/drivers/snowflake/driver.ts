@@ -109,7 +109,7 @@ class SnowflakeConnection implements Connection {
   private async collectOn(conn: SfConnection, sql: string): Promise<{ names: string[]; rows: unknown[][] }> {
     const { stmt, columns } = await execute(conn, sql, [], { timeoutMs: 120_000 });
     const rows: unknown[][] = [];
-    for await (const row of stmt.streamRows()) rows.push((row as unknown[]).map((v, i) => snowflakeValue(columns[i]!.getType(), v)));
+    for await (const row of stmt.streamRows()) rows.push((row as unknown[]).map((v, i) => snowflakeValue(columns[i]!.getType(), v, columns[i]!.getScale())));
     return { names: columns.map((c) => c.getName().toLowerCase()), rows };
   }
 
@@ -181,6 +181,7 @@ class SnowflakeConnection implements Connection {
     if (stopped) { finish(); throw stopped; }
     const { columns } = executed;
     const types = columns.map((c) => c.getType());
+    const scales = columns.map((c) => c.getScale());
     const stream = executed.stmt.streamRows();
     const rows = stream[Symbol.asyncIterator]() as AsyncIterator<unknown[]>;
     const batchRows = Math.max(1, opts.batchRows);
@@ -194,7 +195,7 @@ class SnowflakeConnection implements Connection {
             if (stopped) throw stopped;
             const r = await rows.next();
             if (r.done) break;
-            batch.push(r.value.map((v, i) => snowflakeValue(types[i]!, v)));
+            batch.push(r.value.map((v, i) => snowflakeValue(types[i]!, v, scales[i])));
           }
         } catch (err) {
           stream.destroy();

@@ -1,3 +1,5 @@
+import { integerValue } from "@dsb/contracts";
+
 /** What the driver reads of a result column (snowflake-sdk's Column). */
 export interface SfColumn {
   getName(): string;
@@ -21,14 +23,16 @@ const pad = (n: number) => String(n).padStart(2, "0");
 
 /**
  * One value as snowflake-sdk produced it (with fetchAsString: ["Number"]) mapped to
- * API.md's rules: NUMBER stays the exact string, FLOAT becomes a number, DATE is
+ * API.md's rules: NUMBER(p,0) (integers) is a number within ±(2^53−1) and the
+ * exact text beyond, other NUMBERs stay the exact string, FLOAT becomes a number, DATE is
  * YYYY-MM-DD, timestamps ISO-8601 UTC, BINARY base64.
  */
-export function snowflakeValue(type: string, v: unknown): unknown {
+export function snowflakeValue(type: string, v: unknown, scale = -1): unknown {
   if (v === null || v === undefined) return null;
   const t = type.toLowerCase();
   // fetchAsString turns a NULL number into the text "NULL"; no number is spelled that way.
   if ((t === "fixed" || t === "real") && v === "NULL") return null;
+  if (t === "fixed" && scale === 0 && typeof v === "string" && /^-?\d+$/.test(v)) return integerValue(v);
   if (t === "real") {
     const n = Number(v);
     return Number.isFinite(n) ? n : String(v);
@@ -40,6 +44,6 @@ export function snowflakeValue(type: string, v: unknown): unknown {
     return v.toISOString();
   }
   if (Buffer.isBuffer(v)) return v.toString("base64");
-  if (typeof v === "bigint") return v.toString();
+  if (typeof v === "bigint") return integerValue(v);
   return v;
 }
