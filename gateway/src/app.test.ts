@@ -6,7 +6,7 @@ import { createApp } from "./app.ts";
 import { createVerifier } from "./auth.ts";
 
 const SECRET = "test-secret-with-enough-length-0123456789";
-const limits = { maxUploadBytes: 1024, queryMaxRows: 1000, defaultTimeoutMs: 5000, busTimeoutMs: 5000 };
+const limits = { maxUploadBytes: 1024, maxBodyBytes: 1024 * 1024, queryMaxRows: 1000, defaultTimeoutMs: 5000, busTimeoutMs: 5000 };
 
 async function token(claims: Record<string, unknown> = {}, secret = SECRET, exp = "1h") {
   return new SignJWT({ tenant_id: "t1", ...claims }).setProtectedHeader({ alg: "HS256" }).setSubject("u1").setIssuedAt().setExpirationTime(exp).sign(new TextEncoder().encode(secret));

@@ -4,6 +4,7 @@ import { newRequestId } from "@dsb/bus";
 import { requireAuth } from "./auth.ts";
 import type { GatewayDeps, GatewayEnv } from "./deps.ts";
 import { docsRoutes } from "./docs.ts";
+import { jsonBodyLimit } from "./body-limit.ts";
 import { asAppError, errorResponse } from "./errors.ts";
 import { databaseRoutes } from "./routes/databases.ts";
 import { healthRoutes } from "./routes/health.ts";
@@ -32,6 +33,9 @@ export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
     await next();
     deps.metrics?.observe({ method: c.req.method, route: c.req.routePath || "unmatched", status: c.res.status, seconds: (performance.now() - started) / 1000 });
   });
+
+  // Before any route reads a body: a JSON body over MAX_BODY_BYTES never reaches a handler.
+  app.use("*", jsonBodyLimit(deps.limits.maxBodyBytes));
 
   app.onError((e, c) => {
     const err = asAppError(e);

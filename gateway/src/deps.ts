@@ -6,6 +6,8 @@ import type { HistoryDropReason } from "./history.ts";
 export interface GatewayLimits {
   /** Upload cap in bytes (MAX_UPLOAD_BYTES). */
   maxUploadBytes: number;
+  /** Largest JSON request body in bytes (MAX_BODY_BYTES). */
+  maxBodyBytes: number;
   /** Largest `limit` a JSON query result may have. */
   queryMaxRows: number;
   defaultTimeoutMs: number;

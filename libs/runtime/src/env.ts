@@ -31,6 +31,8 @@ export const EnvSchema = z.object({
   NATS_PASS: optionalString,
   NATS_TOKEN: optionalString,
   MAX_UPLOAD_BYTES: z.coerce.number().int().min(1).default(1024 ** 3),
+  /** Largest JSON request body the gateway reads (uploads have MAX_UPLOAD_BYTES). */
+  MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1024 ** 2),
   ALLOW_PRIVATE_HOSTS: bool.optional(),
   LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
   /** Largest `limit` a JSON query result may ask for. */

@@ -34,7 +34,7 @@ if (mode === "stub") {
   const { createMetrics } = await import("../../../gateway/src/metrics.ts");
   const bus = await connectBus(env, "gateway", log);
   const app = createApp({ bus, verifier: createVerifier({ secret: SECRET, tenantClaim: "tenant_id" }), metrics: createMetrics(),
-    limits: { maxUploadBytes: 1024, queryMaxRows: 1000, defaultTimeoutMs: 5000, busTimeoutMs: 5000 } });
+    limits: { maxUploadBytes: 1024, maxBodyBytes: 1024 * 1024, queryMaxRows: 1000, defaultTimeoutMs: 5000, busTimeoutMs: 5000 } });
   serve({ fetch: app.fetch, port: 18090, createServer }, () => process.send!("up"));
   // A normal exit, so --cpu-prof writes its profile.
   process.on("SIGINT", () => process.exit(0));
