@@ -1,13 +1,13 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import {
-  AppError, DATABASES, DatabaseInfoSchema, DataSourceSchema, LoginWarningSchema, parseDatabaseConfig, type DatabaseConfig,
+  AppError, DATABASES, DatabaseInfoSchema, DataSourceSchema, LoginWarningSchema, parseClientDatabaseConfig, type DatabaseConfig,
 } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { errorResponse } from "../errors.ts";
 import { ok, route } from "../openapi.ts";
 
-/** Documented shape; parseDatabaseConfig does the real validation (aliases, defaults). */
+/** Documented shape; parseClientDatabaseConfig does the real validation (aliases, defaults, unknown fields). */
 const ConfigBody = z.record(z.string(), z.unknown()).meta({ description: "A database config (see DatabaseConfig)" });
 /** Warnings about a login that works but can do more than read data (superuser, server files). */
 const Warnings = z.array(LoginWarningSchema).meta({ description: "The login works but can do more than read data; empty when there is nothing to say" });
@@ -32,7 +32,7 @@ export function databaseRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: Gatew
     method: "post", path: "/api/data/database/test", tag: "databases", summary: "Test a config; stores nothing", body: ConfigBody,
     responses: { 200: { description: "Result; a failed test is success:false with code CONNECTION_FAILED", schema: TestReply } },
   }, async (c, { body }) => {
-    const config = parseDatabaseConfig(body);
+    const config = parseClientDatabaseConfig(body);
     try {
       const r = await bus.request("connector.test", { config }, { requestId: c.get("requestId"), timeoutMs: 45_000 });
       return c.json({ success: true, ...r });
@@ -46,8 +46,10 @@ export function databaseRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: Gatew
     method: "post", path: "/api/data/database/connect", tag: "databases", summary: "Test, encrypt, store and introspect a database", body: ConfigBody,
     responses: { 201: { description: "Stored source (secrets redacted)", schema: ok({ data_source: DataSourceSchema, warning: z.string().optional(), warnings: Warnings }) } },
   }, async (c, { body }) => {
-    const { name, ...rest } = body as { name?: unknown };
-    const config = parseDatabaseConfig(rest);
+    // The name is validated with the config (length, before any dial) but stored beside it, not in it.
+    const config: DatabaseConfig = parseClientDatabaseConfig(body);
+    const name = config.name;
+    delete config.name;
     const actor = c.get("actor");
     const requestId = c.get("requestId");
     const { warnings } = await bus.request("connector.test", { config }, { requestId, timeoutMs: 45_000 });
@@ -60,7 +62,7 @@ export function databaseRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: Gatew
       log?.warn({ requestId, code: e instanceof AppError ? e.code : "INTERNAL" }, "⚠️ introspection after connect failed; stored without schema");
       warning = "Connected, but the schema could not be read yet; fetch it with ?refresh=true";
     }
-    const sourceName = typeof name === "string" && name.trim() ? name.trim() : defaultName(config);
+    const sourceName = name ?? defaultName(config);
     const { source } = await bus.request("catalog.source.create", {
       actor, source: { name: sourceName, type: "database", db_type: config.type, connection_config: config as Record<string, unknown>, ...(schema ? { schema } : {}) },
       echo: false, // the schema is here already: it need not cross the bus back

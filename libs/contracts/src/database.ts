@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { AppError } from "./errors.ts";
 import { SourceNameSchema } from "./source.ts";
+import { refuseUnknownFields } from "./config-fields.ts";
 
 export const DB_TYPES = ["postgresql", "mysql", "clickhouse", "mssql", "snowflake", "bigquery", "redshift", "mongodb"] as const;
 export type DbType = (typeof DB_TYPES)[number];
@@ -28,7 +29,8 @@ const hostField = z.string().trim().min(1, "host is required").max(255);
 
 /** Fields every server database shares. `allow_writes` lets queries opt out of read-only. */
 const common = {
-  name: SourceNameSchema.optional(),
+  // A blank name means "none" (the default name), as the old client sends it.
+  name: z.preprocess((v) => (typeof v === "string" && v.trim() === "" ? undefined : v), SourceNameSchema.optional()),
   allow_writes: z.boolean().default(false),
 };
 const discrete = {
@@ -103,6 +105,15 @@ export const MongodbConfigSchema = z.object({
     ctx.addIssue({ code: "custom", path: ["database"], message: "database is required (the database whose collections to list), or name it in the connection_string's path" });
 });
 
+/**
+ * The config schema of each type: the one list of the fields a client may send
+ * (unknown ones are refused at the gateway by `parseClientDatabaseConfig`).
+ */
+export const CONFIG_SCHEMAS = {
+  postgresql: PostgresConfigSchema, redshift: RedshiftConfigSchema, mysql: MysqlConfigSchema, mssql: MssqlConfigSchema,
+  clickhouse: ClickhouseConfigSchema, snowflake: SnowflakeConfigSchema, bigquery: BigqueryConfigSchema, mongodb: MongodbConfigSchema,
+} as const satisfies Record<DbType, z.ZodObject>;
+
 export const DatabaseConfigSchema = z.discriminatedUnion("type", [
   PostgresConfigSchema, RedshiftConfigSchema, MysqlConfigSchema, MssqlConfigSchema,
   ClickhouseConfigSchema, SnowflakeConfigSchema, BigqueryConfigSchema, MongodbConfigSchema,
@@ -127,6 +138,19 @@ export function describeIssues(error: z.ZodError): string {
     .slice(0, 5)
     .map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message))
     .join("; ");
+}
+
+/**
+ * A config as a client sent it (test, connect): unknown fields are a 400 naming
+ * them and the closest known field, then `parseDatabaseConfig`. Stored configs
+ * (rows of the Python system may carry more) go through `parseDatabaseConfig` alone.
+ */
+export function parseClientDatabaseConfig(input: unknown): DatabaseConfig {
+  if (!input || typeof input !== "object" || Array.isArray(input)) throw new AppError("VALIDATION", "Body must be a JSON object with a database config");
+  const raw = input as Record<string, unknown>;
+  const type = normalizeDbType(raw.type ?? raw.db_type);
+  refuseUnknownFields(type, raw, CONFIG_SCHEMAS[type]);
+  return parseDatabaseConfig(raw);
 }
 
 /** The trust boundary for configs from users: aliases, defaults, validation. */

@@ -1,6 +1,7 @@
 export * from "./errors.ts";
 export * from "./database.ts";
 export * from "./login-warning.ts";
+export * from "./config-fields.ts";
 export * from "./schema.ts";
 export * from "./source.ts";
 export * from "./query.ts";

@@ -38,8 +38,12 @@ export const DataSourceSchema = z.object({
 });
 export type DataSource = z.infer<typeof DataSourceSchema>;
 
+/** Longest source name (the catalog refuses longer ones; the gateway checks before any dial). */
+export const SOURCE_NAME_MAX_CHARS = 200;
+
 /** A source's name: 1–200 characters without control characters (PostgreSQL text cannot hold a NUL). */
-export const SourceNameSchema = z.string().trim().min(1).max(200)
+export const SourceNameSchema = z.string().trim().min(1, "name must not be empty")
+  .max(SOURCE_NAME_MAX_CHARS, `name is at most ${SOURCE_NAME_MAX_CHARS} characters; shorten it`)
   .refine((s) => !/\p{Cc}/u.test(s), "name must not contain control characters (NUL, line breaks, tabs); remove them");
 
 export const NewSourceSchema = z.object({
