@@ -6,7 +6,8 @@ import {
   type Actor, type DatabaseConfig, type ParsedRequestOf, type QueryPage, type SchemaChange, type SourceSchema,
 } from "@dsb/contracts";
 import type { Logger } from "@dsb/runtime";
-import { connectChecked, type AddressPolicyOptions } from "./address-policy.ts";
+import { connectChecked, dialTargets, type AddressPolicyOptions } from "./address-policy.ts";
+import { withProtocolCheck } from "./drivers/shared/protocol-check.ts";
 import { driverFor } from "./drivers/index.ts";
 import { DriverError, type Connection, type Driver, type TablesJson } from "./drivers/types.ts";
 import type { Lease, PoolRegistry } from "./pools.ts";
@@ -148,14 +149,21 @@ export async function throwaway(deps: Pick<ConnectorDeps, "policy">, config: Dat
 
 export async function handleTest(deps: ConnectorDeps, config: DatabaseConfig) {
   const t0 = performance.now();
-  const conn = await throwaway(deps, config);
   try {
-    const { serverVersion, warnings = [] } = await conn.test();
+    const driver = await driverFor(config.type);
+    const targets = await dialTargets(driver, config, deps.policy);
+    // A port of another protocol is told as such (probed on failure, or when the test hangs).
+    const { serverVersion, warnings = [] } = await withProtocolCheck(config, targets, async () => {
+      const conn = await driver.connect(config, targets);
+      try {
+        return await conn.test();
+      } finally {
+        await conn.close().catch(() => undefined);
+      }
+    });
     return { message: "Connection successful", latency_ms: Math.round(performance.now() - t0), server_version: serverVersion, warnings };
   } catch (e) {
     throw toAppError(e, "connect");
-  } finally {
-    await conn.close().catch(() => undefined);
   }
 }
 
