@@ -142,6 +142,27 @@ line" is E'quote " backslash \\ newline\n tab\t ctrl \x01 unicode ✓ \u2028'; c
       expect(await count()).toBe(0);
     });
 
+    it("driver jargon gets a plain sentence first, PostgreSQL's own message after it (streamed and capped reads)", async () => {
+      const fail = async (sql: string, params: unknown[], maxRows?: number) => {
+        const s = await conn.query(sql, params, { readOnly: true, timeoutMs: 5000, signal: new AbortController().signal, batchRows: 10, ...(maxRows ? { maxRows } : {}) });
+        for (let r = await s.batches.next(); !r.done; r = await s.batches.next());
+        throw new Error("expected a failure");
+      };
+      for (const maxRows of [undefined, 10]) {
+        const bind = await fail("select $1::int + $2::int", [1], maxRows).catch((e: Error) => e.message);
+        expect(bind).toMatch(/^The query has 2 placeholders \(\$1…\$2\) but 1 parameter was given; send one value in params for each placeholder\. PostgreSQL said: bind message supplies 1 parameters/);
+        const multi = await fail("select 1; select 2", [], maxRows).catch((e: Error) => e.message);
+        expect(multi).toMatch(/^A query runs one statement; .*PostgreSQL said: cannot insert multiple commands into a prepared statement/);
+        const end = await fail("select * from t1 where", [], maxRows).catch((e: Error) => e.message);
+        expect(end).toMatch(/^The SQL ends before the statement is complete.*PostgreSQL said: syntax error at end of input/);
+        const untyped = await fail("select $1", [], maxRows).catch((e: Error) => e.message);
+        expect(untyped).toMatch(/^(PostgreSQL cannot tell the type of parameter \$1|The query has 1 placeholder)/);
+      }
+      // A plain message stays as it is.
+      const plain = await fail("select nope from t1", []).catch((e: Error) => e.message);
+      expect(plain).toMatch(/^column "nope" does not exist/);
+    });
+
     it("an unreachable port fails with a helpful connection error", async () => {
       const bad = await connectChecked(postgresqlDriver, { ...config, port: 1 }, { allowPrivateHosts: true });
       await expect(bad.test()).rejects.toMatchObject({ kind: "connection", message: expect.stringContaining("Connection refused by 127.0.0.1:1") });

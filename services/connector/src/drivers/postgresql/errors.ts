@@ -66,6 +66,31 @@ export function isConnectionLevel(e: unknown): boolean {
     || /terminated|not queryable|Connection terminated/i.test((e as PgErrorLike | undefined)?.message ?? "");
 }
 
+const plural = (n: number, one: string, many: string) => `${n} ${n === 1 ? one : many}`;
+
+/**
+ * A sentence a user understands for driver and protocol jargon, followed by
+ * PostgreSQL's own message; null when the server's message says it plainly.
+ */
+export function inPlainWords(err: PgErrorLike): string | null {
+  const raw = err.message ?? "";
+  const said = `PostgreSQL said: ${raw}`;
+  const bind = /bind message supplies (\d+) parameters?, but prepared statement "[^"]*" requires (\d+)/.exec(raw);
+  if (bind) {
+    const [given, wanted] = [Number(bind[1]), Number(bind[2])];
+    return `The query has ${plural(wanted, "placeholder", "placeholders")}${wanted ? ` ($1${wanted > 1 ? `…$${wanted}` : ""})` : ""} but ${plural(given, "parameter was", "parameters were")} given; send one value in params for each placeholder. ${said}`;
+  }
+  if (/cannot insert multiple commands into a prepared statement/i.test(raw))
+    return `A query runs one statement; remove the statements after the first ";" (or send each as its own query). ${said}`;
+  if (err.code === "42601" && /at end of input/i.test(raw))
+    return `The SQL ends before the statement is complete (an unfinished clause, a missing closing parenthesis or quote, or a trailing comma?). ${said}`;
+  const untyped = /could not determine data type of parameter \$(\d+)/.exec(raw);
+  if (untyped) return `PostgreSQL cannot tell the type of parameter $${untyped[1]}; add a cast, e.g. $${untyped[1]}::text or $${untyped[1]}::int. ${said}`;
+  const missing = /there is no parameter \$(\d+)/.exec(raw);
+  if (missing) return `The query uses $${missing[1]} but fewer parameters were given; send one value in params for each placeholder. ${said}`;
+  return null;
+}
+
 /** A statement's error: the database's own message, no connection details. */
 export function queryError(e: unknown, ctx: ErrorContext, opts: { timeoutMs: number; reason: "timeout" | "cancelled" | null }): DriverError {
   if (e instanceof DriverError) return e;
@@ -77,7 +102,7 @@ export function queryError(e: unknown, ctx: ErrorContext, opts: { timeoutMs: num
       : new DriverError("cancelled", "Query was cancelled", { cause: e });
   }
   if (isConnectionLevel(e)) return connectionError(e, ctx);
-  let msg = err.message ?? "Query failed";
+  let msg = inPlainWords(err) ?? err.message ?? "Query failed";
   if (err.code === "25006") msg += " (queries run read-only unless the source allows writes and the query sets read_only: false)";
   if (err.detail) msg += `. ${err.detail}`;
   if (err.hint) msg += ` Hint: ${err.hint}`;
