@@ -5,7 +5,7 @@
 import { request as httpRequest } from "node:http";
 import { createServer as createTcpServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clickhouseUp } from "../support/peers.ts";
+import { clickhouseUp, createPgSource } from "../support/peers.ts";
 import { startTestSystem, type RunningSystem } from "../support/system.ts";
 
 /** A TCP listener that counts the connections it gets: a config pointed at it proves whether anything was dialled. */
@@ -129,6 +129,28 @@ for (const mode of ["embedded", "distributed"] as const) {
         const blank = await post("/api/data/database/connect", { ...dialled, port: listener.port, name: "  " });
         expect(blank.body.code).toBe("CONNECTION_FAILED"); // it went on to dial
       });
+    });
+
+    it("a PostgreSQL table never analysed shows its row count and total_rows counts it", async () => {
+      const src = await createPgSource(["create table never_analysed (id int primary key, v text)", "insert into never_analysed select g, 'v' || g from generate_series(1, 500) g"]);
+      try {
+        // The inserting session reports its statistics within seconds; before that the size estimate answers.
+        for (let i = 0; i < 150; i++) {
+          const n = (await src.exec("select pg_stat_get_live_tuples('never_analysed'::regclass) as n")).rows[0].n;
+          if (Number(n) === 500) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(Number((await src.exec("select reltuples from pg_class where relname = 'never_analysed'")).rows[0].reltuples)).toBeLessThanOrEqual(0);
+        const c = await post("/api/data/database/connect", { type: "postgresql", host: "127.0.0.1", port: 5432, database: src.database, username: "postgres", name: "rows" });
+        expect(c.status).toBe(201);
+        const table = c.body.data_source.schema.tables.find((t: { name: string }) => t.name === "never_analysed");
+        expect(table.rowCount).toBe(500);
+        expect(c.body.data_source.schema.total_rows).toBe(500);
+        const refreshed = await (await sys.api(`/api/data/sources/${c.body.data_source.id}/schema?refresh=true`)).json();
+        expect(refreshed.schema.total_rows).toBe(500);
+      } finally {
+        await src.drop();
+      }
     });
 
     describe("a port of another protocol is named as such", () => {

@@ -210,6 +210,8 @@ describe("clickhouse driver against the server", () => {
     expect(new Set(tables.map((t) => t.schema))).toEqual(new Set([DB]));
     const t = tables.find((x) => x.name === "intro")!;
     expect(t).toMatchObject({ kind: "table", rowCount: 2 });
+    await drain(conn, `create table if not exists ${DB}.intro_empty (k UInt32) engine = MergeTree order by k`, [], { readOnly: false });
+    expect((await conn.introspect()).find((x) => x.name === "intro_empty")).toMatchObject({ kind: "table", rowCount: 0 });
     expect(t.columns).toEqual([
       { name: "k", type: "UInt32", nullable: false, primary_key: true },
       { name: "v", type: "Nullable(String)", nullable: true, primary_key: false, comment: "the value" },

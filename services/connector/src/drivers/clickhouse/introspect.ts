@@ -66,7 +66,8 @@ export function buildTables(tableRows: readonly unknown[][], columnRows: readonl
   for (const [db, name, engine, totalRows, comment] of tableRows) {
     const key = `${s(db)}\u0000${s(name)}`;
     const isView = VIEW_ENGINES.has(s(engine));
-    const rows = totalRows !== null && totalRows !== undefined ? Number(totalRows) : parts.get(key);
+    // Before 20.x: a MergeTree table without active parts is empty (its rows live only in parts).
+    const rows = totalRows !== null && totalRows !== undefined ? Number(totalRows) : parts.get(key) ?? (partRows && s(engine).endsWith("MergeTree") ? 0 : undefined);
     const t: SchemaTable = { schema: s(db), name: s(name), kind: isView ? "view" : "table", rowCount: isView ? null : rows ?? null, columns: [] };
     if (s(comment)) t.comment = s(comment);
     byKey.set(key, t);

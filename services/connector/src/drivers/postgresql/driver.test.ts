@@ -58,6 +58,38 @@ describe("postgresql driver specifics", async () => {
       }
     });
 
+    it("row counts of tables never analysed: the statistics' live tuples, else an estimate from the relation's size; 0 when empty", async () => {
+      const c = new pg.Client({ ...TEST_PG, database: scratch.name });
+      c.on("error", () => undefined);
+      await c.connect();
+      await c.query("create table rc_live (id int, v text); insert into rc_live select g, 'value ' || g from generate_series(1, 500) g");
+      await c.query("create table rc_reset (id int, v text); insert into rc_reset select g, 'value ' || g from generate_series(1, 500) g");
+      await c.end(); // a backend flushes its statistics when it ends (soon after the client leaves)
+      const c2 = new pg.Client({ ...TEST_PG, database: scratch.name });
+      c2.on("error", () => undefined);
+      await c2.connect();
+      try {
+        const live = async () => Number((await c2.query("select pg_stat_get_live_tuples('rc_reset'::regclass) + pg_stat_get_live_tuples('rc_live'::regclass) as n")).rows[0].n);
+        for (let i = 0; i < 100 && (await live()) < 1000; i++) await new Promise((r) => setTimeout(r, 100));
+        await c2.query("select pg_stat_clear_snapshot(), pg_stat_reset_single_table_counters('rc_reset'::regclass)");
+        const objects = await conn.introspect();
+        const count = (name: string) => objects.find((t) => t.name === name)!.rowCount;
+        expect(count("rc_live")).toBe(500);
+        // No statistics at all: the size over an estimated row width, the right order of magnitude.
+        expect(count("rc_reset")).toBeGreaterThan(150);
+        expect(count("rc_reset")).toBeLessThan(1500);
+        expect(count("t3")).toBe(0);
+        expect(count("v1")).toBeNull();
+        const json = await conn.introspectJson!();
+        expect(json.tablesJson).toBe(JSON.stringify(objects));
+        expect(json.totalRows).toBe(objects.reduce((n, t) => n + (t.kind === "table" && t.rowCount ? t.rowCount : 0), 0));
+        expect(json.totalRows).toBeGreaterThanOrEqual(500 + count("rc_reset")!);
+      } finally {
+        await c2.query("drop table if exists rc_live, rc_reset");
+        await c2.end();
+      }
+    });
+
     it("introspectJson prints exactly JSON.stringify(introspect()): escapes, comments, empty tables, other schemas", async () => {
       const c = new pg.Client({ ...TEST_PG, database: scratch.name });
       c.on("error", () => undefined);

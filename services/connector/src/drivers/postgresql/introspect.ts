@@ -7,21 +7,45 @@ export type CatalogQuery = (sql: string, params?: unknown[]) => Promise<Record<s
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
 /**
+ * A relation's row count without reading it: the planner's estimate (reltuples)
+ * once ANALYZE or VACUUM ran; before that (reltuples -1 on PG 14+, 0 before) the
+ * statistics' live-tuple count, which counts inserts without an ANALYZE; and
+ * when that is 0 too (say the statistics were reset) the relation's size over
+ * an estimated row width (fixed-width columns their length, others 32 bytes,
+ * plus a 28-byte tuple header and pointer). Null for views and for foreign or
+ * partitioned tables without statistics. One expression per relation, no query
+ * per table; PG_INTROSPECT_SQL and PG_INTROSPECT_JSON_SQL share it.
+ */
+const ROW_ESTIMATE = `case when c.relkind in ('r', 'p', 'f', 'm') then
+         case when c.reltuples > 0 then c.reltuples::float8
+              when pg_catalog.pg_stat_get_live_tuples(c.oid) > 0 then pg_catalog.pg_stat_get_live_tuples(c.oid)::float8
+              when c.relkind in ('r', 'm') and c.reltuples < 0 then (
+                select case when z.bytes = 0 then 0::float8 else floor(z.bytes
+                  * (current_setting('block_size')::float8 - 24) / current_setting('block_size')::float8
+                  / (28 + coalesce((select sum(case when w.attlen > 0 then w.attlen else 32 end) from pg_catalog.pg_attribute w
+                                    where w.attrelid = c.oid and w.attnum > 0 and not w.attisdropped), 0))) end
+                from (select pg_catalog.pg_relation_size(c.oid)::float8 as bytes) z)
+              when c.reltuples = 0 then 0::float8
+         end
+       end`;
+
+/**
  * PostgreSQL: every relation with its columns, primary key flags and comments
  * in one set-based query over pg_class / pg_namespace / pg_attribute /
- * pg_index / pg_description. reltuples is the planner's estimate (-1 when the
- * table was never analysed on PG 14+, reported as null).
+ * pg_index / pg_description; rowCount from ROW_ESTIMATE.
  */
 export const PG_INTROSPECT_SQL = `
 select n.nspname as schema_name, c.relname as table_name,
        case when c.relkind in ('v', 'm') then 'view' else 'table' end as kind,
-       case when c.relkind in ('r', 'p', 'f', 'm') and c.reltuples >= 0 then c.reltuples::float8 end as row_estimate,
+       est.row_estimate,
        td.description as table_comment,
        a.attname as column_name, format_type(a.atttypid, a.atttypmod) as column_type, a.attnotnull as not_null,
        cd.description as column_comment,
        coalesce(a.attnum = any (i.indkey), false) as is_pk
 from pg_catalog.pg_class c
 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+-- Once per relation, not per column row (offset 0 keeps it from being pulled up into the select list).
+cross join lateral (select ${ROW_ESTIMATE} as row_estimate offset 0) est
 left join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
 left join pg_catalog.pg_index i on i.indrelid = c.oid and i.indisprimary
 left join pg_catalog.pg_description td on td.objoid = c.oid and td.classoid = 'pg_catalog.pg_class'::regclass and td.objsubid = 0
@@ -83,7 +107,7 @@ export async function introspectPostgres(q: CatalogQuery): Promise<SchemaTable[]
 export const PG_INTROSPECT_JSON_SQL = `
 select n.nspname as schema_name, c.relname as table_name,
        case when c.relkind in ('v', 'm') then 'view' else 'table' end as kind,
-       case when c.relkind in ('r', 'p', 'f', 'm') and c.reltuples >= 0 then c.reltuples::float8 end as row_estimate,
+       ${ROW_ESTIMATE} as row_estimate,
        td.description as table_comment,
        (select coalesce('[' || string_agg('{"name":' || to_json(a.attname::text)::text
                   || ',"type":' || to_json(format_type(a.atttypid, a.atttypmod))::text
