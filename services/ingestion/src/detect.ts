@@ -70,8 +70,9 @@ export function detectFormat(head: Uint8Array, filename: string): FileFormat {
   if (text.startsWith("{")) {
     const nl = text.indexOf("\n");
     const first = nl >= 0 ? text.slice(0, nl) : text;
-    // A complete object on the first line means one object per line; an object spread over lines is plain JSON.
-    if (isJsonObjectLine(first)) return "ndjson";
+    // A complete object on the first line means one object per line, unless it is a .json file holding that one object;
+    // an object spread over lines is plain JSON.
+    if (isJsonObjectLine(first)) return ext === "json" && text.slice(first.length).trim() === "" ? "json" : "ndjson";
     if (nl < 0 && (ext === "ndjson" || ext === "jsonl")) return "ndjson";
     return ext === "ndjson" || ext === "jsonl" ? "ndjson" : "json";
   }

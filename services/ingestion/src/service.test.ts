@@ -96,6 +96,22 @@ describe("ingestion.parse formats", () => {
     expect(page.rows).toEqual([[1, 10, '["a","b"]', '{"c":1}', "1", "2024-05-01T00:00:00"], [2, 12.5, "[]", null, "2.5", "2024-05-02T10:00:00"]]);
   });
 
+  it("json holding one object: format json (not ndjson), one row; an object wrapping one array of objects gives its rows", async () => {
+    const one = await parse('{"id": 7, "name": "Ann", "address": {"city": "Oslo"}}\n', "one.json");
+    expect(one.format).toBe("json");
+    expect(one.schema.tables[0]!.rowCount).toBe(1);
+    expect((await query(one.key, {})).rows).toEqual([[7, "Ann", "Oslo"]]);
+    const spread = await parse('{\n  "id": 8,\n  "name": "Bob"\n}', "spread.json");
+    expect(spread.format).toBe("json");
+    expect((await query(spread.key, {})).rows).toEqual([[8, "Bob"]]);
+    const wrapped = await parse(JSON.stringify({ data: [{ id: 1 }, { id: 2 }, { id: 3 }] }), "api.json");
+    expect(wrapped.format).toBe("json");
+    expect(cols(wrapped.schema.tables[0]!)).toEqual({ id: "INTEGER" });
+    expect(wrapped.schema.tables[0]!.rowCount).toBe(3);
+    // Two objects on two lines are NDJSON whatever the extension.
+    expect((await parse('{"a":1}\n{"a":2}\n', "lines.json")).format).toBe("ndjson");
+  });
+
   it("ndjson: line by line, mixed integer/double widened to DOUBLE, anything+string to VARCHAR", async () => {
     const text = ['{"n":1,"s":1,"b":true}', "", '{"n":2.5,"s":"x","b":null}', '{"n":3,"s":false,"big":12345678901234567890}'].join("\n");
     const r = await parse(text, "events.log");
@@ -163,10 +179,11 @@ describe("ingestion.parse refuses broken files with a clear 4xx and leaves nothi
     await (await import("node:fs/promises")).writeFile(path, await workbook());
     await expect(readXlsx(path, { tableName: "x", maxCells: 10 })).rejects.toMatchObject({ code: "PARSE_FAILED", message: expect.stringMatching(/more than 10 cells; the workbook looks like a zip bomb/) });
   });
-  it("a JSON object that is not an array", async () => {
-    const e = await parseError('{\n  "a": 1\n}', "obj.json");
+  it("a truncated JSON object file says it is truncated, with the byte where it ends", async () => {
+    const text = '{\n  "a": 1,\n  "b": [1, 2';
+    const e = await parseError(text, "obj.json");
     expect(e.code).toBe("PARSE_FAILED");
-    expect(e.message).toMatch(/must be an array of objects/);
+    expect(e.message).toBe(`The JSON file ends unexpectedly at byte ${text.length} (truncated?); upload the complete file`);
   });
   it("truncated parquet", async () => {
     const p = parquet(100);
@@ -181,7 +198,9 @@ describe("ingestion.parse refuses broken files with a clear 4xx and leaves nothi
   });
   it("unclosed JSON array", async () => {
     const e = await parseError('[{"a": 1},\n{"a": 2}', "cut.json");
-    expect(e.message).toMatch(/not closed/);
+    expect(e.message).toBe("The JSON file ends unexpectedly at byte 19 on line 2, before the array's closing ] (truncated?); upload the complete file");
+    const inside = await parseError('[{"a": 1},\n{"a": "tw', "cut.json");
+    expect(inside.message).toMatch(/^The JSON file ends unexpectedly at byte 20 .*\(truncated\?\)/);
   });
   it("invalid NDJSON names the line", async () => {
     const e = await parseError('{"a":1}\n{"a":2}\n{"a":\n', "bad.ndjson");

@@ -1,9 +1,10 @@
 import { createReadStream } from "node:fs";
+import { open, readFile, stat } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { AppError } from "@dsb/contracts";
 import type { FormatReader, ParsedColumn, ParsedTable } from "../types.ts";
 import { ColumnCollector, toRow } from "./flatten.ts";
-import { splitJsonArray } from "./split.ts";
+import { MAX_ELEMENT_CHARS, splitJsonArray, truncatedJson } from "./split.ts";
 
 const BATCH = 2000;
 const fail = (message: string) => new AppError("PARSE_FAILED", message);
@@ -18,8 +19,53 @@ const isRecord = (v: unknown): v is Rec => typeof v === "object" && v !== null &
 const tooDeep = (e: unknown, line: number) =>
   (e instanceof RangeError ? fail(`The record at line ${line} is nested too deeply to store; flatten it (values nested thousands of levels deep are not supported)`) : null);
 
-/** Records of a JSON array file, streamed element by element, each with the line it starts on. */
+/** The first non-whitespace character of a file (after a BOM). */
+async function firstChar(path: string): Promise<string> {
+  const fh = await open(path, "r");
+  try {
+    const buf = Buffer.alloc(4096);
+    const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+    return /\S/.exec(buf.subarray(0, bytesRead).toString("utf8").replace(/^\uFEFF/, ""))?.[0] ?? "";
+  } finally {
+    await fh.close();
+  }
+}
+
+/** True when JSON.parse stopped because the text ended (not because of a wrong character). */
+function endedEarly(e: unknown, text: string): boolean {
+  const m = (e as Error).message;
+  if (/Unexpected end of JSON input|Unterminated string/i.test(m)) return true;
+  const at = /at position (\d+)/.exec(m);
+  return !!at && Number(at[1]) >= text.trimEnd().length;
+}
+
+/**
+ * A JSON file holding one object (read whole, up to MAX_ELEMENT_CHARS): the
+ * rows of its array when the object wraps exactly one array of objects
+ * (`{"data": [{...}, ...]}`, as APIs export), else the object itself as one row.
+ */
+async function* objectRecords(path: string): AsyncGenerator<{ record: Rec; line: number }> {
+  const { size } = await stat(path);
+  if (size > MAX_ELEMENT_CHARS)
+    throw fail(`The JSON file holds one object of ${size} bytes; one object is read whole up to ${MAX_ELEMENT_CHARS} bytes. Upload an array of objects or NDJSON instead`);
+  const text = (await readFile(path, "utf8")).replace(/^\uFEFF/, "");
+  let v: unknown;
+  try { v = JSON.parse(text); } catch (e) {
+    if (endedEarly(e, text)) throw truncatedJson(size);
+    throw fail(`Invalid JSON: ${(e as Error).message}`);
+  }
+  if (!isRecord(v)) throw fail("The JSON file must hold an array of objects or one object");
+  const values = Object.values(v);
+  const wrapped = values.length === 1 && Array.isArray(values[0]) && values[0].length > 0 && values[0].every(isRecord) ? (values[0] as Rec[]) : null;
+  for (const record of wrapped ?? [v]) yield { record, line: 1 };
+}
+
+/** Records of a JSON file: an array streamed element by element (each with the line it starts on), or one object. */
 async function* jsonRecords(path: string): AsyncGenerator<{ record: Rec; line: number }> {
+  if ((await firstChar(path)) === "{") {
+    yield* objectRecords(path);
+    return;
+  }
   for await (const el of splitJsonArray(createReadStream(path, { encoding: "utf8", highWaterMark: 256 * 1024 }))) {
     let v: unknown;
     try { v = JSON.parse(el.text); } catch (e) {

@@ -5,6 +5,10 @@ export const MAX_ELEMENT_CHARS = 64 * 1024 * 1024;
 
 const fail = (message: string) => new AppError("PARSE_FAILED", message);
 
+/** The file stops in the middle of a JSON value: say so (an upload cut short), not that its shape is wrong. */
+export const truncatedJson = (bytes: number, where = "") =>
+  fail(`The JSON file ends unexpectedly at byte ${bytes}${where ? ` ${where}` : ""} (truncated?); upload the complete file`);
+
 /**
  * Splits the text of a top-level JSON array into the source text of its
  * elements without parsing the whole document, so memory is bounded by the
@@ -25,8 +29,10 @@ export async function* splitJsonArray(chunks: AsyncIterable<string | Buffer>): A
   let index = 0;
   let expectValue = true; // after "[" or ","
   let firstChunk = true;
+  let bytes = 0;
 
   for await (const raw of chunks) {
+    bytes += typeof raw === "string" ? Buffer.byteLength(raw) : raw.length;
     let s = typeof raw === "string" ? raw : raw.toString("utf8");
     if (firstChunk) { s = s.replace(/^\uFEFF/, ""); firstChunk = false; }
     elemStart = started ? 0 : -1;
@@ -84,5 +90,5 @@ export async function* splitJsonArray(chunks: AsyncIterable<string | Buffer>): A
     }
   }
   if (state === "before") throw fail("The file contains no JSON array");
-  if (state === "inArray") throw fail(`The JSON array is not closed: the file ends on line ${line} before the final ] (truncated upload?)`);
+  if (state === "inArray") throw truncatedJson(bytes, `on line ${line}, before the array's closing ]`);
 }
