@@ -169,6 +169,19 @@ describe("gateway routes", () => {
     expect(doc.paths["/api/data/sources/{id}"].delete).toBeDefined();
   });
 
+  it("documents the failed-test body, the probes, metrics and the removed cube routes in /openapi.json", async () => {
+    const { app } = await setup();
+    const doc = await (await app.request("/openapi.json")).json();
+    const test = JSON.stringify(doc.paths["/api/data/database/test"].post.responses["200"]);
+    expect(test).toContain("CONNECTION_FAILED");
+    expect(test).toMatch(/"success":\{[^}]*"enum":\[false\]/);
+    expect(doc.paths["/healthz"].get.responses["200"]).toBeDefined();
+    expect(doc.paths["/readyz"].get.responses["503"]).toBeDefined();
+    expect(doc.paths["/metrics"].get.responses["200"].content["text/plain"]).toBeDefined();
+    for (const p of ["/api/data/cube", "/api/data/cube/{path}", "/api/data/cube-modeling", "/api/data/cube-modeling/{path}"])
+      expect(doc.paths[p].post.responses["501"], p).toBeDefined();
+  });
+
   it("lists the supported databases with fields", async () => {
     const { app } = await setup();
     const res = await app.request("/api/data/databases", { headers: { authorization: `Bearer ${await token()}` } });

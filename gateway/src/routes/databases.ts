@@ -12,6 +12,8 @@ const ConfigBody = z.record(z.string(), z.unknown()).meta({ description: "A data
 /** Warnings about a login that works but can do more than read data (superuser, server files). */
 const Warnings = z.array(LoginWarningSchema).meta({ description: "The login works but can do more than read data; empty when there is nothing to say" });
 const TestReply = ok({ message: z.string(), latency_ms: z.number(), server_version: z.string().nullable(), warnings: Warnings });
+/** A test that reached the connector but could not connect: still 200, as the old client expects. */
+const FailedTestReply = z.object({ success: z.literal(false), error: z.string(), code: z.literal("CONNECTION_FAILED") });
 
 const defaultName = (c: DatabaseConfig) => {
   if (c.type === "bigquery") return `BigQuery ${c.project_id}`;
@@ -30,7 +32,7 @@ export function databaseRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: Gatew
 
   route(app, {
     method: "post", path: "/api/data/database/test", tag: "databases", summary: "Test a config; stores nothing", body: ConfigBody,
-    responses: { 200: { description: "Result; a failed test is success:false with code CONNECTION_FAILED", schema: TestReply } },
+    responses: { 200: { description: "Result; a failed test is success:false with code CONNECTION_FAILED", schema: z.union([TestReply, FailedTestReply]) } },
   }, async (c, { body }) => {
     const config = parseClientDatabaseConfig(body);
     try {
