@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -26,6 +26,14 @@ describe("npm start (embedded defaults)", () => {
       expect(res.status).toBe(200);
       expect((await res.json()).success).toBe(true);
       expect(out).not.toMatch(/ENCRYPTION_KEY=|gAAAA/);
+      // The first start says what it is doing before the slow part (PGlite creating its database).
+      expect(out).toMatch(/creating the catalog database in .*first start takes ~20 s[\s\S]*catalog database created/);
+      // The README's upload command, with the example file the repository ships.
+      const form = new FormData();
+      form.append("file", new Blob([readFileSync(join(import.meta.dirname, "../../examples/sales.csv"))]), "sales.csv");
+      const up = await fetch(`http://127.0.0.1:${port}/api/data/upload`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: form });
+      expect(up.status).toBe(201);
+      expect((await up.json()).data_source).toMatchObject({ name: "sales.csv", format: "csv" });
       const exited = new Promise((r) => child.once("exit", r));
       child.kill("SIGTERM");
       await exited;

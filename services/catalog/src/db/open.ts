@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CompiledQuery, Kysely, PostgresDialect } from "kysely";
@@ -42,9 +43,16 @@ export async function openDatabase(env: Pick<Env, "DATABASE_URL" | "DATA_DIR">, 
   }
   const dir = join(env.DATA_DIR, "catalog");
   await mkdir(dir, { recursive: true });
+  // PGlite initialises a new database for several seconds (~20 s on a small machine): say so, or the first start looks hung.
+  const fresh = !existsSync(join(dir, "PG_VERSION"));
+  const started = performance.now();
+  log?.info({ dir }, fresh
+    ? `🗄️ creating the catalog database in ${dir} (PGlite; the first start takes ~20 s)…`
+    : `🗄️ opening the catalog database in ${dir}…`);
   const { PGlite } = await import("@electric-sql/pglite");
   const { PGliteDialect } = await import("./pglite-dialect.ts");
   const pglite = await PGlite.create(dir);
   await pglite.exec(UTC.sql);
+  log?.info({ dir, seconds: +((performance.now() - started) / 1000).toFixed(1) }, fresh ? "🗄️ catalog database created" : "🗄️ catalog database open");
   return new Kysely<CatalogDatabase>({ dialect: new PGliteDialect(pglite) });
 }
