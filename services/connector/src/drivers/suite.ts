@@ -189,9 +189,9 @@ export function driverSuite<C extends DatabaseConfig>(h: DriverHarness<C>): void
         });
 
         it("integers are JSON numbers within ±(2^53−1) and text beyond, count(*) included (API.md Column values)", async () => {
-          const r = await drain(conn, `select big from ${h.table} order by id`, [], mode);
+          const r = await run(conn, `select big from ${h.table} order by id`, [], mode);
           expect(r.rows.map((x) => x[0])).toEqual(["9007199254740993", 2, 3]);
-          const n = await drain(conn, `select count(*) from ${h.table}`, [], mode);
+          const n = await run(conn, `select count(*) from ${h.table}`, [], mode);
           expect(n.rows[0]![0]).toBe(3);
         });
 

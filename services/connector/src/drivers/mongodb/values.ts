@@ -4,6 +4,7 @@
  * while they fit ±(2^53−1) and as strings beyond. Documents are read with `promoteValues: false`
  * so an int, a long and a double stay distinguishable (their wrapper classes carry `_bsontype`).
  */
+import { integerValue } from "@dsb/contracts";
 
 /** MongoDB's own type names (those `$type` takes). */
 export type BsonTypeName =
@@ -40,16 +41,13 @@ export function bsonTypeName(v: unknown): BsonTypeName {
   return "object";
 }
 
-const SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-const intOut = (b: bigint): number | string => (b <= SAFE && b >= -SAFE ? Number(b) : b.toString());
-
 /** One value mapped to API.md's JSON. */
 export function apiValue(v: unknown): unknown {
   if (v === null || v === undefined) return null;
   switch (typeof v) {
     case "string": case "boolean": return v;
     case "number": return Number.isFinite(v) ? v : String(v);
-    case "bigint": return intOut(v);
+    case "bigint": return integerValue(v);
     case "object": break;
     default: return String(v);
   }
@@ -61,7 +59,7 @@ export function apiValue(v: unknown): unknown {
   switch (bsontype(o)) {
     case "Int32": return (o as unknown as { value: number }).value;
     case "Double": return apiValue((o as unknown as { value: number }).value);
-    case "Long": return intOut(BigInt(o.toString()));
+    case "Long": return integerValue(o.toString());
     case "Decimal128": return o.toString();
     case "ObjectId": return (o as unknown as { toHexString(): string }).toHexString();
     case "Binary": return o.toString("base64");
