@@ -153,6 +153,23 @@ for (const mode of ["embedded", "distributed"] as const) {
       }
     });
 
+    it("uploads: a .json file holding one object is format json with one row; a truncated one says so", async () => {
+      const upload = (text: string, name: string) => {
+        const form = new FormData();
+        form.append("file", new Blob([text]), name);
+        return sys.api("/api/data/upload", { method: "POST", body: form });
+      };
+      const one = await upload('{"id": 1, "city": "Oslo"}', "one.json");
+      expect(one.status).toBe(201);
+      const ds = (await one.json()).data_source;
+      expect(ds).toMatchObject({ format: "json", schema: { total_rows: 1 } });
+      const q = await post(`/api/data/sources/${ds.id}/query`, { query_config: { aggregates: [{ fn: "count", as: "n" }] } });
+      expect(q.body.rows).toEqual([[1]]);
+      const cut = await upload('{"id": 1, "tags": ["a", "b"', "cut.json");
+      expect(cut.status).toBe(422);
+      expect(await cut.json()).toMatchObject({ code: "PARSE_FAILED", error: "The JSON file ends unexpectedly at byte 27 (truncated?); upload the complete file" });
+    });
+
     describe("a port of another protocol is named as such", () => {
       it("a PostgreSQL config at MariaDB's port 3306", async () => {
         const r = await post("/api/data/database/test", { ...dialled, port: 3306 });
