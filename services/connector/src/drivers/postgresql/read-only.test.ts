@@ -77,11 +77,15 @@ describe("PostgreSQL read-only guard (parse tree)", () => {
     ["alter system set work_mem = '1GB'", /ALTER SYSTEM/],
     ["checkpoint", /CHECKPOINT/],
     ["commit", /transaction control/],
-    ["selec 1", /parser could not read it \(syntax error at or near "selec"/],
   ] as [string, RegExp][])("refuses %s", async (sql, why) => {
     const msg = await refusal(sql);
     expect(msg).toMatch(/^Read-only query refused: /);
     expect(msg).toMatch(why);
+  });
+
+  it("reports invalid SQL as a syntax error, not as a refused write", async () => {
+    expect(await refusal("selec 1")).toBe('The SQL is not valid: syntax error at or near "selec" at character 1; fix it and send it again');
+    expect(await refusal("select * from t where")).toMatch(/^The SQL ends before the statement is complete .*PostgreSQL said: syntax error at end of input/);
   });
 
   it("names a denied function whatever its case, and lets the transaction-scoped variants through", () => {

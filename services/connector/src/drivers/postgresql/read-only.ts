@@ -24,7 +24,8 @@
  */
 import { loadModule, parseSync } from "libpg-query";
 import { readOnlyRefusal, VerdictCache } from "../read-only.ts";
-import type { DriverError } from "../types.ts";
+import { DriverError } from "../types.ts";
+import { inPlainWords } from "./errors.ts";
 
 /** A parse tree node as libpg-query prints it: `{ NodeType: { …fields } }`, arrays and scalars. */
 type Tree = unknown;
@@ -145,6 +146,8 @@ function nestedViolation(tree: Tree): string | null {
 export interface PgVerdict {
   /** Why read-only mode refuses it, or null. */
   refusal: string | null;
+  /** The parser's complaint when the text is not valid SQL (refused too: it cannot be checked). */
+  syntax?: string;
 }
 
 function decide(sql: string): PgVerdict {
@@ -154,7 +157,8 @@ function decide(sql: string): PgVerdict {
   } catch (e) {
     const msg = (e as Error).message || "it is not valid SQL";
     const pos = (e as { sqlDetails?: { cursorPosition?: number } }).sqlDetails?.cursorPosition;
-    return { refusal: `PostgreSQL's parser could not read it (${msg}${pos !== undefined ? ` at character ${pos + 1}` : ""}), so it cannot be checked; fix the SQL` };
+    const syntax = `${msg}${pos !== undefined ? ` at character ${pos + 1}` : ""}`;
+    return { refusal: `PostgreSQL's parser could not read it (${syntax}), so it cannot be checked; fix the SQL`, syntax };
   }
   if (stmts.length > 1) return { refusal: `the text holds ${stmts.length} statements; send one statement per query` };
   const stmt = stmts[0]?.stmt;
@@ -179,6 +183,8 @@ export async function pgReadOnlyVerdict(sql: string): Promise<PgVerdict> {
 /** The refusal for `sql` in read-only mode, or null when it may run. */
 export async function pgReadOnlyRefusal(sql: string): Promise<DriverError | null> {
   if (sql.trim() === "") return null;
-  const { refusal } = await pgReadOnlyVerdict(sql);
+  const { refusal, syntax } = await pgReadOnlyVerdict(sql);
+  // Invalid SQL is the user's typo, not a write: say what the server would have said.
+  if (syntax) return new DriverError("query", inPlainWords({ code: "42601", message: syntax }) ?? `The SQL is not valid: ${syntax}; fix it and send it again`);
   return refusal ? readOnlyRefusal(refusal) : null;
 }
