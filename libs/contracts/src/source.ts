@@ -64,7 +64,7 @@ export type NewSource = z.infer<typeof NewSourceSchema>;
  * its stored value; null removes a field). Files: `name` only.
  */
 export const SourcePatchSchema = z.object({
-  name: z.string().trim().min(1).max(200).optional(),
+  name: SourceNameSchema.optional(),
   allow_writes: z.boolean().optional(),
   cache_ttl_seconds: z.number().int().min(0).max(7 * 86_400).nullable().optional(),
   health_check: HealthCheckSettingsSchema.nullable().optional(),
