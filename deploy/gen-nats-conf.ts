@@ -12,7 +12,7 @@ import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { SUBJECTS, SERVICES, type Caller, type EventName, type ServiceName } from "@dsb/contracts";
 
-/** Every NATS user, one per deployable. The gateway serves no subjects; the services do. */
+/** Every NATS user, one per deployable. The services serve their subjects; the gateway only its fanout ones (`gateway.query.cancel`). */
 export const NATS_USERS = ["gateway", "catalog", "connector", "ingestion"] as const satisfies readonly Caller[];
 export type NatsUser = (typeof NATS_USERS)[number];
 
@@ -21,6 +21,7 @@ export const EVENT_ROUTES = {
   "catalog.events.source.deleted": { publisher: "catalog", subscribers: ["gateway", "connector", "ingestion"] },
   "catalog.events.source.changed": { publisher: "catalog", subscribers: ["gateway", "connector"] },
   "catalog.events.source.health": { publisher: "catalog", subscribers: [] },
+  "gateway.events.query.cancelled": { publisher: "gateway", subscribers: ["connector"] },
 } as const satisfies Record<EventName, { publisher: NatsUser; subscribers: readonly NatsUser[] }>;
 
 /** JetStream Object Store bucket holding uploads in distributed mode, and who may use it. */
@@ -105,13 +106,16 @@ export function permissionsOf(user: NatsUser): Permissions {
     const callers = new Set(subjects.filter(([s]) => s.startsWith(prefix)).flatMap(([, d]) => d.callers));
     publish.push(...NATS_USERS.filter((c) => callers.has(c)).map((c) => `${inboxPrefix(c)}.hb.>`));
   } else {
+    // Fanout subjects it serves itself (every replica hears them; no queue group, no heartbeats).
+    subscribe.unshift(...subjects.filter(([s, d]) => s.startsWith(`${user}.`) && "fanout" in d).map(([s]) => s));
     // The gateway's /readyz pings every service; discovery is harmless to expose to it.
     publish.push("$SRV.>");
   }
   if (BUCKET_USERS.includes(user)) publish.push(...bucketSubjects(UPLOAD_BUCKET));
   if (HEALTH_BUCKET_USERS.includes(user)) publish.push(...kvSubjects(HEALTH_BUCKET).filter((s) => !publish.includes(s)));
   subscribe.push(`${inboxPrefix(user)}.>`);
-  return { publish, subscribe, allowResponses: isService(user) };
+  const serves = subjects.some(([s]) => s.startsWith(`${user}.`));
+  return { publish, subscribe, allowResponses: serves };
 }
 
 const q = (s: string) => JSON.stringify(s);

@@ -25,14 +25,15 @@ describe("deploy/nats.conf", () => {
     expect(holders).toEqual(["connector"]);
   });
 
-  it("limits the gateway to public subjects, service pings and the upload bucket", () => {
+  it("limits the gateway to public subjects, its own cancel events, service pings and the upload bucket; it serves only the fanout cancel", () => {
     const { publish, subscribe, allowResponses } = permissionsOf("gateway");
     const isPublic = (s: string) => (SUBJECTS as Record<string, { callers: readonly string[] }>)[s]?.callers.includes("gateway") ?? false;
     const other = publish.filter((s) => !isPublic(s));
-    expect(other.every((s) => s === "$SRV.>" || s.startsWith("$JS.API.") || s.startsWith(`$O.${UPLOAD_BUCKET}.`))).toBe(true);
+    expect(other.every((s) => s === "$SRV.>" || s === "gateway.events.query.cancelled" || s.startsWith("$JS.API.") || s.startsWith(`$O.${UPLOAD_BUCKET}.`))).toBe(true);
     expect(other.filter((s) => s.startsWith("$JS.API.") && s !== "$JS.API.INFO").every((s) => s.includes(`OBJ_${UPLOAD_BUCKET}`))).toBe(true);
-    expect(subscribe.sort()).toEqual(["_INBOX_gateway.>", "catalog.events.source.changed", "catalog.events.source.deleted"]);
-    expect(allowResponses).toBe(false);
+    expect(subscribe.sort()).toEqual(["_INBOX_gateway.>", "catalog.events.source.changed", "catalog.events.source.deleted", "gateway.query.cancel"]);
+    // To answer another gateway replica's gateway.query.cancel (once per request).
+    expect(allowResponses).toBe(true);
   });
 
   it("lets each service subscribe to its own subjects and its own inbox only", () => {
@@ -43,6 +44,12 @@ describe("deploy/nats.conf", () => {
       expect(subscribe.some((s) => s.startsWith("_INBOX.") || s === ">")).toBe(false);
       expect(allowResponses).toBe(true);
     }
+  });
+
+  it("routes query cancels from the gateway to the connector only", () => {
+    expect(permissionsOf("gateway").publish).toContain("gateway.events.query.cancelled");
+    expect(permissionsOf("connector").subscribe).toContain("gateway.events.query.cancelled");
+    for (const u of ["catalog", "connector", "ingestion"] as const) expect(permissionsOf(u).publish).not.toContain("gateway.events.query.cancelled");
   });
 
   it("routes every event: catalog publishes source.deleted, gateway, connector and ingestion hear it", () => {

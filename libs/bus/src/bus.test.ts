@@ -132,6 +132,32 @@ describe.each(transports)("bus over %s", (_name, make) => {
     expect(got.sort()).toEqual(["a:s1", "b:s1"]);
   });
 
+  it("fanout: every listener hears a request, the one that has it answers, silence from all is null", async () => {
+    const heard: string[] = [];
+    const mine = (who: string, id: string) => async (req: { query_id: string; actor: { user_id: string } }) => {
+      heard.push(`${who}:${req.query_id}`);
+      if (req.query_id !== id) return null;
+      if (req.actor.user_id !== "u1") throw new AppError("FORBIDDEN", "Only the user who ran a query, or an admin, may cancel it");
+      return { cancelled: true as const };
+    };
+    const a = server.listen("gateway.query.cancel", mine("a", "q-a"));
+    const b = client.listen("gateway.query.cancel", mine("b", "q-b"));
+    await new Promise((r) => setTimeout(r, 50));
+    try {
+      expect(await client.requestFirst("gateway.query.cancel", { actor, query_id: "q-a" }, { timeoutMs: 2000 })).toEqual({ cancelled: true });
+      expect(await server.requestFirst("gateway.query.cancel", { actor, query_id: "q-b" }, { timeoutMs: 2000 })).toEqual({ cancelled: true });
+      expect(await client.requestFirst("gateway.query.cancel", { actor, query_id: "nobody" }, { timeoutMs: 300 })).toBeNull();
+      await expect(client.requestFirst("gateway.query.cancel", { actor: { ...actor, user_id: "u2" }, query_id: "q-b" }, { timeoutMs: 2000 }))
+        .rejects.toMatchObject({ code: "FORBIDDEN" });
+      expect(heard.filter((h) => h.endsWith(":nobody")).sort()).toEqual(["a:nobody", "b:nobody"]);
+    } finally {
+      a.unsubscribe();
+      b.unsubscribe();
+    }
+    // Nobody listening at all: null as well, not an error.
+    expect(await client.requestFirst("gateway.query.cancel", { actor, query_id: "q-a" }, { timeoutMs: 300 })).toBeNull();
+  });
+
   it("answers pings for served services only", async () => {
     expect(await client.ping("catalog")).toBe(true);
     expect(await client.ping("ingestion", 300)).toBe(false);

@@ -2,9 +2,9 @@ import { gunzipSync, gzipSync } from "node:zlib";
 import { z } from "zod";
 import {
   AppError, BusErrorSchema, describeIssues, EVENTS, SUBJECTS,
-  type EventName, type EventOf, type ParsedRequestOf, type ReplyInputOf, type ReplyOf, type RequestOf, type ServiceName, type SubjectName,
+  type EventName, type EventOf, type FanoutSubject, type ParsedRequestOf, type ReplyInputOf, type ReplyOf, type RequestOf, type ServiceName, type SubjectName,
 } from "@dsb/contracts";
-import type { Headers, Served, Transport } from "./transport.ts";
+import type { FanoutHandler, Headers, Served, Transport } from "./transport.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -37,6 +37,8 @@ export class WithBytes<T> {
 
 export type Handler<S extends SubjectName> = (req: ParsedRequestOf<S>, ctx: RequestContext) => Promise<ReplyInputOf<S> | RawJson | WithBytes<ReplyInputOf<S>>>;
 export type Handlers<N extends SubjectName> = { [S in N]: Handler<S> };
+/** Any handler, as the bus runs it once the subject's schemas have checked what goes in and out. */
+type AnyHandler = (req: unknown, ctx: RequestContext) => Promise<unknown>;
 
 export interface RequestOptions {
   timeoutMs?: number;
@@ -160,15 +162,41 @@ export class Bus {
 
   /** Like `request`, with the reply's binary attachment (`WithBytes`), or null when it has none. */
   async requestWithBytes<S extends SubjectName>(name: S, req: RequestOf<S>, opts: RequestOptions = {}): Promise<{ reply: ReplyOf<S>; bytes: Uint8Array | null }> {
-    const def = SUBJECTS[name];
-    const subject = opts.subject ?? name;
-    const { json, bytes } = unframe(await this.send(name, req, opts));
+    return this.openReply(name, opts.subject ?? name, await this.send(name, req, opts));
+  }
+
+  /** The validated reply in a reply message (and its attachment); an error reply is thrown as AppError. */
+  private openReply<S extends SubjectName>(name: S, subject: string, message: Uint8Array): { reply: ReplyOf<S>; bytes: Uint8Array | null } {
+    const { json, bytes } = unframe(message);
     const env = Envelope.safeParse(JSON.parse(dec.decode(json)));
     if (!env.success) throw new AppError("INTERNAL", `Malformed reply on ${subject}`);
     if (!env.data.ok) throw AppError.fromBus(env.data.error);
-    const reply = def.reply.safeParse(env.data.data);
+    const reply = SUBJECTS[name].reply.safeParse(env.data.data);
     if (!reply.success) throw new AppError("INTERNAL", `Reply on ${subject} breaks its contract: ${describeIssues(reply.error)}`);
     return { reply: reply.data as ReplyOf<S>, bytes };
+  }
+
+  /**
+   * Asks every replica serving a fanout subject; the first answer wins, and null means none
+   * answered within `timeoutMs` (nobody has what was asked for). Keep the timeout short: it is
+   * what a "nobody" costs.
+   */
+  async requestFirst<S extends FanoutSubject>(name: S, req: RequestOf<S>, opts: RequestOptions & { timeoutMs: number }): Promise<ReplyOf<S> | null> {
+    const checked = SUBJECTS[name].request.safeParse(req);
+    if (!checked.success) throw new AppError("VALIDATION", describeIssues(checked.error));
+    const message = await this.transport.requestFirst(this.wire(name), encodeMessage(checked.data, this.transport.maxPayload, name), {
+      timeoutMs: opts.timeoutMs, headers: { "x-request-id": opts.requestId ?? newRequestId() },
+    });
+    return message ? this.openReply(name, name, message).reply : null;
+  }
+
+  /**
+   * Serves a fanout subject on this replica (no queue group: every replica hears each request).
+   * The handler returns null to stay silent ("not mine"); an error it throws is answered.
+   */
+  listen<S extends FanoutSubject>(name: S, handler: (req: ParsedRequestOf<S>, ctx: RequestContext) => Promise<ReplyInputOf<S> | null>): { unsubscribe(): void } {
+    const run = this.endpointHandler(name, name, handler as unknown as AnyHandler);
+    return this.transport.listen(this.wire(name), run);
   }
 
   /**
@@ -196,32 +224,39 @@ export class Bus {
     const endpoints = (Object.keys(handlers) as N[]).map((name) => {
       const perReplica = name.endsWith(".*");
       const subject = perReplica ? name.replace("*", opts.replicaId) : name;
-      const def = SUBJECTS[name];
-      const handler = handlers[name] as unknown as (req: unknown, ctx: RequestContext) => Promise<unknown>;
+      const run = this.endpointHandler(name, subject, handlers[name] as unknown as AnyHandler);
       return {
         name: name.replace(/\.\*$/, "").replace(/\./g, "_"),
         subject: this.wire(subject),
         queue: !perReplica,
-        handler: async (data: Uint8Array, headers: Headers) => {
-          const requestId = headers["x-request-id"] ?? newRequestId();
-          try {
-            const req = def.request.safeParse(decodeJson(data));
-            if (!req.success) throw new AppError("VALIDATION", describeIssues(req.error));
-            const out = await handler(req.data, { requestId, subject, headers });
-            if (out instanceof RawJson) return fitMessage(enc.encode(`${OK_PREFIX}${out.text}}`), this.transport.maxPayload, subject);
-            const reply = def.reply.safeParse(out instanceof WithBytes ? out.reply : out);
-            if (!reply.success) throw new AppError("INTERNAL", `Reply on ${subject} breaks its contract: ${describeIssues(reply.error)}`);
-            if (out instanceof WithBytes) return fitMessage(frameWithBytes(encodeJson({ ok: true, data: reply.data }), out.bytes), this.transport.maxPayload, subject);
-            return encodeMessage({ ok: true, data: reply.data }, this.transport.maxPayload, subject);
-          } catch (e) {
-            const err = toAppError(e);
-            if (err.code === "INTERNAL") this.opts.log?.error({ err: e, subject, requestId }, "❌ handler failed");
-            return encodeJson({ ok: false, error: err.toBus() });
-          }
-        },
+        // Only fanout handlers (`listen`) may decline; a null here breaks the reply's contract.
+        handler: async (data: Uint8Array, headers: Headers) => (await run(data, headers)) ?? encodeJson({ ok: false, error: new AppError("INTERNAL", `No reply on ${subject}`).toBus() }),
       };
     });
     return this.transport.serve({ name: this.serviceName(service), version: opts.version ?? "0.1.0", metadata: { replica: opts.replicaId } }, endpoints);
+  }
+
+  /** Validates, runs and encodes one request of `name`; errors become error replies, null stays null. */
+  private endpointHandler(name: SubjectName, subject: string, handler: AnyHandler): FanoutHandler {
+    const def = SUBJECTS[name];
+    return async (data, headers) => {
+      const requestId = headers["x-request-id"] ?? newRequestId();
+      try {
+        const req = def.request.safeParse(decodeJson(data));
+        if (!req.success) throw new AppError("VALIDATION", describeIssues(req.error));
+        const out = await handler(req.data, { requestId, subject, headers });
+        if (out === null) return null;
+        if (out instanceof RawJson) return fitMessage(enc.encode(`${OK_PREFIX}${out.text}}`), this.transport.maxPayload, subject);
+        const reply = def.reply.safeParse(out instanceof WithBytes ? out.reply : out);
+        if (!reply.success) throw new AppError("INTERNAL", `Reply on ${subject} breaks its contract: ${describeIssues(reply.error)}`);
+        if (out instanceof WithBytes) return fitMessage(frameWithBytes(encodeJson({ ok: true, data: reply.data }), out.bytes), this.transport.maxPayload, subject);
+        return encodeMessage({ ok: true, data: reply.data }, this.transport.maxPayload, subject);
+      } catch (e) {
+        const err = toAppError(e);
+        if (err.code === "INTERNAL") this.opts.log?.error({ err: e, subject, requestId }, "❌ handler failed");
+        return encodeJson({ ok: false, error: err.toBus() });
+      }
+    };
   }
 
   publish<E extends EventName>(event: E, payload: EventOf<E>): void {

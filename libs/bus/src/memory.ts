@@ -1,5 +1,5 @@
 import { AppError } from "@dsb/contracts";
-import type { EndpointSpec, Headers, Served, ServiceSpec, Transport } from "./transport.ts";
+import type { EndpointSpec, FanoutHandler, Headers, Served, ServiceSpec, Transport } from "./transport.ts";
 
 export const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
@@ -12,6 +12,7 @@ export class MemoryTransport implements Transport {
   private readonly endpoints = new Map<string, EndpointSpec[]>();
   private readonly rr = new Map<string, number>();
   private readonly subs = new Map<string, Set<(d: Uint8Array) => void>>();
+  private readonly listeners = new Map<string, Set<FanoutHandler>>();
   private readonly services = new Map<string, number>();
   private closed = false;
 
@@ -55,6 +56,33 @@ export class MemoryTransport implements Transport {
         this.services.set(service.name, (this.services.get(service.name) ?? 1) - 1);
       },
     };
+  }
+
+  async requestFirst(subject: string, data: Uint8Array, opts: { timeoutMs: number; headers: Headers }): Promise<Uint8Array | null> {
+    if (this.closed) throw new AppError("UNAVAILABLE", "Bus is closed", { retryable: true });
+    this.checkSize(subject, data);
+    const handlers = [...(this.listeners.get(subject) ?? [])];
+    if (handlers.length === 0) return null;
+    return new Promise((resolve) => {
+      let left = handlers.length;
+      const timer = setTimeout(() => resolve(null), opts.timeoutMs);
+      for (const h of handlers) {
+        h(data.slice(), { ...opts.headers })
+          .then((reply) => {
+            if (reply) { clearTimeout(timer); resolve(reply); }
+          }, () => undefined)
+          .finally(() => {
+            if (--left === 0) { clearTimeout(timer); resolve(null); }
+          });
+      }
+    });
+  }
+
+  listen(subject: string, handler: FanoutHandler) {
+    const set = this.listeners.get(subject) ?? new Set();
+    set.add(handler);
+    this.listeners.set(subject, set);
+    return { unsubscribe: () => void set.delete(handler) };
   }
 
   publish(subject: string, data: Uint8Array): void {

@@ -4,7 +4,7 @@ import {
 } from "@nats-io/transport-node";
 import { Svcm } from "@nats-io/services";
 import { AppError, SERVICES } from "@dsb/contracts";
-import type { EndpointSpec, Headers, Served, ServiceSpec, Transport } from "./transport.ts";
+import type { EndpointSpec, FanoutHandler, Headers, Served, ServiceSpec, Transport } from "./transport.ts";
 
 export interface NatsTransportOptions {
   servers: string;
@@ -85,6 +85,13 @@ interface Inbox {
   replies: string;
   beats: string;
   subs: Subscription[];
+}
+
+/** Nobody subscribes to the subject (NATS status 503): UNAVAILABLE for a request, "nobody has it" for requestFirst. */
+class NoResponders extends AppError {
+  constructor(message: string) {
+    super("UNAVAILABLE", message, { retryable: true });
+  }
 }
 
 const unavailable = () => new AppError("UNAVAILABLE", "Message bus is unavailable; retry shortly", { retryable: true });
@@ -176,7 +183,7 @@ export class NatsTransport implements Transport {
     const p = this.pending.get(token);
     if (!p) return; // late: the request already timed out
     if (msg.data.length === 0 && msg.headers?.code === 503)
-      return this.settle(token, p, new AppError("UNAVAILABLE", `No service answers ${p.subject}; is it running?`, { retryable: true }));
+      return this.settle(token, p, new NoResponders(`No service answers ${p.subject}; is it running?`));
     this.pending.delete(token);
     clearTimeout(p.timer);
     p.resolve(msg.data);
@@ -284,6 +291,31 @@ export class NatsTransport implements Transport {
     // Make sure the server has the subscriptions before anyone is told we are up.
     await this.nc.flush();
     return { stop: async () => { await svc.stop(); } };
+  }
+
+  async requestFirst(subject: string, data: Uint8Array, opts: { timeoutMs: number; headers: Headers }): Promise<Uint8Array | null> {
+    try {
+      return await this.request(subject, data, opts);
+    } catch (e) {
+      // Silence (every listener declined) or no listener at all: nobody has it.
+      if (e instanceof NoResponders || (e instanceof AppError && e.code === "TIMEOUT")) return null;
+      throw e;
+    }
+  }
+
+  listen(subject: string, handler: FanoutHandler) {
+    const sub = this.nc.subscribe(subject, {
+      callback: (err, msg) => {
+        if (err) return;
+        const hdrs: Headers = {};
+        if (msg.headers) for (const [k, v] of msg.headers) hdrs[k] = v[0] ?? "";
+        handler(msg.data, hdrs).then((reply) => {
+          // Responding fails only when the connection closed meanwhile; the requester then sees silence.
+          if (reply && msg.reply) try { msg.respond(reply); } catch { /* connection closed */ }
+        }, () => undefined);
+      },
+    });
+    return { unsubscribe: () => sub.unsubscribe() };
   }
 
   publish(subject: string, data: Uint8Array): void {

@@ -3,6 +3,9 @@ export type Headers = Record<string, string>;
 
 export type RawHandler = (data: Uint8Array, headers: Headers) => Promise<Uint8Array>;
 
+/** A handler of a fanout subject: null means "not mine", and nothing is sent back. */
+export type FanoutHandler = (data: Uint8Array, headers: Headers) => Promise<Uint8Array | null>;
+
 export interface EndpointSpec {
   /** Name shown in `$SRV` info/stats ([-\w]+). */
   name: string;
@@ -33,6 +36,13 @@ export interface Transport {
   readonly maxPayload: number;
   request(subject: string, data: Uint8Array, opts: { timeoutMs: number; headers: Headers }): Promise<Uint8Array>;
   serve(service: ServiceSpec, endpoints: EndpointSpec[]): Promise<Served>;
+  /**
+   * Asks every listener of a fanout subject; resolves with the first answer, or null when none
+   * answers within the timeout (or every listener declined).
+   */
+  requestFirst(subject: string, data: Uint8Array, opts: { timeoutMs: number; headers: Headers }): Promise<Uint8Array | null>;
+  /** Listens on a fanout subject, without a queue group: every replica hears each request. */
+  listen(subject: string, handler: FanoutHandler): { unsubscribe(): void };
   publish(subject: string, data: Uint8Array): void;
   subscribe(subject: string, handler: (data: Uint8Array) => void): { unsubscribe(): void };
   /** True when at least one instance of the service answers a ping. */

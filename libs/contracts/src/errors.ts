@@ -8,6 +8,8 @@ export const ERROR_STATUS = {
   ADDRESS_NOT_ALLOWED: 403,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  /** The query was cancelled (by id, or its client went away). */
+  CANCELLED: 409,
   PAYLOAD_TOO_LARGE: 413,
   UNSUPPORTED_FORMAT: 415,
   UNSUPPORTED_DATABASE: 422,

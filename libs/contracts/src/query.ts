@@ -76,6 +76,8 @@ export const QueryRequestSchema = z
     timeout_ms: z.number().int().min(1).max(3_600_000).optional(),
     natural_language_query: z.string().max(10_000).optional(),
     read_only: z.boolean().optional(),
+    /** Chosen by the client to cancel the query by id later; 409 CONFLICT while a query with this id runs. */
+    query_id: z.string().uuid().optional(),
   })
   .refine((q) => [q.sql, q.query_config, q.pipeline].filter((x) => x !== undefined).length === 1, {
     message: "Send exactly one of sql, query_config or (MongoDB) {collection, pipeline}",

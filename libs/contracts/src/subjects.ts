@@ -23,7 +23,16 @@ export const HISTORY_BATCH_MAX = 200;
 /** Which services may call a subject. Enforced by NATS permissions in deploy/nats.conf. */
 export type Caller = "gateway" | "catalog" | "connector" | "ingestion";
 
-const def = <Req extends z.ZodType, Rep extends z.ZodType>(d: { request: Req; reply: Rep; callers: readonly Caller[]; description: string }) => d;
+interface SubjectDef {
+  request: z.ZodType; reply: z.ZodType; callers: readonly Caller[]; description: string;
+  /**
+   * Served by every replica without a queue group; only a replica with something to say answers,
+   * the others stay silent. The caller takes the first answer (`bus.requestFirst`), none within
+   * its timeout meaning "nobody has it".
+   */
+  fanout?: true;
+}
+const def = <D extends SubjectDef>(d: D) => d;
 
 /**
  * Every request-reply subject of the bus. Both sides validate against these schemas.
@@ -114,6 +123,8 @@ export const SUBJECTS = {
       stream: z.boolean().default(false),
       /** `csv`: a streamed CSV export; a source that can produce CSV natively answers with `csv` pages. */
       format: z.enum(["rows", "csv"]).optional(),
+      /** The gateway's id of this query: `gateway.events.query.cancelled` with it stops the query. */
+      query_id: z.string().uuid().optional(),
     }),
     reply: QueryPageSchema }),
   "connector.cursor.*": def({ callers: ["gateway"], description: "Next page of, or close, a cursor held by this connector replica",
@@ -133,7 +144,16 @@ export const SUBJECTS = {
     reply: QueryPageSchema }),
   "ingestion.cursor.*": def({ callers: ["gateway"], description: "Next page of, or close, a cursor held by this ingestion replica",
     request: CursorRequestSchema, reply: QueryPageSchema }),
+
+  // gateway: owns query ids
+  "gateway.query.cancel": def({ callers: ["gateway"], fanout: true,
+    description: "Cancel a running query by id; every gateway replica hears it, the one running the query answers (NOT_FOUND for another tenant's, FORBIDDEN for another user's unless admin)",
+    request: z.object({ actor: ActorSchema, query_id: z.string().min(1).max(128) }),
+    reply: z.object({ cancelled: z.literal(true) }) }),
 } as const;
+
+/** Subjects served by every replica of their service, without a queue group (see `fanout`). */
+export type FanoutSubject = { [S in keyof typeof SUBJECTS]: (typeof SUBJECTS)[S] extends { fanout: true } ? S : never }[keyof typeof SUBJECTS];
 
 export type SubjectName = keyof typeof SUBJECTS;
 export type RequestOf<S extends SubjectName> = z.input<(typeof SUBJECTS)[S]["request"]>;
@@ -156,6 +176,8 @@ export const EVENTS = {
   "catalog.events.source.changed": z.object({ id: Id, tenant_id: z.string(), type: z.enum(["file", "database"]), version: z.string().nullable() }),
   /** A source's health status changed (not sent for checks that leave it as it was). */
   "catalog.events.source.health": z.object({ id: Id, tenant_id: z.string(), status: z.enum(HEALTH_STATUSES), previous: z.enum(HEALTH_STATUSES), checked_at: z.string() }),
+  /** A query was cancelled (by id or a client disconnect): the connector replica running it stops it on the database. */
+  "gateway.events.query.cancelled": z.object({ query_id: z.string().uuid(), tenant_id: z.string().min(1) }),
 } as const;
 export type EventName = keyof typeof EVENTS;
 export type EventOf<E extends EventName> = z.infer<(typeof EVENTS)[E]>;
