@@ -16,6 +16,7 @@ import { uploadRoutes } from "./routes/upload.ts";
 import { createSourceLookup } from "./source-lookup.ts";
 import { createQueryHistory } from "./history.ts";
 import { limitJsonDepth } from "./json-depth.ts";
+import { createRunningQueries } from "./running-queries.ts";
 
 /**
  * The gateway: auth, validation, error mapping, OpenAPI, streaming. Web-standard
@@ -60,7 +61,7 @@ export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
   sourceRoutes(app, deps, sources, history);
   healthRoutes(app, deps);
   schemaRoutes(app, deps);
-  queryRoutes(app, deps, sources, history);
+  queryRoutes(app, deps, sources, history, deps.queries ?? createRunningQueries(deps.bus));
   uploadRoutes(app, deps);
   return app;
 }

@@ -2,6 +2,7 @@ import type { Bus } from "@dsb/bus";
 import type { Actor, DataSource } from "@dsb/contracts";
 import type { TokenVerifier } from "./auth.ts";
 import type { HistoryDropReason } from "./history.ts";
+import type { RunningQueries } from "./running-queries.ts";
 
 export interface GatewayLimits {
   /** Upload cap in bytes (MAX_UPLOAD_BYTES). */
@@ -43,6 +44,8 @@ export interface GatewayDeps {
   /** Files of the /docs viewer (served by the gateway, no CDN). */
   docsAsset?: (name: string) => Promise<{ body: BodyInit; type: string } | null>;
   log?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
+  /** Queries running on this replica (the Node entry shares it with its `gateway.query.cancel` listener); made by the app when absent. */
+  queries?: RunningQueries;
 }
 
 export type GatewayEnv = {
@@ -51,5 +54,9 @@ export type GatewayEnv = {
    * What the server adapter passes along: on Node, the request as a byte stream
    * (@hono/node-server's `incoming`), read with backpressure.
    */
-  Bindings: { incoming?: AsyncIterable<Uint8Array> } | undefined;
+  Bindings: {
+    incoming?: AsyncIterable<Uint8Array>;
+    /** The Node response (@hono/node-server's `outgoing`): destroyed to cut off an export without its closing chunk. */
+    outgoing?: { destroy(): void };
+  } | undefined;
 };

@@ -178,8 +178,8 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"], options: Q
   };
 
   return {
-    record(actor: Actor, sourceId: string, q: QueryRequest, outcome: QueryOutcome, requestId: string): string {
-      const id = crypto.randomUUID();
+    /** Records a query under `id` (its query id). */
+    record(actor: Actor, sourceId: string, q: QueryRequest, outcome: QueryOutcome, requestId: string, id: string = crypto.randomUUID()): string {
       const record: HistoryRecord = {
         actor,
         entry: {

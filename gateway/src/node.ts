@@ -13,6 +13,7 @@ import { createVerifier } from "./auth.ts";
 import { createMetrics } from "./metrics.ts";
 import { handleUpload } from "./upload.ts";
 import { guardStreamedBody } from "./stream-guard.ts";
+import { createRunningQueries } from "./running-queries.ts";
 
 const ASSET_TYPES: Record<string, string> = { "swagger-ui.css": "text/css; charset=utf-8", "swagger-ui-bundle.js": "application/javascript; charset=utf-8" };
 
@@ -63,8 +64,11 @@ export async function startGateway(opts: { env: Env; bus: Bus; log: Logger; stor
     log.info({ tenant: "demo-tenant" }, stored.generated ? `🔑 no JWT_SECRET: generated one in ${path}` : `🔑 no JWT_SECRET: using the stored one in ${path}`);
     console.log(`\nSample token (tenant demo-tenant, admin, 30 days):\n  ${await sampleToken(secret, env.JWT_TENANT_CLAIM)}\n`);
   }
+  // This replica's running queries, cancellable from any replica through gateway.query.cancel.
+  const queries = createRunningQueries(bus);
+  const cancels = queries.listen();
   const app = createApp({
-    bus, log,
+    bus, log, queries,
     verifier: createVerifier({ secret, jwksUrl: env.JWT_JWKS_URL, tenantClaim: env.JWT_TENANT_CLAIM, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, requireExp: env.JWT_REQUIRE_EXP }),
     limits: { maxUploadBytes: env.MAX_UPLOAD_BYTES, maxBodyBytes: env.MAX_BODY_BYTES, queryMaxRows: env.QUERY_MAX_ROWS, defaultTimeoutMs: env.QUERY_DEFAULT_TIMEOUT_MS, busTimeoutMs: env.BUS_TIMEOUT_MS,
       historyQueueMax: env.HISTORY_QUEUE_MAX, historyQueueMaxBytes: env.HISTORY_QUEUE_MAX_BYTES },
@@ -81,7 +85,11 @@ export async function startGateway(opts: { env: Env; bus: Bus; log: Logger; stor
   log.info({ port }, `✅ gateway listening on http://localhost:${port}`);
   return {
     port, server,
-    stop: () => new Promise<void>((resolve) => { server.close(() => resolve()); (server as { closeAllConnections?: () => void }).closeAllConnections?.(); }),
+    stop: () => new Promise<void>((resolve) => {
+      cancels.unsubscribe();
+      server.close(() => resolve());
+      (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+    }),
   };
 }
 

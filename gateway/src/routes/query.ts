@@ -6,7 +6,8 @@ import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { asAppError } from "../errors.ts";
 import { CONTENT_TYPES, csvHeader, csvLines, distinctNames, ndjsonLines, pickFormat, type ExportFormat } from "../export-format.ts";
 import { ok, route } from "../openapi.ts";
-import { allPages, pageOf, type Page } from "../results.ts";
+import { allPages, closeCursor, pageOf, type Page } from "../results.ts";
+import { CANCELLED_HISTORY_ERROR, untilAborted, type RunningQueries } from "../running-queries.ts";
 import type { SourceLookup, SourceRoute } from "../source-lookup.ts";
 import type { QueryHistory, QueryOutcome } from "../history.ts";
 
@@ -17,13 +18,15 @@ const QueryResult = ok({
 const FormatQuery = z.object({ format: z.enum(["json", "csv", "ndjson"]).optional() });
 
 /** Codes that mean the query reached a database or dataset (history records those). */
-const REACHED: ReadonlySet<string> = new Set(["QUERY_FAILED", "TIMEOUT", "CONNECTION_FAILED", "INTERNAL"]);
+const REACHED: ReadonlySet<string> = new Set(["QUERY_FAILED", "TIMEOUT", "CONNECTION_FAILED", "INTERNAL", "CANCELLED"]);
+/** The history's error text: API.md's "Cancelled" for a cancel, the message otherwise. */
+const historyError = (err: AppError) => (err.code === "CANCELLED" ? CANCELLED_HISTORY_ERROR : err.message);
 const DEFAULT_LIMIT = 1000;
 
-export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sources: SourceLookup, history: QueryHistory): void {
+export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sources: SourceLookup, history: QueryHistory, queries: RunningQueries): void {
   const { bus, limits, log } = deps;
 
-  const firstPage = async (c: Context<GatewayEnv>, source: SourceRoute, q: QueryRequest, format: ExportFormat, limit: number | undefined, timeoutMs: number): Promise<Page> => {
+  const firstPage = async (c: Context<GatewayEnv>, source: SourceRoute, q: QueryRequest, format: ExportFormat, limit: number | undefined, timeoutMs: number, queryId: string): Promise<Page> => {
     const stream = format !== "json";
     const actor = c.get("actor");
     const requestId = c.get("requestId");
@@ -37,13 +40,13 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     }
     return pageOf(await bus.requestWithBytes("connector.query", {
       tenant_id: actor.tenant_id, id: source.id, ...(source.version ? { config_version: source.version } : {}), sql: q.sql, params: q.params, query_config: q.query_config, collection: q.collection, pipeline: q.pipeline,
-      limit, timeout_ms: timeoutMs, read_only: q.read_only ?? true, stream, ...(format === "csv" ? { format } : {}),
+      limit, timeout_ms: timeoutMs, read_only: q.read_only ?? true, stream, ...(format === "csv" ? { format } : {}), query_id: queryId,
     }, { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs }));
   };
 
   route(app, {
     method: "post", path: "/api/data/sources/{id}/query", tag: "queries", body: QueryRequestSchema, query: FormatQuery,
-    summary: "Run sql or query_config; Accept: text/csv or application/x-ndjson (or ?format=) streams the whole result",
+    summary: "Run sql or query_config; Accept: text/csv or application/x-ndjson (or ?format=) streams the whole result (or `limit` rows). The x-query-id header names the query for POST /api/data/queries/{query_id}/cancel",
     responses: { 200: { description: "Rows (JSON) or a streamed export", schema: QueryResult, mediaTypes: ["text/csv", "application/x-ndjson"] } },
   }, async (c, { params, body, query }) => {
     const actor = c.get("actor");
@@ -53,16 +56,25 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     const timeoutMs = body.timeout_ms ?? limits.defaultTimeoutMs;
     const started = performance.now();
     const stream = format !== "json";
-    const limit = stream ? undefined : Math.min(body.limit ?? DEFAULT_LIMIT, limits.queryMaxRows);
-    const pageOpts = { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs };
-    const record = (outcome: QueryOutcome) => history.record(actor, source.id, body, outcome, requestId);
+    // JSON results are capped; an export only by the request's own limit.
+    const limit = stream ? body.limit : Math.min(body.limit ?? DEFAULT_LIMIT, limits.queryMaxRows);
+    const run = queries.start(body.query_id ?? crypto.randomUUID(), actor);
+    c.header("x-query-id", run.id);
+    // A client that goes away cancels its query (on Node the request's signal aborts when the connection closes).
+    c.req.raw.signal.addEventListener("abort", () => run.cancel(), { once: true });
+    const pageOpts = { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs, signal: run.signal };
+    const record = (outcome: QueryOutcome) => history.record(actor, source.id, body, outcome, requestId, run.id);
 
     let first: Page;
+    const pending = firstPage(c, source, body, format, limit, timeoutMs, run.id);
     try {
-      first = await firstPage(c, source, body, format, limit, timeoutMs);
+      first = await untilAborted(pending, run.signal);
     } catch (e) {
+      run.done();
+      // Cancelled while the first page was on its way: a cursor it may still bring is closed.
+      if (run.signal.aborted) void pending.then((p) => (p.cursor ? closeCursor(bus, p.cursor, requestId) : undefined), () => undefined);
       const err = asAppError(e);
-      if (REACHED.has(err.code)) record({ ok: false, error: err.message, count: null, ms: performance.now() - started });
+      if (REACHED.has(err.code)) record({ ok: false, error: historyError(err), count: null, ms: performance.now() - started });
       throw err;
     }
 
@@ -72,30 +84,34 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
       let truncated = false;
       try {
         for await (const page of allPages(bus, first, pageOpts)) {
-          if (c.req.raw.signal.aborted) throw new AppError("QUERY_FAILED", "Client disconnected");
           if (page.columns) columns = page.columns;
           for (const r of page.rows) rows.push(r);
           truncated ||= page.truncated;
         }
       } catch (e) {
         const err = asAppError(e);
-        record({ ok: false, error: err.message, count: rows.length, ms: performance.now() - started });
+        record({ ok: false, error: historyError(err), count: rows.length, ms: performance.now() - started });
         throw err;
+      } finally {
+        run.done();
       }
       if (body.limit && body.limit > limits.queryMaxRows && rows.length >= limits.queryMaxRows) truncated = true;
       const ms = Math.round(performance.now() - started);
-      const queryId = record({ ok: true, count: rows.length, ms });
-      return c.json({ success: true, columns, rows, row_count: rows.length, truncated, execution_time_ms: ms, query_id: queryId });
+      record({ ok: true, count: rows.length, ms });
+      return c.json({ success: true, columns, rows, row_count: rows.length, truncated, execution_time_ms: ms, query_id: run.id });
     }
 
     const pages = allPages(bus, first, pageOpts);
     const enc = new TextEncoder();
+    // On Node: the response itself, so a failed export can end without its closing chunk.
+    const outgoing = c.env?.outgoing;
     let count = 0;
     let names: string[] = [];
     let finished = false;
     const finish = (outcome: { ok: boolean; error?: string }) => {
       if (finished) return;
       finished = true;
+      run.done();
       record({ ...outcome, count, ms: performance.now() - started });
     };
     const bodyStream = new ReadableStream<Uint8Array>({
@@ -129,20 +145,37 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
           ctrl.enqueue(enc.encode(text));
         } catch (e) {
           const err = asAppError(e);
-          log?.warn({ requestId, code: err.code }, "⚠️ export stopped");
-          ctrl.error(err);
-          finish({ ok: false, error: err.message });
+          log?.warn({ requestId, query_id: run.id, code: err.code, message: err.message }, "⚠️ export stopped");
+          finish({ ok: false, error: historyError(err) });
+          // The response ends without its closing chunk, so every client sees an incomplete transfer. Destroying
+          // the Node response does that without handing the server adapter an error (it would print its stack).
+          if (outgoing) outgoing.destroy();
+          else ctrl.error(err);
         }
       },
       async cancel() {
+        // The client went away: the same as a cancel by id.
+        run.cancel();
         await pages.return(undefined);
-        finish({ ok: false, error: "Client disconnected during export" });
+        finish({ ok: false, error: CANCELLED_HISTORY_ERROR });
       },
     }, { highWaterMark: 1 });
     const ext = format === "csv" ? "csv" : "ndjson";
     return new Response(bodyStream, {
       status: 200,
-      headers: { "content-type": CONTENT_TYPES[format], "content-disposition": `attachment; filename="query-${source.id}.${ext}"`, "x-request-id": requestId },
+      headers: {
+        "content-type": CONTENT_TYPES[format], "content-disposition": `attachment; filename="query-${source.id}.${ext}"`,
+        "x-request-id": requestId, "x-query-id": run.id,
+      },
     });
+  });
+
+  route(app, {
+    method: "post", path: "/api/data/queries/{query_id}/cancel", tag: "queries",
+    summary: "Cancel a running query or export of this tenant (the user who ran it, or an admin); it answers 409 CANCELLED and stops on the database",
+    responses: { 200: { description: "Cancelled", schema: ok({}) } },
+  }, async (c, { params }) => {
+    await queries.cancel(c.get("actor"), params.query_id!, c.get("requestId"));
+    return c.json({ success: true });
   });
 }

@@ -2,6 +2,7 @@ import { CursorRegistry, TtlCache, type Bus } from "@dsb/bus";
 import type { Env, Logger } from "@dsb/runtime";
 import { handleHealthCheck } from "./health.ts";
 import { PoolRegistry } from "./pools.ts";
+import { CancelRegistry } from "./cancels.ts";
 import { configKey, handleCursor, handleIntrospect, handleQuery, handleTest, type ConnectorDeps, type CursorMeta, type ResolvedSource } from "./query.ts";
 
 export { DRIVER_LOADERS, driverFor } from "./drivers/index.ts";
@@ -36,6 +37,7 @@ export async function startConnector(opts: ConnectorOptions): Promise<{ stop(): 
     maxOpen: MAX_CURSORS,
     onClose: (meta) => {
       if (meta.timer) clearTimeout(meta.timer);
+      meta.unregister();
       meta.lease.release();
     },
   });
@@ -44,6 +46,7 @@ export async function startConnector(opts: ConnectorOptions): Promise<{ stop(): 
     policy: { allowPrivateHosts: env.allowPrivateHosts },
     maxRows: env.QUERY_MAX_ROWS,
     configs: new TtlCache<ResolvedSource>(CONFIG_CACHE_MS),
+    cancels: new CancelRegistry(),
   };
   const served = await bus.serve(
     "connector",
@@ -68,6 +71,10 @@ export async function startConnector(opts: ConnectorOptions): Promise<{ stop(): 
     deps.configs.delete(configKey(ev.tenant_id, ev.id));
     await pools.closeSource(ev.id, ev.version ?? undefined);
   });
+  // Every replica hears every cancel; the one running the query stops it on the database.
+  const cancelSub = bus.subscribe("gateway.events.query.cancelled", (ev) => {
+    if (deps.cancels.cancel(ev.query_id, ev.tenant_id)) log.info({ query_id: ev.query_id }, "🛑 query cancelled");
+  });
   log.info({ replica: replicaId, allow_private_hosts: env.allowPrivateHosts }, "✅ connector ready");
   let stopping: Promise<void> | null = null;
   return {
@@ -75,6 +82,7 @@ export async function startConnector(opts: ConnectorOptions): Promise<{ stop(): 
       (stopping ??= (async () => {
         sub.unsubscribe();
         changed.unsubscribe();
+        cancelSub.unsubscribe();
         await served.stop();
         await cursors.closeAll();
         await pools.closeAll();

@@ -11,6 +11,7 @@ import { withProtocolCheck } from "./drivers/shared/protocol-check.ts";
 import { driverFor } from "./drivers/index.ts";
 import { DriverError, type Connection, type Driver, type TablesJson } from "./drivers/types.ts";
 import type { Lease, PoolRegistry } from "./pools.ts";
+import type { CancelRegistry } from "./cancels.ts";
 import { compileQueryConfig } from "./query-config.ts";
 import { CsvPager } from "./csv-pages.ts";
 import type { CsvStream } from "./drivers/postgresql/driver.ts";
@@ -30,6 +31,8 @@ export interface CursorMeta {
   budget: number;
   /** Set once the result is parked in the registry, so the timeout can close it. */
   cursorId?: string;
+  /** Takes the query out of the cancel registry (idempotent). */
+  unregister: () => void;
   /** Reads the next page (rows, or CSV text for a server-side CSV export). */
   read: () => Promise<PageOut>;
   /** The next page, read while the previous one travels (at most one). */
@@ -68,7 +71,7 @@ async function nextPage(meta: CursorMeta): Promise<PageOut> {
 /** A connection that can export CSV itself (PostgreSQL). */
 const canCopy = (conn: Connection): conn is Connection & { copyCsv: (...a: Parameters<PgCopy>) => ReturnType<PgCopy> } =>
   typeof (conn as { copyCsv?: unknown }).copyCsv === "function";
-type PgCopy = (sql: string, params: readonly unknown[], opts: { readOnly: boolean; timeoutMs: number; signal: AbortSignal }) => Promise<CsvStream | null>;
+type PgCopy = (sql: string, params: readonly unknown[], opts: { readOnly: boolean; timeoutMs: number; signal: AbortSignal; limit?: number }) => Promise<CsvStream | null>;
 
 /** A PageReader that only closes the CSV pager (the registry holds readers; CSV pages are read from the pager). */
 const closerFor = (pager: CsvPager) => new PageReader({
@@ -89,6 +92,8 @@ export interface ConnectorDeps {
   log: Logger;
   /** Resolved configs by tenant and source; delete events evict, the TTL bounds a missed event. */
   configs: TtlCache<ResolvedSource>;
+  /** Running queries by the gateway's query id, for `gateway.events.query.cancelled`. */
+  cancels: CancelRegistry;
 }
 
 // Driver<any>: the registry hands back the driver of the config's own type.
@@ -102,7 +107,7 @@ export function toAppError(e: unknown, what: "connect" | "query", timeoutMs?: nu
     if (e.kind === "connection") return new AppError("CONNECTION_FAILED", e.message);
     if (e.kind === "timeout")
       return new AppError("TIMEOUT", timeoutMs ? `Query exceeded its timeout of ${timeoutMs} ms and was cancelled` : e.message);
-    if (e.kind === "cancelled") return new AppError("QUERY_FAILED", "Query was cancelled");
+    if (e.kind === "cancelled") return new AppError("CANCELLED", "Query was cancelled");
     return new AppError(what === "connect" ? "CONNECTION_FAILED" : "QUERY_FAILED", e.message);
   }
   return new AppError("INTERNAL", "Internal error", { cause: e });
@@ -248,7 +253,8 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
     params = req.params ?? [];
   } else throw new AppError("VALIDATION", "Send either sql or query_config (exactly one)");
 
-  const cap = req.stream ? Number.POSITIVE_INFINITY : Math.min(req.limit ?? deps.maxRows, deps.maxRows);
+  // An export reads everything unless the request gives a limit.
+  const cap = req.stream ? req.limit ?? Number.POSITIVE_INFINITY : Math.min(req.limit ?? deps.maxRows, deps.maxRows);
   const lease = await leaseSource(deps, src);
   const abort = new AbortController();
   // A capped query is bounded by its timeout from start to last page; a stream only per statement (on the server).
@@ -260,9 +266,19 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
       if (meta.cursorId) void deps.cursors.close(meta.cursorId);
     }, req.timeout_ms);
   timer?.unref();
-  const meta: CursorMeta = { lease, abort, timer, cap, rowCount: 0, started, budget: 0, read: () => Promise.reject(new Error("no reader")), ahead: null };
+  const meta: CursorMeta = {
+    lease, abort, timer, cap, rowCount: 0, started, budget: 0, read: () => Promise.reject(new Error("no reader")), ahead: null, unregister: () => {},
+  };
+  if (req.query_id) {
+    meta.unregister = deps.cancels.register(req.query_id, req.tenant_id, () => {
+      abort.abort(new DriverError("cancelled", "Query was cancelled"));
+      // A parked cursor: its read-ahead stops with the signal; closing gives the connection back now.
+      if (meta.cursorId) void deps.cursors.close(meta.cursorId);
+    });
+  }
   const cleanup = () => {
     if (meta.timer) clearTimeout(meta.timer);
+    meta.unregister();
     lease.release();
   };
 
@@ -271,7 +287,9 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
   let csv: { pager: CsvPager; stream: CsvStream } | null = null;
   try {
     if (req.format === "csv" && req.stream && canCopy(lease.conn)) {
-      const stream = await lease.conn.copyCsv(text, params, { readOnly: req.read_only, timeoutMs: req.timeout_ms, signal: abort.signal });
+      const stream = await lease.conn.copyCsv(text, params, {
+        readOnly: req.read_only, timeoutMs: req.timeout_ms, signal: abort.signal, ...(Number.isFinite(cap) ? { limit: cap } : {}),
+      });
       if (stream) csv = { pager: new CsvPager(stream.chunks), stream };
     }
     if (csv) {

@@ -82,7 +82,8 @@ export async function startIngestion(opts: { env: Env; bus: Bus; log: Logger; re
       ownKey(req.tenant_id, req.file_path);
       const started = Date.now();
       const { meta, table } = await cache.table(req.file_path, req.query_config.table);
-      const result = runQuery(meta, table, req.query_config, req.stream ? undefined : req.limit);
+      // An export (stream) is capped only when the request gives a limit.
+      const result = runQuery(meta, table, req.query_config, req.limit);
       const reader = new PageReader(result.batches()[Symbol.asyncIterator]());
       return page(reader, { truncated: result.truncated, started }, { columns: result.columns });
     },

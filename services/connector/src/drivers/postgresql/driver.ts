@@ -412,8 +412,9 @@ export class PgConnection implements Connection {
    * Redshift, which has no COPY TO STDOUT): the caller uses `query` then.
    * The statement timeout bounds the describe; the export itself is bounded by a
    * stall timer (no data for `timeoutMs`), like the cursor path bounds each batch.
+   * `limit` caps the rows exported (the export's own `limit`).
    */
-  async copyCsv(sql: string, params: readonly unknown[], opts: Omit<QueryOptions, "batchRows">): Promise<CsvStream | null> {
+  async copyCsv(sql: string, params: readonly unknown[], opts: Omit<QueryOptions, "batchRows"> & { limit?: number }): Promise<CsvStream | null> {
     if (this.flavor.type !== "postgresql" || params.length > 0 || !opts.readOnly) return null;
     refuseNul(sql);
     // The user's statement is checked as sent, before it is wrapped: one SELECT, so it stays one subquery below.
@@ -477,8 +478,10 @@ export class PgConnection implements Connection {
     }
     const columns = fields.map((f) => ({ name: f.name, type: TYPE_NAMES[f.dataTypeID] ?? this.typeNames.get(f.dataTypeID) ?? `oid:${f.dataTypeID}` }));
     const aliases = fields.map((_, i) => `c${i + 1}`).join(", ");
+    // An integer we format: no injection through the limit.
+    const limit = opts.limit !== undefined ? ` limit ${Math.max(0, Math.floor(opts.limit))}` : "";
     const copy = client.query(copyTo(
-      `COPY (select ${fields.map((_, i) => csvExpr(fields[i]!.dataTypeID, `q.c${i + 1}`)).join(", ")} from (\n${inner}\n) q(${aliases})) TO STDOUT WITH (FORMAT csv)`,
+      `COPY (select ${fields.map((_, i) => csvExpr(fields[i]!.dataTypeID, `q.c${i + 1}`)).join(", ")} from (\n${inner}\n) q(${aliases})${limit}) TO STDOUT WITH (FORMAT csv)`,
       { highWaterMark: COPY_HIGH_WATER },
     ));
     let copyError: unknown = null;
