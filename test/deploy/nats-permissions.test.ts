@@ -109,6 +109,21 @@ describe("deploy/nats.conf on a real nats-server", () => {
     expect(heard.sort()).toEqual(["connector:s9", "gateway:s9", "ingestion:s9"]);
   });
 
+  it("lets one gateway replica ask the others to cancel a query (gateway.query.cancel) and tell the connector (gateway.events.query.cancelled)", async () => {
+    const owner = busOf(await connectAs("gateway"));
+    const asker = busOf(await connectAs("gateway"));
+    const connector = busOf(await connectAs("connector"));
+    const id = crypto.randomUUID();
+    owner.listen("gateway.query.cancel", async (req) => (req.query_id === id ? { cancelled: true as const } : null));
+    asker.listen("gateway.query.cancel", async () => null);
+    const heard = new Promise<string>((resolve) => connector.subscribe("gateway.events.query.cancelled", (e) => resolve(e.query_id)));
+    for (const t of open) await t.nc.flush();
+    expect(await asker.requestFirst("gateway.query.cancel", { actor: { tenant_id: "t1", user_id: "u1" }, query_id: id }, { timeoutMs: 2_000 })).toEqual({ cancelled: true });
+    expect(await asker.requestFirst("gateway.query.cancel", { actor: { tenant_id: "t1", user_id: "u1" }, query_id: "other" }, { timeoutMs: 300 })).toBeNull();
+    owner.publish("gateway.events.query.cancelled", { query_id: id, tenant_id: "t1" });
+    expect(await heard).toBe(id);
+  });
+
   it("lets gateway and ingestion share the upload bucket, and nobody create other streams", async () => {
     const gateway = await connectAs("gateway");
     const ingestion = await connectAs("ingestion");

@@ -37,6 +37,8 @@ export class Cluster {
   readonly replicas: Replica[] = [];
   nc!: NatsConnection;
   gatewayUrl = "";
+  /** One URL per gateway replica (gw1, gw2…), each on its own port; `gatewayUrl` is the first. */
+  gatewayUrls: string[] = [];
   private readonly dir = mkdtempSync(join(tmpdir(), "dsb-scale-"));
   private catalogDb = "";
 
@@ -61,17 +63,20 @@ export class Cluster {
       await adminQuery(`create database ${this.catalogDb}`);
     }
     this.nc = await connect({ servers: this.nats.url, name: "scale-test" });
-    const port = await freePort();
-    this.gatewayUrl = `http://127.0.0.1:${port}`;
+
     // The catalog migrates first so the other processes find it answering.
     for (let i = 0; i < counts.catalog; i++) this.spawn("catalog", `catalog${i + 1}`);
     for (let i = 0; i < counts.connector; i++) this.spawn("connector", `conn${i + 1}`);
     for (let i = 0; i < counts.ingestion; i++) this.spawn("ingestion", `ing${i + 1}`);
-    for (let i = 0; i < counts.gateway; i++) this.spawn("gateway", `gw${i + 1}`, { PORT: String(port) });
+    for (let i = 0; i < counts.gateway; i++) {
+      const port = await freePort();
+      this.gatewayUrls.push(`http://127.0.0.1:${port}`);
+      this.spawn("gateway", `gw${i + 1}`, { PORT: String(port) });
+    }
+    this.gatewayUrl = this.gatewayUrls[0] ?? "";
     await waitFor(async () => {
       for (const r of this.replicas) if (r.proc.exitCode !== null) throw new Error(`${r.id} exited with ${r.proc.exitCode}`);
-      const ready = await fetch(`${this.gatewayUrl}/readyz`).then((r) => r.ok, () => false);
-      if (!ready) return false;
+      for (const url of this.gatewayUrls) if (!(await fetch(`${url}/readyz`).then((r) => r.ok, () => false))) return false;
       for (const svc of ["catalog", "connector", "ingestion"] as const)
         if ((await this.stats(svc)).length !== counts[svc]) return false;
       return true;
@@ -152,17 +157,18 @@ export class Cluster {
     return ports;
   }
 
-  async token(tenant = "scale-tenant", user = "u1"): Promise<string> {
-    return new SignJWT({ tenant_id: tenant }).setProtectedHeader({ alg: "HS256" }).setSubject(user).setExpirationTime("1h")
+  async token(tenant = "scale-tenant", user = "u1", role?: string): Promise<string> {
+    return new SignJWT({ tenant_id: tenant, ...(role ? { role } : {}) }).setProtectedHeader({ alg: "HS256" }).setSubject(user).setExpirationTime("1h")
       .sign(new TextEncoder().encode(JWT_SECRET));
   }
 
-  async api(path: string, init: RequestInit & { json?: unknown } = {}): Promise<Response> {
-    const { json, ...rest } = init;
+  /** fetch against a gateway (`via`: its URL, default the first) as a user of the test tenant. */
+  async api(path: string, init: RequestInit & { json?: unknown; via?: string; user?: string } = {}): Promise<Response> {
+    const { json, via, user, ...rest } = init;
     const headers = new Headers(rest.headers);
-    headers.set("authorization", `Bearer ${await this.token()}`);
+    headers.set("authorization", `Bearer ${await this.token(undefined, user)}`);
     if (json !== undefined) headers.set("content-type", "application/json");
-    return fetch(this.gatewayUrl + path, { ...rest, headers, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) });
+    return fetch((via ?? this.gatewayUrl) + path, { ...rest, headers, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) });
   }
 
   logs(): string {
