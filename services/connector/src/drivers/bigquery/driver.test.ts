@@ -140,6 +140,16 @@ describe("bigquery driver against the REST stand-in", () => {
     expect(own.cancelled.length).toBe(1);
   });
 
+  it("a cancel (the abort signal) calls jobs.cancel for the running job and fails with kind cancelled", async () => {
+    const before = own.cancelled.length;
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    const err = await drain(conn, harness.sleepSql(), [], { signal: ac.signal }).catch((e: unknown) => e);
+    expect((err as DriverError).kind).toBe("cancelled");
+    await new Promise((r) => setTimeout(r, 100));
+    expect(own.cancelled.length).toBe(before + 1);
+  });
+
   it("introspects with datasets.list plus one INFORMATION_SCHEMA query per dataset", async () => {
     const n = own.statements.length;
     const tables = await conn.introspect();

@@ -128,6 +128,15 @@ describe("snowflake driver against the REST stand-in", () => {
     expect(own.aborts.at(-1)).toHaveProperty("requestId");
   });
 
+  it("a cancel (the abort signal) sends abort-request for the running statement and fails with kind cancelled", async () => {
+    const before = own.aborts.length;
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 300);
+    const err = await drain(conn, "SELECT SYSTEM$WAIT(30)", [], { signal: ac.signal }).catch((e: unknown) => e);
+    expect((err as DriverError).kind).toBe("cancelled");
+    expect(own.aborts.length).toBe(before + 1);
+  });
+
   it("a wrong password fails with kind connection, naming the user but not the password", async () => {
     const bad = await snowflakeDriver.connect(SnowflakeConfigSchema.parse({ type: "snowflake", account: "dsbtest", username: USER, password: "wrong-pw-123", access_url: own.url }), []);
     const err = await bad.test().catch((e: unknown) => e);
