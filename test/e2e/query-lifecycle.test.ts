@@ -274,6 +274,12 @@ describe("query lifecycle on MariaDB", () => {
   it("cancel by id and a client disconnect each stop the statement (processlist)", async () => {
     await cancelAndDisconnect(sys, sourceId, (marker) => `select sleep(30) /* ${marker} */`, running, "MariaDB");
   });
+
+  it("a query over its timeout is still a 504 TIMEOUT, not a cancel", async () => {
+    const res = await sys.api(`/api/data/sources/${sourceId}/query`, { method: "POST", json: { sql: "select sleep(30)", timeout_ms: 500 } });
+    expect(res.status).toBe(504);
+    expect((await res.json()).code).toBe("TIMEOUT");
+  });
 });
 
 const haveClickhouse = await clickhouseUp();

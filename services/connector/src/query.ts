@@ -100,10 +100,15 @@ export interface ConnectorDeps {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 type AnyDriver = Driver<any>;
 
-/** Maps driver failures to the API's codes; messages are already free of secrets. */
-export function toAppError(e: unknown, what: "connect" | "query", timeoutMs?: number): AppError {
+/**
+ * Maps driver failures to the API's codes; messages are already free of secrets. `signal` is the
+ * query's own: a driver that reports any abort as "cancelled" still fails with TIMEOUT when the
+ * connector's timer aborted it.
+ */
+export function toAppError(e: unknown, what: "connect" | "query", timeoutMs?: number, signal?: AbortSignal): AppError {
   if (e instanceof AppError) return e;
   if (e instanceof DriverError) {
+    if (e.kind === "cancelled" && (signal?.reason as DriverError | undefined)?.kind === "timeout") return toAppError(signal!.reason, what, timeoutMs);
     if (e.kind === "connection") return new AppError("CONNECTION_FAILED", e.message);
     if (e.kind === "timeout")
       return new AppError("TIMEOUT", timeoutMs ? `Query exceeded its timeout of ${timeoutMs} ms and was cancelled` : e.message);
@@ -307,7 +312,7 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
     }
   } catch (e) {
     cleanup();
-    throw toAppError(e, "query", req.timeout_ms);
+    throw toAppError(e, "query", req.timeout_ms, abort.signal);
   }
 
   meta.budget = pageBudget(deps.bus.maxPayload, metaBytes({ cursor: { subject: replicaSubject("connector.cursor.*", deps.replicaId), id: "x".repeat(36) }, row_count: 0, execution_time_ms: 0 }));
@@ -322,7 +327,7 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
   } catch (e) {
     await reader.close().catch(() => undefined);
     cleanup();
-    throw toAppError(e, "query", req.timeout_ms);
+    throw toAppError(e, "query", req.timeout_ms, abort.signal);
   }
   const execution_time_ms = Math.round(performance.now() - started);
   if (page.done) {
@@ -377,7 +382,7 @@ export async function handleCursor(deps: ConnectorDeps, req: ParsedRequestOf<"co
   let result: { page: PageOut; meta: CursorMeta };
   try {
     result = await deps.cursors.use(req.id, async (reader, meta) => {
-      const page = await nextPage(meta);
+      const page = await nextPage(meta).catch((e: unknown) => { throw toAppError(e, "query", undefined, meta.abort.signal); });
       // Not after a close that raced this pull (the reader is then done).
       if (!page.done && !reader.done) readAhead(meta);
       return { page, meta };
