@@ -222,6 +222,14 @@ describe.each(MODES)("query lifecycle (%s)", (mode) => {
     expect((await big.text()).trim().split("\r\n")).toHaveLength(4001);
     const qc = await sys.api(`${queryPath()}?format=ndjson`, { method: "POST", json: { query_config: { table: "public.items", select: ["id"], order_by: [{ column: "id" }] }, limit: 2 } });
     expect((await qc.text()).trim().split("\n")).toHaveLength(2);
+    // A file source's export too.
+    const form = new FormData();
+    form.append("file", new Blob([`n\n${Array.from({ length: 50 }, (_, i) => i + 1).join("\n")}\n`], { type: "text/csv" }), "numbers.csv");
+    const up = await sys.api("/api/data/upload", { method: "POST", body: form });
+    expect(up.status).toBe(201);
+    const fileId = (await up.json()).data_source.id;
+    const file = await sys.api(`/api/data/sources/${fileId}/query?format=csv`, { method: "POST", json: { query_config: { select: ["n"] }, limit: 7 } });
+    expect((await file.text()).trim().split("\r\n")).toHaveLength(8);
     // Without a limit an export still streams everything.
     const all = await sys.api(`${queryPath()}?format=csv`, { method: "POST", json: { sql: "select id from items" } });
     expect((await all.text()).trim().split("\r\n")).toHaveLength(501);

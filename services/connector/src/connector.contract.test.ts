@@ -217,6 +217,33 @@ describe("connector service over the bus", async () => {
       expect(await failure(check(uniqueId("missing")))).toMatchObject({ code: "NOT_FOUND" });
     });
 
+    it("gateway.events.query.cancelled stops the query with that id (same tenant only), even when it arrives first", async () => {
+      const id = crypto.randomUUID();
+      const running = query({ sql: "select pg_sleep(30)", query_id: id });
+      await new Promise((r) => setTimeout(r, 300));
+      // Another tenant's cancel for the same id is ignored.
+      bus.publish("gateway.events.query.cancelled", { query_id: id, tenant_id: "tenant-b" });
+      const still = await Promise.race([running.then(() => "done", () => "failed"), new Promise((r) => setTimeout(() => r("running"), 500))]);
+      expect(still).toBe("running");
+      bus.publish("gateway.events.query.cancelled", { query_id: id, tenant_id: TENANT });
+      const err = await failure(running);
+      expect(err.code).toBe("CANCELLED");
+
+      // The cancel overtook its query: the query stops as soon as it registers.
+      const early = crypto.randomUUID();
+      bus.publish("gateway.events.query.cancelled", { query_id: early, tenant_id: TENANT });
+      await new Promise((r) => setTimeout(r, 100));
+      expect((await failure(query({ sql: "select pg_sleep(30)", query_id: early }))).code).toBe("CANCELLED");
+
+      // A parked cursor is closed by a cancel.
+      const parked = crypto.randomUUID();
+      const first = await query({ sql: "select g from generate_series(1, 200000) g", stream: true, query_id: parked });
+      expect(first.cursor).toBeDefined();
+      bus.publish("gateway.events.query.cancelled", { query_id: parked, tenant_id: TENANT });
+      await new Promise((r) => setTimeout(r, 300));
+      expect((await failure(pull(first))).code).toBe("NOT_FOUND");
+    });
+
     it("closes a source's pools when the catalog publishes its deletion", async () => {
       const appConns = async () => {
         const r = await scratch.admin("select count(*)::int as n from pg_stat_activity where datname = $1 and application_name = 'dsb-connector'", [scratch.name]);
