@@ -54,9 +54,5 @@ export type GatewayEnv = {
    * What the server adapter passes along: on Node, the request as a byte stream
    * (@hono/node-server's `incoming`), read with backpressure.
    */
-  Bindings: {
-    incoming?: AsyncIterable<Uint8Array>;
-    /** The Node response (@hono/node-server's `outgoing`): destroyed to cut off an export without its closing chunk. */
-    outgoing?: { destroy(): void };
-  } | undefined;
+  Bindings: { incoming?: AsyncIterable<Uint8Array> } | undefined;
 };

@@ -18,6 +18,7 @@ export function guardStreamedBody(res: Response, outgoing: Outgoing | undefined,
   if (!body) return res;
   const reader = body.getReader();
   const requestId = res.headers.get("x-request-id") ?? undefined;
+  const queryId = res.headers.get("x-query-id") ?? undefined;
   const guarded = new ReadableStream<Uint8Array>({
     async pull(ctrl) {
       let r: ReadableStreamReadResult<Uint8Array>;
@@ -25,8 +26,8 @@ export function guardStreamedBody(res: Response, outgoing: Outgoing | undefined,
         r = await reader.read();
       } catch (e) {
         const err = asAppError(e);
-        if (err.code === "INTERNAL") log?.error({ err: e, requestId }, "❌ response stream failed; connection closed");
-        else log?.warn({ requestId, code: err.code, error: err.message }, "⚠️ response stream failed; connection closed");
+        if (err.code === "INTERNAL") log?.error({ err: e, requestId, query_id: queryId }, "❌ response stream failed; connection closed");
+        else log?.warn({ requestId, query_id: queryId, code: err.code, error: err.message }, "⚠️ response stream failed; connection closed");
         outgoing.destroy();
         ctrl.close();
         return;

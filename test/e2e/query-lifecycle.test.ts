@@ -247,9 +247,10 @@ describe.each(MODES)("query lifecycle (%s)", (mode) => {
         expect(error, `${format}: the transfer is reported incomplete`).not.toBeNull();
         await waitUntil(async () => (await historyOf(id))?.status === "error", "history to record the failure");
         expect((await historyOf(id))?.error).toMatch(/division by zero/);
-        const line = logLines.find((l) => l.includes(id) && l.includes("export stopped"));
-        expect(line, "one log line").toBeDefined();
-        expect(JSON.parse(line!)).toMatchObject({ query_id: id, code: "QUERY_FAILED", message: expect.stringMatching(/division by zero/) });
+        await waitUntil(async () => logLines.some((l) => l.includes(id)), "the failure to be logged");
+        const lines = logLines.filter((l) => l.includes(id));
+        expect(lines, "one log line").toHaveLength(1);
+        expect(JSON.parse(lines[0]!)).toMatchObject({ query_id: id, code: "QUERY_FAILED", error: expect.stringMatching(/division by zero/) });
       }
       expect(printed).not.toHaveBeenCalled();
     } finally {

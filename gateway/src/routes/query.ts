@@ -24,7 +24,7 @@ const historyError = (err: AppError) => (err.code === "CANCELLED" ? CANCELLED_HI
 const DEFAULT_LIMIT = 1000;
 
 export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sources: SourceLookup, history: QueryHistory, queries: RunningQueries): void {
-  const { bus, limits, log } = deps;
+  const { bus, limits } = deps;
 
   const firstPage = async (c: Context<GatewayEnv>, source: SourceRoute, q: QueryRequest, format: ExportFormat, limit: number | undefined, timeoutMs: number, queryId: string): Promise<Page> => {
     const stream = format !== "json";
@@ -103,8 +103,6 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
 
     const pages = allPages(bus, first, pageOpts);
     const enc = new TextEncoder();
-    // On Node: the response itself, so a failed export can end without its closing chunk.
-    const outgoing = c.env?.outgoing;
     let count = 0;
     let names: string[] = [];
     let finished = false;
@@ -145,12 +143,9 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
           ctrl.enqueue(enc.encode(text));
         } catch (e) {
           const err = asAppError(e);
-          log?.warn({ requestId, query_id: run.id, code: err.code, message: err.message }, "⚠️ export stopped");
           finish({ ok: false, error: historyError(err) });
-          // The response ends without its closing chunk, so every client sees an incomplete transfer. Destroying
-          // the Node response does that without handing the server adapter an error (it would print its stack).
-          if (outgoing) outgoing.destroy();
-          else ctrl.error(err);
+          // The Node entry's stream guard logs this as one line and ends the response without its closing chunk.
+          ctrl.error(err);
         }
       },
       async cancel() {
