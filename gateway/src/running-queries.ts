@@ -37,7 +37,7 @@ export function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined):
  * The queries this gateway replica runs, by query id (DESIGN.md: the gateway owns query ids).
  * A cancel received here for a query run here is answered at once; otherwise it is asked of
  * every gateway replica on the fanout subject `gateway.query.cancel`, and the one running it
- * answers (docs/decisions.md §14).
+ * answers (docs/decisions.md §18).
  */
 export function createRunningQueries(bus: Bus) {
   const running = new Map<string, RunningQuery>();
