@@ -1,11 +1,13 @@
 // Bundles each deployable into dist/ (plain ESM JavaScript, run with `node dist/<name>.js`):
 // no TypeScript loader at run time, which costs every process ~40 MiB of resident memory (its
 // module-hook worker thread) and per-call overhead on hot paths. Workspace packages (@dsb/*) are
-// bundled in; npm packages stay in node_modules. `node scripts/build.mjs` takes about a second.
+// bundled in; npm packages stay in node_modules. `node scripts/build.mjs` takes about a second, plus
+// the console's vite build (dist/web, scripts/build-web.mjs) when web/ changed.
 import { build } from "esbuild";
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
+import { buildWeb } from "./build-web.mjs";
+import { writeChanged } from "./write-changed.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -40,18 +42,8 @@ const result = await build({
   }],
 });
 
-// Only changed files are written, each atomically (temp file + rename), and nothing is deleted:
-// processes already running from dist/ (a test cluster while another test runs `npm start`)
-// never see a half-written or vanished chunk when they import one lazily.
-let written = 0;
-for (const f of result.outputFiles) {
-  let same = false;
-  try { same = Buffer.compare(readFileSync(f.path), f.contents) === 0; } catch { /* new file */ }
-  if (same) continue;
-  mkdirSync(dirname(f.path), { recursive: true });
-  const tmp = `${f.path}.${process.pid}.tmp`;
-  writeFileSync(tmp, f.contents);
-  renameSync(tmp, f.path);
-  written++;
-}
+const written = writeChanged(result.outputFiles);
 if (process.argv.includes("--verbose")) console.log(`dist: ${written} of ${result.outputFiles.length} files written`);
+
+// The web console (vite) into dist/web, skipped when its sources have not changed.
+await buildWeb({ verbose: process.argv.includes("--verbose") });

@@ -3,6 +3,7 @@ import { AppError } from "@dsb/contracts";
 import { newRequestId } from "@dsb/bus";
 import { requireAuth } from "./auth.ts";
 import type { GatewayDeps, GatewayEnv } from "./deps.ts";
+import { consoleRoutes } from "./console.ts";
 import { docsRoutes } from "./docs.ts";
 import { jsonBodyLimit } from "./body-limit.ts";
 import { asAppError, errorResponse } from "./errors.ts";
@@ -45,9 +46,10 @@ export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
   });
   app.notFound((c) => errorResponse(c, new AppError("NOT_FOUND", `No route for ${c.req.method} ${new URL(c.req.url).pathname}`)));
 
-  // Answered before auth: the removed integration and the probes.
+  // Answered before auth: the removed integration, the probes, the docs and the console's files.
   systemRoutes(app, deps);
   docsRoutes(app, deps);
+  consoleRoutes(app, deps);
 
   app.use("/api/data/*", requireAuth(deps.verifier));
   app.use("/api/data/*", limitJsonDepth());

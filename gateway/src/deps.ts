@@ -1,3 +1,4 @@
+import type { Context } from "hono";
 import type { Bus } from "@dsb/bus";
 import type { Actor, DataSource } from "@dsb/contracts";
 import type { TokenVerifier } from "./auth.ts";
@@ -43,6 +44,17 @@ export interface GatewayDeps {
   };
   /** Files of the /docs viewer (served by the gateway, no CDN). */
   docsAsset?: (name: string) => Promise<{ body: BodyInit; type: string } | null>;
+  /**
+   * Files of the web console (`index.html`, `assets/<hashed name>`); null when
+   * there is no such file; `encoding: "gzip"` when it hands the gzipped copy (asked for with
+   * `gzip: true`). The Node entry reads them from the build output (dist/web).
+   */
+  consoleAsset?: (path: string, opts?: { gzip?: boolean }) => Promise<{ body: BodyInit; type: string; encoding?: "gzip" } | null>;
+  /**
+   * The sample token the console may offer on its sign-in page, or null. Embedded mode with a
+   * generated secret only, and only to a browser on the same machine (see docs/console.md).
+   */
+  consoleSampleToken?: (c: Context<GatewayEnv>) => string | null;
   log?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
   /** Queries running on this replica (the Node entry shares it with its `gateway.query.cancel` listener); made by the app when absent. */
   queries?: RunningQueries;

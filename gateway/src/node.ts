@@ -10,6 +10,7 @@ import { connectBus, natsConnectionOf, Shutdown, startProcess, type Env, type Lo
 import type { BlobStore } from "@dsb/storage";
 import { createApp } from "./app.ts";
 import { createVerifier } from "./auth.ts";
+import { consoleAssetLoader, loopbackSampleToken } from "./console-files.ts";
 import { createMetrics } from "./metrics.ts";
 import { handleUpload } from "./upload.ts";
 import { guardStreamedBody } from "./stream-guard.ts";
@@ -56,13 +57,18 @@ export interface GatewayHandle {
 export async function startGateway(opts: { env: Env; bus: Bus; log: Logger; store: BlobStore }): Promise<GatewayHandle> {
   const { env, bus, log, store } = opts;
   let secret = env.JWT_SECRET;
+  let sample: string | undefined;
   if (!secret && !env.JWT_JWKS_URL) {
     if (!env.embedded) throw new Error("Set JWT_SECRET (HS256) or JWT_JWKS_URL (RS256/ES256): the gateway cannot verify tokens without one");
     const stored = await embeddedSecret(env);
     secret = stored.secret;
     const path = join(env.DATA_DIR, "jwt.secret");
     log.info({ tenant: "demo-tenant" }, stored.generated ? `🔑 no JWT_SECRET: generated one in ${path}` : `🔑 no JWT_SECRET: using the stored one in ${path}`);
-    console.log(`\nSample token (tenant demo-tenant, admin, 30 days):\n  ${await sampleToken(secret, env.JWT_TENANT_CLAIM)}\n`);
+    sample = await sampleToken(secret, env.JWT_TENANT_CLAIM);
+    console.log(`
+Sample token (tenant demo-tenant, admin, 30 days):
+  ${sample}
+`);
   }
   // This replica's running queries, cancellable from any replica through gateway.query.cancel.
   const queries = createRunningQueries(bus);
@@ -75,6 +81,8 @@ export async function startGateway(opts: { env: Env; bus: Bus; log: Logger; stor
     upload: (req, actor, body) => handleUpload(req, { bus, store, actor, maxBytes: env.MAX_UPLOAD_BYTES, body }),
     metrics: createMetrics(),
     docsAsset: docsAssetLoader(),
+    consoleAsset: consoleAssetLoader(),
+    ...(sample ? { consoleSampleToken: loopbackSampleToken(sample) } : {}),
   });
   const server = await new Promise<ServerType>((resolve) => {
     const fetch = async (req: Request, bindings: { outgoing?: { destroy(): unknown } }) => guardStreamedBody(await app.fetch(req, bindings), bindings.outgoing, log);
