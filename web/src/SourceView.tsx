@@ -1,0 +1,82 @@
+import { lazy, Suspense, useCallback, useState } from "react";
+import { navigate, type Tab } from "./route.ts";
+import { HealthDot, kindLabel } from "./Sources.tsx";
+import { SchemaBrowser } from "./SchemaBrowser.tsx";
+import { QueryBuilder, emptyBuilder, builderFromConfig, type BuilderState } from "./QueryBuilder.tsx";
+import { Results } from "./Results.tsx";
+import { History } from "./History.tsx";
+import { Stats } from "./Stats.tsx";
+import { useQueryRunner } from "./runner.ts";
+import { ago, num } from "./format.ts";
+import type { HistoryEntry, QueryBody, Source, SourceSchema } from "./types.ts";
+
+// CodeMirror is most of the console's weight: loaded when the SQL tab first opens.
+const SqlEditor = lazy(() => import("./SqlEditor.tsx").then((m) => ({ default: m.SqlEditor })));
+
+const TAB_LABELS: Record<Tab, string> = { schema: "Schema", builder: "Query builder", sql: "SQL", history: "History", stats: "Stats" };
+
+/** One source: its schema, the builder, the SQL editor, results, history and stats. */
+export function SourceView({ source, tab, onChanged }: { source: Source; tab: Tab; onChanged: () => void }) {
+  const [schema, setSchema] = useState<SourceSchema | null>(source.schema);
+  const [builder, setBuilder] = useState<BuilderState>(() => emptyBuilder(source.schema));
+  const [sqlText, setSqlText] = useState<{ sql: string; params: string }>(() => ({ sql: defaultSql(source.schema, source.db_type), params: "" }));
+  const { state, run, cancel } = useQueryRunner(source.id);
+  const isDb = source.type === "database";
+  const tabs: Tab[] = isDb ? ["schema", "builder", "sql", "history", "stats"] : ["schema", "builder", "history", "stats"];
+  const current = tabs.includes(tab) ? tab : "schema";
+
+  const open = useCallback((entry: HistoryEntry, how: "builder" | "sql" | "run") => {
+    const body: QueryBody = entry.query ? { sql: entry.query } : { query_config: entry.query_config as QueryBody["query_config"] };
+    if (how === "run") { void run(body); return; }
+    if (how === "sql" && entry.query) { setSqlText({ sql: entry.query, params: "" }); navigate(source.id, "sql"); }
+    if (how === "builder" && entry.query_config) { setBuilder(builderFromConfig(entry.query_config, schema)); navigate(source.id, "builder"); }
+  }, [run, schema, source.id]);
+
+  const openSql = (sql: string, params: unknown[]) => {
+    setSqlText({ sql, params: params.length ? JSON.stringify(params) : "" });
+    navigate(source.id, "sql");
+  };
+
+  const showResults = current === "builder" || current === "sql" || (current === "history" && (state.running || state.result || state.error));
+  return (
+    <section className="source-view" aria-labelledby="source-title">
+      <div className="source-title">
+        <h1 id="source-title"><HealthDot source={source} />{source.name}</h1>
+        <p className="muted">
+          <span className="badge">{kindLabel(source)}</span> · {num(schema?.total_rows)} rows · {schema?.tables.length ?? 0} tables ·
+          schema {ago(schema?.last_updated)}{source.health?.error ? ` · ${source.health.error.message}` : ""}
+        </p>
+      </div>
+      <div role="tablist" className="tabs" aria-label="Source views">
+        {tabs.map((t) => (
+          <a key={t} role="tab" href={`#/sources/${encodeURIComponent(source.id)}/${t}`} aria-selected={t === current} className={t === current ? "tab active" : "tab"}
+            id={`tab-${t}`} aria-controls="tab-panel">{TAB_LABELS[t]}</a>
+        ))}
+      </div>
+      <div role="tabpanel" id="tab-panel" aria-labelledby={`tab-${current}`} className="tab-panel">
+        {current === "schema" && <SchemaBrowser source={source} schema={schema} onSchema={(s) => { setSchema(s); onChanged(); }} />}
+        {current === "builder" && (
+          <QueryBuilder source={source} schema={schema} state={builder} onChange={setBuilder} running={state.running}
+            onRun={(qc) => void run({ query_config: qc })} onCancel={() => void cancel()} onOpenSql={isDb ? openSql : undefined} />
+        )}
+        {current === "sql" && isDb && (
+          <Suspense fallback={<p className="muted">Loading the editor…</p>}>
+            <SqlEditor source={source} schema={schema} value={sqlText} onChange={setSqlText} running={state.running}
+              onRun={(sql, params) => void run({ sql, ...(params.length ? { params } : {}) })} onCancel={() => void cancel()} />
+          </Suspense>
+        )}
+        {current === "history" && <History source={source} onOpen={open} />}
+        {current === "stats" && <Stats source={source} />}
+        {showResults && <Results source={source} state={state} onCancel={() => void cancel()} />}
+      </div>
+    </section>
+  );
+}
+
+function defaultSql(schema: SourceSchema | null, dbType: string | null): string {
+  const t = schema?.tables[0];
+  if (!t) return "select 1";
+  const q = dbType === "mysql" || dbType === "clickhouse" || dbType === "bigquery" ? "`" : '"';
+  const id = (s: string) => (/^[a-z_][a-z0-9_]*$/.test(s) ? s : q + s.split(q).join(q + q) + q);
+  return `select *\nfrom ${t.schema ? `${id(t.schema)}.${id(t.name)}` : id(t.name)}\nlimit 100`;
+}
