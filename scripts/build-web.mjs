@@ -4,7 +4,7 @@
 // changed ones only, atomically, index.html last (it names the hashed assets written before it),
 // with a gzipped copy of each script and style sheet beside it.
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -33,6 +33,19 @@ function inputsHash() {
   return h.digest("hex");
 }
 
+/**
+ * Assets of earlier builds go once they are a day old: a page loaded before a rebuild may still
+ * fetch its lazy chunks for a while (index.html, re-read on each request, names only current ones).
+ */
+function pruneOldAssets(current) {
+  const dir = join(WEB_OUT, "assets");
+  const dayAgo = Date.now() - 86_400_000;
+  for (const name of existsSync(dir) ? readdirSync(dir) : []) {
+    const p = join(dir, name);
+    if (!current.has(p) && statSync(p).mtimeMs < dayAgo) rmSync(p, { force: true });
+  }
+}
+
 /** @param {{ force?: boolean, verbose?: boolean }} [opts] */
 export async function buildWeb(opts = {}) {
   const stamp = join(WEB_OUT, ".inputs");
@@ -41,9 +54,11 @@ export async function buildWeb(opts = {}) {
     if (opts.verbose) console.log("dist/web: up to date");
     return { built: false };
   }
+  // A production build whatever the caller's NODE_ENV (vitest sets "test", which would give React's development build).
+  process.env.NODE_ENV = "production";
   // vite as the web workspace resolves it (its own version, its config's plugins).
   const vite = await import(pathToFileURL(createRequire(join(webDir, "package.json")).resolve("vite")).href);
-  const out = await vite.build({ root: webDir, configFile: join(webDir, "vite.config.ts"), logLevel: "warn", build: { write: false, outDir: WEB_OUT } });
+  const out = await vite.build({ root: webDir, configFile: join(webDir, "vite.config.ts"), logLevel: "warn", mode: "production", build: { write: false, outDir: WEB_OUT } });
   const outputs = (Array.isArray(out) ? out : [out]).flatMap((o) => o.output);
   const files = outputs.map((o) => ({
     path: join(WEB_OUT, o.fileName),
@@ -55,6 +70,7 @@ export async function buildWeb(opts = {}) {
   const isIndex = (f) => f.path.endsWith("index.html");
   const written = writeChanged([...files.filter((f) => !isIndex(f)), ...files.filter(isIndex)]);
   writeFileSync(stamp, hash);
+  pruneOldAssets(new Set(files.map((f) => f.path)));
   if (opts.verbose) console.log(`dist/web: ${written} of ${files.length} files written`);
   return { built: true, files: files.map((f) => relative(WEB_OUT, f.path)) };
 }

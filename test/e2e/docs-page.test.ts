@@ -1,11 +1,9 @@
-import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { chromium, type Browser } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { skipped } from "@dsb/runtime/testing";
+import { CHROMIUM, haveChromium, launchChromium } from "../support/chromium.ts";
 import { startTestSystem, type RunningSystem } from "../support/system.ts";
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) skipped("docs page in a browser", `no Chromium at ${CHROMIUM} (apt-get install chromium)`);
 
 describe.runIf(haveChromium)("/docs in headless Chromium with no network", () => {
@@ -13,10 +11,7 @@ describe.runIf(haveChromium)("/docs in headless Chromium with no network", () =>
   let browser: Browser;
   beforeAll(async () => {
     sys = await startTestSystem({ mode: "embedded" });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-    });
+    browser = await launchChromium();
   });
   afterAll(async () => { await browser?.close(); await sys?.stop(); });
 

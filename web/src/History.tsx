@@ -3,6 +3,9 @@ import { api } from "./api.ts";
 import { ago, num } from "./format.ts";
 import type { HistoryEntry, Source } from "./types.ts";
 
+/** Placeholders of any dialect outside quotes ($1, ?, @p1, {p1:Type}). */
+const takesParams = (sql: string) => /\$\d|\?|@p\d|\{p\d+:/.test(sql.replace(/'(?:[^']|'')*'|"(?:[^"]|"")*"|`[^`]*`/g, ""));
+
 /** The source's query history, newest first: re-run an entry, or open it in the builder or the editor. */
 export function History({ source, onOpen }: { source: Source; onOpen: (e: HistoryEntry, how: "builder" | "sql" | "run") => void }) {
   const [entries, setEntries] = useState<HistoryEntry[] | null>(null);
@@ -40,7 +43,9 @@ export function History({ source, onOpen }: { source: Source; onOpen: (e: Histor
             {e.natural_language_query && <p className="muted small">“{e.natural_language_query}”</p>}
             {e.error && <p className="field-error">{e.error}</p>}
             <div className="row">
-              <button type="button" className="small" onClick={() => onOpen(e, "run")}>▶ Re-run</button>
+              {e.query && takesParams(e.query)
+                ? <span className="muted small">Takes parameters, which history does not keep: open it in the editor to fill them in.</span>
+                : <button type="button" className="small" onClick={() => onOpen(e, "run")}>▶ Re-run</button>}
               {e.query_config && <button type="button" className="secondary small" onClick={() => onOpen(e, "builder")}>Open in builder</button>}
               {e.query && <button type="button" className="secondary small" onClick={() => onOpen(e, "sql")}>Open in SQL editor</button>}
             </div>

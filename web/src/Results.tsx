@@ -58,7 +58,7 @@ export function Results({ source, state, onCancel }: { source: Source; state: Ru
           {exporting && <p className="muted small" role="status">Exporting {exporting.format.toUpperCase()}… {bytes(exporting.bytes)} received</p>}
           {exportMsg && <p className="muted small" role="status">{exportMsg}</p>}
           {r.columns.length === 0 ? <p className="muted">The query returned no columns.</p>
-            : view === "table" ? <Grid columns={r.columns} rows={r.rows} /> : <Chart columns={r.columns} rows={r.rows} />}
+            : view === "table" ? <Grid columns={r.columns} rows={r.rows} /> : <Chart key={r.columns.map((c) => c.name).join("\u0000")} columns={r.columns} rows={r.rows} />}
         </>
       )}
     </section>

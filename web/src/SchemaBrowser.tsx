@@ -99,7 +99,7 @@ export function SchemaBrowser({ source, schema, onSchema }: { source: Source; sc
                       <tr key={c.name} className={kind ? `changed ${kind}` : undefined}>
                         <td>{c.name}{kind && <span className="sr-only"> ({CHANGE_TEXT[kind]})</span>}</td>
                         <td className="type">{c.type}</td>
-                        <td>{c.primary_key ? <span title="primary key" aria-label="primary key">🔑 PK</span> : ""}</td>
+                        <td>{c.primary_key ? <span className="badge key" title="primary key">PK</span> : ""}</td>
                         <td>{c.nullable ? "yes" : "no"}</td>
                       </tr>
                     );

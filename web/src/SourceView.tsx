@@ -8,6 +8,7 @@ import { History } from "./History.tsx";
 import { Stats } from "./Stats.tsx";
 import { useQueryRunner } from "./runner.ts";
 import { ago, num } from "./format.ts";
+import type { SqlText } from "./SqlEditor.tsx";
 import type { HistoryEntry, QueryBody, Source, SourceSchema } from "./types.ts";
 
 // CodeMirror is most of the console's weight: loaded when the SQL tab first opens.
@@ -19,7 +20,7 @@ const TAB_LABELS: Record<Tab, string> = { schema: "Schema", builder: "Query buil
 export function SourceView({ source, tab, onChanged }: { source: Source; tab: Tab; onChanged: () => void }) {
   const [schema, setSchema] = useState<SourceSchema | null>(source.schema);
   const [builder, setBuilder] = useState<BuilderState>(() => emptyBuilder(source.schema));
-  const [sqlText, setSqlText] = useState<{ sql: string; params: string }>(() => ({ sql: defaultSql(source.schema, source.db_type), params: "" }));
+  const [sqlText, setSqlText] = useState<SqlText>(() => ({ sql: defaultSql(source.schema, source.db_type), params: "", limit: "1000" }));
   const { state, run, cancel } = useQueryRunner(source.id);
   const isDb = source.type === "database";
   const tabs: Tab[] = isDb ? ["schema", "builder", "sql", "history", "stats"] : ["schema", "builder", "history", "stats"];
@@ -28,12 +29,12 @@ export function SourceView({ source, tab, onChanged }: { source: Source; tab: Ta
   const open = useCallback((entry: HistoryEntry, how: "builder" | "sql" | "run") => {
     const body: QueryBody = entry.query ? { sql: entry.query } : { query_config: entry.query_config as QueryBody["query_config"] };
     if (how === "run") { void run(body); return; }
-    if (how === "sql" && entry.query) { setSqlText({ sql: entry.query, params: "" }); navigate(source.id, "sql"); }
+    if (how === "sql" && entry.query) { setSqlText((t) => ({ ...t, sql: entry.query!, params: "" })); navigate(source.id, "sql"); }
     if (how === "builder" && entry.query_config) { setBuilder(builderFromConfig(entry.query_config, schema)); navigate(source.id, "builder"); }
   }, [run, schema, source.id]);
 
   const openSql = (sql: string, params: unknown[]) => {
-    setSqlText({ sql, params: params.length ? JSON.stringify(params) : "" });
+    setSqlText((t) => ({ ...t, sql, params: params.length ? JSON.stringify(params) : "" }));
     navigate(source.id, "sql");
   };
 
@@ -57,12 +58,12 @@ export function SourceView({ source, tab, onChanged }: { source: Source; tab: Ta
         {current === "schema" && <SchemaBrowser source={source} schema={schema} onSchema={(s) => { setSchema(s); onChanged(); }} />}
         {current === "builder" && (
           <QueryBuilder source={source} schema={schema} state={builder} onChange={setBuilder} running={state.running}
-            onRun={(qc) => void run({ query_config: qc })} onCancel={() => void cancel()} onOpenSql={isDb ? openSql : undefined} />
+            onRun={(qc) => void run({ query_config: qc, limit: Math.max(1, qc.limit ?? 1000) })} onCancel={() => void cancel()} onOpenSql={isDb ? openSql : undefined} />
         )}
         {current === "sql" && isDb && (
           <Suspense fallback={<p className="muted">Loading the editor…</p>}>
             <SqlEditor source={source} schema={schema} value={sqlText} onChange={setSqlText} running={state.running}
-              onRun={(sql, params) => void run({ sql, ...(params.length ? { params } : {}) })} onCancel={() => void cancel()} />
+              onRun={(sql, params, limit) => void run({ sql, limit, ...(params.length ? { params } : {}) })} onCancel={() => void cancel()} />
           </Suspense>
         )}
         {current === "history" && <History source={source} onOpen={open} />}

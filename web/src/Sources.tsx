@@ -60,7 +60,7 @@ export function SourcesPanel(props: {
                 <span title={s.schema?.last_updated ?? "no schema yet"}>schema {ago(s.schema?.last_updated)}</span>
               </span>
             </a>
-            <button type="button" className="ghost icon" aria-label={`Delete ${s.name}`} title="Delete" onClick={() => setDeleting(s)}>🗑</button>
+            <button type="button" className="ghost icon" aria-label={`Delete ${s.name}`} title="Delete" onClick={() => setDeleting(s)}><TrashIcon /></button>
           </li>
         ))}
       </ul>
@@ -98,3 +98,11 @@ function DeleteDialog({ source, onClose, onDeleted }: { source: Source; onClose:
   );
 }
 
+
+function TrashIcon() {
+  return (
+    <svg width="16" height="16" viewBox="0 0 16 16" aria-hidden="true" fill="none" stroke="currentColor" strokeWidth="1.4" strokeLinecap="round">
+      <path d="M2.5 4h11M6 4V2.5h4V4M4 4l.7 9.5h6.6L12 4M6.7 6.5v5M9.3 6.5v5" />
+    </svg>
+  );
+}

@@ -36,10 +36,13 @@ const theme = EditorView.theme({
   ".cm-tooltip-autocomplete ul li[aria-selected]": { backgroundColor: "var(--accent)", color: "var(--accent-fg)" },
 });
 
+/** The editor's form: statement, parameters as a JSON array, and the row limit of the JSON result. */
+export interface SqlText { sql: string; params: string; limit: string }
+
 /** CodeMirror 6 with the source's names for completion, parameters, Ctrl+Enter to run and a cancel button. */
 export function SqlEditor(props: {
-  source: Source; schema: SourceSchema | null; value: { sql: string; params: string };
-  onChange: (v: { sql: string; params: string }) => void; running: boolean; onRun: (sql: string, params: unknown[]) => void; onCancel: () => void;
+  source: Source; schema: SourceSchema | null; value: SqlText;
+  onChange: (v: SqlText) => void; running: boolean; onRun: (sql: string, params: unknown[], limit: number) => void; onCancel: () => void;
 }) {
   const { source, schema, value } = props;
   const host = useRef<HTMLDivElement>(null);
@@ -66,15 +69,19 @@ export function SqlEditor(props: {
       }
     }
     setParamError("");
-    p.onRun(text, params);
+    const limit = Number(p.value.limit);
+    p.onRun(text, params, Number.isInteger(limit) && limit > 0 ? limit : 1000);
   };
   const runRef = useRef(run);
   runRef.current = run;
 
   useEffect(() => {
     const { ns, defaultSchema } = namespace(latest.current.schema);
+    // In a shadow root CodeMirror mounts its styles as a constructed style sheet; in the document it
+    // would add <style> elements, which the console's CSP (style-src 'self', no nonce) blocks.
+    const root = host.current!.shadowRoot ?? host.current!.attachShadow({ mode: "open" });
     const v = new EditorView({
-      parent: host.current!,
+      root, parent: root,
       state: EditorState.create({
         doc: latest.current.value.sql,
         extensions: [
@@ -109,12 +116,16 @@ export function SqlEditor(props: {
       <div ref={host} className="cm-host" />
       <p id="sql-help" className="muted small">Ctrl+Enter runs · Ctrl+Space completes table and column names · queries run read-only</p>
       <div className="builder-grid">
-        <div className="field wide">
+        <div className="field">
           <label htmlFor="sql-params">Parameters <span className="muted">(JSON array, bound to {PLACEHOLDER_HINT[source.db_type ?? ""] ?? "placeholders"})</span></label>
           <input id="sql-params" value={value.params} placeholder='["EU", 10]' spellCheck={false}
             aria-invalid={paramError ? true : undefined} onChange={(e) => props.onChange({ ...value, params: e.target.value })}
             onKeyDown={(e) => { if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); run(); } }} />
           {paramError && <p className="field-error" role="alert">{paramError}</p>}
+        </div>
+        <div className="field">
+          <label htmlFor="sql-limit">Row limit <span className="muted">(exports take every row)</span></label>
+          <input id="sql-limit" type="number" min={1} value={value.limit} onChange={(e) => props.onChange({ ...value, limit: e.target.value })} />
         </div>
       </div>
       <div className="row">

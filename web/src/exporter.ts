@@ -26,7 +26,8 @@ export async function exportResult(sourceId: string, body: QueryBody, format: Ex
       sink = null;
     }
   }
-  const { query_id: _old, ...rest } = body;
+  // The whole result: the JSON view's row limit does not apply (a query_config's own limit does).
+  const { query_id: _old, limit: _cap, ...rest } = body;
   const res = await send(`/api/data/sources/${encodeURIComponent(sourceId)}/query?format=${format}`, {
     method: "POST", json: { ...rest, query_id: uuid() }, headers: { accept: EXPORT_FORMATS[format] }, signal,
   });

@@ -34,7 +34,7 @@ export function useQueryRunner(sourceId: string) {
     } catch (e) {
       if (current.current?.id !== id) return;
       const cancelled = (e as Error).name === "AbortError" || (e instanceof ApiError && e.code === "CANCELLED");
-      setState((s) => ({ ...s, running: false, error: cancelled ? "Query cancelled." : (e as Error).message }));
+      setState({ running: false, result: null, body, error: cancelled ? "Query cancelled." : (e as Error).message });
     } finally {
       if (current.current?.id === id) current.current = null;
     }

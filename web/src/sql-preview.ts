@@ -15,6 +15,7 @@ export const hasSqlPreview = (dbType: string | null): dbType is keyof typeof DIA
  */
 export async function previewSql(dbType: string, qc: QueryConfig, schema: SourceSchema | null): Promise<{ sql: string; params: unknown[] }> {
   if (!hasSqlPreview(dbType)) throw new Error(`No SQL preview for ${dbType}`);
+  await import("./zod-jitless.ts");
   const { compileQueryConfig } = await import("../../services/connector/src/query-config.ts");
   return compileQueryConfig(DIALECTS[dbType], qc, schema);
 }
