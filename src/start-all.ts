@@ -9,7 +9,7 @@ async function main() {
   shutdown.add("system", () => system.stop());
   shutdown.listen();
   const port = system.gateway.port;
-  console.log(`Try it:\n  curl -H "Authorization: Bearer <token>" http://localhost:${port}/api/data/sources\n  open http://localhost:${port}/docs\n`);
+  console.log(`Try it:\n  open http://localhost:${port}/            (the web console; it offers the sample token)\n  curl -H "Authorization: Bearer <token>" http://localhost:${port}/api/data/sources\n  open http://localhost:${port}/docs\n`);
 }
 
 // A failure to start is one JSON log line (startProcess's crash handler).

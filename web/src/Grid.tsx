@@ -9,7 +9,8 @@ const OVERSCAN = 12;
 function widthsOf(columns: ColumnMeta[], rows: unknown[][], px: number): number[] {
   return columns.map((c, i) => {
     let chars = Math.max(c.name.length, c.type.length + 2);
-    for (let r = 0; r < Math.min(rows.length, 200); r++) chars = Math.max(chars, cellText(rows[r]![i]).length);
+    // The first and the last rows: ids and counters are widest at the end.
+    for (const r of [...rows.slice(0, 150), ...rows.slice(-50)]) chars = Math.max(chars, cellText(r[i]).length);
     return Math.round(Math.min(Math.max(chars * px * 0.62 + px * 1.4, px * 5), px * 26));
   });
 }
@@ -25,8 +26,13 @@ export function Grid({ columns, rows }: { columns: ColumnMeta[]; rows: unknown[]
   useEffect(() => {
     const el = box.current;
     if (!el) return;
-    setFontPx(parseFloat(getComputedStyle(el).fontSize) || 16);
-    const ro = new ResizeObserver(() => setView((v) => ({ ...v, height: el.clientHeight })));
+    // The root font size follows the viewport (styles.css), so rows and columns are re-sized with it.
+    const measure = () => {
+      setFontPx(parseFloat(getComputedStyle(el).fontSize) || 16);
+      setView((v) => ({ ...v, height: el.clientHeight }));
+    };
+    measure();
+    const ro = new ResizeObserver(measure);
     ro.observe(el);
     return () => ro.disconnect();
   }, []);
@@ -56,7 +62,7 @@ export function Grid({ columns, rows }: { columns: ColumnMeta[]; rows: unknown[]
     );
   }
   return (
-    <div ref={box} className="grid" role="grid" aria-label="Query results" aria-rowcount={rows.length + 1} aria-colcount={columns.length}
+    <div ref={box} className="grid" role="grid" style={{ height: Math.ceil((rows.length + 1.3) * rowH) + 2 }} aria-label="Query results" aria-rowcount={rows.length + 1} aria-colcount={columns.length}
       tabIndex={0} onScroll={(e) => { const t = e.currentTarget.scrollTop; setView((v) => (v.top === t ? v : { ...v, top: t })); }}>
       <div className="grid-inner" style={{ width: total }}>
         <div role="row" aria-rowindex={1} className="grid-head" style={{ height: rowH * 1.3, gridTemplateColumns: template }}>

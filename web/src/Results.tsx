@@ -1,4 +1,4 @@
-import { useRef, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { Grid } from "./Grid.tsx";
 import { Chart } from "./Chart.tsx";
 import { exportResult, type ExportFormat } from "./exporter.ts";
@@ -13,6 +13,7 @@ export function Results({ source, state, onCancel }: { source: Source; state: Ru
   const [exportMsg, setExportMsg] = useState("");
   const abort = useRef<AbortController | null>(null);
   const r = state.result;
+  useEffect(() => setExportMsg(""), [r]);
 
   const doExport = async (format: ExportFormat) => {
     if (!state.body) return;
