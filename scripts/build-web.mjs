@@ -15,7 +15,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const webDir = join(root, "web");
 export const WEB_OUT = join(root, "dist", "web");
 /** Files outside web/ that the console's bundle includes (the SQL preview compiles with the connector's own code). */
-const EXTRA_INPUTS = ["services/connector/src/query-config.ts", "libs/contracts/src", "package-lock.json"];
+const EXTRA_INPUTS = ["services/connector/src", "libs/contracts/src", "package-lock.json"];
 
 function filesUnder(p) {
   if (!existsSync(p)) return [];

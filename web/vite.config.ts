@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { defineConfig } from "vite";
 import react from "@vitejs/plugin-react";
 
@@ -13,6 +14,8 @@ export default defineConfig({
     assetsInlineLimit: 0,
     reportCompressedSize: false,
   },
+  // See src/bson-stub.ts: the SQL preview never needs MongoDB's bson.
+  resolve: { alias: { bson: fileURLToPath(new URL("./src/bson-stub.ts", import.meta.url)) } },
   // `npm run dev -w @dsb/web` against a gateway on :8080 (npm start).
   server: { proxy: { "/api": "http://127.0.0.1:8080", "/console/config": "http://127.0.0.1:8080" } },
 });

@@ -125,8 +125,11 @@ describe.runIf(haveChromium)("web console in headless Chromium, against a real s
     await page.getByRole("button", { name: "Save" }).click();
     await page.getByRole("heading", { name: "Orders DB", level: 1 }).waitFor();
     expect(await sourceItem("Orders DB").textContent()).toMatch(/postgresql.*400 rows/);
-    // No health monitoring on this server yet: the dot says "unknown", grey.
     expect(await sourceItem("Orders DB").locator(".dot").getAttribute("aria-label")).toMatch(/healthy|degraded|unhealthy|unknown/);
+    // Testing the stored source updates its health, and the dot follows.
+    await page.getByRole("button", { name: "Test connection" }).click();
+    await page.locator(".source-title").getByRole("status").filter({ hasText: "✓" }).waitFor();
+    await expect.poll(() => sourceItem("Orders DB").locator(".dot").getAttribute("aria-label")).toBe("healthy");
   });
 
   it("browses the schema, and a refresh highlights what changed", async () => {

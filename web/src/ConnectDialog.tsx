@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from "react";
 import { api, ApiError } from "./api.ts";
 import { Dialog } from "./Dialog.tsx";
 import { fieldOfError } from "./field-errors.ts";
-import type { DatabaseInfo, FieldInfo, Source } from "./types.ts";
+import type { DatabaseInfo, FieldInfo, LoginWarning, Source } from "./types.ts";
 
 const SSL_MODES = ["disable", "prefer", "require", "verify-ca", "verify-full"] as const;
 const LABELS: Record<string, string> = {
@@ -61,7 +61,7 @@ export function ConnectDialog({ onClose, onSaved }: { onClose: () => void; onSav
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
   const [formError, setFormError] = useState("");
   const [tested, setTested] = useState<string>("");
-  const [warnings, setWarnings] = useState<string[]>([]);
+  const [warnings, setWarnings] = useState<LoginWarning[]>([]);
   const [busy, setBusy] = useState<"" | "test" | "save">("");
 
   useEffect(() => {
@@ -89,7 +89,7 @@ export function ConnectDialog({ onClose, onSaved }: { onClose: () => void; onSav
     try {
       if (mode === "test") {
         const { name: _n, ...body } = config;
-        const r = await api<{ message: string; latency_ms: number; server_version: string | null; warnings?: string[] }>("/api/data/database/test", { method: "POST", json: body });
+        const r = await api<{ message: string; latency_ms: number; server_version: string | null; warnings?: LoginWarning[] }>("/api/data/database/test", { method: "POST", json: body });
         setTested(`${r.message} in ${Math.round(r.latency_ms)} ms${r.server_version ? ` — ${r.server_version}` : ""}`);
         setWarnings(r.warnings ?? []);
       } else {
@@ -131,7 +131,7 @@ export function ConnectDialog({ onClose, onSaved }: { onClose: () => void; onSav
           {GRANTS_ONLY.has(db.type) && <p className="note wide">{db.label} has no read-only session: connect with a login that has read-only grants.</p>}
           {formError && <p className="alert error wide" role="alert">{formError}</p>}
           {tested && <p className="alert ok wide" role="status">✓ {tested}</p>}
-          {warnings.map((w) => <p key={w} className="alert warn wide">{w}</p>)}
+          {warnings.map((w) => <p key={w.code} className="alert warn wide" role="status">⚠ {w.message}</p>)}
           <div className="row end wide">
             <button type="button" className="secondary" onClick={onClose}>Cancel</button>
             <button type="button" className={tested ? "secondary" : undefined} disabled={!!busy} onClick={() => void submit("test")}>

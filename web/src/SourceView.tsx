@@ -8,6 +8,8 @@ import { History } from "./History.tsx";
 import { Stats } from "./Stats.tsx";
 import { useQueryRunner } from "./runner.ts";
 import { ago, num } from "./format.ts";
+import { hasSqlPreview } from "./sql-preview.ts";
+import { api } from "./api.ts";
 import type { SqlText } from "./SqlEditor.tsx";
 import type { HistoryEntry, QueryBody, Source, SourceSchema } from "./types.ts";
 
@@ -23,7 +25,8 @@ export function SourceView({ source, tab, onChanged }: { source: Source; tab: Ta
   const [sqlText, setSqlText] = useState<SqlText>(() => ({ sql: defaultSql(source.schema, source.db_type), params: "", limit: "1000" }));
   const { state, run, cancel } = useQueryRunner(source.id);
   const isDb = source.type === "database";
-  const tabs: Tab[] = isDb ? ["schema", "builder", "sql", "history", "stats"] : ["schema", "builder", "history", "stats"];
+  const speaksSql = hasSqlPreview(source.db_type);
+  const tabs: Tab[] = speaksSql ? ["schema", "builder", "sql", "history", "stats"] : ["schema", "builder", "history", "stats"];
   const current = tabs.includes(tab) ? tab : "schema";
 
   const open = useCallback((entry: HistoryEntry, how: "builder" | "sql" | "run") => {
@@ -47,6 +50,7 @@ export function SourceView({ source, tab, onChanged }: { source: Source; tab: Ta
           <span className="badge">{kindLabel(source)}</span> · {num(schema?.total_rows)} rows · {schema?.tables.length ?? 0} tables ·
           schema {ago(schema?.last_updated)}{source.health?.error ? ` · ${source.health.error.message}` : ""}
         </p>
+        {isDb && <TestButton source={source} onTested={onChanged} />}
       </div>
       <div role="tablist" className="tabs" aria-label="Source views">
         {tabs.map((t) => (
@@ -58,9 +62,9 @@ export function SourceView({ source, tab, onChanged }: { source: Source; tab: Ta
         {current === "schema" && <SchemaBrowser source={source} schema={schema} onSchema={(s) => { setSchema(s); onChanged(); }} />}
         {current === "builder" && (
           <QueryBuilder source={source} schema={schema} state={builder} onChange={setBuilder} running={state.running}
-            onRun={(qc) => void run({ query_config: qc, limit: Math.max(1, qc.limit ?? 1000) })} onCancel={() => void cancel()} onOpenSql={isDb ? openSql : undefined} />
+            onRun={(qc) => void run({ query_config: qc, limit: Math.max(1, qc.limit ?? 1000) })} onCancel={() => void cancel()} onOpenSql={speaksSql ? openSql : undefined} />
         )}
-        {current === "sql" && isDb && (
+        {current === "sql" && speaksSql && (
           <Suspense fallback={<p className="muted">Loading the editor…</p>}>
             <SqlEditor source={source} schema={schema} value={sqlText} onChange={setSqlText} running={state.running}
               onRun={(sql, params, limit) => void run({ sql, limit, ...(params.length ? { params } : {}) })} onCancel={() => void cancel()} />
@@ -80,4 +84,25 @@ function defaultSql(schema: SourceSchema | null, dbType: string | null): string 
   const q = dbType === "mysql" || dbType === "clickhouse" || dbType === "bigquery" ? "`" : '"';
   const id = (s: string) => (/^[a-z_][a-z0-9_]*$/.test(s) ? s : q + s.split(q).join(q + q) + q);
   return `select *\nfrom ${t.schema ? `${id(t.schema)}.${id(t.name)}` : id(t.name)}\nlimit 100`;
+}
+
+/** Tests the stored connection (POST /sources/{id}/test), which also updates its health. */
+function TestButton({ source, onTested }: { source: Source; onTested: () => void }) {
+  const [state, setState] = useState<{ busy: boolean; ok?: boolean; text?: string }>({ busy: false });
+  const test = async () => {
+    setState({ busy: true });
+    try {
+      const r = await api<{ message: string; latency_ms: number }>(`/api/data/sources/${encodeURIComponent(source.id)}/test`, { method: "POST" });
+      setState({ busy: false, ok: true, text: `${r.message} in ${Math.round(r.latency_ms)} ms` });
+    } catch (e) {
+      setState({ busy: false, ok: false, text: (e as Error).message });
+    }
+    onTested();
+  };
+  return (
+    <div className="row">
+      <button type="button" className="secondary small" disabled={state.busy} onClick={() => void test()}>{state.busy ? "Testing…" : "Test connection"}</button>
+      {state.text && <span role="status" className={state.ok ? "ok-text small" : "warn-text small"}>{state.ok ? "✓ " : ""}{state.text}</span>}
+    </div>
+  );
 }

@@ -1,24 +1,12 @@
 // Shapes of the public REST API (../shared/API.md). Type-only imports: they cost the bundle nothing.
 import type {
-  ColumnMeta, DatabaseInfo, DataSource, FieldInfo, HistoryEntry, QueryConfig, SchemaChange, SchemaTable, SourceSchema,
+  ColumnMeta, DatabaseInfo, DataSource, FieldInfo, HealthStatus, HistoryEntry, LoginWarning, QueryConfig, SchemaChange, SchemaTable, SourceSchema,
 } from "@dsb/contracts";
 
-export type { ColumnMeta, DatabaseInfo, FieldInfo, HistoryEntry, QueryConfig, SchemaChange, SchemaTable, SourceSchema };
+export type { ColumnMeta, DatabaseInfo, FieldInfo, HealthStatus, HistoryEntry, LoginWarning, QueryConfig, SchemaChange, SchemaTable, SourceSchema };
 
-export const HEALTH_STATUSES = ["unknown", "healthy", "degraded", "unhealthy"] as const;
-export type HealthStatus = (typeof HEALTH_STATUSES)[number];
-
-/** A source's health (second release); absent on servers that do not monitor health yet. */
-export interface Health {
-  status: HealthStatus;
-  checked_at?: string | null;
-  latency_ms?: number | null;
-  error?: { code: string; message: string } | null;
-  consecutive_failures?: number;
-}
-
-/** A source as the list and get endpoints return it; `health` when the server has it. */
-export type Source = DataSource & { health?: Health | null };
+/** A source as the list and get endpoints return it; `health` (database sources) may be absent. */
+export type Source = DataSource;
 
 export interface QueryResult {
   columns: ColumnMeta[];
