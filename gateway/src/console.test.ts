@@ -12,7 +12,7 @@ import { consoleAssetLoader, loopbackSampleToken } from "./console-files.ts";
 import type { GatewayDeps } from "./deps.ts";
 
 const SECRET = "console-test-secret-0123456789-0123456789";
-const limits = { maxUploadBytes: 1024, queryMaxRows: 1000, defaultTimeoutMs: 5000, busTimeoutMs: 5000 };
+const limits = { maxUploadBytes: 1024, maxBodyBytes: 1 << 20, queryMaxRows: 1000, defaultTimeoutMs: 5000, busTimeoutMs: 5000 };
 const dir = mkdtempSync(join(tmpdir(), "dsb-console-"));
 mkdirSync(join(dir, "assets"));
 writeFileSync(join(dir, "index.html"), "<!doctype html><title>console</title><script type=module src=/assets/app-abc.js></script>");

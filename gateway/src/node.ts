@@ -65,10 +65,7 @@ export async function startGateway(opts: { env: Env; bus: Bus; log: Logger; stor
     const path = join(env.DATA_DIR, "jwt.secret");
     log.info({ tenant: "demo-tenant" }, stored.generated ? `🔑 no JWT_SECRET: generated one in ${path}` : `🔑 no JWT_SECRET: using the stored one in ${path}`);
     sample = await sampleToken(secret, env.JWT_TENANT_CLAIM);
-    console.log(`
-Sample token (tenant demo-tenant, admin, 30 days):
-  ${sample}
-`);
+    console.log(`\nSample token (tenant demo-tenant, admin, 30 days):\n  ${sample}\n`);
   }
   // This replica's running queries, cancellable from any replica through gateway.query.cancel.
   const queries = createRunningQueries(bus);
