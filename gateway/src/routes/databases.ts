@@ -11,7 +11,12 @@ import { ok, route } from "../openapi.ts";
 const ConfigBody = z.record(z.string(), z.unknown()).meta({ description: "A database config (see DatabaseConfig)" });
 /** Warnings about a login that works but can do more than read data (superuser, server files). */
 const Warnings = z.array(LoginWarningSchema).meta({ description: "The login works but can do more than read data; empty when there is nothing to say" });
-const TestReply = ok({ message: z.string(), latency_ms: z.number(), server_version: z.string().nullable(), warnings: Warnings });
+const TestReply = ok({ message: z.string(), latency_ms: z.number(), server_version: z.string().nullable(), warnings: Warnings,
+  ssh_host_key_sha256: z.string().optional().meta({ description: "The SSH server's host key fingerprint the test saw (configs with ssh); connect stores it" }) });
+
+/** The config with the SSH host key the test saw pinned, so later connections require that key (trust on first use). */
+const pinHostKey = (config: DatabaseConfig, seen: string | undefined): DatabaseConfig =>
+  "ssh" in config && config.ssh && !config.ssh.host_key_sha256 && seen ? { ...config, ssh: { ...config.ssh, host_key_sha256: seen } } : config;
 /** A test that reached the connector but could not connect: still 200, as the old client expects. */
 const FailedTestReply = z.object({ success: z.literal(false), error: z.string(), code: z.literal("CONNECTION_FAILED") });
 
@@ -49,12 +54,13 @@ export function databaseRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: Gatew
     responses: { 201: { description: "Stored source (secrets redacted)", schema: ok({ data_source: DataSourceSchema, warning: z.string().optional(), warnings: Warnings }) } },
   }, async (c, { body }) => {
     // The name is validated with the config (length, before any dial) but stored beside it, not in it.
-    const config: DatabaseConfig = parseClientDatabaseConfig(body);
-    const name = config.name;
-    delete config.name;
+    const tested: DatabaseConfig = parseClientDatabaseConfig(body);
+    const name = tested.name;
+    delete tested.name;
     const actor = c.get("actor");
     const requestId = c.get("requestId");
-    const { warnings } = await bus.request("connector.test", { config }, { requestId, timeoutMs: 45_000 });
+    const { warnings, ssh_host_key_sha256 } = await bus.request("connector.test", { config: tested }, { requestId, timeoutMs: 45_000 });
+    const config = pinHostKey(tested, ssh_host_key_sha256);
     let schema;
     let warning: string | undefined;
     try {

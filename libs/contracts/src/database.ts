@@ -12,7 +12,13 @@ export const DB_TYPE_ALIASES: Readonly<Record<string, DbType>> = { postgres: "po
 /** Config fields that are secrets: encrypted at rest, redacted in every response. */
 export const SENSITIVE_FIELDS = [
   "password", "api_key", "token", "secret_access_key", "connection_string", "credentials", "private_key", "private_key_passphrase",
+  "passphrase",
 ] as const;
+/**
+ * Config fields holding an object whose own SENSITIVE_FIELDS are secrets too (`ssh.password`,
+ * `ssh.private_key`, `ssh.passphrase`): encrypted inside the object with the same markers.
+ */
+export const NESTED_SECRET_OBJECTS = ["ssh"] as const;
 export const REDACTED = "********";
 
 const SslSchema = z
@@ -27,6 +33,27 @@ const SslSchema = z
 const port = (d: number) => z.coerce.number().int().min(1).max(65535).default(d);
 const hostField = z.string().trim().min(1, "host is required").max(255);
 
+/** OpenSSH's host key fingerprint form: `SHA256:` and 43 characters of unpadded base64. */
+export const SSH_FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+
+/**
+ * An SSH bastion in front of the database: the database's `host` is then reached from the SSH
+ * server. `host_key_sha256` pins the server's key; left out, the first successful test records it.
+ */
+export const SshSchema = z.object({
+  host: hostField,
+  port: port(22),
+  username: z.string().trim().min(1, "ssh.username is required").max(255),
+  password: z.string().max(4096).optional(),
+  /** An OpenSSH or PEM private key (ed25519, ecdsa, rsa), encrypted with `passphrase` when it is. */
+  private_key: z.string().max(16_384).optional(),
+  passphrase: z.string().max(4096).optional(),
+  host_key_sha256: z.string().trim().regex(SSH_FINGERPRINT, "host_key_sha256 must be OpenSSH's fingerprint form, SHA256: and 43 base64 characters (ssh-keygen -lf <host key>.pub)").optional(),
+}).strict().superRefine((s, ctx) => {
+  if (!s.password && !s.private_key) ctx.addIssue({ code: "custom", path: ["password"], message: "ssh needs a password or a private_key" });
+});
+export type SshConfig = z.infer<typeof SshSchema>;
+
 /** Fields every server database shares. `allow_writes` lets queries opt out of read-only. */
 const common = {
   // A blank name means "none" (the default name), as the old client sends it.
@@ -40,6 +67,7 @@ const discrete = {
   password: z.string().max(4096).optional(),
   ssl: SslSchema,
   connection_string: z.string().max(8192).optional(),
+  ssh: SshSchema.optional(),
 };
 const needsHost = <T extends { host?: string | undefined; connection_string?: string | undefined }>(c: T, ctx: z.RefinementCtx) => {
   if (!c.host && !c.connection_string) ctx.addIssue({ code: "custom", path: ["host"], message: "host (or connection_string) is required" });
@@ -61,6 +89,7 @@ export const ClickhouseConfigSchema = z.object({
   host: hostField, database: z.string().max(255).default("default"),
   username: z.string().max(255).default("default"), password: z.string().max(4096).optional(),
   protocol: z.enum(["http", "https"]).default("http"), ssl: SslSchema,
+  ssh: SshSchema.optional(),
 });
 export const SnowflakeConfigSchema = z.object({
   type: z.literal("snowflake"), port: port(443), ...common,
@@ -163,18 +192,25 @@ export function parseDatabaseConfig(input: unknown): DatabaseConfig {
   return parsed.data;
 }
 
-export const FieldInfoSchema = z.object({
-  name: z.string(), type: z.enum(["string", "number", "boolean", "json", "select"]),
+const FieldInfoBase = z.object({
+  name: z.string(), type: z.enum(["string", "number", "boolean", "json", "select", "object"]),
   required: z.boolean(), secret: z.boolean(), default: z.unknown().optional(), options: z.array(z.string()).optional(),
 });
+/** One field of a connect form; `type: "object"` groups the `fields` of a nested object (`ssh`). */
+export const FieldInfoSchema = FieldInfoBase.extend({ fields: z.array(FieldInfoBase).optional() });
 export type FieldInfo = z.infer<typeof FieldInfoSchema>;
 export const DatabaseInfoSchema = z.object({ type: z.string(), label: z.string(), default_port: z.number().nullable(), fields: z.array(FieldInfoSchema) });
 export type DatabaseInfo = z.infer<typeof DatabaseInfoSchema>;
 
 const f = (name: string, type: FieldInfo["type"], required: boolean, extra: Partial<FieldInfo> = {}): FieldInfo => ({ name, type, required, secret: (SENSITIVE_FIELDS as readonly string[]).includes(name), ...extra });
+/** The optional SSH bastion of the server databases (SshSchema). */
+const sshField: FieldInfo = f("ssh", "object", false, {
+  fields: [f("host", "string", true), f("port", "number", false, { default: 22 }), f("username", "string", true),
+    f("password", "string", false), f("private_key", "string", false), f("passphrase", "string", false), f("host_key_sha256", "string", false)],
+});
 const serverFields = (p: number): FieldInfo[] => [
   f("host", "string", true), f("port", "number", false, { default: p }), f("database", "string", true),
-  f("username", "string", true), f("password", "string", false), f("ssl", "json", false), f("connection_string", "string", false),
+  f("username", "string", true), f("password", "string", false), f("ssl", "json", false), f("connection_string", "string", false), sshField,
 ];
 
 /** What GET /api/data/databases lists. */
@@ -184,7 +220,7 @@ export const DATABASES = {
   clickhouse: {
     type: "clickhouse", label: "ClickHouse", default_port: 8123,
     fields: [f("host", "string", true), f("port", "number", false, { default: 8123 }), f("database", "string", false, { default: "default" }),
-      f("username", "string", false, { default: "default" }), f("password", "string", false), f("protocol", "select", false, { default: "http", options: ["http", "https"] })],
+      f("username", "string", false, { default: "default" }), f("password", "string", false), f("protocol", "select", false, { default: "http", options: ["http", "https"] }), sshField],
   },
   mssql: {
     type: "mssql", label: "SQL Server", default_port: 1433,
@@ -208,13 +244,17 @@ export const DATABASES = {
   },
 } as const satisfies Record<DbType, DatabaseInfo>;
 
-/** Replaces every secret with REDACTED and drops `__enc_*` markers. Never mutates. */
+const isPlainObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
+
+/** Replaces every secret with REDACTED and drops `__enc_*` markers, in `ssh` too. Never mutates. */
 export function redactConfig(config: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(config)) {
     if (k.startsWith("__enc_")) continue;
     if ((SENSITIVE_FIELDS as readonly string[]).includes(k)) {
       if (v !== undefined && v !== null && v !== "") out[k] = REDACTED;
+    } else if ((NESTED_SECRET_OBJECTS as readonly string[]).includes(k) && isPlainObject(v)) {
+      out[k] = redactConfig(v);
     } else if (k === "ssl" && v && typeof v === "object") {
       const { key: _key, ...rest } = v as Record<string, unknown>;
       out[k] = _key ? { ...rest, key: REDACTED } : rest;

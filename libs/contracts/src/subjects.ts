@@ -98,7 +98,9 @@ export const SUBJECTS = {
     request: z.object({ config: DatabaseConfigSchema }),
     reply: z.object({ message: z.string(), latency_ms: z.number(), server_version: z.string().nullable(),
       /** The login works but can do more than read data (superuser, server files); empty when nothing to say. */
-      warnings: z.array(LoginWarningSchema).default([]) }) }),
+      warnings: z.array(LoginWarningSchema).default([]),
+      /** The SSH server's host key fingerprint the test saw (configs with `ssh`): pinned on connect. */
+      ssh_host_key_sha256: z.string().optional() }) }),
   "connector.health.check": def({ callers: ["catalog"], description: "Health check of a stored source: connect and a trivial query within timeout_ms. A failing source is a reply with ok:false; an error reply means the check did not run",
     request: z.object({ tenant_id: z.string().min(1), id: Id, timeout_ms: z.number().int().min(100).max(600_000) }), reply: CheckResultSchema }),
   "connector.introspect": def({ callers: ["gateway"], description: "Live schema of a stored source, or of a config being connected; with `store`, also stored via catalog.schema.put",

@@ -1,7 +1,8 @@
 import { lookup as dnsLookup } from "node:dns/promises";
 import { isIP } from "node:net";
 import { AppError, type DatabaseConfig } from "@dsb/contracts";
-import type { DialTarget, Driver } from "./drivers/types.ts";
+import type { Connection, DialTarget, Driver } from "./drivers/types.ts";
+import { SshTunnel } from "./ssh/tunnel.ts";
 
 /** Resolves a host name to every address it has (injectable for tests). */
 export type Lookup = (hostname: string) => Promise<{ address: string; family: number }[]>;
@@ -140,8 +141,39 @@ export async function dialTargets<C extends DatabaseConfig>(driver: Driver<C>, c
   return checkTargets(await driver.targets(config), opts);
 }
 
-/** Checks then connects; `connect` is never reached for a refused target. */
-export async function connectChecked<C extends DatabaseConfig>(driver: Driver<C>, config: C, opts: AddressPolicyOptions) {
-  const targets = await dialTargets(driver, config, opts);
-  return driver.connect(config, targets);
+/**
+ * Checks then connects; `connect` is never reached for a refused target. Behind SSH the
+ * policy checks the SSH host (the database host is reached from the bastion and may be
+ * private) and every database connection is a channel of one tunnel, closed with the pool.
+ */
+export async function connectChecked<C extends DatabaseConfig>(driver: Driver<C>, config: C, opts: AddressPolicyOptions): Promise<Connection> {
+  const ssh = "ssh" in config ? config.ssh : undefined;
+  if (!ssh) return driver.connect(config, await dialTargets(driver, config, opts));
+  const [bastion] = await checkTargets([{ hostname: ssh.host, port: ssh.port }], opts);
+  const tunnel = new SshTunnel(ssh, bastion!);
+  try {
+    await tunnel.ready();
+    const targets = (await driver.targets(config)).map((t): DialTarget => ({
+      address: t.hostname, hostname: t.hostname, port: t.port, forward: () => tunnel.forward(t.hostname, t.port),
+    }));
+    return withTunnel(await driver.connect(config, targets), tunnel);
+  } catch (e) {
+    tunnel.close();
+    throw e;
+  }
+}
+
+/** The pool's connection, closing its tunnel after itself and telling the host key it saw. */
+function withTunnel(conn: Connection, tunnel: SshTunnel): Connection {
+  const close = conn.close.bind(conn);
+  // Set on the driver's own object (not a wrapper) so optional methods such as copyCsv stay visible.
+  conn.close = async () => {
+    try {
+      await close();
+    } finally {
+      tunnel.close();
+    }
+  };
+  conn.sshHostKeySha256 = () => tunnel.hostKeySha256;
+  return conn;
 }

@@ -161,17 +161,27 @@ export async function handleTest(deps: ConnectorDeps, config: DatabaseConfig) {
   const t0 = performance.now();
   try {
     const driver = await driverFor(config.type);
-    const targets = await dialTargets(driver, config, deps.policy);
-    // A port of another protocol is told as such (probed on failure, or when the test hangs).
-    const { serverVersion, warnings = [] } = await withProtocolCheck(config, targets, async () => {
-      const conn = await driver.connect(config, targets);
+    const test = async (conn: Connection) => {
       try {
-        return await conn.test();
+        return { ...(await conn.test()), hostKey: conn.sshHostKeySha256?.() };
       } finally {
         await conn.close().catch(() => undefined);
       }
-    });
-    return { message: "Connection successful", latency_ms: Math.round(performance.now() - t0), server_version: serverVersion, warnings };
+    };
+    let tested: Awaited<ReturnType<typeof test>>;
+    if ("ssh" in config && config.ssh) {
+      // Behind SSH the database is reached from the bastion: no protocol probe from here (it would dial the database host directly).
+      tested = await test(await connectChecked(driver, config, deps.policy));
+    } else {
+      const targets = await dialTargets(driver, config, deps.policy);
+      // A port of another protocol is told as such (probed on failure, or when the test hangs).
+      tested = await withProtocolCheck(config, targets, async () => test(await driver.connect(config, targets)));
+    }
+    const { serverVersion, warnings = [], hostKey } = tested;
+    return {
+      message: "Connection successful", latency_ms: Math.round(performance.now() - t0), server_version: serverVersion, warnings,
+      ...(hostKey ? { ssh_host_key_sha256: hostKey } : {}),
+    };
   } catch (e) {
     throw toAppError(e, "connect");
   }

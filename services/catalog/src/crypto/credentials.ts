@@ -1,4 +1,4 @@
-import { SENSITIVE_FIELDS } from "@dsb/contracts";
+import { NESTED_SECRET_OBJECTS, SENSITIVE_FIELDS } from "@dsb/contracts";
 import { type Fernet, InvalidToken, type MultiFernet } from "./fernet.ts";
 
 /**
@@ -6,6 +6,8 @@ import { type Fernet, InvalidToken, type MultiFernet } from "./fernet.ts";
  * Non-string secrets (a BigQuery credentials object) are JSON-encoded before
  * encryption and marked `"__enc_credentials": "json"`: a truthy marker, so the
  * Python code still decrypts the field (to the JSON string), and we parse it back.
+ * Objects named in NESTED_SECRET_OBJECTS (`ssh`) carry their own secrets and markers
+ * inside them, the same way: `"ssh": {"password": "gAAAA…", "__enc_password": true, …}`.
  */
 export const MARKER_PREFIX = "__enc_";
 export const JSON_MARKER = "json";
@@ -21,8 +23,24 @@ export class UndecryptableField extends Error {
   }
 }
 
-/** Encrypts every sensitive field with the first key; markers sent by a caller are dropped. */
+const isObject = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
+
+/** The config's nested secret-holding objects (`ssh`), by field name. */
+function* nestedObjects(config: Record<string, unknown>): Generator<[string, Record<string, unknown>]> {
+  for (const k of NESTED_SECRET_OBJECTS) {
+    const v = config[k];
+    if (isObject(v)) yield [k, v];
+  }
+}
+
+/** Encrypts every sensitive field (and those of `ssh`) with the first key; markers sent by a caller are dropped. */
 export function encryptConfig(config: Record<string, unknown>, keys: MultiFernet): Record<string, unknown> {
+  const out = encryptFields(config, keys);
+  for (const [k, v] of nestedObjects(config)) out[k] = encryptFields(v, keys);
+  return out;
+}
+
+function encryptFields(config: Record<string, unknown>, keys: MultiFernet): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(config)) if (!k.startsWith(MARKER_PREFIX)) out[k] = v;
   for (const field of SENSITIVE_FIELDS) {
@@ -35,8 +53,14 @@ export function encryptConfig(config: Record<string, unknown>, keys: MultiFernet
   return out;
 }
 
-/** Opens every marked field; unmarked fields (the old plaintext fallback) are read as they are. */
+/** Opens every marked field (and those of `ssh`); unmarked fields (the old plaintext fallback) are read as they are. */
 export function decryptConfig(stored: Record<string, unknown>, keys: MultiFernet): Record<string, unknown> {
+  const out = decryptFields(stored, keys);
+  for (const [k, v] of nestedObjects(stored)) out[k] = decryptFields(v, keys, `${k}.`);
+  return out;
+}
+
+function decryptFields(stored: Record<string, unknown>, keys: MultiFernet, path = ""): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(stored)) if (!k.startsWith(MARKER_PREFIX)) out[k] = v;
   for (const [k, flag] of Object.entries(stored)) {
@@ -48,7 +72,7 @@ export function decryptConfig(stored: Record<string, unknown>, keys: MultiFernet
     try {
       plain = keys.decrypt(token);
     } catch (e) {
-      if (e instanceof InvalidToken) throw new UndecryptableField(field);
+      if (e instanceof InvalidToken) throw new UndecryptableField(path + field);
       throw e;
     }
     out[field] = flag === JSON_MARKER ? parseJsonOr(plain) : plain;
@@ -64,8 +88,14 @@ function parseJsonOr(s: string): unknown {
   }
 }
 
-/** True when a stored config has a plaintext secret or a secret not sealed by `primary`. */
+/** True when a stored config (or its `ssh`) has a plaintext secret or a secret not sealed by `primary`. */
 export function needsReencryption(stored: Record<string, unknown>, primary: Fernet): boolean {
+  if (fieldsNeedReencryption(stored, primary)) return true;
+  for (const [, v] of nestedObjects(stored)) if (fieldsNeedReencryption(v, primary)) return true;
+  return false;
+}
+
+function fieldsNeedReencryption(stored: Record<string, unknown>, primary: Fernet): boolean {
   for (const field of SENSITIVE_FIELDS) {
     const v = stored[field];
     if (!present(v)) continue;

@@ -1,3 +1,4 @@
+import type { Duplex } from "node:stream";
 import type { ColumnMeta, DatabaseConfig, DbType, LoginWarning, SchemaTable } from "@dsb/contracts";
 
 /**
@@ -10,6 +11,12 @@ export interface DialTarget {
   /** The host the user typed, for TLS servername / SNI and Host headers. */
   hostname: string;
   port: number;
+  /**
+   * Set when the database sits behind an SSH bastion (`config.ssh`): opens a stream
+   * to `hostname:port` through the source's tunnel. The driver must then use it for
+   * every connection instead of dialling `address` (see ssh/forwarded-socket.ts).
+   */
+  forward?: () => Promise<Duplex>;
 }
 
 /** A schema's tables as JSON text, and the two fields `buildSchema` derives from them. */
@@ -64,6 +71,8 @@ export interface Connection {
   introspectJson?(): Promise<TablesJson>;
   query(sql: string, params: readonly unknown[], opts: QueryOptions): Promise<QueryStream>;
   close(): Promise<void>;
+  /** Behind SSH: the bastion's host key fingerprint this connection's tunnel saw. */
+  sshHostKeySha256?: () => string | null;
 }
 
 /** The SQL dialect query_config is compiled to. */

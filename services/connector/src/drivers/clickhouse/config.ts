@@ -7,9 +7,11 @@
 import http from "node:http";
 import https from "node:https";
 import { isIP, type LookupFunction } from "node:net";
+import { connect as tlsConnect, type ConnectionOptions } from "node:tls";
 import { ClickHouseLogLevel, type ClickHouseClientConfigOptions } from "@clickhouse/client";
 import type { ConfigOf } from "@dsb/contracts";
 import type { DialTarget } from "../types.ts";
+import { ForwardedSocket, type Forward } from "../../ssh/forwarded-socket.ts";
 
 export type ClickhouseConfig = ConfigOf<"clickhouse">;
 
@@ -46,7 +48,9 @@ export function clickhouseClientOptions(config: ClickhouseConfig, target: DialTa
   const https_ = config.protocol === "https";
   const host = isIP(target.hostname) === 6 ? `[${target.hostname}]` : target.hostname;
   const agentOpts = { keepAlive: true, maxSockets: MAX_SOCKETS, maxFreeSockets: 5, timeout: 0, lookup: pinnedLookup(target.address) };
-  const http_agent = https_ ? new https.Agent({ ...agentOpts, ...clickhouseTls(config), servername: isIP(target.hostname) ? undefined : target.hostname }) : new http.Agent(agentOpts);
+  const http_agent = target.forward
+    ? tunnelAgent(target.forward, https_ ? { ...clickhouseTls(config), ...(isIP(target.hostname) ? {} : { servername: target.hostname }) } : null, agentOpts)
+    : https_ ? new https.Agent({ ...agentOpts, ...clickhouseTls(config), servername: isIP(target.hostname) ? undefined : target.hostname }) : new http.Agent(agentOpts);
   return {
     url: `${https_ ? "https" : "http"}://${host}:${target.port}`,
     username: config.username,
@@ -63,4 +67,14 @@ export function clickhouseClientOptions(config: ClickhouseConfig, target: DialTa
     // Off: the driver maps and reports errors itself; the client would log request details.
     log: { level: ClickHouseLogLevel.OFF },
   };
+}
+
+/** Behind SSH: an agent whose sockets are channels of the source's tunnel (TLS on top for https). */
+function tunnelAgent(forward: Forward, tls: ConnectionOptions | null, opts: http.AgentOptions): http.Agent {
+  return new (class extends http.Agent {
+    override createConnection(): ForwardedSocket | ReturnType<typeof tlsConnect> {
+      const socket = new ForwardedSocket(forward);
+      return tls ? tlsConnect({ ...tls, socket }) : socket;
+    }
+  })(opts);
 }

@@ -1,7 +1,8 @@
 import type { ConnectionConfiguration } from "tedious";
-import type { ConfigOf } from "@dsb/contracts";
+import { AppError, type ConfigOf } from "@dsb/contracts";
 import type { DialTarget } from "../types.ts";
 import { DriverError } from "../types.ts";
+import { openForwardedSocket } from "../../ssh/forwarded-socket.ts";
 
 export type MssqlConfig = ConfigOf<"mssql">;
 
@@ -100,6 +101,9 @@ export function mssqlSettings(config: MssqlConfig): MssqlSettings {
  * address policy checked) and verifies TLS against the name the user typed.
  */
 export function tediousOptions(s: MssqlSettings, target: DialTarget, opts: { connectTimeoutMs?: number } = {}): ConnectionConfiguration {
+  const forward = target.forward;
+  if (forward && s.instanceName)
+    throw new AppError("VALIDATION", "instance_name cannot be used with ssh (SQL Browser answers over UDP, which SSH does not carry); give the instance's port instead");
   return {
     server: target.address,
     authentication: { type: "default", options: { userName: s.user ?? "", password: s.password ?? "" } },
@@ -119,6 +123,8 @@ export function tediousOptions(s: MssqlSettings, target: DialTarget, opts: { con
       useUTC: true,
       appName: "dsb-connector",
       maxRetriesOnTransientErrors: 0,
+      // Behind SSH the session is a channel of the source's tunnel; tedious takes it as a socket.
+      ...(forward ? { connector: () => openForwardedSocket(forward) } : {}),
     },
   };
 }

@@ -9,6 +9,7 @@ import { connect as netConnect, isIP, type Socket } from "node:net";
 import type { ConnectionOptions, PoolOptions } from "mysql2";
 import { AppError, type ConfigOf } from "@dsb/contracts";
 import type { DialTarget } from "../types.ts";
+import { ForwardedSocket } from "../../ssh/forwarded-socket.ts";
 
 export type MysqlConfig = ConfigOf<"mysql">;
 export type SslMode = "disable" | "prefer" | "require" | "verify-ca" | "verify-full";
@@ -149,7 +150,9 @@ export function mysqlPoolOptions(r: ResolvedMysql, target: DialTarget, withTls: 
   };
 }
 
-function dial(target: DialTarget): Socket {
+function dial(target: DialTarget): Socket | ForwardedSocket {
+  // Behind SSH every session is a channel of the source's tunnel.
+  if (target.forward) return new ForwardedSocket(target.forward);
   const s = netConnect({ host: target.address, port: target.port });
   s.setNoDelay(true);
   s.setKeepAlive(true, 30_000);

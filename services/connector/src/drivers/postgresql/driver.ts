@@ -12,6 +12,7 @@ import { OneShotQuery, type OneShotResult } from "./one-shot.ts";
 import { pgReadOnlyRefusal } from "./read-only.ts";
 import { pgLoginWarnings } from "./login-warnings.ts";
 import { csvExpr, pgTypes, TYPE_NAMES } from "./types.ts";
+import { ForwardedSocket } from "../../ssh/forwarded-socket.ts";
 
 /** Pool sizing of DESIGN.md: 5 kept idle, up to 10 more under load. */
 export const POOL_BASE = 5;
@@ -86,6 +87,8 @@ export class PgConnection implements Connection {
     const password = this.o.password ?? "";
     return {
       host: this.target.address, port: this.target.port,
+      // Behind SSH every session is a channel of the source's tunnel.
+      ...(this.target.forward ? { stream: () => new ForwardedSocket(this.target.forward!) } : {}),
       user: this.o.user ?? "postgres", database: this.o.database ?? this.o.user ?? "postgres",
       password: () => password,
       ssl: pgSsl(this.o, this.target, mode),
