@@ -45,7 +45,8 @@ for (const mode of MODES) {
   describe.runIf(!noSshd && (mode === "embedded" || canDistribute))(`databases behind an SSH bastion (${mode})`, () => {
     let sys: RunningSystem;
     const bodies: string[] = [];
-    beforeAll(async () => { sys = await startTestSystem({ mode }); });
+    // No background health checks: the tests count SSH logins (re-tests are asked for explicitly).
+    beforeAll(async () => { sys = await startTestSystem({ mode, env: { HEALTH_MONITORING: "false" } }); });
     afterAll(async () => { await sys?.stop(); });
 
     const post = async (path: string, json: unknown) => {
@@ -153,6 +154,54 @@ for (const mode of MODES) {
       expect(lines[20000]).toBe("20000,row 20000");
     });
 
+    it("one SSH login per source: concurrent queries share its tunnel", async () => {
+      const c = await post("/api/data/database/connect", { ...pgConfig(), name: "shared tunnel" });
+      const logins = () => sshd.log.split("\n").filter((l) => l.includes(`Accepted password for ${SSH_TEST_USER}`)).length;
+      const before = logins();
+      const rs = await Promise.all(Array.from({ length: 8 }, (_, i) =>
+        post(`/api/data/sources/${c.body.data_source.id}/query`, { sql: "select $1::int as i, pg_backend_pid() as pid from pg_sleep(0.2)", params: [i] })));
+      expect(rs.map((r) => r.status)).toEqual(Array(8).fill(200));
+      // Several database sessions (channels), one SSH login.
+      expect(new Set(rs.map((r) => r.body.rows[0][1])).size).toBeGreaterThan(1);
+      expect(logins() - before).toBe(1);
+    });
+
+    it("PATCH: SSH secrets left out or sent back redacted keep their stored values; a wrong one changes nothing; another SSH server is pinned anew", async () => {
+      const c = await post("/api/data/database/connect", { ...pgConfig(), name: "patched" });
+      const id = c.body.data_source.id;
+      const patch = async (json: unknown) => {
+        const res = await sys.api(`/api/data/sources/${id}`, { method: "PATCH", json });
+        const text = await res.text();
+        bodies.push(text);
+        return { status: res.status, body: JSON.parse(text) };
+      };
+      const wrong = await patch({ ssh: { password: WRONG } });
+      expect(wrong.status).toBe(422);
+      expect(wrong.body.error).toMatch(/^SSH login to/);
+      const kept = await patch({ name: "renamed", ssh: { ...c.body.data_source.connection_config.ssh, username: SSH_TEST_USER } });
+      expect(kept.status).toBe(200);
+      expect(kept.body.data_source.connection_config.ssh).toMatchObject({ password: REDACTED, host_key_sha256: sshd.hostKeySha256 });
+      const toKey = await patch({ ssh: { password: null, private_key: sshd.privateKey() } });
+      expect(toKey.status).toBe(200);
+      expect(toKey.body.data_source.connection_config.ssh).not.toHaveProperty("password");
+      expect(toKey.body.data_source.connection_config.ssh.private_key).toBe(REDACTED);
+      const mitm = await patch({ ssh: { host_key_sha256: OTHER_KEY } });
+      expect(mitm.status).toBe(422);
+      expect(mitm.body.error).toMatch(/^SSH host key changed/);
+
+      const other = await TestSshd.start();
+      try {
+        const moved = await patch({ ssh: { port: other.port, private_key: other.privateKey() } });
+        expect(moved.status).toBe(200);
+        expect(moved.body.data_source.connection_config.ssh).toMatchObject({ port: other.port, host_key_sha256: other.hostKeySha256 });
+        expect(other.hostKeySha256).not.toBe(sshd.hostKeySha256);
+        const q = await post(`/api/data/sources/${id}/query`, { sql: "select count(*)::int from t" });
+        expect(q.body.rows).toEqual([[20000]]);
+      } finally {
+        await other.stop();
+      }
+    });
+
     it("survives the SSH server being killed and restarted under a live source, without a connector restart", async () => {
       const c = await post("/api/data/database/connect", { ...pgConfig(), name: "bastion restarts" });
       const id = c.body.data_source.id;
@@ -168,11 +217,14 @@ for (const mode of MODES) {
       }
       expect(down?.status).toBe(422);
       expect(down?.body).toMatchObject({ code: "CONNECTION_FAILED", error: expect.stringMatching(/^SSH server at 127\.0\.0\.1:\d+ refused the connection/) });
+      const retest = await post(`/api/data/sources/${id}/test`, {});
+      expect(retest.body).toMatchObject({ success: false, code: "CONNECTION_FAILED", error: expect.stringMatching(/^SSH server at/) });
 
       await sshd.start();
       const back = await query();
       expect(back.status).toBe(200);
       expect(back.body.rows).toEqual([[20000]]);
+      expect((await post(`/api/data/sources/${id}/test`, {})).body).toMatchObject({ success: true });
     });
   });
 }

@@ -1,7 +1,7 @@
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import {
-  AppError, DATABASES, DatabaseInfoSchema, DataSourceSchema, LoginWarningSchema, parseClientDatabaseConfig, type DatabaseConfig,
+  AppError, DATABASES, DatabaseInfoSchema, DataSourceSchema, LoginWarningSchema, parseClientDatabaseConfig, pinSshHostKey, type DatabaseConfig,
 } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { errorResponse } from "../errors.ts";
@@ -14,9 +14,6 @@ const Warnings = z.array(LoginWarningSchema).meta({ description: "The login work
 const TestReply = ok({ message: z.string(), latency_ms: z.number(), server_version: z.string().nullable(), warnings: Warnings,
   ssh_host_key_sha256: z.string().optional().meta({ description: "The SSH server's host key fingerprint the test saw (configs with ssh); connect stores it" }) });
 
-/** The config with the SSH host key the test saw pinned, so later connections require that key (trust on first use). */
-const pinHostKey = (config: DatabaseConfig, seen: string | undefined): DatabaseConfig =>
-  "ssh" in config && config.ssh && !config.ssh.host_key_sha256 && seen ? { ...config, ssh: { ...config.ssh, host_key_sha256: seen } } : config;
 /** A test that reached the connector but could not connect: still 200, as the old client expects. */
 const FailedTestReply = z.object({ success: z.literal(false), error: z.string(), code: z.literal("CONNECTION_FAILED") });
 
@@ -60,7 +57,7 @@ export function databaseRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: Gatew
     const actor = c.get("actor");
     const requestId = c.get("requestId");
     const { warnings, ssh_host_key_sha256 } = await bus.request("connector.test", { config: tested }, { requestId, timeoutMs: 45_000 });
-    const config = pinHostKey(tested, ssh_host_key_sha256);
+    const config = pinSshHostKey(tested, ssh_host_key_sha256);
     let schema;
     let warning: string | undefined;
     try {

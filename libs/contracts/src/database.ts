@@ -54,6 +54,15 @@ export const SshSchema = z.object({
 });
 export type SshConfig = z.infer<typeof SshSchema>;
 
+/**
+ * The config with the SSH host key a successful test saw pinned (trust on first use),
+ * so every later connection requires that key. A key already given is kept.
+ */
+export function pinSshHostKey<C extends DatabaseConfig>(config: C, seen: string | undefined): C {
+  if (!seen || !("ssh" in config) || !config.ssh || config.ssh.host_key_sha256) return config;
+  return { ...config, ssh: { ...config.ssh, host_key_sha256: seen } };
+}
+
 /** Fields every server database shares. `allow_writes` lets queries opt out of read-only. */
 const common = {
   // A blank name means "none" (the default name), as the old client sends it.

@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import { AppError, normalizeDbType, parseDatabaseConfig, type DatabaseConfig, type ReplyOf } from "@dsb/contracts";
+import { AppError, normalizeDbType, parseDatabaseConfig, pinSshHostKey, type DatabaseConfig, type ReplyOf } from "@dsb/contracts";
 import type { Handlers } from "@dsb/bus";
 import { decryptConfig, encryptConfig, UndecryptableField } from "../crypto/credentials.ts";
 import { canonicalJson, mergeConfig } from "../config-merge.ts";
@@ -48,13 +48,13 @@ export function updateHandlers({ db, keys, bus, log, health }: CatalogDeps): Han
         const stored = storedConfig(row.connection_config, row.db_type, id);
         if (fields.type !== undefined && normalizeDbType(fields.type) !== normalizeDbType(stored.type))
           throw new AppError("VALIDATION", "type cannot change; connect a new source of the other type and delete this one");
-        const merged = parseDatabaseConfig(mergeConfig(stored, { ...fields, type: undefined }));
         let before: DatabaseConfig | null = null;
         try { before = parseDatabaseConfig(stored); } catch { /* an older row that no longer validates: treat every field as changed */ }
+        const merged = parseDatabaseConfig(forgetMovedSshKey(stored, mergeConfig(stored, { ...fields, type: undefined }), fields.ssh));
         if (!before || notConnection(before) !== notConnection(merged)) {
           // Tested before anything is written: a failure (422 CONNECTION_FAILED, 403 ADDRESS_NOT_ALLOWED) changes nothing.
           tested = await bus.request("connector.test", { config: merged }, { timeoutMs: UPDATE_TEST_TIMEOUT_MS });
-          config = merged;
+          config = pinSshHostKey(merged, tested.ssh_host_key_sha256);
         } else if (canonicalJson(before) !== canonicalJson(merged)) config = merged; // allow_writes only: nothing to dial
       }
 
@@ -84,4 +84,18 @@ export function updateHandlers({ db, keys, bus, log, health }: CatalogDeps): Han
       return { source: source!, warnings: tested?.warnings ?? [] };
     },
   };
+}
+
+/**
+ * A PATCH that moves `ssh` to another host or port without naming its key: the key pinned
+ * for the old SSH server says nothing about the new one, so it is dropped and the test of
+ * the new config pins the key it sees (as connect does).
+ */
+function forgetMovedSshKey(stored: Record<string, unknown>, merged: Record<string, unknown>, patchSsh: unknown): Record<string, unknown> {
+  const was = stored.ssh as { host?: unknown; port?: unknown } | undefined;
+  const now = merged.ssh as { host?: unknown; port?: unknown; host_key_sha256?: unknown } | undefined;
+  if (!was || !now || (patchSsh as { host_key_sha256?: unknown } | null | undefined)?.host_key_sha256 !== undefined) return merged;
+  if (was.host === now.host && String(was.port ?? 22) === String(now.port ?? 22)) return merged;
+  const { host_key_sha256: _old, ...ssh } = now;
+  return { ...merged, ssh };
 }
