@@ -34,7 +34,7 @@ export class SshTunnel {
   private readonly where: string;
 
   /** `bastion` is the SSH server's address as the address policy checked it. */
-  constructor(private readonly ssh: SshConfig, private readonly bastion: DialTarget) {
+  constructor(private readonly ssh: SshConfig, private readonly bastion: DialTarget, private readonly opts: { readyTimeoutMs?: number } = {}) {
     this.pinned = ssh.host_key_sha256 ?? null;
     this.where = `${ssh.host}:${ssh.port}`;
   }
@@ -121,7 +121,7 @@ export class SshTunnel {
           keyProblem = hostKeyChanged(this.pinned, got);
           return false;
         },
-        readyTimeout: SSH_READY_TIMEOUT_MS,
+        readyTimeout: this.opts.readyTimeoutMs ?? SSH_READY_TIMEOUT_MS,
         keepaliveInterval: SSH_KEEPALIVE_MS,
         keepaliveCountMax: 3,
         // Never ask an SSH agent or keyboard prompt of the connector's own machine.
