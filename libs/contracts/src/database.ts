@@ -6,6 +6,9 @@ import { refuseUnknownFields } from "./config-fields.ts";
 export const DB_TYPES = ["postgresql", "mysql", "clickhouse", "mssql", "snowflake", "bigquery", "redshift", "mongodb"] as const;
 export type DbType = (typeof DB_TYPES)[number];
 
+/** The types whose config may carry `ssh` (a bastion in front of the database). */
+export const SSH_DB_TYPES = ["postgresql", "redshift", "mysql", "clickhouse", "mssql"] as const satisfies readonly DbType[];
+
 /** Names the old client sends that mean one of ours. */
 export const DB_TYPE_ALIASES: Readonly<Record<string, DbType>> = { postgres: "postgresql", sqlserver: "mssql", mariadb: "mysql", mongo: "mongodb" };
 
@@ -196,16 +199,19 @@ export function parseDatabaseConfig(input: unknown): DatabaseConfig {
   if (!input || typeof input !== "object" || Array.isArray(input)) throw new AppError("VALIDATION", "Body must be a JSON object with a database config");
   const raw = input as Record<string, unknown>;
   const type = normalizeDbType(raw.type ?? raw.db_type);
+  // Not silently dropped: a user who asked for a tunnel must not get a direct connection.
+  if (raw.ssh !== undefined && raw.ssh !== null && !(SSH_DB_TYPES as readonly string[]).includes(type))
+    throw new AppError("VALIDATION", `ssh is not supported for ${type}; it is for ${SSH_DB_TYPES.join(", ")}`);
   const parsed = DatabaseConfigSchema.safeParse({ ...raw, type });
   if (!parsed.success) throw new AppError("VALIDATION", `Invalid ${type} config: ${describeIssues(parsed.error)}`);
   return parsed.data;
 }
 
 const FieldInfoBase = z.object({
-  name: z.string(), type: z.enum(["string", "number", "boolean", "json", "select", "object"]),
+  name: z.string(), type: z.enum(["string", "number", "boolean", "json", "select"]),
   required: z.boolean(), secret: z.boolean(), default: z.unknown().optional(), options: z.array(z.string()).optional(),
 });
-/** One field of a connect form; `type: "object"` groups the `fields` of a nested object (`ssh`). */
+/** One field of a connect form; a `json` field may list the `fields` of the object it takes (`ssh`), for forms that show them one by one. */
 export const FieldInfoSchema = FieldInfoBase.extend({ fields: z.array(FieldInfoBase).optional() });
 export type FieldInfo = z.infer<typeof FieldInfoSchema>;
 export const DatabaseInfoSchema = z.object({ type: z.string(), label: z.string(), default_port: z.number().nullable(), fields: z.array(FieldInfoSchema) });
@@ -213,7 +219,7 @@ export type DatabaseInfo = z.infer<typeof DatabaseInfoSchema>;
 
 const f = (name: string, type: FieldInfo["type"], required: boolean, extra: Partial<FieldInfo> = {}): FieldInfo => ({ name, type, required, secret: (SENSITIVE_FIELDS as readonly string[]).includes(name), ...extra });
 /** The optional SSH bastion of the server databases (SshSchema). */
-const sshField: FieldInfo = f("ssh", "object", false, {
+const sshField: FieldInfo = f("ssh", "json", false, {
   fields: [f("host", "string", true), f("port", "number", false, { default: 22 }), f("username", "string", true),
     f("password", "string", false), f("private_key", "string", false), f("passphrase", "string", false), f("host_key_sha256", "string", false)],
 });

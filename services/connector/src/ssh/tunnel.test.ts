@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { skipped } from "@dsb/runtime/testing";
-import { SshSchema, type SshConfig } from "@dsb/contracts";
+import { parseDatabaseConfig, SshSchema, type SshConfig } from "@dsb/contracts";
 import { SSH_TEST_PASSWORD, SSH_TEST_USER, sshdUnavailable, TestSshd } from "../../../../test/support/sshd.ts";
 import { tediousOptions, type MssqlSettings } from "../drivers/mssql/config.ts";
 import { SshTunnel } from "./tunnel.ts";
@@ -17,6 +17,11 @@ describe("ssh config", () => {
     expect(SshSchema.safeParse({ host: "b", username: "u", password: "p", passwrd: "p" }).success).toBe(false);
     expect(SshSchema.safeParse({ host: "b", username: "u", password: "p", host_key_sha256: "ab:cd" }).success).toBe(false);
     expect(SshSchema.parse({ host: "b", username: "u", private_key: "k" })).toMatchObject({ port: 22 });
+  });
+  it("is refused, not dropped, on a type without tunnels", () => {
+    const ssh = { host: "b", username: "u", password: "p" };
+    expect(() => parseDatabaseConfig({ type: "mongodb", host: "m", database: "d", ssh })).toThrow(/ssh is not supported for mongodb/);
+    expect(parseDatabaseConfig({ type: "sqlserver", host: "m", ssh })).toMatchObject({ type: "mssql", ssh: { port: 22 } });
   });
 });
 
