@@ -58,7 +58,7 @@ for (const mode of MODES) {
     const ssh = (extra: Record<string, unknown> = {}) => ({ host: "127.0.0.1", port: sshd.port, username: SSH_TEST_USER, ...extra });
     // The database host is as the SSH server sees it (here the same machine).
     const pgConfig = (sshExtra: Record<string, unknown> = { password: SSH_TEST_PASSWORD }) =>
-      ({ type: "postgresql", host: "127.0.0.1", port: 5432, database: pgSrc.database, username: "postgres", ssl: { mode: "disable" }, ssh: ssh(sshExtra) });
+      ({ type: "postgresql", host: "127.0.0.1", port: 5432, database: pgSrc.database, username: "postgres", ssh: ssh(sshExtra) });
 
     it("password login: the test returns the host key, connect pins it, secrets are redacted and encrypted at rest", async () => {
       const t = await post("/api/data/database/test", pgConfig());
@@ -92,7 +92,7 @@ for (const mode of MODES) {
     });
 
     it("key login to MariaDB: a plain ed25519 key, and an encrypted one with its passphrase", async () => {
-      const cfg = (sshExtra: Record<string, unknown>) => ({ type: "mysql", host: "127.0.0.1", database: my.database, username: my.user, password: my.password, ssl: { mode: "disable" }, ssh: ssh(sshExtra) });
+      const cfg = (sshExtra: Record<string, unknown>) => ({ type: "mysql", host: "127.0.0.1", database: my.database, username: my.user, password: my.password, ssh: ssh(sshExtra) });
       const plain = await post("/api/data/database/test", cfg({ private_key: sshd.privateKey() }));
       expect(plain.body).toMatchObject({ success: true, ssh_host_key_sha256: sshd.hostKeySha256 });
       const noPass = await post("/api/data/database/test", cfg({ private_key: sshd.privateKey(true) }));

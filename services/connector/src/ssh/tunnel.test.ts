@@ -1,9 +1,15 @@
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer, type Server, type Socket } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect as tlsConnect, createServer as createTlsServer } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { skipped } from "@dsb/runtime/testing";
 import { parseDatabaseConfig, SshSchema, type SshConfig } from "@dsb/contracts";
 import { SSH_TEST_PASSWORD, SSH_TEST_USER, sshdUnavailable, TestSshd } from "../../../../test/support/sshd.ts";
 import { tediousOptions, type MssqlSettings } from "../drivers/mssql/config.ts";
+import { ForwardedSocket } from "./forwarded-socket.ts";
 import { SshTunnel } from "./tunnel.ts";
 
 const noSshd = sshdUnavailable();
@@ -65,6 +71,34 @@ describe.runIf(!noSshd)("SshTunnel against a private sshd", () => {
     expect(err?.message).toMatch(/^SSH private_key could not be read/);
     expect(err?.message).not.toContain("not-a-key-canary");
     t.close();
+  });
+
+  it("TLS runs over a forwarded socket (what pg, mysql2 and ClickHouse https do behind SSH)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "dsb-tls-"));
+    execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1", "-subj", "/CN=db.internal",
+      "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem")], { stdio: "ignore" });
+    const cert = readFileSync(join(dir, "cert.pem"), "utf8");
+    const server = createTlsServer({ key: readFileSync(join(dir, "key.pem")), cert }, (s) => s.on("data", (d: Buffer) => s.end(`echo:${d}`)));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const port = (server.address() as { port: number }).port;
+    const t = new SshTunnel(cfg({ port: sshd.port }), at(sshd.port));
+    try {
+      const socket = new ForwardedSocket(() => t.forward("127.0.0.1", port));
+      const tls = tlsConnect({ socket, ca: cert, servername: "db.internal" });
+      tls.write("hello");
+      const got = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        tls.on("data", (d: Buffer) => { out += d; });
+        tls.on("end", () => resolve(out));
+        tls.on("error", reject);
+      });
+      expect(got).toBe("echo:hello");
+      expect(tls.authorized).toBe(true);
+    } finally {
+      t.close();
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("a closed tunnel does not reopen", async () => {
