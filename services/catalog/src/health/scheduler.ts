@@ -71,33 +71,49 @@ export function startHealthScheduler(deps: { db: CatalogDb; log: Logger; policy:
     if (!stopped) await checker.record(tenantId, id, r);
   };
 
+  /** True when the last round filled every free slot: more sources may be due, so a freed slot claims at once. */
+  let backlog = false;
+  let ticking = false;
+
   const tick = async () => {
     if (!lease.held()) return;
     const free = policy.concurrency - inFlight.size;
-    if (free <= 0) return;
+    if (free <= 0) { backlog = true; return; }
     if (Date.now() - lastEnsure > ENSURE_EVERY_MS) {
       await ensureHealthRows(db);
       lastEnsure = Date.now();
     }
     const due = await claimDue(db, free, policy.timeoutMs + 2 * REPLY_MARGIN_MS);
+    backlog = due.length === free;
     for (const d of due) {
       if (inFlight.has(d.source_id)) continue;
       const p = run(d.tenant_id, d.source_id)
         .catch((err) => { if (!stopped) log.error({ err, source_id: d.source_id }, "❌ health check could not be stored"); })
-        .finally(() => inFlight.delete(d.source_id));
+        .finally(() => {
+          inFlight.delete(d.source_id);
+          // Behind schedule: the freed slot takes the next due source now, not at the next tick.
+          if (backlog && !ticking && !stopped) schedule(0);
+        });
       inFlight.set(d.source_id, p);
     }
   };
 
+  const schedule = (ms: number) => {
+    clearTimeout(timer);
+    timer = setTimeout(() => void loop(), ms);
+  };
   const loop = async () => {
+    ticking = true;
     try {
       await tick();
     } catch (err) {
       log.warn({ err }, "⚠️ health scheduler round failed");
+    } finally {
+      ticking = false;
     }
-    if (!stopped) timer = setTimeout(() => void loop(), tickMs);
+    if (!stopped) schedule(tickMs);
   };
-  timer = setTimeout(() => void loop(), 0);
+  schedule(0);
   log.info({ interval_s: policy.intervalMs / 1000, concurrency: policy.concurrency }, "🩺 health monitoring on");
   return {
     stop: async () => {
