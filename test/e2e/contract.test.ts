@@ -195,6 +195,16 @@ for (const mode of ["embedded", "distributed"] as const) {
         expect(r.body.error).toMatch(/^The server at 127\.0\.0\.1:8123 does not speak the PostgreSQL protocol; it looks like an HTTP server/);
       });
 
+      it("a SQL Server config at PostgreSQL's port", async () => {
+        const r = await post("/api/data/database/test", { type: "mssql", host: "127.0.0.1", port: 5432, database: "x", username: "u", password: "p", encrypt: false });
+        expect(r.body.error).toBe("The server at 127.0.0.1:5432 does not speak SQL Server's protocol (TDS); it looks like PostgreSQL. Check the port (SQL Server usually listens on 1433)");
+      });
+
+      it.runIf(haveClickhouse)("a MySQL config at ClickHouse's HTTP port (silent until spoken to) says so", async () => {
+        const r = await post("/api/data/database/test", { type: "mysql", host: "127.0.0.1", port: 8123, database: "x", username: "u", password: "p" });
+        expect(r.body.error).toMatch(/^The server at 127\.0\.0\.1:8123 does not speak the MySQL protocol; it looks like an HTTP server/);
+      });
+
       it("a refused port keeps the driver's own message", async () => {
         const r = await post("/api/data/database/test", { ...dialled, port: 1 });
         expect(r.body.error).toContain("Connection refused by 127.0.0.1:1");

@@ -6,6 +6,15 @@ import { expectedProtocol, probeProtocol, wrongProtocolMessage } from "./protoco
 const PATIENCE_MS = 1000;
 
 /**
+ * True when the failure is the server's own answer in the expected protocol (a
+ * PostgreSQL SQLSTATE such as 28P01, a MySQL ER_* error): a wrong password needs no probe.
+ */
+function answeredInProtocol(e: DriverError): boolean {
+  const code = (e.cause as { code?: unknown } | undefined)?.code;
+  return typeof code === "string" && (/^[0-9A-Z]{5}$/.test(code) || code.startsWith("ER_"));
+}
+
+/**
  * Runs a connection attempt (`attempt`: connect and test) and, when it fails
  * with a connection error or is still pending after a second, probes the port:
  * a server of another protocol (MySQL behind a PostgreSQL config, PostgreSQL
@@ -36,7 +45,7 @@ export async function withProtocolCheck<T>(config: DatabaseConfig, targets: read
     if (r === "wrong") throw new DriverError("connection", wrong ?? "");
     return r.value;
   } catch (e) {
-    if (e instanceof DriverError && e.kind === "connection" && wrong === null) {
+    if (e instanceof DriverError && e.kind === "connection" && wrong === null && !answeredInProtocol(e)) {
       // The attempt failed by itself: a different protocol explains it better than the driver's words.
       const m = await verdict();
       if (m) throw new DriverError("connection", m, { cause: e });
