@@ -282,6 +282,8 @@ describe.runIf(haveChromium)("web console in headless Chromium, against a real s
     await page.getByRole("tab", { name: "History" }).click();
     const entries = page.locator(".history-entry");
     await expect.poll(() => entries.count()).toBeGreaterThanOrEqual(3);
+    // The cancelled query: the server stopped it (POST /queries/{id}/cancel) and says so.
+    expect(await entries.filter({ hasText: "pg_sleep" }).first().textContent()).toMatch(/cancel/i);
     await shot("history");
     const grouped = entries.filter({ hasText: '"group_by"' }).first();
     await grouped.getByRole("button", { name: "Open in builder" }).click();

@@ -32,12 +32,12 @@ export function SourceView({ source, tab, onChanged }: { source: Source; tab: Ta
   const open = useCallback((entry: HistoryEntry, how: "builder" | "sql" | "run") => {
     const body: QueryBody = entry.query ? { sql: entry.query } : { query_config: entry.query_config as QueryBody["query_config"] };
     if (how === "run") { void run(body); return; }
-    if (how === "sql" && entry.query) { setSqlText((t) => ({ ...t, sql: entry.query!, params: "" })); navigate(source.id, "sql"); }
+    if (how === "sql" && entry.query) { setSqlText((t) => ({ ...t, sql: entry.query!, params: "", rev: (t.rev ?? 0) + 1 })); navigate(source.id, "sql"); }
     if (how === "builder" && entry.query_config) { setBuilder(builderFromConfig(entry.query_config, schema)); navigate(source.id, "builder"); }
   }, [run, schema, source.id]);
 
   const openSql = (sql: string, params: unknown[]) => {
-    setSqlText((t) => ({ ...t, sql, params: params.length ? JSON.stringify(params) : "" }));
+    setSqlText((t) => ({ ...t, sql, params: params.length ? JSON.stringify(params) : "", rev: (t.rev ?? 0) + 1 }));
     navigate(source.id, "sql");
   };
 

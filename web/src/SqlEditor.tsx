@@ -37,7 +37,11 @@ const theme = EditorView.theme({
 });
 
 /** The editor's form: statement, parameters as a JSON array, and the row limit of the JSON result. */
-export interface SqlText { sql: string; params: string; limit: string }
+export interface SqlText {
+  sql: string; params: string; limit: string;
+  /** Bumped when the text is set from outside (history, "Open in SQL editor"): only then is the editor's document replaced. */
+  rev?: number;
+}
 
 /** CodeMirror 6 with the source's names for completion, parameters, Ctrl+Enter to run and a cancel button. */
 export function SqlEditor(props: {
@@ -106,10 +110,13 @@ export function SqlEditor(props: {
     const { ns, defaultSchema } = namespace(schema);
     view.current?.dispatch({ effects: lang.current.reconfigure(sql({ dialect: DIALECT[source.db_type ?? ""] ?? StandardSQL, schema: ns, ...(defaultSchema ? { defaultSchema } : {}) })) });
   }, [schema, source.db_type]);
+  // Not on every change of value.sql: that lags the keystrokes (React renders later), and replacing the
+  // document with it would drop what was typed meanwhile.
   useEffect(() => {
     const v = view.current;
-    if (v && v.state.doc.toString() !== value.sql) v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: value.sql } });
-  }, [value.sql]);
+    const text = latest.current.value.sql;
+    if (v && value.rev && v.state.doc.toString() !== text) v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: text } });
+  }, [value.rev]);
 
   return (
     <div className="sql-editor">
