@@ -9,7 +9,10 @@ import mysql from "mysql2/promise";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { skipped } from "@dsb/runtime/testing";
 import { startTestSystem, type RunningSystem } from "../support/system.ts";
+import { generateKeyPairSync } from "node:crypto";
 import { clickhouseExec, clickhouseUp, createMysqlSource, createPgSource, MARIADB_SOCKET } from "../support/peers.ts";
+import { startSnowflakeStandIn, type SnowflakeStandIn } from "../../services/connector/src/drivers/snowflake/stand-in.ts";
+import { startBigqueryStandIn, type BigqueryStandIn } from "../../services/connector/src/drivers/bigquery/stand-in.ts";
 
 const MODES = (process.env.TEST_NATS_URL ? ["embedded", "distributed"] : ["embedded"]) as ("embedded" | "distributed")[];
 if (MODES.length === 1) skipped("query lifecycle, distributed mode", "TEST_NATS_URL is not set");
@@ -311,5 +314,63 @@ describe.runIf(haveClickhouse)("query lifecycle on ClickHouse", () => {
 
   it("cancel by id and a client disconnect each stop the query (system.processes)", async () => {
     await cancelAndDisconnect(sys, sourceId, longSql, running, "ClickHouse");
+  });
+});
+
+/**
+ * Snowflake and BigQuery have no server here: their stand-ins (the real SDKs speak to them)
+ * hold a long statement open until Snowflake's abort-request / BigQuery's jobs.cancel arrives.
+ * "Running" is: the statement reached the stand-in and no stop request came after it.
+ */
+describe("query lifecycle on the Snowflake and BigQuery stand-ins", () => {
+  let sys: RunningSystem;
+  let snowflake: SnowflakeStandIn;
+  let bigquery: BigqueryStandIn;
+  /** A service-account key whose public half the BigQuery stand-in checks tokens with. */
+  let bigqueryKey: string;
+  beforeAll(async () => {
+    sys = await startTestSystem();
+    snowflake = await startSnowflakeStandIn({ user: "DSB_READER", password: "correct-horse-battery" });
+    const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    bigquery = await startBigqueryStandIn({ publicKey, project: "dsb-lc", dataset: "dsb_suite" });
+    bigqueryKey = JSON.stringify({
+      type: "service_account", project_id: "dsb-lc", private_key_id: "k1", client_email: "reader@dsb-lc.iam.gserviceaccount.com",
+      private_key: privateKey.export({ type: "pkcs8", format: "pem" }).toString(), token_uri: "https://oauth2.googleapis.com/token",
+    });
+  });
+  afterAll(async () => {
+    await sys?.stop();
+    await snowflake?.close();
+    await bigquery?.close();
+  });
+
+  /** A `running(marker)` over a stand-in's statements and its count of stop requests. */
+  const runningOn = (statements: () => string[], stops: () => number) => {
+    const stopsWhenSeen = new Map<string, number>();
+    return async (marker: string) => {
+      if (!stopsWhenSeen.has(marker)) {
+        if (!statements().some((x) => x.includes(marker))) return 0;
+        stopsWhenSeen.set(marker, stops());
+      }
+      return stops() > stopsWhenSeen.get(marker)! ? 0 : 1;
+    };
+  };
+  const connect = async (json: Record<string, unknown>) => {
+    const res = await sys.api("/api/data/database/connect", { method: "POST", json });
+    expect(res.status).toBe(201);
+    return (await res.json()).data_source.id as string;
+  };
+
+  it("Snowflake: cancel by id and a client disconnect each send abort-request for the running statement", async () => {
+    const id = await connect({ type: "snowflake", account: "dsbtest", username: "DSB_READER", password: "correct-horse-battery", database: "DSB", access_url: snowflake.url, name: "sf" });
+    await cancelAndDisconnect(sys, id, (marker) => `SELECT SYSTEM$WAIT(30) /* ${marker} */`,
+      runningOn(() => snowflake.statements, () => snowflake.aborts.length), "Snowflake");
+  });
+
+  it("BigQuery: cancel by id and a client disconnect each call jobs.cancel for the running job", async () => {
+    const id = await connect({ type: "bigquery", project_id: "dsb-lc", credentials: bigqueryKey, api_endpoint: bigquery.url, name: "bq" });
+    await cancelAndDisconnect(sys, id,
+      (marker) => `SELECT COUNT(*) FROM UNNEST(GENERATE_ARRAY(1, 200000)) a, UNNEST(GENERATE_ARRAY(1, 200000)) b WHERE MOD(a * b, 7) = 3 /* ${marker} */`,
+      runningOn(() => bigquery.statements.filter((x) => !x.dryRun).map((x) => x.sql), () => bigquery.cancelled.length), "BigQuery");
   });
 });
