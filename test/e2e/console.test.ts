@@ -74,6 +74,13 @@ describe.runIf(haveChromium)("web console in headless Chromium, against a real s
     await pgdb?.drop();
   });
 
+  /** Form controls and buttons a screen reader could not name (no label, aria-label or text). */
+  const unlabelled = () => page.evaluate(() => [...document.querySelectorAll("input, select, textarea, button, [role=tab], [role=radio]")]
+    .filter((el) => {
+      const e = el as HTMLInputElement;
+      if (e.type === "hidden" || e.closest("[hidden]")) return false;
+      return !(e.labels?.length || e.getAttribute("aria-label") || e.getAttribute("aria-labelledby") || e.textContent?.trim());
+    }).map((el) => el.outerHTML.slice(0, 100)));
   const csp = () => page.evaluate(() => (window as unknown as { __csp?: string[] }).__csp ?? []);
   const sourceItem = (name: string) => page.locator(".source-list li", { hasText: name });
 
@@ -122,6 +129,7 @@ describe.runIf(haveChromium)("web console in headless Chromium, against a real s
     await page.getByRole("button", { name: "Test connection" }).click();
     await page.getByRole("status").filter({ hasText: "✓" }).waitFor();
     await shot("connect-tested");
+    expect(await unlabelled()).toEqual([]);
     await page.getByRole("button", { name: "Save" }).click();
     await page.getByRole("heading", { name: "Orders DB", level: 1 }).waitFor();
     expect(await sourceItem("Orders DB").textContent()).toMatch(/postgresql.*400 rows/);
@@ -130,6 +138,7 @@ describe.runIf(haveChromium)("web console in headless Chromium, against a real s
     await page.getByRole("button", { name: "Test connection" }).click();
     await page.locator(".source-title").getByRole("status").filter({ hasText: "✓" }).waitFor();
     await expect.poll(() => sourceItem("Orders DB").locator(".dot").getAttribute("aria-label")).toBe("healthy");
+    await expect.poll(() => page.locator(".health-counts").textContent()).toContain("1 healthy");
   });
 
   it("browses the schema, and a refresh highlights what changed", async () => {
@@ -164,6 +173,7 @@ describe.runIf(haveChromium)("web console in headless Chromium, against a real s
     await page.getByLabel("Filter 1 value").fill("1");
     await page.getByRole("button", { name: "+ Order" }).click();
     await page.getByLabel("Order 1 column").selectOption("region");
+    expect(await unlabelled()).toEqual([]);
     await page.getByRole("button", { name: "Show SQL" }).click();
     const sql = await page.getByLabel("Equivalent SQL").textContent();
     expect(sql).toMatch(/group by "region"/);
@@ -194,6 +204,8 @@ describe.runIf(haveChromium)("web console in headless Chromium, against a real s
     await page.getByRole("tab", { name: "SQL" }).click();
     const editor = page.locator(".cm-content");
     await editor.waitFor();
+    expect(await editor.getAttribute("aria-label")).toBe("SQL query");
+    expect(await unlabelled()).toEqual([]);
     await editor.click();
     await page.keyboard.press("Control+A");
     await page.keyboard.press("Delete");
@@ -318,6 +330,15 @@ describe.runIf(haveChromium)("web console in headless Chromium, against a real s
     expect(await page.evaluate(() => parseFloat(getComputedStyle(document.documentElement).fontSize))).toBeGreaterThanOrEqual(20);
     await shot("4k");
     await page.setViewportSize({ width: 1280, height: 860 });
+  });
+
+  it("renames a source in place", async () => {
+    await sourceItem("weather").locator("a").click();
+    await page.getByRole("button", { name: "Rename weather.csv" }).click();
+    await page.getByLabel("New name").fill("Weather 2025");
+    await page.getByRole("button", { name: "Save" }).click();
+    await page.getByRole("heading", { name: "Weather 2025", level: 1 }).waitFor();
+    await expect.poll(() => sourceItem("Weather 2025").count()).toBe(1);
   });
 
   it("refuses a delete by someone else with the reason, and deletes after confirmation", async () => {

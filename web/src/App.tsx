@@ -7,7 +7,7 @@ import { SourcesPanel } from "./Sources.tsx";
 import { SourceView } from "./SourceView.tsx";
 import { ConnectDialog } from "./ConnectDialog.tsx";
 import { UploadDialog } from "./UploadDialog.tsx";
-import type { Source } from "./types.ts";
+import type { HealthStatus, Source } from "./types.ts";
 
 const THEME_KEY = "dsb.console.theme";
 type Theme = "light" | "dark";
@@ -72,6 +72,7 @@ function Console({ themeButton }: { themeButton: React.ReactNode }) {
   const [dialog, setDialog] = useState<"connect" | "upload" | null>(null);
   const claims = readClaims(session.token() ?? "");
 
+  const [health, setHealth] = useState<Record<HealthStatus, number> | null>(null);
   const reload = useCallback(async () => {
     try {
       setSources(await loadSources());
@@ -79,6 +80,8 @@ function Console({ themeButton }: { themeButton: React.ReactNode }) {
     } catch (e) {
       setLoadError((e as Error).message);
     }
+    // The tenant's health counts; servers without health monitoring answer 404 and show none.
+    api<{ counts: Record<HealthStatus, number> }>("/api/data/health").then((r) => setHealth(r.counts), () => setHealth(null));
   }, []);
   useEffect(() => { void reload(); }, [reload]);
 
@@ -104,6 +107,7 @@ function Console({ themeButton }: { themeButton: React.ReactNode }) {
       <div className="layout">
         <SourcesPanel
           sources={sources}
+          health={health}
           error={loadError}
           selectedId={route.sourceId}
           onConnect={() => setDialog("connect")}

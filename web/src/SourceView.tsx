@@ -45,7 +45,7 @@ export function SourceView({ source, tab, onChanged }: { source: Source; tab: Ta
   return (
     <section className="source-view" aria-labelledby="source-title">
       <div className="source-title">
-        <h1 id="source-title"><HealthDot source={source} />{source.name}</h1>
+        <Title source={source} onRenamed={onChanged} />
         <p className="muted">
           <span className="badge">{kindLabel(source)}</span> · {num(schema?.total_rows)} rows · {schema?.tables.length ?? 0} tables ·
           schema {ago(schema?.last_updated)}{source.health?.error ? ` · ${source.health.error.message}` : ""}
@@ -104,5 +104,40 @@ function TestButton({ source, onTested }: { source: Source; onTested: () => void
       <button type="button" className="secondary small" disabled={state.busy} onClick={() => void test()}>{state.busy ? "Testing…" : "Test connection"}</button>
       {state.text && <span role="status" className={state.ok ? "ok-text small" : "warn-text small"}>{state.ok ? "✓ " : ""}{state.text}</span>}
     </div>
+  );
+}
+
+/** The source's name, renamed in place (PATCH /sources/{id}; owner or admin). */
+function Title({ source, onRenamed }: { source: Source; onRenamed: () => void }) {
+  const [editing, setEditing] = useState(false);
+  const [name, setName] = useState(source.name);
+  const [error, setError] = useState("");
+  const save = async () => {
+    setError("");
+    try {
+      await api(`/api/data/sources/${encodeURIComponent(source.id)}`, { method: "PATCH", json: { name } });
+      setEditing(false);
+      onRenamed();
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  };
+  if (!editing) {
+    return (
+      <div className="row">
+        <h1 id="source-title"><HealthDot source={source} />{source.name}</h1>
+        <button type="button" className="ghost small" onClick={() => { setName(source.name); setEditing(true); }} aria-label={`Rename ${source.name}`}>✎ Rename</button>
+      </div>
+    );
+  }
+  return (
+    <form className="row" onSubmit={(e) => { e.preventDefault(); void save(); }}>
+      <h1 id="source-title" className="sr-only">{source.name}</h1>
+      <label className="sr-only" htmlFor="rename">New name</label>
+      <input id="rename" value={name} onChange={(e) => setName(e.target.value)} autoFocus aria-invalid={error ? true : undefined} />
+      <button type="submit" className="small">Save</button>
+      <button type="button" className="secondary small" onClick={() => setEditing(false)}>Cancel</button>
+      {error && <p className="field-error" role="alert">{error}</p>}
+    </form>
   );
 }

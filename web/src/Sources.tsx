@@ -24,7 +24,7 @@ export const kindLabel = (s: Source) => (s.type === "database" ? s.db_type ?? "d
 
 /** DataSourceManager: the tenant's sources with search, health, rows and delete. */
 export function SourcesPanel(props: {
-  sources: Source[] | null; error: string; selectedId: string | null;
+  sources: Source[] | null; health: Record<HealthStatus, number> | null; error: string; selectedId: string | null;
   onConnect: () => void; onUpload: () => void; onDeleted: (id: string) => void;
 }) {
   const { sources, error, selectedId } = props;
@@ -43,6 +43,13 @@ export function SourcesPanel(props: {
           <button type="button" onClick={props.onConnect}>+ Database</button>
           <button type="button" className="secondary" onClick={props.onUpload}>↑ File</button>
         </div>
+        {props.health && (
+          <p className="health-counts small" aria-label="Health of the databases">
+            {(["unhealthy", "degraded", "healthy", "unknown"] as const).filter((k) => props.health![k] > 0).map((k) => (
+              <span key={k}><span className={`dot ${k}`} aria-hidden="true" />{props.health![k]} {k}</span>
+            ))}
+          </p>
+        )}
         <label className="sr-only" htmlFor="source-search">Search sources</label>
         <input id="source-search" type="search" placeholder="Search sources…" value={q} onChange={(e) => setQ(e.target.value)} />
       </div>
