@@ -1,4 +1,3 @@
-import { gunzipSync, gzipSync } from "node:zlib";
 import { z } from "zod";
 import {
   AppError, BusErrorSchema, describeIssues, EVENTS, SUBJECTS,
@@ -68,13 +67,19 @@ const FRAME_BYTES = 4096;
  * receiver tells them apart without a header. Result pages are cut below the
  * limit and never pay for compression.
  */
-export function encodeMessage(v: unknown, maxPayload: number, subject: string): Uint8Array {
+export function encodeMessage(v: unknown, maxPayload: number, subject: string): Promise<Uint8Array> {
   return fitMessage(encodeJson(v), maxPayload, subject);
 }
 
-function fitMessage(bytes: Uint8Array, maxPayload: number, subject: string): Uint8Array {
+/** gzip or gunzip with the Web's CompressionStream, so the bus runs on edge runtimes (no node:zlib). */
+async function gzip(bytes: Uint8Array, how: "compress" | "decompress"): Promise<Uint8Array> {
+  const transform = how === "compress" ? new CompressionStream("gzip") : new DecompressionStream("gzip");
+  return new Uint8Array(await new Response(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(transform)).arrayBuffer());
+}
+
+async function fitMessage(bytes: Uint8Array, maxPayload: number, subject: string): Promise<Uint8Array> {
   if (bytes.byteLength <= maxPayload - FRAME_BYTES) return bytes;
-  const packed = gzipSync(bytes, { level: 1 });
+  const packed = await gzip(bytes, "compress");
   if (packed.byteLength > maxPayload - FRAME_BYTES)
     throw new AppError("PAYLOAD_TOO_LARGE", `Message on ${subject} is ${bytes.byteLength} bytes (${packed.byteLength} compressed), more than the bus carries (${maxPayload}); raise NATS max_payload`);
   return packed;
@@ -95,16 +100,19 @@ function frameWithBytes(json: Uint8Array, bytes: Uint8Array): Uint8Array {
 }
 
 /** The JSON part of a message and its attachment, if any (gunzipped first when compressed). */
-function unframe(b: Uint8Array): { json: Uint8Array; bytes: Uint8Array | null } {
-  const m = b.byteLength > 2 && b[0] === 0x1f && b[1] === 0x8b ? gunzipSync(b) : b;
+async function unframe(b: Uint8Array): Promise<{ json: Uint8Array; bytes: Uint8Array | null }> {
+  const m = b.byteLength > 2 && b[0] === 0x1f && b[1] === 0x8b ? await gzip(b, "decompress") : b;
   if (m.byteLength < 5 || m[0] !== 0) return { json: m, bytes: null };
   const len = new DataView(m.buffer, m.byteOffset, m.byteLength).getUint32(1);
   return { json: m.subarray(5, 5 + len), bytes: m.subarray(5 + len) };
 }
 
-const decodeText = (b: Uint8Array): string => dec.decode(unframe(b).json);
+const decodeText = async (b: Uint8Array): Promise<string> => dec.decode((await unframe(b)).json);
 
-export const decodeJson = (b: Uint8Array): unknown => JSON.parse(decodeText(b));
+export const decodeJson = async (b: Uint8Array): Promise<unknown> => JSON.parse(await decodeText(b));
+
+/** Events are never compressed nor framed (encodeJson), so they decode synchronously. */
+const decodeEvent = (b: Uint8Array): unknown => JSON.parse(dec.decode(b));
 
 /** How every successful envelope starts: JSON.stringify({ ok: true, data }) and RawJson replies alike. */
 const OK_PREFIX = '{"ok":true,"data":';
@@ -150,7 +158,7 @@ export class Bus {
     const checked = SUBJECTS[name].request.safeParse(req);
     if (!checked.success) throw new AppError("VALIDATION", describeIssues(checked.error));
     const subject = opts.subject ?? name;
-    return this.transport.request(this.wire(subject), encodeMessage(checked.data, this.transport.maxPayload, subject), {
+    return this.transport.request(this.wire(subject), await encodeMessage(checked.data, this.transport.maxPayload, subject), {
       timeoutMs: opts.timeoutMs ?? this.opts.defaultTimeoutMs ?? 30_000,
       headers: { "x-request-id": opts.requestId ?? newRequestId() },
     });
@@ -166,8 +174,8 @@ export class Bus {
   }
 
   /** The validated reply in a reply message (and its attachment); an error reply is thrown as AppError. */
-  private openReply<S extends SubjectName>(name: S, subject: string, message: Uint8Array): { reply: ReplyOf<S>; bytes: Uint8Array | null } {
-    const { json, bytes } = unframe(message);
+  private async openReply<S extends SubjectName>(name: S, subject: string, message: Uint8Array): Promise<{ reply: ReplyOf<S>; bytes: Uint8Array | null }> {
+    const { json, bytes } = await unframe(message);
     const env = Envelope.safeParse(JSON.parse(dec.decode(json)));
     if (!env.success) throw new AppError("INTERNAL", `Malformed reply on ${subject}`);
     if (!env.data.ok) throw AppError.fromBus(env.data.error);
@@ -184,10 +192,10 @@ export class Bus {
   async requestFirst<S extends FanoutSubject>(name: S, req: RequestOf<S>, opts: RequestOptions & { timeoutMs: number }): Promise<ReplyOf<S> | null> {
     const checked = SUBJECTS[name].request.safeParse(req);
     if (!checked.success) throw new AppError("VALIDATION", describeIssues(checked.error));
-    const message = await this.transport.requestFirst(this.wire(name), encodeMessage(checked.data, this.transport.maxPayload, name), {
+    const message = await this.transport.requestFirst(this.wire(name), await encodeMessage(checked.data, this.transport.maxPayload, name), {
       timeoutMs: opts.timeoutMs, headers: { "x-request-id": opts.requestId ?? newRequestId() },
     });
-    return message ? this.openReply(name, name, message).reply : null;
+    return message ? (await this.openReply(name, name, message)).reply : null;
   }
 
   /**
@@ -205,7 +213,7 @@ export class Bus {
    * megabytes into an HTTP response). Errors are rebuilt as with `request`.
    */
   async requestJson<S extends SubjectName>(name: S, req: RequestOf<S>, opts: RequestOptions = {}): Promise<string> {
-    const text = decodeText(await this.send(name, req, opts));
+    const text = await decodeText(await this.send(name, req, opts));
     if (text.startsWith(OK_PREFIX) && text.endsWith("}")) return text.slice(OK_PREFIX.length, -1);
     const env = Envelope.safeParse(JSON.parse(text));
     if (env.success && !env.data.ok) throw AppError.fromBus(env.data.error);
@@ -242,15 +250,16 @@ export class Bus {
     return async (data, headers) => {
       const requestId = headers["x-request-id"] ?? newRequestId();
       try {
-        const req = def.request.safeParse(decodeJson(data));
+        const req = def.request.safeParse(await decodeJson(data));
         if (!req.success) throw new AppError("VALIDATION", describeIssues(req.error));
         const out = await handler(req.data, { requestId, subject, headers });
         if (out === null) return null;
-        if (out instanceof RawJson) return fitMessage(enc.encode(`${OK_PREFIX}${out.text}}`), this.transport.maxPayload, subject);
+        if (out instanceof RawJson) return await fitMessage(enc.encode(`${OK_PREFIX}${out.text}}`), this.transport.maxPayload, subject);
         const reply = def.reply.safeParse(out instanceof WithBytes ? out.reply : out);
         if (!reply.success) throw new AppError("INTERNAL", `Reply on ${subject} breaks its contract: ${describeIssues(reply.error)}`);
-        if (out instanceof WithBytes) return fitMessage(frameWithBytes(encodeJson({ ok: true, data: reply.data }), out.bytes), this.transport.maxPayload, subject);
-        return encodeMessage({ ok: true, data: reply.data }, this.transport.maxPayload, subject);
+        if (out instanceof WithBytes) return await fitMessage(frameWithBytes(encodeJson({ ok: true, data: reply.data }), out.bytes), this.transport.maxPayload, subject);
+        // Awaited here: a reply too large for the bus is this handler's error, answered below.
+        return await encodeMessage({ ok: true, data: reply.data }, this.transport.maxPayload, subject);
       } catch (e) {
         const err = toAppError(e);
         if (err.code === "INTERNAL") this.opts.log?.error({ err: e, subject, requestId }, "❌ handler failed");
@@ -265,7 +274,7 @@ export class Bus {
 
   subscribe<E extends EventName>(event: E, handler: (payload: EventOf<E>) => void | Promise<void>) {
     return this.transport.subscribe(this.wire(event), (data) => {
-      const parsed = EVENTS[event].safeParse(decodeJson(data));
+      const parsed = EVENTS[event].safeParse(decodeEvent(data));
       if (!parsed.success) { this.opts.log?.warn({ event }, "⚠️ malformed event dropped"); return; }
       Promise.resolve(handler(parsed.data as EventOf<E>)).catch((err) => this.opts.log?.error({ err, event }, "❌ event handler failed"));
     });

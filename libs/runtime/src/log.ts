@@ -1,15 +1,8 @@
 import { pino, type Logger } from "pino";
+import { REDACT } from "./redact.ts";
 
 export type { Logger };
 
-/** Keys whose values never reach a log line, wherever they sit. */
-const REDACT = [
-  "password", "*.password", "*.*.password", "connection_string", "*.connection_string", "*.*.connection_string",
-  "credentials", "*.credentials", "*.*.credentials", "private_key", "*.private_key", "*.*.private_key",
-  "token", "*.token", "api_key", "*.api_key", "secret_access_key", "*.secret_access_key",
-  "authorization", "*.authorization", "req.headers.authorization", "headers.authorization",
-  "ENCRYPTION_KEY", "JWT_SECRET", "config", "*.config",
-];
 
 /**
  * The logger a `service` key hangs off. pino writes a child's bindings after its

@@ -6,6 +6,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { AppError } from "@dsb/contracts";
 import { FsBlobStore } from "./fs.ts";
 import { ObjectStoreBlobStore } from "./object-store.ts";
+import { nodeObjectStorePlatform } from "./object-store-node.ts";
 import { openBlobStore } from "./open.ts";
 import type { BlobStore } from "./blob-store.ts";
 
@@ -104,7 +105,7 @@ afterAll(async () => { await rm(dir, { recursive: true, force: true }); await nc
 suite("FsBlobStore", async () => ({ store: new FsBlobStore(join(dir, "uploads")), prefix: "t1" }));
 suite("ObjectStoreBlobStore (real NATS JetStream)", async () => {
   nc = await connect({ servers: NATS });
-  return { store: await ObjectStoreBlobStore.open(nc), prefix: `test-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}` };
+  return { store: await ObjectStoreBlobStore.open(nc, undefined, nodeObjectStorePlatform), prefix: `test-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}` };
 });
 
 describe("openBlobStore", () => {

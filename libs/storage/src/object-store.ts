@@ -1,12 +1,23 @@
-import { mkdtemp, open, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { createHash, randomBytes } from "node:crypto";
-import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type PubAck } from "@nats-io/jetstream";
-import { Base64UrlPaddedCodec, Objm, setSha256Backend, type ObjectStore } from "@nats-io/obj";
+import { Base64UrlPaddedCodec, Objm, type ObjectStore } from "@nats-io/obj";
 import { AppError } from "@dsb/contracts";
 import { assertKey, limited, type BlobBody, type BlobInfo, type BlobStore } from "./blob-store.ts";
+import { sha256js, type Sha256 } from "./sha256.ts";
+
+/**
+ * What the Object Store needs from its runtime. Web-standard by default (edge runtimes:
+ * the gateway only puts); Node passes node:crypto's digest and a temp-file copy (object-store-node.ts).
+ */
+export interface ObjectStorePlatform {
+  sha256(): Sha256;
+  /** Writes the chunks to a local temp file (ingestion's parsers read files). */
+  spill?(name: string, chunks: AsyncIterable<Uint8Array>): Promise<{ path: string; release(): Promise<void> }>;
+}
+
+export const webObjectStorePlatform: ObjectStorePlatform = { sha256: sha256js };
+
+const randomHex = (bytes: number): string => Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
 
 export const UPLOAD_BUCKET = "dsb-uploads";
 
@@ -24,9 +35,6 @@ const CHUNK_BYTES = 1024 * 1024;
  * chunk. 4 stores as fast as 8 here and keeps ~10 MiB less in flight in the NATS client.
  */
 const IN_FLIGHT = 4;
-
-// The library's default digest is js-sha256 in pure JavaScript (~20 ms/MiB); node:crypto is ~1 ms/MiB.
-setSha256Backend("native");
 
 /**
  * The object name of a key. The library puts a name in a subject with btoa, which
@@ -65,13 +73,14 @@ export class ObjectStoreBlobStore implements BlobStore {
     private readonly jsm: JetStreamManager,
     private readonly bucket: string,
     private readonly maxPayload: number,
+    private readonly platform: ObjectStorePlatform,
   ) {}
 
-  static async open(nc: NatsConnection, bucket = UPLOAD_BUCKET): Promise<ObjectStoreBlobStore> {
+  static async open(nc: NatsConnection, bucket = UPLOAD_BUCKET, platform: ObjectStorePlatform = webObjectStorePlatform): Promise<ObjectStoreBlobStore> {
     // @nats-io/obj may pin another nats-core version; the connection is the same at run time.
     const objm = new Objm(nc as unknown as ConstructorParameters<typeof Objm>[0]);
     const os = await objm.create(bucket);
-    return new ObjectStoreBlobStore(os, jetstream(nc), await jetstreamManager(nc), bucket, nc.info?.max_payload ?? 1024 * 1024);
+    return new ObjectStoreBlobStore(os, jetstream(nc), await jetstreamManager(nc), bucket, nc.info?.max_payload ?? 1024 * 1024, platform);
   }
 
   /**
@@ -85,26 +94,26 @@ export class ObjectStoreBlobStore implements BlobStore {
     const counter = { size: 0 };
     const name = objectName(key);
     const old = await this.os.info(name).catch(() => null);
-    const nuid = randomBytes(16).toString("hex");
+    const nuid = randomHex(16);
     const chunkSubj = `$O.${this.bucket}.C.${nuid}`;
     const chunkMax = Math.min(CHUNK_BYTES, this.maxPayload);
-    const sha = createHash("sha256");
-    const pending: { ack: Promise<PubAck>; buf: Buffer }[] = [];
+    const sha = this.platform.sha256();
+    const pending: { ack: Promise<PubAck>; buf: Uint8Array }[] = [];
     // IN_FLIGHT + 1 chunk buffers, reused once their publish is acked (the server has the bytes then):
     // a fresh buffer per chunk would leave ~64 MB of dead buffers between collections.
-    const free: Buffer[] = [];
-    const take = () => free.pop() ?? Buffer.allocUnsafe(chunkMax);
+    const free: Uint8Array[] = [];
+    const take = () => free.pop() ?? new Uint8Array(chunkMax);
     let chunks = 0;
     let buf = take();
     let fill = 0;
-    const publish = async (payload: Buffer) => {
+    const publish = async (payload: Uint8Array) => {
       sha.update(payload);
       chunks++;
       pending.push({ ack: this.js.publish(chunkSubj, payload, { timeout: 30_000 }), buf: payload });
       if (pending.length >= IN_FLIGHT) {
         const done = pending.shift()!;
         await done.ack;
-        free.push(Buffer.from(done.buf.buffer, done.buf.byteOffset, chunkMax));
+        free.push(new Uint8Array(done.buf.buffer, done.buf.byteOffset, chunkMax));
       }
     };
     try {
@@ -158,7 +167,7 @@ export class ObjectStoreBlobStore implements BlobStore {
     if (info.chunks === 0) return;
     const consumer = await this.js.consumers.get(`OBJ_${this.bucket}`, { filter_subjects: `$O.${this.bucket}.C.${info.nuid}` });
     const messages = await consumer.consume({ max_messages: 4 });
-    const sha = createHash("sha256");
+    const sha = this.platform.sha256();
     let seen = 0;
     try {
       for await (const m of messages) {
@@ -183,24 +192,8 @@ export class ObjectStoreBlobStore implements BlobStore {
   }
 
   async toLocalFile(key: string): Promise<{ path: string; release(): Promise<void> }> {
-    const dir = await mkdtemp(join(tmpdir(), "dsb-blob-"));
-    const path = join(dir, key.split("/").pop() || "blob");
-    const release = () => rm(dir, { recursive: true, force: true });
-    try {
-      // One chunk at a time: a stream pipeline would read up to 16 chunks (16 MiB) ahead of the disk.
-      const fh = await open(path, "w");
-      try {
-        for await (const chunk of this.get(key)) {
-          for (let at = 0; at < chunk.byteLength;) at += (await fh.write(chunk, at, chunk.byteLength - at)).bytesWritten;
-        }
-      } finally {
-        await fh.close();
-      }
-    } catch (e) {
-      await release();
-      throw e;
-    }
-    return { path, release };
+    if (!this.platform.spill) throw new AppError("INTERNAL", "This runtime has no local files; open the store with the Node platform (object-store-node.ts)");
+    return this.platform.spill(key.split("/").pop() || "blob", this.get(key));
   }
 
   async delete(key: string): Promise<void> {

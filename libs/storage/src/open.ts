@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/nats-core";
 import type { BlobStore } from "./blob-store.ts";
 import { FsBlobStore } from "./fs.ts";
 
@@ -11,7 +11,8 @@ import { FsBlobStore } from "./fs.ts";
 export async function openBlobStore(env: { DATA_DIR: string; BUS_NAMESPACE?: string }, nc?: NatsConnection): Promise<BlobStore> {
   if (nc) {
     const { ObjectStoreBlobStore, uploadBucket } = await import("./object-store.ts");
-    return ObjectStoreBlobStore.open(nc, uploadBucket(env.BUS_NAMESPACE));
+    const { nodeObjectStorePlatform } = await import("./object-store-node.ts");
+    return ObjectStoreBlobStore.open(nc, uploadBucket(env.BUS_NAMESPACE), nodeObjectStorePlatform);
   }
   return new FsBlobStore(join(env.DATA_DIR, "uploads"));
 }
