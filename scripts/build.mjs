@@ -8,6 +8,7 @@ import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildWeb } from "./build-web.mjs";
 import { writeChanged } from "./write-changed.mjs";
+import { EDGE_ENTRIES, edgeBuildOptions } from "./edge-build.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 
@@ -20,6 +21,8 @@ export const ENTRIES = {
   ingestion: "services/ingestion/src/main.ts",
   "rotate-keys": "services/catalog/src/rotate-keys.ts",
   healthcheck: "deploy/healthcheck.ts",
+  // The variable names scripts/workerd.mjs hands to the Worker.
+  "edge/env-schema": "libs/runtime/src/env.ts",
 };
 
 const result = await build({
@@ -42,8 +45,11 @@ const result = await build({
   }],
 });
 
-const written = writeChanged(result.outputFiles);
-if (process.argv.includes("--verbose")) console.log(`dist: ${written} of ${result.outputFiles.length} files written`);
+// The gateway for workerd and Deno: self-contained ES modules (scripts/edge-build.mjs).
+const edgeResults = await Promise.all(Object.keys(EDGE_ENTRIES).map((name) => build({ ...edgeBuildOptions(name), write: false })));
+const outputs = [result, ...edgeResults].flatMap((r) => r.outputFiles);
+const written = writeChanged(outputs);
+if (process.argv.includes("--verbose")) console.log(`dist: ${written} of ${outputs.length} files written`);
 
 // The web console (vite) into dist/web, skipped when its sources have not changed.
 await buildWeb({ verbose: process.argv.includes("--verbose") });

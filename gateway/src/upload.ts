@@ -13,9 +13,22 @@ const enc = new TextEncoder();
 const dec = new TextDecoder();
 const malformed = (why: string) => new AppError("VALIDATION", `Malformed multipart body (${why}); send multipart/form-data with the file in a field named file`);
 
-/** Position of `needle` in `hay` from `from`: Buffer's native search (about 5× TypedArray.indexOf plus a compare loop on 64 KiB chunks). */
+/** Node's Buffer when the runtime has one (Node, and Deno in npm mode); edge runtimes search in plain JavaScript. */
+const NodeBuffer = (globalThis as { Buffer?: typeof Buffer }).Buffer;
+
+/**
+ * Position of `needle` in `hay` from `from`: Buffer's native search on Node (about 5× the
+ * plain loop on 64 KiB chunks), else TypedArray.indexOf for the first byte and a compare.
+ */
 function indexOf(hay: Uint8Array, needle: Uint8Array, from = 0): number {
-  return Buffer.from(hay.buffer, hay.byteOffset, hay.byteLength).indexOf(needle, from);
+  if (NodeBuffer) return NodeBuffer.from(hay.buffer, hay.byteOffset, hay.byteLength).indexOf(needle, from);
+  const last = hay.length - needle.length;
+  for (let i = hay.indexOf(needle[0]!, from); i >= 0 && i <= last; i = hay.indexOf(needle[0]!, i + 1)) {
+    let k = 1;
+    while (k < needle.length && hay[i + k] === needle[k]) k++;
+    if (k === needle.length) return i;
+  }
+  return -1;
 }
 
 const concat = (a: Uint8Array, b: Uint8Array): Uint8Array => {
@@ -172,7 +185,7 @@ export function displayFilename(raw: string): string {
  */
 export function sanitizeFilename(raw: string): string {
   const clean = displayFilename(raw).replace(/[^\p{L}\p{M}\p{N} ._()+,-]/gu, "_").replace(/^\.+/, "").trim();
-  return cutKeepingExtension(clean, (s) => Buffer.byteLength(s) <= 200) || "upload";
+  return cutKeepingExtension(clean, (s) => enc.encode(s).byteLength <= 200) || "upload";
 }
 
 /** `name` shortened by whole code points before its extension until it fits. */
