@@ -25,6 +25,8 @@ async function freePort(): Promise<number> {
 
 export interface RunningNats {
   url: string;
+  /** The conf's WebSocket listener (edge gateways), moved to a free port. */
+  wsUrl: string;
   stop(): Promise<void>;
 }
 
@@ -35,9 +37,11 @@ export interface RunningNats {
  */
 export async function startProjectNats(): Promise<RunningNats> {
   const dir = mkdtempSync(join(tmpdir(), "dsb-nats-"));
-  const conf = readFileSync(CONF_PATH, "utf8").replace(/store_dir: "[^"]*"/, `store_dir: ${JSON.stringify(dir)}`);
-  writeFileSync(join(dir, "nats.conf"), conf);
   const port = await freePort();
+  const wsPort = await freePort();
+  const conf = readFileSync(CONF_PATH, "utf8").replace(/store_dir: "[^"]*"/, `store_dir: ${JSON.stringify(dir)}`)
+    .replace(/(websocket \{\s*port: )\d+/, `$1${wsPort}`);
+  writeFileSync(join(dir, "nats.conf"), conf);
   const env: Record<string, string> = { ...process.env } as Record<string, string>;
   for (const u of NATS_USERS) env[passwordVar(u)] = testPassword(u);
   const proc: ChildProcess = spawn(NATS_SERVER_BIN, ["-c", join(dir, "nats.conf"), "-a", "127.0.0.1", "-p", String(port), "-m", "0"], {
@@ -54,6 +58,7 @@ export async function startProjectNats(): Promise<RunningNats> {
   });
   return {
     url: `nats://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${wsPort}`,
     stop: async () => {
       if (proc.exitCode === null) {
         const exited = new Promise((r) => proc.once("exit", r));

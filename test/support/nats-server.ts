@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,10 +35,17 @@ async function waitForPort(port: number, up: boolean, timeoutMs = 10_000): Promi
 export class TestNatsServer {
   private proc: ChildProcess | null = null;
   private readonly dir = mkdtempSync(join(tmpdir(), "dsb-nats-"));
-  constructor(readonly port: number, private readonly extraArgs: string[] = []) {}
+  constructor(readonly port: number, private readonly extraArgs: string[] = [], readonly wsPort?: number) {}
 
   static async start(extraArgs: string[] = []): Promise<TestNatsServer> {
     const s = new TestNatsServer(await freePort(), extraArgs);
+    await s.start();
+    return s;
+  }
+
+  /** Also serves NATS over WebSocket (plain ws, loopback only) on its own port, as deploy/nats.conf does for edge gateways. */
+  static async startWithWebSocket(): Promise<TestNatsServer> {
+    const s = new TestNatsServer(await freePort(), [], await freePort());
     await s.start();
     return s;
   }
@@ -47,9 +54,22 @@ export class TestNatsServer {
     return `nats://127.0.0.1:${this.port}`;
   }
 
+  get wsUrl(): string {
+    if (!this.wsPort) throw new Error("this nats-server has no WebSocket listener: start it with startWithWebSocket()");
+    return `ws://127.0.0.1:${this.wsPort}`;
+  }
+
   async start(): Promise<void> {
-    this.proc = spawn(NATS_SERVER_BIN, ["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.dir, ...this.extraArgs], { stdio: "ignore" });
+    const args = ["-a", "127.0.0.1", "-p", String(this.port), "-js", "-sd", this.dir, ...this.extraArgs];
+    if (this.wsPort) {
+      // WebSocket takes a config file (there is no command-line flag for it).
+      const conf = join(this.dir, "ws.conf");
+      writeFileSync(conf, `websocket { listen: "127.0.0.1:${this.wsPort}", no_tls: true }\n`);
+      args.push("-c", conf);
+    }
+    this.proc = spawn(NATS_SERVER_BIN, args, { stdio: "ignore" });
     await waitForPort(this.port, true);
+    if (this.wsPort) await waitForPort(this.wsPort, true);
   }
 
   async stop(): Promise<void> {
