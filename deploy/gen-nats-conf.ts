@@ -159,6 +159,14 @@ jetstream {
   max_file_store: 10GB
 }
 
+# NATS over WebSocket for gateways on edge runtimes (workerd, Deno: NATS_URL=wss://…), with the same
+# users and permissions. TLS is terminated in front of it (ingress, load balancer); to serve wss
+# here instead, replace no_tls with tls { cert_file: "…", key_file: "…" } (docs/deploy.md).
+websocket {
+  port: 8080
+  no_tls: true
+}
+
 authorization {
   users: [
 ${users.join(",\n")}
