@@ -329,7 +329,9 @@ describe("query lifecycle on the Snowflake and BigQuery stand-ins", () => {
   /** A service-account key whose public half the BigQuery stand-in checks tokens with. */
   let bigqueryKey: string;
   beforeAll(async () => {
-    sys = await startTestSystem();
+    // Embedded: the cancel path is the same in both modes (PostgreSQL runs in both above), and the first load of an
+    // SDK on a machine this busy once outlasted the connector's NATS heartbeat window (a 503 on connect).
+    sys = await startTestSystem({ mode: "embedded" });
     snowflake = await startSnowflakeStandIn({ user: "DSB_READER", password: "correct-horse-battery" });
     const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
     bigquery = await startBigqueryStandIn({ publicKey, project: "dsb-lc", dataset: "dsb_suite" });
