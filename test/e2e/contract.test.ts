@@ -148,6 +148,10 @@ for (const mode of ["embedded", "distributed"] as const) {
         expect(c.body.data_source.schema.total_rows).toBe(500);
         const refreshed = await (await sys.api(`/api/data/sources/${c.body.data_source.id}/schema?refresh=true`)).json();
         expect(refreshed.schema.total_rows).toBe(500);
+        // A PATCH of the config refuses a misspelt field as connect does.
+        const patched = await sys.api(`/api/data/sources/${c.body.data_source.id}`, { method: "PATCH", json: { passwrd: "x" } });
+        expect(patched.status).toBe(400);
+        expect((await patched.json()).error).toContain('"passwrd" (did you mean "password"?)');
       } finally {
         await src.drop();
       }

@@ -1,5 +1,5 @@
 import { sql } from "kysely";
-import { AppError, normalizeDbType, parseDatabaseConfig, pinSshHostKey, type DatabaseConfig, type ReplyOf } from "@dsb/contracts";
+import { AppError, CONFIG_SCHEMAS, normalizeDbType, parseDatabaseConfig, pinSshHostKey, refuseUnknownFields, type DatabaseConfig, type ReplyOf } from "@dsb/contracts";
 import type { Handlers } from "@dsb/bus";
 import { decryptConfig, encryptConfig, UndecryptableField } from "../crypto/credentials.ts";
 import { canonicalJson, mergeConfig } from "../config-merge.ts";
@@ -48,6 +48,9 @@ export function updateHandlers({ db, keys, bus, log, health }: CatalogDeps): Han
         const stored = storedConfig(row.connection_config, row.db_type, id);
         if (fields.type !== undefined && normalizeDbType(fields.type) !== normalizeDbType(stored.type))
           throw new AppError("VALIDATION", "type cannot change; connect a new source of the other type and delete this one");
+        // As on connect: a misspelt field is a 400 naming it, not silently dropped.
+        const type = normalizeDbType(stored.type);
+        refuseUnknownFields(type, fields, CONFIG_SCHEMAS[type]);
         let before: DatabaseConfig | null = null;
         try { before = parseDatabaseConfig(stored); } catch { /* an older row that no longer validates: treat every field as changed */ }
         const merged = parseDatabaseConfig(forgetMovedSshKey(stored, mergeConfig(stored, { ...fields, type: undefined }), fields.ssh));
