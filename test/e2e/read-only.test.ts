@@ -78,6 +78,8 @@ describe("PostgreSQL through the gateway, superuser login", () => {
     "with x as (select pg_catalog.lo_import('/etc/hostname') as id) select id from x",
     "select * from (select \"LO_IMPORT\"('/etc/hostname')) s",
     "select pg_read_file('/etc/hostname')",
+    "select (x).lo_import from (select '/etc/hostname'::text x) s",
+    "select (x).pg_read_file from (select '/etc/hostname'::text x) s",
     "select pg_reload_conf()",
     "select pg_terminate_backend(pid) from pg_stat_activity where pid <> pg_backend_pid()",
     "commit; drop table orders",

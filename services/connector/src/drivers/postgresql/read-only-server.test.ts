@@ -77,6 +77,8 @@ describe("PostgreSQL read-only mode on a superuser login", async () => {
       ["select pg_read_file('/etc/hostname')", /pg_read_file\(\)/],
       ["select length(PG_CATALOG.PG_READ_BINARY_FILE('/etc/hostname'))", /pg_read_binary_file\(\)/],
       ["select pg_reload_conf()", /pg_reload_conf\(\)/],
+      ["select (x).lo_import from (select '/etc/hostname'::text x) s", /lo_import \(a function called in attribute notation\)/],
+      ["select (x).pg_read_file from (select '/etc/hostname'::text x) s", /pg_read_file \(a function called in attribute notation\)/],
       ["select pg_terminate_backend(pid) from pg_stat_activity where false", /pg_terminate_backend\(\)/],
       ["commit; drop table orders", /2 statements/],
       ["set role postgres", /SET ROLE/],

@@ -53,6 +53,13 @@ describe("PostgreSQL read-only guard (parse tree)", () => {
     ["explain analyze select pg_terminate_backend(1)", /pg_terminate_backend/],
     ["select 1 where exists (select pg_reload_conf())", /pg_reload_conf/],
     ["select array(select lo_creat(-1))", /lo_creat/],
+    // Attribute notation is a call too: (x).f and t.x.f run f(x).
+    ["select (x).pg_read_file from (select '/etc/passwd'::text x) s", /pg_read_file \(a function called in attribute notation\) reads or writes files/],
+    ["select ('/etc/passwd'::text).pg_read_file", /pg_read_file/],
+    ["select (x).lo_import from (select '/etc/passwd'::text x) s", /lo_import/],
+    ["select (pid).pg_terminate_backend from pg_stat_activity", /pg_terminate_backend/],
+    ["select s.x.pg_read_file from (select '/etc/passwd'::text) s(x)", /pg_read_file/],
+    ["select (x).\"PG_READ_FILE\"[1] from t", /PG_READ_FILE/],
     // Statements and sessions.
     ["commit; drop table t", /2 statements/],
     ["select 1; select 2", /2 statements/],

@@ -31,7 +31,7 @@ import { inPlainWords } from "./errors.ts";
 type Tree = unknown;
 
 /** Why a function may not run in read-only mode, by exact (lowercase) name. */
-const DENIED_FUNCTIONS: Record<string, string> = {};
+const DENIED_FUNCTIONS = new Map<string, string>();
 /** The same by name prefix. */
 const DENIED_PREFIXES: [string, string][] = [];
 
@@ -43,7 +43,7 @@ const SESSION = "changes session state that would outlive this query on a pooled
 const DYNAMIC = "runs SQL given as text, which this check cannot see";
 const REMOTE = "connects to another database";
 
-const deny = (reason: string, names: string[]) => { for (const n of names) DENIED_FUNCTIONS[n] = reason; };
+const deny = (reason: string, names: string[]) => { for (const n of names) DENIED_FUNCTIONS.set(n, reason); };
 const denyPrefix = (reason: string, prefixes: string[]) => { for (const p of prefixes) DENIED_PREFIXES.push([p, reason]); };
 
 deny(FILES, ["pg_stat_file", "pg_current_logfile", "pg_logdir_ls"]);
@@ -71,7 +71,7 @@ const ALLOWED_FUNCTIONS = new Set(["lo_get", "pg_advisory_xact_lock", "pg_adviso
 export function deniedFunction(name: string): string | null {
   const n = name.toLowerCase();
   if (ALLOWED_FUNCTIONS.has(n)) return null;
-  const exact = DENIED_FUNCTIONS[n];
+  const exact = DENIED_FUNCTIONS.get(n);
   if (exact) return exact;
   for (const [p, reason] of DENIED_PREFIXES) if (n.startsWith(p)) return reason;
   return null;
@@ -111,6 +111,13 @@ function funcName(call: Record<string, unknown>): string {
   return parts[parts.length - 1]?.String?.sval ?? "";
 }
 
+/** Names that may be a function applied in attribute notation: field selections after the first part. */
+function attributeNames(type: "A_Indirection" | "ColumnRef", node: Record<string, unknown>): string[] {
+  const parts = ((type === "A_Indirection" ? node.indirection : node.fields) as { String?: { sval?: string } }[] | undefined) ?? [];
+  const names = parts.map((p) => p.String?.sval).filter((n): n is string => typeof n === "string");
+  return type === "ColumnRef" ? names.slice(1) : names;
+}
+
 /**
  * First reason the tree below a top-level statement is unfit for read-only,
  * or null. Walks every node: no other statement nested anywhere (a SELECT's
@@ -131,6 +138,12 @@ function nestedViolation(tree: Tree): string | null {
         const name = funcName(v as Record<string, unknown>);
         const reason = deniedFunction(name);
         if (reason) return `${name}() ${reason}`;
+      } else if (k === "A_Indirection" || k === "ColumnRef") {
+        // Attribute notation calls a function too: `(x).pg_read_file` and `t.x.pg_read_file` run pg_read_file(x).
+        for (const name of attributeNames(k, v as Record<string, unknown>)) {
+          const reason = deniedFunction(name);
+          if (reason) return `${name} (a function called in attribute notation) ${reason}`;
+        }
       } else if (k.endsWith("Stmt") && k !== "SelectStmt") {
         return statementReason(k, v as Record<string, unknown>);
       } else if (k === "intoClause") {
