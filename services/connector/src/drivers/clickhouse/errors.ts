@@ -4,6 +4,7 @@
  * and newer `Code: 516. DB::Exception: default: Authentication failed... (AUTHENTICATION_FAILED) (version ...)`.
  */
 import { DriverError } from "../types.ts";
+import { scrubSecrets } from "../shared/scrub.ts";
 
 export interface ErrorContext {
   host: string;
@@ -19,12 +20,6 @@ const AUTH_CODES = new Set([192 /* UNKNOWN_USER */, 193 /* WRONG_PASSWORD */, 19
 export const TIMEOUT_CODE = 159; // TIMEOUT_EXCEEDED
 export const CANCELLED_CODE = 394; // QUERY_WAS_CANCELLED
 const UNKNOWN_DATABASE = 81;
-
-export function scrub(text: string, secrets: readonly (string | undefined)[]): string {
-  let out = text;
-  for (const s of secrets) if (s && s.length >= 3) out = out.split(s).join("********");
-  return out;
-}
 
 /** Code and readable message of a server error text, or null when it is not one. */
 export function parseServerError(text: string): { code: number; message: string } | null {
@@ -80,5 +75,5 @@ export function clickhouseError(e: unknown, ctx: ErrorContext, phase: "connect" 
   } else {
     msg = phase === "connect" ? `Could not connect to ${where}: ${text}` : text;
   }
-  return new DriverError(kind, scrub(msg, ctx.secrets), { cause: { code: parsed?.code ?? sys, message: scrub(text, ctx.secrets) } });
+  return new DriverError(kind, scrubSecrets(msg, ctx.secrets), { cause: { code: parsed?.code ?? sys, message: scrubSecrets(text, ctx.secrets) } });
 }

@@ -5,6 +5,7 @@ import { mongoClientSetup, mongoDatabase, mongoTargets, parseMongoUrl, srvTxtOpt
 import { columnsFromSample, SAMPLE_SIZE } from "./introspect.ts";
 import { parseNative, type NativeColumn } from "./native.ts";
 import { apiValue, bsonTypeName, commonestType, getPath, type BsonTypeName } from "./values.ts";
+import { scrubSecrets } from "../shared/scrub.ts";
 
 /** Read with wrappers kept (int, long and double stay apart), binary and regexes as BSON objects. */
 const READ_BSON = { promoteValues: false, promoteBuffers: false, bsonRegExp: true } as const;
@@ -14,8 +15,7 @@ const MAX_TIME_EXPIRED = 50;
 const AUTH_FAILED = 18;
 
 function scrub(message: string, secrets: readonly (string | undefined)[]): string {
-  let out = message;
-  for (const s of secrets) if (s && s.length >= 3) out = out.split(s).join("********");
+  const out = scrubSecrets(message, secrets);
   // A URI that slipped into a message keeps its host but never its credentials.
   return out.replace(/(mongodb(?:\+srv)?:\/\/)[^@/\s]*@/g, "$1********@");
 }

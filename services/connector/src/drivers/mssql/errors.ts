@@ -1,13 +1,7 @@
 import { DriverError } from "../types.ts";
+import { scrubSecrets } from "../shared/scrub.ts";
 
 interface RawTdsError { code?: string; number?: number; message?: string; cause?: unknown; errors?: unknown[] }
-
-/** Removes every secret from a message, however the server or library echoed it. */
-export function scrub(message: string, secrets: readonly (string | undefined)[]): string {
-  let out = message;
-  for (const s of secrets) if (s && s.length >= 3) out = out.split(s).join("********");
-  return out;
-}
 
 /** All messages and codes of an error, its cause chain and AggregateError members (tedious nests them). */
 function innerText(e: unknown, depth = 0): string {
@@ -43,14 +37,14 @@ export function mssqlConnectError(err: unknown, where: { host: string; port: num
   } else {
     message = `Could not connect to SQL Server at ${at}: ${e.message ?? String(err)}`;
   }
-  return new DriverError("connection", scrub(message, [where.password]));
+  return new DriverError("connection", scrubSecrets(message, [where.password]));
 }
 
 /** A failed statement (tedious RequestError) as a DriverError with the server's own message. */
 export function mssqlQueryError(err: unknown, secrets: readonly (string | undefined)[]): DriverError {
   const e = (err ?? {}) as RawTdsError;
   if (e.code === "ESOCKET" || e.code === "ECLOSE" || e.code === "EINVALIDSTATE") {
-    return new DriverError("connection", scrub(`Lost the connection to SQL Server: ${e.message ?? "socket closed"}`, secrets));
+    return new DriverError("connection", scrubSecrets(`Lost the connection to SQL Server: ${e.message ?? "socket closed"}`, secrets));
   }
-  return new DriverError("query", scrub(e.message ?? String(err), secrets));
+  return new DriverError("query", scrubSecrets(e.message ?? String(err), secrets));
 }

@@ -4,6 +4,7 @@
  * connection messages are written here and never carry the password.
  */
 import { DriverError } from "../types.ts";
+import { scrubSecrets } from "../shared/scrub.ts";
 
 interface MysqlErrorLike {
   code?: string;
@@ -27,12 +28,6 @@ export interface ErrorContext {
 export const TIMEOUT_ERRNOS: ReadonlySet<number> = new Set([1969 /* MariaDB ER_STATEMENT_TIMEOUT */, 3024 /* MySQL ER_QUERY_TIMEOUT */]);
 /** KILL QUERY from our side. */
 export const INTERRUPTED_ERRNO = 1317;
-
-export function scrub(text: string, secrets: readonly (string | undefined)[]): string {
-  let out = text;
-  for (const s of secrets) if (s && s.length >= 3) out = out.split(s).join("********");
-  return out;
-}
 
 const CONNECTION_CODES = new Set([
   "ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ECONNRESET", "EPIPE",
@@ -102,7 +97,7 @@ export function connectionError(e: unknown, ctx: ErrorContext): DriverError {
         msg = `TLS to ${where} failed (${err.code}) — check ssl.ca and that the certificate names ${ctx.host}, or use ssl.mode "require" to skip verification`;
       else msg = `Could not connect to ${where}: ${err.sqlMessage ?? err.message ?? "unknown error"}`;
   }
-  return new DriverError("connection", scrub(msg, ctx.secrets), { cause: scrubbedCause(err, ctx) });
+  return new DriverError("connection", scrubSecrets(msg, ctx.secrets), { cause: scrubbedCause(err, ctx) });
 }
 
 /** A statement's error: the server's own message (no connection details in it). */
@@ -111,10 +106,10 @@ export function queryError(e: unknown, ctx: ErrorContext): DriverError {
   if (isConnectionError(e)) return connectionError(e, ctx);
   const err = (e ?? {}) as MysqlErrorLike;
   const text = err.sqlMessage ?? err.message ?? "Query failed";
-  return new DriverError("query", scrub(text, ctx.secrets), { cause: scrubbedCause(err, ctx) });
+  return new DriverError("query", scrubSecrets(text, ctx.secrets), { cause: scrubbedCause(err, ctx) });
 }
 
 /** Keeps code/errno for logs without the original object (which may hold config). */
 function scrubbedCause(err: MysqlErrorLike, ctx: ErrorContext) {
-  return { code: err.code, errno: err.errno, message: scrub(err.sqlMessage ?? err.message ?? "", ctx.secrets) };
+  return { code: err.code, errno: err.errno, message: scrubSecrets(err.sqlMessage ?? err.message ?? "", ctx.secrets) };
 }

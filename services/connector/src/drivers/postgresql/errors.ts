@@ -1,4 +1,5 @@
 import { DriverError } from "../types.ts";
+import { scrubSecrets } from "../shared/scrub.ts";
 
 interface PgErrorLike {
   code?: string;
@@ -19,13 +20,6 @@ export interface ErrorContext {
   port: number;
   user: string | undefined;
   secrets: (string | undefined)[];
-}
-
-/** Removes every secret that might have slipped into a server message. */
-export function scrub(message: string, secrets: (string | undefined)[]): string {
-  let out = message;
-  for (const s of secrets) if (s && s.length >= 3) out = out.split(s).join("********");
-  return out;
 }
 
 /** Turns an error while connecting into a DriverError with a sentence that says how to fix it. */
@@ -52,7 +46,7 @@ export function connectionError(e: unknown, ctx: ErrorContext): DriverError {
   else if (TLS_CODES.has(code)) msg = `The server's TLS certificate could not be verified (${raw}); provide ssl.ca, or use ssl.mode "require" to encrypt without verification`;
   else if (/SASL|SCRAM|password must be a string/i.test(raw)) msg = `The server asked for a password: set a password for user ${ctx.user ?? "(none)"}`;
   else msg = `Could not connect to ${where}: ${raw}`;
-  return new DriverError("connection", scrub(msg, ctx.secrets), { cause: e });
+  return new DriverError("connection", scrubSecrets(msg, ctx.secrets), { cause: e });
 }
 
 /** True for errors that mean the session is unusable rather than the statement was wrong. */
@@ -106,5 +100,5 @@ export function queryError(e: unknown, ctx: ErrorContext, opts: { timeoutMs: num
   if (err.code === "25006") msg += " (queries run read-only unless the source allows writes and the query sets read_only: false)";
   if (err.detail) msg += `. ${err.detail}`;
   if (err.hint) msg += ` Hint: ${err.hint}`;
-  return new DriverError("query", scrub(msg, ctx.secrets), { cause: e });
+  return new DriverError("query", scrubSecrets(msg, ctx.secrets), { cause: e });
 }

@@ -8,6 +8,7 @@ import { assembleSchema, columnsSql, primaryKeysSql, tablesSql } from "./introsp
 import { readOnlyViolation } from "./read-only.ts";
 import { readOnlyRefusal } from "../read-only.ts";
 import { snowflakeTypeName, snowflakeValue, type SfColumn } from "./types.ts";
+import { scrubSecrets } from "../shared/scrub.ts";
 
 // The SDK logs to a file in the working directory by default; the connector has its own log.
 snowflake.configure({ logLevel: "OFF" } as Parameters<typeof snowflake.configure>[0]);
@@ -16,12 +17,6 @@ interface SfError { code?: string | number; message?: string; sqlState?: string;
 
 /** Login codes: 390100 wrong user/password, 390144 bad JWT, 390318/390303 OAuth token, 390422 IP not allowed. */
 const LOGIN_CODES = new Set(["390100", "390101", "390144", "390318", "390303", "390304", "390422", "390102"]);
-
-function scrub(message: string, secrets: readonly (string | undefined)[]): string {
-  let out = message;
-  for (const s of secrets) if (s && s.length >= 3) out = out.split(s).join("********");
-  return out;
-}
 
 function connectError(err: unknown, config: SnowflakeConfig, secrets: readonly (string | undefined)[]): DriverError {
   const e = (err ?? {}) as SfError;
@@ -37,7 +32,7 @@ function connectError(err: unknown, config: SnowflakeConfig, secrets: readonly (
   } else {
     message = `Could not connect to Snowflake at ${where}: ${e.message ?? String(err)}`;
   }
-  return new DriverError("connection", scrub(message, secrets));
+  return new DriverError("connection", scrubSecrets(message, secrets));
 }
 
 /** One pooled SDK connection. */
@@ -103,7 +98,7 @@ class SnowflakeConnection implements Connection {
   private queryError(err: unknown): DriverError {
     if (err instanceof DriverError) return err;
     const e = (err ?? {}) as SfError;
-    return new DriverError("query", scrub(e.message ?? String(err), this.secrets));
+    return new DriverError("query", scrubSecrets(e.message ?? String(err), this.secrets));
   }
 
   private async collectOn(conn: SfConnection, sql: string): Promise<{ names: string[]; rows: unknown[][] }> {
@@ -200,7 +195,7 @@ class SnowflakeConnection implements Connection {
         } catch (err) {
           stream.destroy();
           finish();
-          throw stopped ?? new DriverError("query", scrub((err as SfError).message ?? String(err), secrets));
+          throw stopped ?? new DriverError("query", scrubSecrets((err as SfError).message ?? String(err), secrets));
         }
         if (!batch.length) { finish(); return { done: true, value: undefined }; }
         return { done: false, value: batch };
