@@ -24,9 +24,13 @@ export const SENSITIVE_FIELDS = [
 export const NESTED_SECRET_OBJECTS = ["ssh"] as const;
 export const REDACTED = "********";
 
+/** libpq's TLS modes, which every driver with an `ssl` field takes (MySQL's names are mapped to them). */
+export const SSL_MODES = ["disable", "prefer", "require", "verify-ca", "verify-full"] as const;
+export type SslMode = (typeof SSL_MODES)[number];
+
 const SslSchema = z
   .object({
-    mode: z.enum(["disable", "prefer", "require", "verify-ca", "verify-full"]).default("prefer"),
+    mode: z.enum(SSL_MODES).default("prefer"),
     ca: z.string().optional(),
     cert: z.string().optional(),
     key: z.string().optional(),

@@ -7,12 +7,11 @@
  */
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import type { ConnectionOptions, PoolOptions } from "mysql2";
-import { AppError, type ConfigOf } from "@dsb/contracts";
+import { AppError, type ConfigOf, type SslMode } from "@dsb/contracts";
 import type { DialTarget } from "../types.ts";
 import { ForwardedSocket } from "../../ssh/forwarded-socket.ts";
 
 export type MysqlConfig = ConfigOf<"mysql">;
-export type SslMode = "disable" | "prefer" | "require" | "verify-ca" | "verify-full";
 
 /** The effective settings after merging a connection_string with the discrete fields. */
 export interface ResolvedMysql {

@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from "node:tls";
-import { AppError, PostgresConfigSchema, RedshiftConfigSchema, type ConfigOf } from "@dsb/contracts";
+import { AppError, PostgresConfigSchema, RedshiftConfigSchema, SSL_MODES, type ConfigOf, type SslMode } from "@dsb/contracts";
 import type { DialTarget } from "../types.ts";
 
 export { PostgresConfigSchema, RedshiftConfigSchema };
@@ -7,8 +7,6 @@ export { PostgresConfigSchema, RedshiftConfigSchema };
 /** Configs the pg wire driver serves (PostgreSQL and Redshift share it). */
 export type PgWireConfig = ConfigOf<"postgresql"> | ConfigOf<"redshift">;
 
-export const SSL_MODES = ["disable", "prefer", "require", "verify-ca", "verify-full"] as const;
-export type SslMode = (typeof SSL_MODES)[number];
 
 /** The connection fields after the connection string and discrete fields are merged. */
 export interface PgOptions {
