@@ -4,7 +4,7 @@ import { DriverError } from "../types.ts";
 import { mssqlSettings, tediousOptions, type MssqlConfig, type MssqlSettings } from "./config.ts";
 import { mssqlConnectError, mssqlQueryError } from "./errors.ts";
 import { assembleSchema, COLUMNS_SQL, OBJECTS_SQL } from "./introspect.ts";
-import { DEFAULT_POOL, TdsPool, type PoolOptions } from "./pool.ts";
+import { DEFAULT_POOL, SessionPool, type PoolOptions } from "../shared/session-pool.ts";
 import { mssqlReadOnlyViolation } from "./read-only.ts";
 import { mssqlLoginWarnings } from "./login-warnings.ts";
 import { readOnlyRefusal } from "../read-only.ts";
@@ -30,13 +30,13 @@ async function collect(client: TdsClient, sql: string, params: readonly TdsParam
 const isCancel = (err: unknown) => (err as { code?: string } | null)?.code === "ECANCEL";
 
 class MssqlConnection implements Connection {
-  private readonly pool: TdsPool<TdsClient>;
+  private readonly pool: SessionPool<TdsClient>;
   private readonly secrets: (string | undefined)[];
 
   constructor(private readonly s: MssqlSettings, target: DialTarget, connect: TdsConnect, poolOpts: PoolOptions) {
     this.secrets = [s.password];
     const where = { host: target.hostname, port: target.port, user: s.user, password: s.password };
-    this.pool = new TdsPool(
+    this.pool = new SessionPool(
       () => connect(tediousOptions(s, target)).catch((err: unknown) => { throw mssqlConnectError(err, where); }),
       async (c) => { await collect(c, "SELECT 1"); },
       poolOpts,

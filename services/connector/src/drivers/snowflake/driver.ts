@@ -2,7 +2,7 @@ import snowflake from "snowflake-sdk";
 import type { Connection as SfConnection, RowStatement } from "snowflake-sdk";
 import type { Connection, Driver, QueryOptions, QueryStream } from "../types.ts";
 import { DriverError } from "../types.ts";
-import { DEFAULT_POOL, TdsPool, type Poolable } from "../mssql/pool.ts";
+import { DEFAULT_POOL, SessionPool, type Poolable } from "../shared/session-pool.ts";
 import { snowflakeOptions, snowflakeTarget, type SnowflakeConfig } from "./config.ts";
 import { assembleSchema, columnsSql, primaryKeysSql, tablesSql } from "./introspect.ts";
 import { readOnlyViolation } from "./read-only.ts";
@@ -66,12 +66,12 @@ function execute(conn: SfConnection, sql: string, binds: readonly unknown[], ext
 }
 
 class SnowflakeConnection implements Connection {
-  private readonly pool: TdsPool<PooledSf>;
+  private readonly pool: SessionPool<PooledSf>;
   private readonly secrets: (string | undefined)[];
 
   constructor(private readonly config: SnowflakeConfig) {
     this.secrets = [config.password, config.private_key, config.private_key_passphrase, config.token];
-    this.pool = new TdsPool<PooledSf>(
+    this.pool = new SessionPool<PooledSf>(
       async () => {
         const conn = snowflake.createConnection(snowflakeOptions(config));
         try {

@@ -18,7 +18,7 @@ export const DEFAULT_POOL: PoolOptions = { max: 15, maxIdle: 5, maxLifetimeMs: 3
 interface Entry<C> { client: C; createdAt: number; lastUsed: number }
 
 /** A small pool of connections for one source (used by the SQL Server and Snowflake drivers). */
-export class TdsPool<C extends Poolable = Poolable> {
+export class SessionPool<C extends Poolable = Poolable> {
   private idle: Entry<C>[] = [];
   private busy = new Set<Entry<C>>();
   private waiters: { resolve: (e: Entry<C>) => void; reject: (err: unknown) => void }[] = [];
