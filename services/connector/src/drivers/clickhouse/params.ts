@@ -5,6 +5,7 @@
  * `CAST(<literal> AS <Type>)` with ClickHouse's string escaping.
  */
 import { DriverError } from "../types.ts";
+import { sqlLiteral, type LiteralStyle } from "../shared/literals.ts";
 
 export interface Placeholder {
   start: number;
@@ -60,19 +61,16 @@ export function quoteClickhouse(s: string): string {
   return "'" + s.replace(/\\/g, "\\\\").replace(/'/g, "\\'").replace(/\n/g, "\\n").replace(/\r/g, "\\r").replace(/\0/g, "\\0") + "'";
 }
 
+const CLICKHOUSE_LITERALS: LiteralStyle = {
+  boolean: (v) => (v ? "1" : "0"),
+  string: quoteClickhouse,
+  date: (v) => quoteClickhouse(v.toISOString().slice(0, 19).replace("T", " ")),
+  array: (items, literal) => "[" + items.map(literal).join(", ") + "]",
+};
+
 /** A literal for one value (before the CAST to the placeholder's type). */
 export function clickhouseLiteral(v: unknown): string {
-  if (v === null || v === undefined) return "NULL";
-  if (typeof v === "boolean") return v ? "1" : "0";
-  if (typeof v === "number") {
-    if (!Number.isFinite(v)) throw new DriverError("query", `Parameter ${v} is not a finite number; send a number or a string`);
-    return String(v);
-  }
-  if (typeof v === "bigint") return v.toString();
-  if (typeof v === "string") return quoteClickhouse(v);
-  if (v instanceof Date) return quoteClickhouse(v.toISOString().slice(0, 19).replace("T", " "));
-  if (Array.isArray(v)) return "[" + v.map(clickhouseLiteral).join(", ") + "]";
-  throw new DriverError("query", "Parameters must be strings, numbers, booleans, null or arrays of those; send objects as JSON strings");
+  return sqlLiteral(v, CLICKHOUSE_LITERALS);
 }
 
 /** Index into params of a positional name `p1`, `p2`, ... (1-based). */

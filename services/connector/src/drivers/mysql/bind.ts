@@ -6,26 +6,27 @@
  * sql_mode (NO_BACKSLASH_ESCAPES changes what a backslash does in '…').
  */
 import { DriverError } from "../types.ts";
+import { sqlLiteral, type LiteralStyle } from "../shared/literals.ts";
+
+const utf8mb4 = (v: string): string => (v === "" ? "''" : `_utf8mb4 X'${Buffer.from(v, "utf8").toString("hex")}'`);
+
+const MYSQL_LITERALS: LiteralStyle = {
+  boolean: (v) => (v ? "TRUE" : "FALSE"),
+  string: utf8mb4,
+  date: (v) => utf8mb4(v.toISOString().replace("T", " ").replace("Z", "")),
+  // A list is written for IN (?): its items joined, not one value.
+  array: (items, literal) => {
+    if (items.length === 0) throw new DriverError("query", "An array parameter (for IN (?)) needs at least one value");
+    return items.map((x) => {
+      if (x !== null && typeof x === "object") throw new DriverError("query", "Array parameters may hold only strings, numbers, booleans or null");
+      return literal(x);
+    }).join(", ");
+  },
+};
 
 /** One SQL literal for a JSON-ish parameter value. */
 export function mysqlLiteral(v: unknown): string {
-  if (v === null || v === undefined) return "NULL";
-  if (typeof v === "boolean") return v ? "TRUE" : "FALSE";
-  if (typeof v === "number") {
-    if (!Number.isFinite(v)) throw new DriverError("query", `Parameter ${v} is not a finite number; send a number or a string`);
-    return String(v);
-  }
-  if (typeof v === "bigint") return v.toString();
-  if (typeof v === "string") return v === "" ? "''" : `_utf8mb4 X'${Buffer.from(v, "utf8").toString("hex")}'`;
-  if (v instanceof Date) return mysqlLiteral(v.toISOString().replace("T", " ").replace("Z", ""));
-  if (Array.isArray(v)) {
-    if (v.length === 0) throw new DriverError("query", "An array parameter (for IN (?)) needs at least one value");
-    return v.map((x) => {
-      if (x !== null && typeof x === "object") throw new DriverError("query", "Array parameters may hold only strings, numbers, booleans or null");
-      return mysqlLiteral(x);
-    }).join(", ");
-  }
-  throw new DriverError("query", "Parameters must be strings, numbers, booleans, null or arrays of those; send objects as JSON strings");
+  return sqlLiteral(v, MYSQL_LITERALS);
 }
 
 /**
