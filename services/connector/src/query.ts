@@ -9,12 +9,11 @@ import type { Logger } from "@dsb/runtime";
 import { connectChecked, dialTargets, type AddressPolicyOptions } from "./address-policy.ts";
 import { withProtocolCheck } from "./drivers/shared/protocol-check.ts";
 import { driverFor } from "./drivers/index.ts";
-import { DriverError, type Connection, type Driver, type TablesJson } from "./drivers/types.ts";
+import { DriverError, type Connection, type CsvStream, type Driver, type TablesJson } from "./drivers/types.ts";
 import type { Lease, PoolRegistry } from "./pools.ts";
 import type { CancelRegistry } from "./cancels.ts";
 import { compileQueryConfig } from "./query-config.ts";
 import { CsvPager } from "./csv-pages.ts";
-import type { CsvStream } from "./drivers/postgresql/driver.ts";
 
 /** Rows per driver batch; pages are then cut by bytes. */
 const BATCH_ROWS = 2000;
@@ -67,11 +66,6 @@ async function nextPage(meta: CursorMeta): Promise<PageOut> {
   if (!r.ok) throw r.error;
   return r.page;
 }
-
-/** A connection that can export CSV itself (PostgreSQL). */
-const canCopy = (conn: Connection): conn is Connection & { copyCsv: (...a: Parameters<PgCopy>) => ReturnType<PgCopy> } =>
-  typeof (conn as { copyCsv?: unknown }).copyCsv === "function";
-type PgCopy = (sql: string, params: readonly unknown[], opts: { readOnly: boolean; timeoutMs: number; signal: AbortSignal; limit?: number }) => Promise<CsvStream | null>;
 
 /** A PageReader that only closes the CSV pager (the registry holds readers; CSV pages are read from the pager). */
 const closerFor = (pager: CsvPager) => new PageReader({
@@ -301,7 +295,7 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
   let columns;
   let csv: { pager: CsvPager; stream: CsvStream } | null = null;
   try {
-    if (req.format === "csv" && req.stream && canCopy(lease.conn)) {
+    if (req.format === "csv" && req.stream && lease.conn.copyCsv) {
       const stream = await lease.conn.copyCsv(text, params, {
         readOnly: req.read_only, timeoutMs: req.timeout_ms, signal: abort.signal, ...(Number.isFinite(cap) ? { limit: cap } : {}),
       });

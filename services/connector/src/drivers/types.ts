@@ -53,6 +53,21 @@ export interface QueryStream {
   batches: AsyncIterator<unknown[][]>;
 }
 
+/**
+ * A CSV export produced by the server (PostgreSQL's COPY … TO STDOUT): records
+ * without a header, `\n` line ends, values already in the row path's text.
+ * `chunks.return()` cancels the statement and drops the session.
+ */
+export interface CsvStream {
+  columns: ColumnMeta[];
+  chunks: AsyncIterator<Buffer>;
+  /** Records the server reported once it finished; null before. */
+  rowCount(): number | null;
+}
+
+/** `QueryOptions` of a server-side CSV export; `limit` caps the rows exported. */
+export type CopyCsvOptions = Omit<QueryOptions, "batchRows" | "maxRows"> & { limit?: number };
+
 /** One pool (or client) for one source config. */
 export interface Connection {
   /**
@@ -70,6 +85,11 @@ export interface Connection {
    */
   introspectJson?(): Promise<TablesJson>;
   query(sql: string, params: readonly unknown[], opts: QueryOptions): Promise<QueryStream>;
+  /**
+   * Optional capability: the query as CSV made by the server, for streamed CSV
+   * exports. Null when this query cannot take that path; the caller uses `query` then.
+   */
+  copyCsv?(sql: string, params: readonly unknown[], opts: CopyCsvOptions): Promise<CsvStream | null>;
   close(): Promise<void>;
   /** Behind SSH: the bastion's host key fingerprint this connection's tunnel saw. */
   sshHostKeySha256?: () => string | null;

@@ -3,7 +3,7 @@ import { coalesceWrites, pgClientSocket } from "@dsb/runtime";
 import Cursor from "pg-cursor";
 import { to as copyTo } from "pg-copy-streams";
 import type { ColumnMeta, ConfigOf, LoginWarning, SchemaTable, SslMode } from "@dsb/contracts";
-import { DriverError, type Connection, type DialTarget, type Dialect, type Driver, type QueryOptions, type QueryStream, type TablesJson } from "../types.ts";
+import { DriverError, type Connection, type CopyCsvOptions, type CsvStream, type DialTarget, type Dialect, type Driver, type QueryOptions, type QueryStream, type TablesJson } from "../types.ts";
 import { pgSsl, resolvePgOptions, type PgOptions, type PgWireConfig } from "./config.ts";
 import { connectionError, isConnectionLevel, queryError, type ErrorContext } from "./errors.ts";
 import { introspectPostgres, introspectPostgresJson, type CatalogQuery } from "./introspect.ts";
@@ -25,18 +25,6 @@ const KILL_AFTER_CANCEL_MS = 5_000;
 
 /** Bytes COPY may run ahead of the reader (the socket buffers more): read-ahead that stays bounded. */
 const COPY_HIGH_WATER = 256 * 1024;
-
-/**
- * A CSV export produced by the server (COPY … TO STDOUT): records without a
- * header, `\n` line ends, values already in the row path's text. `chunks.return()`
- * cancels the statement and drops the session.
- */
-export interface CsvStream {
-  columns: ColumnMeta[];
-  chunks: AsyncIterator<Buffer>;
-  /** Records COPY reported once it finished; null before. */
-  rowCount(): number | null;
-}
 
 /** What differs between PostgreSQL and Redshift on the same wire protocol. */
 export interface PgFlavor {
@@ -416,7 +404,7 @@ export class PgConnection implements Connection {
    * stall timer (no data for `timeoutMs`), like the cursor path bounds each batch.
    * `limit` caps the rows exported (the export's own `limit`).
    */
-  async copyCsv(sql: string, params: readonly unknown[], opts: Omit<QueryOptions, "batchRows"> & { limit?: number }): Promise<CsvStream | null> {
+  async copyCsv(sql: string, params: readonly unknown[], opts: CopyCsvOptions): Promise<CsvStream | null> {
     if (this.flavor.type !== "postgresql" || params.length > 0 || !opts.readOnly) return null;
     refuseNul(sql);
     // The user's statement is checked as sent, before it is wrapped: one SELECT, so it stays one subquery below.
