@@ -1,7 +1,7 @@
 import type { BigQueryOptions } from "@google-cloud/bigquery";
 import { JWT } from "google-auth-library";
 import type { ConfigOf } from "@dsb/contracts";
-import { DriverError } from "../types.ts";
+import { configError } from "../shared/config-error.ts";
 
 export type BigqueryConfig = ConfigOf<"bigquery">;
 
@@ -21,17 +21,17 @@ export interface ServiceAccountKey { type: "service_account"; client_email: stri
 /** Parses credentials (an object or its JSON text) and checks it is a service-account key. */
 export function serviceAccount(config: BigqueryConfig): ServiceAccountKey {
   let raw: unknown = config.credentials;
-  if (raw === undefined) throw new DriverError("connection", "BigQuery credentials are required: paste the service-account JSON key of an account with BigQuery Job User and Data Viewer roles");
+  if (raw === undefined) throw configError("BigQuery credentials are required: paste the service-account JSON key of an account with BigQuery Job User and Data Viewer roles");
   if (typeof raw === "string") {
     try {
       raw = JSON.parse(raw);
     } catch {
-      throw new DriverError("connection", "BigQuery credentials are not valid JSON: paste the whole service-account key file");
+      throw configError("BigQuery credentials are not valid JSON: paste the whole service-account key file");
     }
   }
   const key = raw as Partial<ServiceAccountKey> | null;
   if (!key || typeof key !== "object" || key.type !== "service_account" || typeof key.client_email !== "string" || typeof key.private_key !== "string") {
-    throw new DriverError("connection", 'BigQuery credentials must be a service-account key (JSON with "type": "service_account", client_email and private_key)');
+    throw configError('BigQuery credentials must be a service-account key (JSON with "type": "service_account", client_email and private_key)');
   }
   return key as ServiceAccountKey;
 }

@@ -3,6 +3,7 @@ import { isIP, type LookupFunction } from "node:net";
 import type { MongoClientOptions } from "mongodb";
 import { AppError, type ConfigOf } from "@dsb/contracts";
 import type { DialTarget } from "../types.ts";
+import { configError } from "../shared/config-error.ts";
 
 export type MongodbConfig = ConfigOf<"mongodb">;
 
@@ -34,7 +35,7 @@ const CANONICAL = new Map<string, string>(URI_OPTIONS.map((o) => [o.toLowerCase(
 const AUTH_MECHANISMS = new Set(["DEFAULT", "SCRAM-SHA-1", "SCRAM-SHA-256", "PLAIN"]);
 
 const badUrl = (why: string) =>
-  new AppError("VALIDATION", `connection_string: ${why}. Expected mongodb://user:password@host:27017/database?authSource=admin or mongodb+srv://user:password@cluster.example.net/database`);
+  configError(`connection_string: ${why}. Expected mongodb://user:password@host:27017/database?authSource=admin or mongodb+srv://user:password@cluster.example.net/database`);
 
 /** Parses a MongoDB connection string (several hosts, IPv6 in brackets, percent-encoded credentials). */
 export function parseMongoUrl(s: string): MongoUrl {
@@ -121,7 +122,7 @@ export async function srvTxtOptions(hostname: string, resolver: SrvResolver): Pr
 /** The hosts to check and dial: the discrete host, the string's seed list, or an SRV name's records. */
 export async function mongoTargets(config: MongodbConfig, resolver: SrvResolver = systemResolver): Promise<{ hostname: string; port: number }[]> {
   if (!config.connection_string) {
-    if (!config.host) throw new AppError("VALIDATION", "host (or connection_string) is required");
+    if (!config.host) throw configError("host (or connection_string) is required");
     return [{ hostname: config.host, port: config.port }];
   }
   const url = parseMongoUrl(config.connection_string);
@@ -152,7 +153,7 @@ export function pinnedLookup(targets: readonly DialTarget[]): LookupFunction {
 /** The database whose collections are the source's tables. */
 export function mongoDatabase(config: MongodbConfig): string {
   const db = config.database ?? (config.connection_string ? parseMongoUrl(config.connection_string).database : undefined);
-  if (!db) throw new AppError("VALIDATION", "database is required (the database whose collections to list)");
+  if (!db) throw configError("database is required (the database whose collections to list)");
   return db;
 }
 

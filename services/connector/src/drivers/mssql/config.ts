@@ -1,8 +1,8 @@
 import type { ConnectionConfiguration } from "tedious";
-import { AppError, type ConfigOf } from "@dsb/contracts";
+import type { ConfigOf } from "@dsb/contracts";
 import type { DialTarget } from "../types.ts";
-import { DriverError } from "../types.ts";
 import { openForwardedSocket } from "../../ssh/forwarded-socket.ts";
+import { configError } from "../shared/config-error.ts";
 
 export type MssqlConfig = ConfigOf<"mssql">;
 
@@ -32,7 +32,7 @@ export function parseMssqlConnectionString(s: string): Partial<MssqlSettings> {
     try {
       url = new URL(s.trim());
     } catch {
-      throw new DriverError("connection", "connection_string is not a valid mssql:// URL");
+      throw configError("connection_string is not a valid mssql:// URL");
     }
     out.host = decodeURIComponent(url.hostname.replace(/^\[|\]$/g, ""));
     if (url.port) out.port = Number(url.port);
@@ -79,7 +79,7 @@ export function parseMssqlConnectionString(s: string): Partial<MssqlSettings> {
 export function mssqlSettings(config: MssqlConfig): MssqlSettings {
   const fromString = config.connection_string ? parseMssqlConnectionString(config.connection_string) : {};
   const host = fromString.host ?? config.host;
-  if (!host) throw new DriverError("connection", "SQL Server host is required (set host or a connection_string with Server=)");
+  if (!host) throw configError("SQL Server host is required (set host or a connection_string with Server=)");
   const sslMode = config.ssl?.mode;
   const encrypt = sslMode === "disable" ? false : (fromString.encrypt ?? config.encrypt);
   const verify = sslMode === "verify-ca" || sslMode === "verify-full";
@@ -103,7 +103,7 @@ export function mssqlSettings(config: MssqlConfig): MssqlSettings {
 export function tediousOptions(s: MssqlSettings, target: DialTarget, opts: { connectTimeoutMs?: number } = {}): ConnectionConfiguration {
   const forward = target.forward;
   if (forward && s.instanceName)
-    throw new AppError("VALIDATION", "instance_name cannot be used with ssh (SQL Browser answers over UDP, which SSH does not carry); give the instance's port instead");
+    throw configError("instance_name cannot be used with ssh (SQL Browser answers over UDP, which SSH does not carry); give the instance's port instead");
   return {
     server: target.address,
     authentication: { type: "default", options: { userName: s.user ?? "", password: s.password ?? "" } },

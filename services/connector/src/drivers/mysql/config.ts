@@ -7,9 +7,10 @@
  */
 import { connect as netConnect, isIP, type Socket } from "node:net";
 import type { ConnectionOptions, PoolOptions } from "mysql2";
-import { AppError, type ConfigOf, type SslMode } from "@dsb/contracts";
+import type { ConfigOf, SslMode } from "@dsb/contracts";
 import type { DialTarget } from "../types.ts";
 import { ForwardedSocket } from "../../ssh/forwarded-socket.ts";
+import { configError } from "../shared/config-error.ts";
 
 export type MysqlConfig = ConfigOf<"mysql">;
 
@@ -40,15 +41,15 @@ function parseConnectionString(cs: string): Partial<Omit<ResolvedMysql, "ssl">> 
     url = new URL(cs.trim());
   } catch {
     // Never echo the string: it carries the password.
-    throw new AppError("VALIDATION", `connection_string is not a valid URL; expected ${URL_SHAPE}`);
+    throw configError(`connection_string is not a valid URL; expected ${URL_SHAPE}`);
   }
   if (url.protocol !== "mysql:" && url.protocol !== "mariadb:")
-    throw new AppError("VALIDATION", `connection_string must start with mysql:// (or mariadb://); expected ${URL_SHAPE}`);
+    throw configError(`connection_string must start with mysql:// (or mariadb://); expected ${URL_SHAPE}`);
   const decode = (s: string) => {
     try {
       return decodeURIComponent(s);
     } catch {
-      throw new AppError("VALIDATION", "connection_string has a malformed %-escape in the user name or password");
+      throw configError("connection_string has a malformed %-escape in the user name or password");
     }
   };
   const out: ReturnType<typeof parseConnectionString> = {};
@@ -61,7 +62,7 @@ function parseConnectionString(cs: string): Partial<Omit<ResolvedMysql, "ssl">> 
   const rawMode = url.searchParams.get("ssl-mode") ?? url.searchParams.get("sslmode") ?? url.searchParams.get("ssl");
   if (rawMode !== null) {
     const mode = SSL_MODE_ALIASES[rawMode.toLowerCase()];
-    if (!mode) throw new AppError("VALIDATION", `connection_string has an unknown ssl-mode "${rawMode}"; use DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY`);
+    if (!mode) throw configError(`connection_string has an unknown ssl-mode "${rawMode}"; use DISABLED, PREFERRED, REQUIRED, VERIFY_CA or VERIFY_IDENTITY`);
     out.sslMode = mode;
   }
   return out;
@@ -75,7 +76,7 @@ function parseConnectionString(cs: string): Partial<Omit<ResolvedMysql, "ssl">> 
 export function resolveMysqlConfig(config: MysqlConfig): ResolvedMysql {
   const fromUrl = config.connection_string ? parseConnectionString(config.connection_string) : {};
   const host = fromUrl.host ?? config.host;
-  if (!host) throw new AppError("VALIDATION", "host (or connection_string) is required");
+  if (!host) throw configError("host (or connection_string) is required");
   return {
     host,
     port: fromUrl.port ?? config.port,

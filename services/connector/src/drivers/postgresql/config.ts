@@ -1,6 +1,7 @@
 import type { ConnectionOptions } from "node:tls";
-import { AppError, PostgresConfigSchema, RedshiftConfigSchema, SSL_MODES, type ConfigOf, type SslMode } from "@dsb/contracts";
+import { PostgresConfigSchema, RedshiftConfigSchema, SSL_MODES, type ConfigOf, type SslMode } from "@dsb/contracts";
 import type { DialTarget } from "../types.ts";
+import { configError } from "../shared/config-error.ts";
 
 export { PostgresConfigSchema, RedshiftConfigSchema };
 
@@ -26,7 +27,7 @@ export interface PgOptions {
 const KEYWORDS = new Set(["host", "hostaddr", "port", "dbname", "user", "password", "sslmode", "application_name"]);
 
 const badString = () =>
-  new AppError("VALIDATION", "connection_string is not a valid PostgreSQL URL (postgresql://user:password@host:5432/database) or key=value string");
+  configError("connection_string is not a valid PostgreSQL URL (postgresql://user:password@host:5432/database) or key=value string");
 
 /** Parses `postgresql://…` URLs and libpq `key=value` strings into keywords. */
 export function parseConnectionString(s: string): Record<string, string> {
@@ -67,7 +68,7 @@ const asMode = (m: string | undefined): SslMode | undefined => {
   if (m === undefined) return undefined;
   if (m === "allow") return "prefer";
   if ((SSL_MODES as readonly string[]).includes(m)) return m as SslMode;
-  throw new AppError("VALIDATION", `Unknown sslmode "${m}": use one of ${SSL_MODES.join(", ")}`);
+  throw configError(`Unknown sslmode "${m}": use one of ${SSL_MODES.join(", ")}`);
 };
 
 /**
@@ -77,11 +78,11 @@ const asMode = (m: string | undefined): SslMode | undefined => {
 export function resolvePgOptions(config: PgWireConfig, defaultPort: number): PgOptions {
   const cs = config.connection_string ? parseConnectionString(config.connection_string) : {};
   const host = cs.hostaddr ?? cs.host ?? config.host;
-  if (!host) throw new AppError("VALIDATION", "host (or connection_string) is required");
-  if (host.includes(",")) throw new AppError("VALIDATION", "Multiple hosts in one connection string are not supported; use one host");
-  if (host.startsWith("/")) throw new AppError("VALIDATION", "Unix socket paths are not allowed as host; use a network host name or address");
+  if (!host) throw configError("host (or connection_string) is required");
+  if (host.includes(",")) throw configError("Multiple hosts in one connection string are not supported; use one host");
+  if (host.startsWith("/")) throw configError("Unix socket paths are not allowed as host; use a network host name or address");
   const port = Number(cs.port ?? config.port ?? defaultPort);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new AppError("VALIDATION", "port must be a number between 1 and 65535");
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw configError("port must be a number between 1 and 65535");
   return {
     host, port,
     database: cs.dbname ?? config.database,

@@ -1,6 +1,6 @@
 import type { ConnectionOptions } from "snowflake-sdk";
 import type { ConfigOf } from "@dsb/contracts";
-import { DriverError } from "../types.ts";
+import { configError } from "../shared/config-error.ts";
 
 export type SnowflakeConfig = ConfigOf<"snowflake">;
 
@@ -14,7 +14,7 @@ export function snowflakeTarget(config: SnowflakeConfig): { hostname: string; po
     return { hostname: url.hostname.replace(/^\[|\]$/g, ""), port: url.port ? Number(url.port) : url.protocol === "http:" ? 80 : 443 };
   }
   if (config.host) return { hostname: config.host, port: config.port };
-  if (!ACCOUNT_RE.test(config.account)) throw new DriverError("connection", "Snowflake account must look like orgname-accountname or a locator such as xy12345.eu-central-1");
+  if (!ACCOUNT_RE.test(config.account)) throw configError("Snowflake account must look like orgname-accountname or a locator such as xy12345.eu-central-1");
   return { hostname: `${config.account.replace(/_/g, "-")}.snowflakecomputing.com`.toLowerCase(), port: 443 };
 }
 
