@@ -1,6 +1,6 @@
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { BigqueryConfigSchema } from "@dsb/contracts";
+import { AppError, BigqueryConfigSchema } from "@dsb/contracts";
 import { drain, driverSuite } from "../suite.ts";
 import { DriverError, type Connection } from "../types.ts";
 import { bigqueryTarget, type BigqueryConfig } from "./config.ts";
@@ -91,8 +91,9 @@ describe("bigquery config and types", () => {
   it("refuses credentials that are not a service-account key", async () => {
     for (const credentials of ["not json", JSON.stringify({ type: "authorized_user", client_id: "x" })]) {
       const err = await bigqueryDriver.connect(BigqueryConfigSchema.parse({ type: "bigquery", project_id: "p", credentials }), []).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(DriverError);
-      expect((err as DriverError).kind).toBe("connection");
+      // A config error, the same code (VALIDATION) in every driver.
+      expect(err).toBeInstanceOf(AppError);
+      expect((err as AppError).code).toBe("VALIDATION");
     }
   });
 });
