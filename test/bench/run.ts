@@ -17,8 +17,9 @@ import { exportCsv } from "./scenarios/export.ts";
 import { introspection } from "./scenarios/introspection.ts";
 import { csvIngest } from "./scenarios/csv-ingest.ts";
 import { parquetIngest } from "./scenarios/parquet-ingest.ts";
+import { edge } from "./scenarios/edge.ts";
 
-const SCENARIOS: Scenario<never>[] = [smallQuery, exportCsv, introspection, csvIngest, parquetIngest] as Scenario<never>[];
+const SCENARIOS: Scenario<never>[] = [smallQuery, exportCsv, introspection, csvIngest, parquetIngest, edge] as Scenario<never>[];
 
 function parseArgs(argv: string[]): Options {
   const opts: Options = { rounds: 3, quick: false, big: false, only: [], dataDir: process.env.BENCH_DATA_DIR ?? "/tmp/dsb-bench-data" };
@@ -29,7 +30,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--rounds") opts.rounds = Number(argv[++i]);
     else if (a === "--only") opts.only.push(...argv[++i]!.split(","));
     else if (a === "--help" || a === "-h") {
-      console.log("npm run bench -- [--quick] [--rounds N] [--only small-query,export,introspection,csv-ingest,parquet-ingest] [--big]\n" +
+      console.log("npm run bench -- [--quick] [--rounds N] [--only small-query,export,introspection,csv-ingest,parquet-ingest,edge] [--big]\n" +
         "env: BENCH_EXPORT_ROWS, BENCH_EXPORT_BIG_ROWS, BENCH_INTRO_TABLES, BENCH_CSV_MB, BENCH_BIG_CSV_MB, BENCH_INTRO_FIT_TABLES, BENCH_DATA_DIR, BENCH_NODE_ARGS, BENCH_KEEP_LOGS, BENCH_MARKDOWN");
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
@@ -43,7 +44,8 @@ function parseArgs(argv: string[]): Options {
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const chosen = SCENARIOS.filter((s) => opts.only.length === 0 || opts.only.includes(s.name));
+  // edge starts a second system (its own NATS with WebSocket): only when asked for by name.
+  const chosen = SCENARIOS.filter((s) => (opts.only.length === 0 ? s.name !== "edge" : opts.only.includes(s.name)));
   const started = new Date();
   const log = (msg: string) => console.log(`[${((Date.now() - started.getTime()) / 1000).toFixed(1).padStart(6)} s] ${msg}`);
   log(`starting the system (distributed: gateway, catalog, connector, ingestion as separate processes) — ${opts.rounds} round(s)${opts.quick ? ", quick sizes" : ""}`);
