@@ -4,7 +4,7 @@ import { startCatalog } from "@dsb/catalog";
 import { startConnector } from "@dsb/connector";
 import { startIngestion } from "@dsb/ingestion";
 import { openBlobStore } from "@dsb/storage";
-import { startGateway, type GatewayHandle } from "../gateway/src/node.ts";
+import { startGateway, type GatewayHandle } from "@dsb/gateway";
 
 export interface System {
   gateway: GatewayHandle;
