@@ -5,6 +5,7 @@ import type { CatalogDeps } from "./deps.ts";
 import { fileHandlers } from "./files.ts";
 import { healthHandlers } from "./health.ts";
 import { historyHandlers } from "./history.ts";
+import { schemaHandlers } from "./schema.ts";
 import { sourceHandlers } from "./sources.ts";
 import { updateHandlers } from "./update.ts";
 
@@ -16,7 +17,7 @@ export type CatalogSubject =
 /** Every catalog.* subject of libs/contracts; while the database is away each answers 503 UNAVAILABLE. */
 export function catalogHandlers(deps: CatalogDeps): Handlers<CatalogSubject> {
   return whileDatabaseAway({
-    ...sourceHandlers(deps), ...configHandlers(deps), ...historyHandlers(deps), ...fileHandlers(deps), ...updateHandlers(deps), ...healthHandlers(deps),
+    ...sourceHandlers(deps), ...schemaHandlers(deps), ...configHandlers(deps), ...historyHandlers(deps), ...fileHandlers(deps), ...updateHandlers(deps), ...healthHandlers(deps),
   });
 }
 

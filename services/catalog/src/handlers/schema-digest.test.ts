@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildSchema, diffSchemas, type SchemaTable } from "@dsb/contracts";
-import { diffable } from "./config.ts";
+import { diffable } from "./schema.ts";
 import { DigestCache, diffDigest, digestOf } from "./schema-digest.ts";
 
 const table = (name: string, cols: [string, string][], schema: string | undefined = "public"): SchemaTable => ({

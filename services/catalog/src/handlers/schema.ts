@@ -1,9 +1,8 @@
-import { AppError, type SourceSchema } from "@dsb/contracts";
+import type { SourceSchema } from "@dsb/contracts";
 import type { Handlers } from "@dsb/bus";
 import { sql } from "kysely";
-import { decryptConfig, UndecryptableField } from "../crypto/credentials.ts";
 import { asObject, toJson } from "../rows.ts";
-import { actorLog, CONFIG_VERSION, NOT_FOUND, type CatalogDeps } from "./deps.ts";
+import { actorLog, NOT_FOUND, type CatalogDeps } from "./deps.ts";
 import { diffDigest, DigestCache, digestOf, tablesSha256 } from "./schema-digest.ts";
 
 const isObj = (v: unknown): v is Record<string, unknown> => !!v && typeof v === "object" && !Array.isArray(v);
@@ -26,7 +25,8 @@ export function diffable(v: Record<string, unknown> | null): SourceSchema | null
 /** The row version: changes with every write of the row, whoever makes it. */
 const XMIN = sql<string>`xmin::text`.as("v");
 
-export function configHandlers({ db, keys, log }: CatalogDeps): Handlers<"catalog.schema.put" | "catalog.schema.touch" | "catalog.config.resolve"> {
+/** catalog.schema.*: a refreshed schema stored with its changes, or only its check time when the tables are the same. */
+export function schemaHandlers({ db, log }: CatalogDeps): Handlers<"catalog.schema.put" | "catalog.schema.touch"> {
   const digests = new DigestCache();
   let lz4Support: Promise<boolean> | undefined;
   const lz4 = () => (lz4Support ??= sql<{ ok: boolean }>`select coalesce(bool_or('lz4' = any(enumvals)), false) as ok from pg_settings where name = 'default_toast_compression'`
@@ -81,26 +81,6 @@ export function configHandlers({ db, keys, log }: CatalogDeps): Handlers<"catalo
       digests.set(key, touched.version, touched.known);
       log.debug({ ...actorLog(actor), id }, "schema unchanged; last_updated stored");
       return { stored: true };
-    },
-
-    "catalog.config.resolve": async ({ tenant_id, id }) => {
-      const row = await db.selectFrom("data_sources")
-        .select(["type", "db_type", "connection_config", CONFIG_VERSION.as("version")])
-        .where("id", "=", id).where("tenant_id", "=", tenant_id).where("is_active", "=", true).executeTakeFirst();
-      if (!row) throw NOT_FOUND();
-      const stored = asObject(row.connection_config);
-      if (row.type !== "database" || !stored)
-        throw new AppError("VALIDATION", "This data source is a file; it has no connection config");
-      try {
-        const config = decryptConfig(stored, keys);
-        const dbType = row.db_type ?? (typeof config.type === "string" ? config.type : "");
-        // Not updated_at: a rename or a schema refresh must not open new pools.
-        return { id, db_type: dbType, config, version: row.version };
-      } catch (e) {
-        if (!(e instanceof UndecryptableField)) throw e;
-        log.error({ tenant_id, id, field: e.field }, "❌ stored credentials do not open with ENCRYPTION_KEY");
-        throw new AppError("INTERNAL", `${e.message}.`);
-      }
     },
   };
 }
