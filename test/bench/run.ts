@@ -31,7 +31,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--only") opts.only.push(...argv[++i]!.split(","));
     else if (a === "--help" || a === "-h") {
       console.log("npm run bench -- [--quick] [--rounds N] [--only small-query,export,introspection,csv-ingest,parquet-ingest,edge] [--big]\n" +
-        "env: BENCH_EXPORT_ROWS, BENCH_EXPORT_BIG_ROWS, BENCH_INTRO_TABLES, BENCH_CSV_MB, BENCH_BIG_CSV_MB, BENCH_INTRO_FIT_TABLES, BENCH_DATA_DIR, BENCH_NODE_ARGS, BENCH_KEEP_LOGS, BENCH_MARKDOWN");
+        "env: BENCH_EXPORT_ROWS, BENCH_EXPORT_BIG_ROWS, BENCH_INTRO_TABLES, BENCH_CSV_MB, BENCH_BIG_CSV_MB, BENCH_INTRO_FIT_TABLES, BENCH_DATA_DIR, BENCH_NODE_ARGS, BENCH_KEEP_LOGS, BENCH_MARKDOWN, BENCH_PEER_DIR (the seed-python peer, default ../shared/peers/seed-python)");
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
   }

@@ -14,7 +14,7 @@ export const ROOT = resolve(import.meta.dirname, "../../..");
 export const PG_ADMIN = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 export const NATS_URL = process.env.BENCH_NATS_URL ?? "nats://127.0.0.1:4222";
 export const JWT_SECRET = "bench-secret-0123456789-0123456789-abcdef";
-const ENCRYPTION_KEY = DEV_ENCRYPTION_KEY;
+export const ENCRYPTION_KEY = DEV_ENCRYPTION_KEY;
 const SERVICES = BUNDLES;
 export type ServiceName = Deployable;
 

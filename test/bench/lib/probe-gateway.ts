@@ -16,6 +16,8 @@ const env = parseEnv({ NATS_URL: "nats://127.0.0.1:4222", BUS_NAMESPACE: ns, LOG
 const log = createLogger("x", "silent");
 const SECRET = "x".repeat(40);
 const mode = process.argv[2];
+/** PROBE_PORT: the gateway's port (the bench passes a free one). */
+const PORT = Number(process.env.PROBE_PORT ?? 18090);
 if (mode === "stub") {
   const bus = await connectBus(env, "stub", log);
   const src = { id: "s1", name: "n", type: "database", format: null, db_type: "postgresql", schema: null, connection_config: null, file_path: null, user_id: "u1", tenant_id: "t1", is_active: true, created_at: "2025-01-01T00:00:00.000Z", updated_at: "2025-01-01T00:00:00.000Z" };
@@ -35,7 +37,7 @@ if (mode === "stub") {
   const bus = await connectBus(env, "gateway", log);
   const app = createApp({ bus, verifier: createVerifier({ secret: SECRET, tenantClaim: "tenant_id" }), metrics: createMetrics(),
     limits: { maxUploadBytes: 1024, maxBodyBytes: 1024 * 1024, queryMaxRows: 1000, defaultTimeoutMs: 5000, busTimeoutMs: 5000 } });
-  serve({ fetch: app.fetch, port: 18090, createServer }, () => process.send!("up"));
+  serve({ fetch: app.fetch, port: PORT, createServer }, () => process.send!("up"));
   // A normal exit, so --cpu-prof writes its profile.
   process.on("SIGINT", () => process.exit(0));
 } else {
@@ -44,7 +46,7 @@ if (mode === "stub") {
   const gw = fork(process.argv[1]!, ["gw"], { execArgv: ["--import", "tsx", ...(process.env.GWPROF ? ["--cpu-prof", "--cpu-prof-dir=/tmp/gwprof2"] : [])], env: { ...process.env, NS: ns } });
   await new Promise((r) => gw.once("message", r));
   const token = await new SignJWT({ tenant_id: "t1" }).setProtectedHeader({ alg: "HS256" }).setSubject("u1").setExpirationTime("1h").sign(new TextEncoder().encode(SECRET));
-  const url = "http://127.0.0.1:18090";
+  const url = `http://127.0.0.1:${PORT}`;
   const one = async () => { const r = await call(url, token, "POST", "/api/data/sources/s1/query", { sql: "select 1" }); if (r.status !== 200) throw new Error(r.body.toString()); };
   const health = () => call(url, token, "GET", "/healthz");
   for (const [label, fn] of [["healthz", health], ["query (stub services over NATS)", one]] as const) {

@@ -16,9 +16,9 @@ export async function scratchDb(prefix: string): Promise<{ name: string; url: st
   return { name, url: pgUrl(name), client };
 }
 
-/** Registers a database as a source through the gateway (test, store, introspect); returns its id. */
-export async function connectSource(ctx: Ctx, database: string, name: string): Promise<string> {
-  const body = await callJson<{ data_source: { id: string } }>(ctx.cluster.url, ctx.token, "POST", "/api/data/database/connect", {
+/** Registers a database as a source through the gateway at url (test, store, introspect); returns its id. */
+export async function connectSource(ctx: Ctx, database: string, name: string, url = ctx.cluster.url): Promise<string> {
+  const body = await callJson<{ data_source: { id: string } }>(url, ctx.token, "POST", "/api/data/database/connect", {
     type: "postgres", host: "127.0.0.1", port: 5432, database, username: "postgres", password: "unused-trust-auth", name,
   });
   return body.data_source.id;
