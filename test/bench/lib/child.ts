@@ -23,7 +23,7 @@ export async function timeCommand(cmd: string, args: string[], env: Record<strin
 export interface DuckResult { ms: number; rows: number; hwmMb: number }
 
 /** The DuckDB baseline child (one thread); its own load time and peak RSS. */
-export async function duckdb(mode: "csv" | "parquet" | "to-parquet", file: string, out?: string): Promise<DuckResult> {
+export async function duckdb(mode: "csv" | "csv-quoted" | "parquet" | "to-parquet", file: string, out?: string): Promise<DuckResult> {
   const p = spawn(process.execPath, ["--import", "tsx", join(ROOT, "test/bench/lib/duckdb-child.ts"), mode, file, ...(out ? [out] : [])], {
     cwd: ROOT, stdio: ["ignore", "pipe", "pipe"],
   });

@@ -1,6 +1,8 @@
 /**
  * The DuckDB baseline in its own process, so its peak memory is its own:
- * `node --import tsx duckdb-child.ts <csv|parquet|to-parquet> <file> [out]`.
+ * `node --import tsx duckdb-child.ts <csv|csv-quoted|parquet|to-parquet> <file> [out]`.
+ * csv-quoted names the quote and escape: on a file whose first quote comes after DuckDB's
+ * sniffing sample, read_csv_auto picks "no quote" and fails at the first quoted delimiter.
  * Prints one JSON line {ms, rows, hwmMb} (ms: the load statement only).
  */
 import { DuckDBInstance } from "@duckdb/node-api";
@@ -12,6 +14,7 @@ const instance = await DuckDBInstance.create(":memory:", { threads: "1" });
 const conn = await instance.connect();
 let sql: string;
 if (mode === "csv") sql = `create table t as select * from read_csv_auto(${q(file!)})`;
+else if (mode === "csv-quoted") sql = `create table t as select * from read_csv_auto(${q(file!)}, quote = '"', escape = '"')`;
 else if (mode === "parquet") sql = `create table t as select * from read_parquet(${q(file!)})`;
 else if (mode === "to-parquet") sql = `copy (select * from read_csv_auto(${q(file!)})) to ${q(out!)} (format parquet)`;
 else throw new Error(`unknown mode ${mode}`);
