@@ -4,8 +4,11 @@ import { build, type BuildOptions, type Metafile } from "esbuild";
 import { describe, expect, it } from "vitest";
 
 const ROOT = resolve(import.meta.dirname, "../..");
-/** The gateway files that run on Node only: its entry, Prometheus metrics, the node-server body guard, the console's files from dist/web. */
-const NODE_ONLY = new Set(["node.ts", "main.ts", "metrics.ts", "stream-guard.ts", "console-files.ts"]);
+/**
+ * The gateway files that run on Node only: its entry, Prometheus metrics, the node-server body guard,
+ * the console's files from dist/web, and the package's index (it re-exports the Node entry's startGateway).
+ */
+const NODE_ONLY = new Set(["node.ts", "main.ts", "metrics.ts", "stream-guard.ts", "console-files.ts", "index.ts"]);
 /** Types only: nothing of them is left in a bundle to check. */
 const TYPES_ONLY = new Set(["deps.ts"]);
 
