@@ -10,19 +10,11 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { SUBJECTS, SERVICES, type Caller, type EventName, type ServiceName } from "@dsb/contracts";
+import { EVENT_ROUTES, SUBJECTS, SERVICES, type Caller, type ServiceName } from "@dsb/contracts";
 
 /** Every NATS user, one per deployable. The services serve their subjects; the gateway only its fanout ones (`gateway.query.cancel`). */
 export const NATS_USERS = ["gateway", "catalog", "connector", "ingestion"] as const satisfies readonly Caller[];
 export type NatsUser = (typeof NATS_USERS)[number];
-
-/** Who publishes and who hears each event; `satisfies` makes a new event in EVENTS a type error here. */
-export const EVENT_ROUTES = {
-  "catalog.events.source.deleted": { publisher: "catalog", subscribers: ["gateway", "connector", "ingestion"] },
-  "catalog.events.source.changed": { publisher: "catalog", subscribers: ["gateway", "connector"] },
-  "catalog.events.source.health": { publisher: "catalog", subscribers: [] },
-  "gateway.events.query.cancelled": { publisher: "gateway", subscribers: ["connector"] },
-} as const satisfies Record<EventName, { publisher: NatsUser; subscribers: readonly NatsUser[] }>;
 
 /** JetStream Object Store bucket holding uploads in distributed mode, and who may use it. */
 export const UPLOAD_BUCKET = "dsb-uploads";

@@ -10,7 +10,7 @@ export interface QueryOutcome {
   ms: number;
 }
 
-type HistoryRecord = RequestOf<"catalog.history.record">;
+type HistoryRecord = RequestOf<"catalog.history.record_batch">["records"][number];
 
 /** Why an entry was given up: the queue was over its bound, the entry alone exceeds the bus's message size, or the catalog refused it for good. */
 export const HISTORY_DROP_REASONS = ["queue_full", "too_large", "refused"] as const;

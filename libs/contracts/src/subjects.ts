@@ -20,7 +20,10 @@ const HistoryRecordSchema = z.object({ actor: ActorSchema, entry: z.object({
 /** Most history records one `catalog.history.record_batch` carries. */
 export const HISTORY_BATCH_MAX = 200;
 
-/** Which services may call a subject. Enforced by NATS permissions in deploy/nats.conf. */
+/**
+ * Which services may call a subject: exactly those whose code calls it (test/deploy/bus-callers.test.ts
+ * checks both ways). Enforced by NATS permissions in deploy/nats.conf.
+ */
 export type Caller = "gateway" | "catalog" | "connector" | "ingestion";
 
 interface SubjectDef {
@@ -45,7 +48,7 @@ export const SUBJECTS = {
       /** false: the reply's `source.schema` is null (the caller sent it; a schema of thousands of tables is megabytes). */
       echo: z.boolean().default(true) }),
     reply: z.object({ source: DataSourceSchema }) }),
-  "catalog.source.get": def({ callers: ["gateway", "connector", "ingestion"], description: "One active source of the actor's tenant (redacted)",
+  "catalog.source.get": def({ callers: ["gateway", "connector"], description: "One active source of the actor's tenant (redacted)",
     request: z.object({ actor: ActorSchema, id: Id }),
     /** `config_version`: the version catalog.config.resolve reports (database sources), for callers that cache by it. */
     reply: z.object({ source: DataSourceSchema, config_version: z.string().nullable().optional() }) }),
@@ -66,7 +69,7 @@ export const SUBJECTS = {
     request: z.object({ actor: ActorSchema, id: Id }), reply: z.object({ health: SourceHealthSchema, checks: z.array(HealthCheckSchema) }) }),
   "catalog.health.list": def({ callers: ["gateway"], description: "Health of every active database source of the tenant, worst first",
     request: z.object({ actor: ActorSchema }), reply: z.object({ counts: HealthCountsSchema, sources: z.array(HealthSummarySchema) }) }),
-  "catalog.schema.put": def({ callers: ["gateway", "connector", "ingestion"], description: "Store a fresh schema; reply lists what changed",
+  "catalog.schema.put": def({ callers: ["connector"], description: "Store a fresh schema; reply lists what changed",
     request: z.object({ actor: ActorSchema, id: Id, schema: SourceSchemaSchema,
       /** false: the reply leaves out `schema` (the caller holds it; a schema of thousands of tables is megabytes). */
       echo: z.boolean().default(true) }),
@@ -80,9 +83,6 @@ export const SUBJECTS = {
   "catalog.config.resolve": def({ callers: ["connector"], description: "Decrypted connection config of a source (connector only)",
     request: z.object({ tenant_id: z.string().min(1), id: Id }),
     reply: z.object({ id: Id, db_type: z.string(), config: z.record(z.string(), z.unknown()), version: z.string() }) }),
-  "catalog.history.record": def({ callers: ["gateway", "connector", "ingestion"], description: "Append a query to the history",
-    request: HistoryRecordSchema,
-    reply: z.object({ id: Id }) }),
   "catalog.history.record_batch": def({ callers: ["gateway"], description: "Append several queries to the history in one statement (the gateway batches a burst)",
     request: z.object({ records: z.array(HistoryRecordSchema).min(1).max(HISTORY_BATCH_MAX) }),
     /** Per record, in order: its id, or null when its source is gone (deleted or another tenant's). */
@@ -183,6 +183,17 @@ export const EVENTS = {
 } as const;
 export type EventName = keyof typeof EVENTS;
 export type EventOf<E extends EventName> = z.infer<(typeof EVENTS)[E]>;
+
+/**
+ * Who publishes and who hears each event: exactly what the code does (checked like `callers`),
+ * turned into NATS permissions by deploy/gen-nats-conf.ts. `satisfies` makes a new event a type error here.
+ */
+export const EVENT_ROUTES = {
+  "catalog.events.source.deleted": { publisher: "catalog", subscribers: ["gateway", "connector", "ingestion"] },
+  "catalog.events.source.changed": { publisher: "catalog", subscribers: ["gateway", "connector"] },
+  "catalog.events.source.health": { publisher: "catalog", subscribers: [] },
+  "gateway.events.query.cancelled": { publisher: "gateway", subscribers: ["connector"] },
+} as const satisfies Record<EventName, { publisher: Caller; subscribers: readonly Caller[] }>;
 
 /** The concrete subject of a per-replica subject for one replica. */
 export const replicaSubject = (pattern: "connector.cursor.*" | "ingestion.cursor.*", replicaId: string) => pattern.replace("*", replicaId);

@@ -143,8 +143,8 @@ for (const { name, make } of BACKENDS) {
       await expectCode(client.request("catalog.source.delete", { actor: mallory, id }), "NOT_FOUND");
       await expectCode(client.request("catalog.schema.put", { actor: mallory, id, schema: schemaOf([]) }), "NOT_FOUND");
       await expectCode(client.request("catalog.history.list", { actor: mallory, data_source_id: id }), "NOT_FOUND");
-      await expectCode(client.request("catalog.history.record", { actor: mallory, entry: {
-        data_source_id: id, query: "select 1", query_config: null, natural_language_query: null, status: "success", error: null, result_count: 1, execution_time_ms: 1 } }), "NOT_FOUND");
+      expect((await client.request("catalog.history.record_batch", { records: [{ actor: mallory, entry: {
+        data_source_id: id, query: "select 1", query_config: null, natural_language_query: null, status: "success", error: null, result_count: 1, execution_time_ms: 1 } }] })).ids).toEqual([null]);
       await expectCode(client.request("catalog.config.resolve", { tenant_id: tenantB, id }), "NOT_FOUND");
       expect((await client.request("catalog.source.list", { actor: mallory })).sources).toEqual([]);
       expect((await client.request("catalog.source.get", { actor: alice, id })).source.id).toBe(id);
@@ -224,7 +224,7 @@ for (const { name, make } of BACKENDS) {
         natural_language_query: i === 1 ? "one" : null, status: i === 3 ? "error" as const : "success" as const,
         error: i === 3 ? "boom" : null, result_count: i, execution_time_ms: 10 * i });
       const ids: string[] = [];
-      for (const i of [1, 2, 3]) ids.push((await client.request("catalog.history.record", { actor: i === 2 ? bob : alice, entry: entry(i) })).id);
+      for (const i of [1, 2, 3]) ids.push((await client.request("catalog.history.record_batch", { records: [{ actor: i === 2 ? bob : alice, entry: entry(i) }] })).ids[0]!);
 
       const p1 = await client.request("catalog.history.list", { actor: alice, data_source_id: id, limit: 2 });
       expect(p1.queries).toHaveLength(2);

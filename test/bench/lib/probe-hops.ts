@@ -26,7 +26,7 @@ try {
     ["HTTP GET /api/data/sources/{id} (auth + catalog.source.get)", () => call(cluster.url, token, "GET", `/api/data/sources/${id}`)],
     ["bus catalog.source.get", () => bus.request("catalog.source.get", { actor, id })],
     ["bus catalog.config.resolve", () => bus.request("catalog.config.resolve", { tenant_id: "bench", id })],
-    ["bus catalog.history.record", () => bus.request("catalog.history.record", { actor, entry: { data_source_id: id, query: "select 1", query_config: null, natural_language_query: null, status: "success", error: null, result_count: 1, execution_time_ms: 1 } })],
+    ["bus catalog.history.record_batch", () => bus.request("catalog.history.record_batch", { records: [{ actor, entry: { data_source_id: id, query: "select 1", query_config: null, natural_language_query: null, status: "success", error: null, result_count: 1, execution_time_ms: 1 } }] })],
     ["bus connector.query (incl. config.resolve)", () => bus.request("connector.query", { tenant_id: "bench", id, sql: "select * from small10", limit: 1000, timeout_ms: 30000, read_only: true, stream: false })],
     ["HTTP POST query (everything)", () => call(cluster.url, token, "POST", `/api/data/sources/${id}/query`, { sql: "select * from small10" })],
   ];

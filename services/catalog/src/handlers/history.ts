@@ -3,12 +3,12 @@ import type { Handlers } from "@dsb/bus";
 import type { ParsedRequestOf } from "@dsb/contracts";
 import { decodeCursor, cutPage } from "../pagination.ts";
 import { HISTORY_COLUMNS, isoColumn, toHistoryEntry, toJson } from "../rows.ts";
-import { before, findActiveSource, NOT_FOUND, type CatalogDeps } from "./deps.ts";
+import { before, findActiveSource, type CatalogDeps } from "./deps.ts";
 import { createHistoryWriter } from "./history-writer.ts";
 
-type HistoryRecord = ParsedRequestOf<"catalog.history.record">;
+type HistoryRecord = ParsedRequestOf<"catalog.history.record_batch">["records"][number];
 
-export function historyHandlers({ db, maxReplyBytes }: CatalogDeps): Handlers<"catalog.history.record" | "catalog.history.record_batch" | "catalog.history.list"> {
+export function historyHandlers({ db, maxReplyBytes }: CatalogDeps): Handlers<"catalog.history.record_batch" | "catalog.history.list"> {
   const history = createHistoryWriter(db);
   /** Queues one record on the writer (records queued in the same tick share a statement); resolves to its id, or null if its source is gone. */
   const write = async ({ actor, entry }: HistoryRecord): Promise<string | null> => {
@@ -21,12 +21,6 @@ export function historyHandlers({ db, maxReplyBytes }: CatalogDeps): Handlers<"c
     return inserted ? id : null;
   };
   return {
-    "catalog.history.record": async (record) => {
-      const id = await write(record);
-      if (id === null) throw NOT_FOUND();
-      return { id };
-    },
-
     "catalog.history.record_batch": async ({ records }) => ({ ids: await Promise.all(records.map(write)) }),
 
     "catalog.history.list": async ({ actor, data_source_id, limit, cursor }) => {

@@ -11,7 +11,7 @@ import { updateHandlers } from "./update.ts";
 
 export type CatalogSubject =
   | "catalog.source.create" | "catalog.source.get" | "catalog.source.list" | "catalog.source.delete"
-  | "catalog.schema.put" | "catalog.schema.touch" | "catalog.config.resolve" | "catalog.history.record" | "catalog.history.record_batch" | "catalog.history.list"
+  | "catalog.schema.put" | "catalog.schema.touch" | "catalog.config.resolve" | "catalog.history.record_batch" | "catalog.history.list"
   | "catalog.files.referenced" | "catalog.source.update" | "catalog.health.test" | "catalog.health.get" | "catalog.health.list";
 
 /** Every catalog.* subject of libs/contracts; while the database is away each answers 503 UNAVAILABLE. */
