@@ -1,19 +1,16 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { AppError, ERROR_STATUS, type ErrorCode } from "@dsb/contracts";
-import { z } from "zod";
-import { toAppError } from "@dsb/bus";
+import { AppError, ERROR_STATUS, toAppError, type ErrorCode } from "@dsb/contracts";
 
 const CODE_BY_STATUS: Partial<Record<number, ErrorCode>> = { 400: "VALIDATION", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_FORMAT" };
 
-/** Any thrown value as the AppError the client should see (never a stack, never a secret). */
+/** Any thrown value as the AppError the client should see (never a stack, never a secret): Hono's HTTP errors here, the rest by `toAppError`. */
 export function asAppError(e: unknown): AppError {
   if (e instanceof HTTPException) {
     const code = CODE_BY_STATUS[e.status] ?? "INTERNAL";
     const message = e.status === 400 && /json/i.test(e.message) ? "Request body is not valid JSON" : e.message || code;
     return new AppError(code, message);
   }
-  if (e instanceof z.ZodError) return toAppError(e);
   return toAppError(e);
 }
 

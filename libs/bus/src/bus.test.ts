@@ -1,7 +1,9 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "@dsb/contracts";
-import { Bus, RawJson, WithBytes } from "./bus.ts";
+import { headers as natsHeaders } from "@nats-io/transport-node";
+import { ServiceError, ServiceErrorCodeHeader, ServiceErrorHeader } from "@nats-io/services";
+import { Bus, decodeJson, encodeJson, RawJson, WithBytes } from "./bus.ts";
 import { MemoryTransport } from "./memory.ts";
 import { NatsTransport } from "./nats.ts";
 import type { Transport } from "./transport.ts";
@@ -250,5 +252,58 @@ describe("bus over NATS: heartbeats of in-flight requests", () => {
     expect(err).toMatchObject({ code: "UNAVAILABLE", retryable: true, message: "The catalog replica handling this request stopped answering; retry" });
     expect(Date.now() - t0).toBeLessThan(5_000); // far below the 10 s timeout
     release();
+  });
+});
+
+describe("bus over NATS: error replies carry the micro-service error headers", () => {
+  let serverT: NatsTransport;
+  let clientT: NatsTransport;
+  let client: Bus;
+  beforeAll(async () => {
+    serverT = await NatsTransport.connect({ servers: nats.url, name: "hdr-server" });
+    clientT = await NatsTransport.connect({ servers: nats.url, name: "hdr-client" });
+    client = new Bus(clientT, { defaultTimeoutMs: 2000, namespace: "hdr" });
+    await new Bus(serverT, { namespace: "hdr" }).serve("catalog", {
+      "catalog.source.get": async (req) => {
+        if (req.id === "missing") throw new AppError("NOT_FOUND", "Data source not found");
+        if (req.id === "boom") throw new Error("secret internal detail");
+        return { source: { ...source, id: req.id } };
+      },
+    }, { replicaId: "r1" });
+  });
+  afterAll(async () => { await serverT.close(); await clientT.close(); });
+
+  const raw = (id: string) => clientT.nc.request("hdr.catalog.source.get", encodeJson({ actor, id }), { timeout: 2000 });
+
+  it("sets Nats-Service-Error-Code (the HTTP status) and Nats-Service-Error (the stable code), keeping the envelope", async () => {
+    const msg = await raw("missing");
+    expect(msg.headers?.get(ServiceErrorCodeHeader)).toBe("404");
+    expect(msg.headers?.get(ServiceErrorHeader)).toBe("NOT_FOUND");
+    expect(ServiceError.toServiceError(msg as never)).toMatchObject({ code: 404, message: "NOT_FOUND" });
+    expect(decodeJson(msg.data)).toEqual({ ok: false, error: { code: "NOT_FOUND", message: "Data source not found", retryable: false } });
+    const internal = await raw("boom");
+    expect(internal.headers?.get(ServiceErrorCodeHeader)).toBe("500");
+    expect(internal.headers?.get(ServiceErrorHeader)).toBe("INTERNAL");
+    expect(new TextDecoder().decode(internal.data)).not.toContain("secret");
+    const ok = await raw("s1");
+    expect(ok.headers?.get(ServiceErrorCodeHeader) ?? "").toBe("");
+  });
+
+  it("a reply with only the headers (no envelope) becomes the AppError they name", async () => {
+    const sub = serverT.nc.subscribe("hdr.catalog.source.list", {
+      callback: (_err, msg) => {
+        const h = natsHeaders();
+        h.set(ServiceErrorCodeHeader, "403");
+        h.set(ServiceErrorHeader, "FORBIDDEN");
+        msg.respond(new Uint8Array(0), { headers: h });
+      },
+    });
+    await serverT.nc.flush();
+    try {
+      await expect(client.request("catalog.source.list", { actor })).rejects.toMatchObject({ code: "FORBIDDEN" });
+    } finally {
+      sub.unsubscribe();
+    }
+    await expect(client.request("catalog.source.get", { actor, id: "missing" })).rejects.toMatchObject({ code: "NOT_FOUND", message: "Data source not found" });
   });
 });

@@ -1,9 +1,9 @@
 import { z } from "zod";
 import {
-  AppError, BusErrorSchema, describeIssues, EVENTS, SUBJECTS,
+  AppError, BusErrorSchema, describeIssues, EVENTS, SUBJECTS, toAppError,
   type EventName, type EventOf, type FanoutSubject, type ParsedRequestOf, type ReplyInputOf, type ReplyOf, type RequestOf, type ServiceName, type SubjectName,
 } from "@dsb/contracts";
-import type { FanoutHandler, Headers, Served, Transport } from "./transport.ts";
+import type { FanoutHandler, Headers, Reply, Served, Transport } from "./transport.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -117,12 +117,8 @@ const decodeEvent = (b: Uint8Array): unknown => JSON.parse(dec.decode(b));
 /** How every successful envelope starts: JSON.stringify({ ok: true, data }) and RawJson replies alike. */
 const OK_PREFIX = '{"ok":true,"data":';
 
-/** Rebuilds whatever a handler threw as an AppError that can cross the wire. */
-export function toAppError(e: unknown): AppError {
-  if (e instanceof AppError) return e;
-  if (e instanceof z.ZodError) return new AppError("VALIDATION", describeIssues(e));
-  return new AppError("INTERNAL", "Internal error");
-}
+/** An error reply: the `{ok:false, error}` envelope, flagged so the transport can mark it (NATS service error headers). */
+const errorReply = (err: AppError): Reply => ({ data: encodeJson({ ok: false, error: err.toBus() }), error: err.code });
 
 let seq = 0;
 export const newRequestId = () => `${Date.now().toString(36)}-${(seq++).toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
@@ -238,7 +234,7 @@ export class Bus {
         subject: this.wire(subject),
         queue: !perReplica,
         // Only fanout handlers (`listen`) may decline; a null here breaks the reply's contract.
-        handler: async (data: Uint8Array, headers: Headers) => (await run(data, headers)) ?? encodeJson({ ok: false, error: new AppError("INTERNAL", `No reply on ${subject}`).toBus() }),
+        handler: async (data: Uint8Array, headers: Headers) => (await run(data, headers)) ?? errorReply(new AppError("INTERNAL", `No reply on ${subject}`)),
       };
     });
     return this.transport.serve({ name: this.serviceName(service), version: opts.version ?? "0.1.0", metadata: { replica: opts.replicaId } }, endpoints);
@@ -254,16 +250,16 @@ export class Bus {
         if (!req.success) throw new AppError("VALIDATION", describeIssues(req.error));
         const out = await handler(req.data, { requestId, subject, headers });
         if (out === null) return null;
-        if (out instanceof RawJson) return await fitMessage(enc.encode(`${OK_PREFIX}${out.text}}`), this.transport.maxPayload, subject);
+        if (out instanceof RawJson) return { data: await fitMessage(enc.encode(`${OK_PREFIX}${out.text}}`), this.transport.maxPayload, subject) };
         const reply = def.reply.safeParse(out instanceof WithBytes ? out.reply : out);
         if (!reply.success) throw new AppError("INTERNAL", `Reply on ${subject} breaks its contract: ${describeIssues(reply.error)}`);
-        if (out instanceof WithBytes) return await fitMessage(frameWithBytes(encodeJson({ ok: true, data: reply.data }), out.bytes), this.transport.maxPayload, subject);
+        if (out instanceof WithBytes) return { data: await fitMessage(frameWithBytes(encodeJson({ ok: true, data: reply.data }), out.bytes), this.transport.maxPayload, subject) };
         // Awaited here: a reply too large for the bus is this handler's error, answered below.
-        return await encodeMessage({ ok: true, data: reply.data }, this.transport.maxPayload, subject);
+        return { data: await encodeMessage({ ok: true, data: reply.data }, this.transport.maxPayload, subject) };
       } catch (e) {
         const err = toAppError(e);
         if (err.code === "INTERNAL") this.opts.log?.error({ err: e, subject, requestId }, "❌ handler failed");
-        return encodeJson({ ok: false, error: err.toBus() });
+        return errorReply(err);
       }
     };
   }

@@ -32,7 +32,7 @@ export class MemoryTransport implements Transport {
     });
     try {
       // Copy so neither side can see the other's buffer, as on a real wire.
-      const reply = await Promise.race([ep.handler(data.slice(), { ...opts.headers }), timeout]);
+      const { data: reply } = await Promise.race([ep.handler(data.slice(), { ...opts.headers }), timeout]);
       this.checkSize(subject, reply);
       return reply;
     } finally {
@@ -69,7 +69,7 @@ export class MemoryTransport implements Transport {
       for (const h of handlers) {
         h(data.slice(), { ...opts.headers })
           .then((reply) => {
-            if (reply) { clearTimeout(timer); resolve(reply); }
+            if (reply) { clearTimeout(timer); resolve(reply.data); }
           }, () => undefined)
           .finally(() => {
             if (--left === 0) { clearTimeout(timer); resolve(null); }

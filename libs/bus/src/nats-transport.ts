@@ -2,9 +2,9 @@ import {
   createInbox, Empty, headers as natsHeaders, errors as natsErrors,
   type ConnectionOptions, type Msg, type MsgHdrs, type NatsConnection, type Subscription,
 } from "@nats-io/nats-core";
-import { Svcm } from "@nats-io/services";
-import { AppError, SERVICES } from "@dsb/contracts";
-import type { EndpointSpec, FanoutHandler, Headers, Served, ServiceSpec, Transport } from "./transport.ts";
+import { ServiceErrorCodeHeader, ServiceErrorHeader, Svcm } from "@nats-io/services";
+import { AppError, ERROR_STATUS, ErrorCodeSchema, SERVICES } from "@dsb/contracts";
+import type { EndpointSpec, FanoutHandler, Headers, Reply, Served, ServiceSpec, Transport } from "./transport.ts";
 
 /** Opens the connection: transport-node's `connect` (TCP) on Node, nats-core's `wsconnect` on edge runtimes. */
 export type NatsConnect = (opts: ConnectionOptions) => Promise<NatsConnection>;
@@ -102,6 +102,22 @@ class NoResponders extends AppError {
   }
 }
 
+/** Sends a fanout handler's reply; an error reply carries the micro-service error headers, as `respondError` of @nats-io/services sets them. */
+function respond(msg: Msg, reply: Reply): void {
+  if (!reply.error) { msg.respond(reply.data); return; }
+  const h = natsHeaders();
+  h.set(ServiceErrorCodeHeader, String(ERROR_STATUS[reply.error]));
+  h.set(ServiceErrorHeader, reply.error);
+  msg.respond(reply.data, { headers: h });
+}
+
+/** The AppError of an error reply that has only its headers: the stable code when `Nats-Service-Error` is one. */
+function errorFromHeaders(subject: string, h: MsgHdrs): AppError {
+  const code = ErrorCodeSchema.safeParse(h.get(ServiceErrorHeader));
+  if (code.success && code.data !== "INTERNAL") return new AppError(code.data, `The service answering ${subject} failed with ${code.data}`);
+  return new AppError("INTERNAL", `The service answering ${subject} failed (${h.get(ServiceErrorCodeHeader)} ${h.get(ServiceErrorHeader)})`.trim());
+}
+
 const unavailable = () => new AppError("UNAVAILABLE", "Message bus is unavailable; retry shortly", { retryable: true });
 const serviceOf = (subject: string) => subject.split(".").find((t) => t in SERVICES) ?? subject;
 const clampBeat = (ms: number) => Math.min(MAX_HEARTBEAT_MS, Math.max(MIN_HEARTBEAT_MS, ms));
@@ -193,6 +209,10 @@ export class NatsTransport implements Transport {
     if (!p) return; // late: the request already timed out
     if (msg.data.length === 0 && msg.headers?.code === 503)
       return this.settle(token, p, new NoResponders(`No service answers ${p.subject}; is it running?`));
+    // An error with nothing but the service error headers (a handler that crashed, or a responder
+    // outside this code base): the headers are all there is. With a body, the body's envelope says more.
+    if (msg.data.length === 0 && msg.headers?.get(ServiceErrorCodeHeader))
+      return this.settle(token, p, errorFromHeaders(p.subject, msg.headers));
     this.pending.delete(token);
     clearTimeout(p.timer);
     p.resolve(msg.data);
@@ -291,8 +311,8 @@ export class NatsTransport implements Transport {
           // Responding fails only when the connection closed meanwhile; the requester then sees silence.
           const answer = (send: () => void) => { stopBeats(); try { send(); } catch { /* connection closed */ } };
           ep.handler(msg.data, hdrs).then(
-            (reply) => answer(() => msg.respond(reply)),
-            () => answer(() => msg.respondError(500, "handler failed")),
+            (reply) => answer(() => (reply.error ? msg.respondError(ERROR_STATUS[reply.error], reply.error, reply.data) : msg.respond(reply.data))),
+            () => answer(() => msg.respondError(ERROR_STATUS.INTERNAL, "INTERNAL")),
           );
         },
       });
@@ -320,7 +340,7 @@ export class NatsTransport implements Transport {
         if (msg.headers) for (const [k, v] of msg.headers) hdrs[k] = v[0] ?? "";
         handler(msg.data, hdrs).then((reply) => {
           // Responding fails only when the connection closed meanwhile; the requester then sees silence.
-          if (reply && msg.reply) try { msg.respond(reply); } catch { /* connection closed */ }
+          if (reply && msg.reply) try { respond(msg, reply); } catch { /* connection closed */ }
         }, () => undefined);
       },
     });

@@ -1,10 +1,19 @@
+import type { ErrorCode } from "@dsb/contracts";
+
 /** Headers that travel with every request; `x-request-id` ties logs across services. */
 export type Headers = Record<string, string>;
 
-export type RawHandler = (data: Uint8Array, headers: Headers) => Promise<Uint8Array>;
+/**
+ * A handler's answer. `error` (the stable code) marks an error reply: NATS sends it with the
+ * micro-service error headers (`Nats-Service-Error-Code`: the code's HTTP status,
+ * `Nats-Service-Error`: the code), as `@nats-io/services` does; the body is the same envelope.
+ */
+export interface Reply { data: Uint8Array; error?: ErrorCode }
+
+export type RawHandler = (data: Uint8Array, headers: Headers) => Promise<Reply>;
 
 /** A handler of a fanout subject: null means "not mine", and nothing is sent back. */
-export type FanoutHandler = (data: Uint8Array, headers: Headers) => Promise<Uint8Array | null>;
+export type FanoutHandler = (data: Uint8Array, headers: Headers) => Promise<Reply | null>;
 
 export interface EndpointSpec {
   /** Name shown in `$SRV` info/stats ([-\w]+). */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AppError } from "./errors.ts";
+import { AppError, describeIssues } from "./errors.ts";
 import { SourceNameSchema } from "./source.ts";
 import { refuseUnknownFields } from "./config-fields.ts";
 
@@ -175,14 +175,6 @@ export function normalizeDbType(t: unknown): DbType {
   const resolved = DB_TYPE_ALIASES[lower] ?? lower;
   if (isDbType(resolved)) return resolved;
   throw new AppError("UNSUPPORTED_DATABASE", `Unsupported database type: ${t}. Supported: [${DB_TYPES.join(", ")}]`);
-}
-
-/** Turns a zod failure into one readable sentence naming the fields. */
-export function describeIssues(error: z.ZodError): string {
-  return error.issues
-    .slice(0, 5)
-    .map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message))
-    .join("; ");
 }
 
 /**

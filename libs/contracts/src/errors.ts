@@ -69,14 +69,23 @@ export class AppError extends Error {
   }
 }
 
-export const isAppError = (e: unknown): e is AppError => e instanceof AppError;
+/** Turns a zod failure into one readable sentence naming the fields. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message))
+    .join("; ");
+}
 
-/** Shorthands that read well at the throw site. */
-export const errors = {
-  validation: (message: string, details?: Record<string, unknown>) => new AppError("VALIDATION", message, { details }),
-  notFound: (what = "Data source") => new AppError("NOT_FOUND", `${what} not found`),
-  forbidden: (message: string) => new AppError("FORBIDDEN", message),
-  unavailable: (message: string) => new AppError("UNAVAILABLE", message, { retryable: true }),
-  timeout: (message: string) => new AppError("TIMEOUT", message, { retryable: true }),
-  internal: (message = "Internal error") => new AppError("INTERNAL", message),
-} as const;
+/**
+ * Whatever was thrown, as the AppError that may cross the bus or reach a client: an AppError as
+ * it is, a zod failure as VALIDATION naming the fields, anything else INTERNAL "Internal error"
+ * (its message may hold a stack or a secret; it stays in `cause`, for the log). The one place this
+ * mapping lives: callers with more context (the gateway's HTTP errors, the connector's driver
+ * errors) map what they know and hand the rest here.
+ */
+export function toAppError(e: unknown): AppError {
+  if (e instanceof AppError) return e;
+  if (e instanceof z.ZodError) return new AppError("VALIDATION", describeIssues(e));
+  return new AppError("INTERNAL", "Internal error", { cause: e });
+}

@@ -1,7 +1,7 @@
 import { performance } from "node:perf_hooks";
 import { AppError, type CheckResult, type ParsedRequestOf } from "@dsb/contracts";
 import type { Connection } from "./drivers/types.ts";
-import { resolveSource, throwaway, toAppError, type ConnectorDeps } from "./query.ts";
+import { mapDriverError, resolveSource, throwaway, type ConnectorDeps } from "./query.ts";
 
 /** Errors that say the check could not run (the caller retries later), not that the source failed. */
 const DID_NOT_RUN: ReadonlySet<string> = new Set(["NOT_FOUND", "UNAVAILABLE", "TIMEOUT"]);
@@ -16,7 +16,7 @@ export async function handleHealthCheck(deps: ConnectorDeps, req: ParsedRequestO
   const t0 = performance.now();
   const elapsed = () => Math.round(performance.now() - t0);
   const failed = (e: unknown): CheckResult => {
-    const err = toAppError(e, "connect");
+    const err = mapDriverError(e, "connect");
     return { ok: false, latency_ms: elapsed(), server_version: null, error: { code: err.code, message: err.message } };
   };
   let src;

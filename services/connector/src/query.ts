@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { CursorRegistry, pageBudget, PageReader, RawJson, WithBytes, type Bus, type TtlCache } from "@dsb/bus";
 import {
-  AppError, buildSchema, parseDatabaseConfig, replicaSubject,
+  AppError, buildSchema, parseDatabaseConfig, replicaSubject, toAppError,
   type Actor, type DatabaseConfig, type ParsedRequestOf, type QueryPage, type SchemaChange, type SourceSchema,
 } from "@dsb/contracts";
 import type { Logger } from "@dsb/runtime";
@@ -95,21 +95,20 @@ export interface ConnectorDeps {
 type AnyDriver = Driver<any>;
 
 /**
- * Maps driver failures to the API's codes; messages are already free of secrets. `signal` is the
- * query's own: a driver that reports any abort as "cancelled" still fails with TIMEOUT when the
- * connector's timer aborted it.
+ * Maps driver failures to the API's codes (messages are already free of secrets); anything else
+ * goes to the contracts' `toAppError`. `signal` is the query's own: a driver that reports any abort
+ * as "cancelled" still fails with TIMEOUT when the connector's timer aborted it.
  */
-export function toAppError(e: unknown, what: "connect" | "query", timeoutMs?: number, signal?: AbortSignal): AppError {
-  if (e instanceof AppError) return e;
+export function mapDriverError(e: unknown, what: "connect" | "query", timeoutMs?: number, signal?: AbortSignal): AppError {
   if (e instanceof DriverError) {
-    if (e.kind === "cancelled" && (signal?.reason as DriverError | undefined)?.kind === "timeout") return toAppError(signal!.reason, what, timeoutMs);
+    if (e.kind === "cancelled" && (signal?.reason as DriverError | undefined)?.kind === "timeout") return mapDriverError(signal!.reason, what, timeoutMs);
     if (e.kind === "connection") return new AppError("CONNECTION_FAILED", e.message);
     if (e.kind === "timeout")
       return new AppError("TIMEOUT", timeoutMs ? `Query exceeded its timeout of ${timeoutMs} ms and was cancelled` : e.message);
     if (e.kind === "cancelled") return new AppError("CANCELLED", "Query was cancelled");
     return new AppError(what === "connect" ? "CONNECTION_FAILED" : "QUERY_FAILED", e.message);
   }
-  return new AppError("INTERNAL", "Internal error", { cause: e });
+  return toAppError(e);
 }
 
 const stripMarkers = (c: Record<string, unknown>) => Object.fromEntries(Object.entries(c).filter(([k]) => !k.startsWith("__enc_")));
@@ -138,7 +137,7 @@ export async function leaseSource(deps: ConnectorDeps, src: ResolvedSource): Pro
   try {
     return await deps.pools.lease(src.id, src.version, () => connectChecked(src.driver, src.config, deps.policy));
   } catch (e) {
-    throw toAppError(e, "connect");
+    throw mapDriverError(e, "connect");
   }
 }
 
@@ -147,7 +146,7 @@ export async function throwaway(deps: Pick<ConnectorDeps, "policy">, config: Dat
   try {
     return await connectChecked(await driverFor(config.type), config, deps.policy);
   } catch (e) {
-    throw toAppError(e, "connect");
+    throw mapDriverError(e, "connect");
   }
 }
 
@@ -177,7 +176,7 @@ export async function handleTest(deps: ConnectorDeps, config: DatabaseConfig) {
       ...(hostKey ? { ssh_host_key_sha256: hostKey } : {}),
     };
   } catch (e) {
-    throw toAppError(e, "connect");
+    throw mapDriverError(e, "connect");
   }
 }
 
@@ -187,7 +186,7 @@ export async function handleIntrospect(deps: ConnectorDeps, req: ParsedRequestOf
     try {
       return { schema: buildSchema(await conn.introspect()) };
     } catch (e) {
-      throw toAppError(e, "query");
+      throw mapDriverError(e, "query");
     } finally {
       await conn.close().catch(() => undefined);
     }
@@ -200,7 +199,7 @@ export async function handleIntrospect(deps: ConnectorDeps, req: ParsedRequestOf
   try {
     live = lease.conn.introspectJson ? { json: await lease.conn.introspectJson() } : { schema: buildSchema(await lease.conn.introspect()) };
   } catch (e) {
-    throw toAppError(e, "query");
+    throw mapDriverError(e, "query");
   } finally {
     lease.release();
   }
@@ -316,7 +315,7 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
     }
   } catch (e) {
     cleanup();
-    throw toAppError(e, "query", req.timeout_ms, abort.signal);
+    throw mapDriverError(e, "query", req.timeout_ms, abort.signal);
   }
 
   meta.budget = pageBudget(deps.bus.maxPayload, metaBytes({ cursor: { subject: replicaSubject("connector.cursor.*", deps.replicaId), id: "x".repeat(36) }, row_count: 0, execution_time_ms: 0 }));
@@ -331,7 +330,7 @@ export async function handleQuery(deps: ConnectorDeps, req: ParsedRequestOf<"con
   } catch (e) {
     await reader.close().catch(() => undefined);
     cleanup();
-    throw toAppError(e, "query", req.timeout_ms, abort.signal);
+    throw mapDriverError(e, "query", req.timeout_ms, abort.signal);
   }
   const execution_time_ms = Math.round(performance.now() - started);
   if (page.done) {
@@ -386,14 +385,14 @@ export async function handleCursor(deps: ConnectorDeps, req: ParsedRequestOf<"co
   let result: { page: PageOut; meta: CursorMeta };
   try {
     result = await deps.cursors.use(req.id, async (reader, meta) => {
-      const page = await nextPage(meta).catch((e: unknown) => { throw toAppError(e, "query", undefined, meta.abort.signal); });
+      const page = await nextPage(meta).catch((e: unknown) => { throw mapDriverError(e, "query", undefined, meta.abort.signal); });
       // Not after a close that raced this pull (the reader is then done).
       if (!page.done && !reader.done) readAhead(meta);
       return { page, meta };
     });
   } catch (e) {
     if (e instanceof AppError) throw e;
-    throw toAppError(e, "query");
+    throw mapDriverError(e, "query");
   }
   const { page, meta } = result;
   if (page.done) await deps.cursors.close(req.id);
