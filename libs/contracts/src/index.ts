@@ -8,3 +8,4 @@ export * from "./query.ts";
 export * from "./health.ts";
 export * from "./subjects.ts";
 export * from "./values.ts";
+export * from "./asyncapi.ts";
