@@ -280,7 +280,7 @@ describe("bus over NATS: error replies carry the micro-service error headers", (
     expect(msg.headers?.get(ServiceErrorCodeHeader)).toBe("404");
     expect(msg.headers?.get(ServiceErrorHeader)).toBe("NOT_FOUND");
     expect(ServiceError.toServiceError(msg as never)).toMatchObject({ code: 404, message: "NOT_FOUND" });
-    expect(decodeJson(msg.data)).toEqual({ ok: false, error: { code: "NOT_FOUND", message: "Data source not found", retryable: false } });
+    expect(await decodeJson(msg.data)).toEqual({ ok: false, error: { code: "NOT_FOUND", message: "Data source not found", retryable: false } });
     const internal = await raw("boom");
     expect(internal.headers?.get(ServiceErrorCodeHeader)).toBe("500");
     expect(internal.headers?.get(ServiceErrorHeader)).toBe("INTERNAL");
