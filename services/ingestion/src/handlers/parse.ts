@@ -1,0 +1,40 @@
+import type { Handlers } from "@dsb/bus";
+import { parseUpload, removeDatasets } from "../parse.ts";
+import { ownKey, type IngestionDeps } from "./deps.ts";
+
+/** At most this many parses at once per replica: each holds a file and a batch of rows. */
+export const MAX_PARALLEL_PARSES = 2;
+
+/** Runs at most `n` calls at once; the others wait in arrival order. */
+function limiter(n: number) {
+  let active = 0;
+  const queue: (() => void)[] = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (active >= n) await new Promise<void>((r) => queue.push(r));
+    active++;
+    try { return await fn(); } finally { active--; queue.shift()?.(); }
+  };
+}
+
+/** ingestion.parse (an upload into a typed dataset) and ingestion.discard (the upload and its dataset). */
+export function parseHandlers({ store, log, cache, busy }: IngestionDeps): Handlers<"ingestion.parse" | "ingestion.discard"> {
+  const parsing = limiter(MAX_PARALLEL_PARSES);
+  return {
+    "ingestion.parse": async (req) => {
+      ownKey(req.tenant_id, req.key);
+      const started = Date.now();
+      busy.add(req.key);
+      const reply = await parsing(() => parseUpload(store, req.key, req.filename)).finally(() => busy.delete(req.key));
+      log.info({ key: req.key, format: reply.format, rows: reply.row_count, bytes: reply.dataset_bytes, ms: Date.now() - started }, "✅ upload parsed");
+      return reply;
+    },
+    "ingestion.discard": async (req) => {
+      ownKey(req.tenant_id, req.key);
+      cache.evict(req.key);
+      const n = await removeDatasets(store, req.key);
+      const had = await store.exists(req.key);
+      if (had) await store.delete(req.key);
+      return { removed: had || n > 0 };
+    },
+  };
+}
