@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openBlobStore } from "@dsb/storage";
 import { natsConnectionOf } from "@dsb/runtime";
-import { declareHuge, parquet, workbook } from "../../services/ingestion/src/corpus.test-helpers.ts";
+import { declareHuge, parquet, workbook } from "../support/corpus.ts";
 import { startTestSystem, type RunningSystem } from "../support/system.ts";
 
 let sys: RunningSystem;

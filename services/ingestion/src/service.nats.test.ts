@@ -5,7 +5,7 @@ import { createLogger, parseEnv } from "@dsb/runtime";
 import { uniqueId } from "@dsb/runtime/testing";
 import { openBlobStore, ObjectStoreBlobStore, type BlobStore } from "@dsb/storage";
 import { startIngestion } from "./index.ts";
-import { parquet, workbook } from "./corpus.test-helpers.ts";
+import { parquet, workbook } from "../../../test/support/corpus.ts";
 
 /** Distributed mode: real NATS, uploads and datasets in the JetStream Object Store, service and client on separate connections. */
 const NATS = process.env.TEST_NATS_URL ?? "127.0.0.1:4222";

@@ -9,7 +9,7 @@ import { testBus, uniqueId } from "@dsb/runtime/testing";
 import { FsBlobStore, type BlobStore } from "@dsb/storage";
 import { parquetWriteBuffer } from "hyparquet-writer";
 import { startIngestion } from "./index.ts";
-import { declareHuge, parquet, parquetTyped, PNG, workbook } from "./corpus.test-helpers.ts";
+import { declareHuge, parquet, parquetTyped, PNG, workbook } from "../../../test/support/corpus.ts";
 
 const tenant = uniqueId("tenant");
 let dir: string;

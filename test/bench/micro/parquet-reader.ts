@@ -1,6 +1,6 @@
 /**
  * In-process micro bench of Parquet → Arrow IPC (reader + dataset writer, no cluster):
- * `npx tsx services/ingestion/src/formats/parquet/bench-parquet.ts [file.parquet] [rounds] [--rows] [--no-digest] [--decode]`.
+ * `npx tsx test/bench/micro/parquet-reader.ts [file.parquet] [rounds] [--rows] [--no-digest] [--decode]`.
  * `--decode` gives only flat.ts's CPU time per column (column chunks read beforehand).
  * Default file is the one `test/bench/run.ts --only parquet-ingest` generates. Prints time, rows/s,
  * peak RSS and a digest of the decoded Arrow values, so a faster reader can be checked to give the same
@@ -9,13 +9,13 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { parquetMetadata, parquetSchema } from "hyparquet";
-import { slabKind } from "../../dataset/bulk.ts";
-import { ChunkDecoder, decodeChunk } from "./flat.ts";
-import { fastPlan } from "./plan.ts";
+import { slabKind } from "../../../services/ingestion/src/dataset/bulk.ts";
+import { ChunkDecoder, decodeChunk } from "../../../services/ingestion/src/formats/parquet/flat.ts";
+import { fastPlan } from "../../../services/ingestion/src/formats/parquet/plan.ts";
 import { tableFromIPC } from "@uwdata/flechette";
 import type { BlobStore } from "@dsb/storage";
-import { writeArrowTable } from "../../dataset/write.ts";
-import { parquetColumnType, readParquet } from "./index.ts";
+import { writeArrowTable } from "../../../services/ingestion/src/dataset/write.ts";
+import { parquetColumnType, readParquet } from "../../../services/ingestion/src/formats/parquet/index.ts";
 
 const args = process.argv.slice(2);
 const rowsPath = args.includes("--rows");

@@ -3,12 +3,12 @@
  * mixed CSV of about 100 MB in /tmp and prints MB/s of the inference pass, of
  * a full row-wise read (inference + converting every row) and of the single
  * columnar pass the dataset writer uses (Arrow builders, no store), with peak RSS.
- *   npx tsx services/ingestion/src/formats/csv/bench-csv.ts [megabytes]
+ *   npx tsx test/bench/micro/csv-reader.ts [megabytes]
  */
 import { createWriteStream } from "node:fs";
 import { stat, unlink } from "node:fs/promises";
 import { once } from "node:events";
-import { inferCsv, readCsv, readCsvDataset } from "./index.ts";
+import { inferCsv, readCsv, readCsvDataset } from "../../../services/ingestion/src/formats/csv/index.ts";
 
 const targetMb = Number(process.argv[2] ?? 100);
 const path = `/tmp/bench-csv-${process.pid}.csv`;
