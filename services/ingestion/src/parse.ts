@@ -2,13 +2,13 @@ import { basename } from "node:path";
 import { AppError, buildSchema, type FileFormat, type ReplyInputOf } from "@dsb/contracts";
 import type { BlobStore } from "@dsb/storage";
 import { detectFormat, SNIFF_BYTES } from "./detect.ts";
-import type { FormatReader, ParsedTable } from "./formats/types.ts";
+import type { FormatReader, ParsedTable } from "./dataset/table.ts";
 import { datasetPrefix, manifestKey, SQL_TYPE, tableFileKey, type Manifest } from "./dataset/layout.ts";
 import { writeArrowTable } from "./dataset/write.ts";
 
 /** Readers load on first use: exceljs and hyparquet stay out of memory until a file needs them. */
 export const READERS: Record<FileFormat, () => Promise<FormatReader>> = {
-  csv: async () => (await import("./formats/csv/index.ts")).readCsv,
+  csv: async () => (await import("./formats/csv/index.ts")).readCsvDataset,
   xlsx: async () => (await import("./formats/xlsx/index.ts")).readXlsx,
   json: async () => (await import("./formats/json/index.ts")).readJson,
   ndjson: async () => (await import("./formats/json/index.ts")).readNdjson,

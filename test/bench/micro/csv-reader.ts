@@ -8,7 +8,7 @@
 import { createWriteStream } from "node:fs";
 import { stat, unlink } from "node:fs/promises";
 import { once } from "node:events";
-import { inferCsv, readCsv, readCsvDataset } from "../../../services/ingestion/src/formats/csv/index.ts";
+import { inferCsv, readCsvDataset } from "../../../services/ingestion/src/formats/csv/index.ts";
 
 const targetMb = Number(process.argv[2] ?? 100);
 const path = `/tmp/bench-csv-${process.pid}.csv`;
@@ -62,7 +62,7 @@ console.log(inf.columns.map((c) => `${c.name}:${c.type}${c.nullable ? "?" : ""}`
 
 t0 = performance.now();
 c0 = process.cpuUsage();
-const [table] = await readCsv(path, { tableName: "bench" });
+const [table] = await readCsvDataset(path, { tableName: "bench" });
 let rows = 0;
 for await (const batch of table!.rows()) rows += batch.length;
 const fullS = (performance.now() - t0) / 1000;

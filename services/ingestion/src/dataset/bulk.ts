@@ -1,6 +1,6 @@
 import { batchType, Column } from "@uwdata/flechette";
 import { AppError } from "@dsb/contracts";
-import type { ColumnType } from "../formats/types.ts";
+import type { ColumnType } from "./column-type.ts";
 import { ColumnBuilder, type ArrowValue } from "./columns.ts";
 
 /**

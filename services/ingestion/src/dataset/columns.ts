@@ -1,7 +1,7 @@
 import { batchType, Column, type DataType } from "@uwdata/flechette";
 import { AppError } from "@dsb/contracts";
-import type { ColumnType } from "../formats/types.ts";
-import { arrowType } from "./arrow-type.ts";
+import type { ColumnType } from "./column-type.ts";
+import { arrowType } from "./column-type.ts";
 
 /**
  * Arrow-native values a builder takes (what readers push on the columnar path):

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { COLUMN_TYPES, type ColumnType } from "../formats/types.ts";
+import { COLUMN_TYPES, type ColumnType } from "./column-type.ts";
 
 /** Where the datasets of an upload live: beside it, so file_path (the upload key) finds them. */
 export const datasetPrefix = (uploadKey: string) => `${uploadKey}.dataset/`;

@@ -1,11 +1,12 @@
 import { tableFromColumns, tableToIPC, type Column } from "@uwdata/flechette";
 import { AppError } from "@dsb/contracts";
 import type { BlobStore } from "@dsb/storage";
-import type { ColumnType, ParsedColumn, ParsedTable } from "../formats/types.ts";
+import type { ColumnType } from "./column-type.ts";
+import type { ParsedColumn, ParsedTable, StartOver } from "./table.ts";
 import { batchBuilders, batchRowsFor, type ArrowValue, type ColumnBuilder } from "./columns.ts";
 import { columnKey } from "./layout.ts";
 
-export { arrowType } from "./arrow-type.ts";
+export { arrowType } from "./column-type.ts";
 
 const DAY_MS = 86_400_000;
 
@@ -39,17 +40,6 @@ export function toArrow(v: unknown, t: ColumnType): ArrowValue {
 }
 
 const EOS_BYTES = 8;
-
-/**
- * Thrown by a reader's columnar() when what it yielded so far was built on a
- * guess the rest of the file contradicted: the writer drops what it wrote and
- * writes `table` instead. An AppError so stores pass it through unchanged.
- */
-export class RereadTable extends AppError {
-  constructor(readonly table: ParsedTable) {
-    super("PARSE_FAILED", "The reader has to read the file again with other column types");
-  }
-}
 
 /** Record batches of builders from a row-wise reader. */
 async function* batchesFromRows(table: ParsedTable, batchRows: number): AsyncGenerator<ColumnBuilder[]> {
@@ -138,6 +128,9 @@ export async function writeArrowTable(store: BlobStore, key: string, table: Pars
     return sink;
   };
 
+  /** Set when the reader's columnar pass ended with a StartOver: the put is abandoned and this table written instead. */
+  const restart: { with?: StartOver } = {};
+
   async function* chunks(): AsyncGenerator<Uint8Array> {
     let first = true;
     // The stream of one batch is schema message, record batch message, end-of-stream marker.
@@ -147,7 +140,17 @@ export async function writeArrowTable(store: BlobStore, key: string, table: Pars
       return body;
     };
     const source = table.columnar ? table.columnar(batchRows) : batchesFromRows(table, batchRows);
-    for await (const b of source) {
+    for (;;) {
+      const next = await source.next();
+      if (next.done) {
+        if (next.value) {
+          restart.with = next.value;
+          // Failing the put makes the store drop what it has; writeArrowTable then writes the exact table.
+          throw new Error("the reader starts over");
+        }
+        break;
+      }
+      const b = next.value;
       rowCount += b[0]?.length ?? 0;
       yield* flush(encode(b));
     }
@@ -161,7 +164,7 @@ export async function writeArrowTable(store: BlobStore, key: string, table: Pars
     ({ size } = await store.put(key, chunks(), { maxBytes: Number.MAX_SAFE_INTEGER }));
   } catch (e) {
     // The failed put left nothing; write the reader's exact table instead.
-    if (e instanceof RereadTable) return writeArrowTable(store, key, e.table);
+    if (restart.with) return writeArrowTable(store, key, restart.with.startOver);
     throw e;
   }
   return { rowCount, bytes: size, columns: cols.map((c, i) => ({ ...c, nullable: hasNull[i]! })) };

@@ -1,4 +1,4 @@
-import type { ColumnType } from "./types.ts";
+import type { ColumnType } from "../dataset/table.ts";
 
 /**
  * Type inference shared by the JSON/NDJSON and XLSX readers: each value has a

@@ -1,6 +1,6 @@
 import * as aq from "arquero";
 import { AppError, integerValue, type ColumnMeta, type QueryConfig } from "@dsb/contracts";
-import type { ColumnType } from "../formats/types.ts";
+import type { ColumnType } from "../dataset/column-type.ts";
 import { columnKey, SQL_TYPE, type ManifestTable } from "../dataset/layout.ts";
 import { naiveTimestamp, pad } from "../formats/infer.ts";
 import type { ArqueroTable } from "./load.ts";

@@ -1,7 +1,7 @@
 import { AppError } from "@dsb/contracts";
 import { toArrow } from "../../dataset/write.ts";
 import type { ArrowValue, ColumnBuilder } from "../../dataset/columns.ts";
-import type { ColumnType } from "../types.ts";
+import type { ColumnType } from "../../dataset/table.ts";
 import {
   T_BIGINT, T_BOOL, T_DATE_DMY, T_DATE_ISO, T_DATE_MDY, T_DECIMAL, T_DOUBLE, T_INT, T_TIME,
   T_TS_DMY, T_TS_ISO, T_TS_MDY, T_TSTZ, daysInMonth, slashDateParts, timeEnd, zoneOffset,

@@ -4,7 +4,7 @@ import { bomEncoding, bomlessUtf16, isUtf8Slice } from "./encoding.ts";
  * Format detection hook: true when the first bytes of a file read as text
  * (UTF-8, UTF-16 or a single-byte encoding) with almost no control characters
  * and do not start like JSON (`{` or `[`). An empty head is claimed too, so
- * that readCsv can answer "The file is empty" instead of "unknown format".
+ * that the CSV reader can answer "The file is empty" instead of "unknown format".
  */
 export function looksLikeDelimitedText(head: Uint8Array): boolean {
   if (head.length === 0) return true;

@@ -1,4 +1,4 @@
-import type { ColumnType } from "../types.ts";
+import type { ColumnType } from "../../dataset/table.ts";
 
 /*
  * Type inference as bit sets: each value yields the set of representations it

@@ -1,6 +1,6 @@
 import { stat } from "node:fs/promises";
 import { AppError } from "@dsb/contracts";
-import type { FormatReader, ParsedColumn, ParsedTable } from "../types.ts";
+import type { ParsedColumn, ParsedTable, StartOver } from "../../dataset/table.ts";
 import { ByteRowParser, fieldText, type ByteFields } from "./byte-parser.ts";
 import {
   ISO_DATE_CLASS, ISO_TS_CLASS, SHORT_DECIMAL_CLASS, SMALL_INT_CLASS,
@@ -16,7 +16,6 @@ import type { Dialect } from "./parser.ts";
 import {
   HEAD_SAMPLE_BYTES, SLICE_SAMPLE_BYTES, type ReadAt, type SniffResult, fileReader, readSamples, slicePositions, sniffDialect,
 } from "./sniff.ts";
-import { RereadTable } from "../../dataset/write.ts";
 
 /** Rows per batch yielded by `rows()`. */
 export const CSV_BATCH_ROWS = 8192;
@@ -269,23 +268,6 @@ export async function* columnarBatches(source: AsyncIterable<Uint8Array>, inf: C
   if (b[0]!.length > 0) yield b;
 }
 
-/**
- * Delimited text (CSV, TSV, `;` or `|` separated) as one table named
- * `opts.tableName`. Reads the file twice as a stream: once to sniff and infer
- * (rowCount is then exact), once per `rows()` call to convert.
- */
-export const readCsv: FormatReader = async (path, opts) => {
-  const inf = await inferCsv(path, opts.maxCells);
-  const table: ParsedTable = {
-    name: opts.tableName,
-    columns: inf.columns,
-    rowCount: inf.rowCount,
-    rows: () => convertedRows(path, inf),
-    columnar: (batchRows) => columnarBatches(fileChunks(path), inf, batchRows),
-  };
-  return [table];
-};
-
 /** How much of the file the single-pass reader infers its guess from. */
 export const GUESS_BYTES = 1024 * 1024;
 
@@ -293,7 +275,7 @@ const sameInference = (a: CsvInference, b: CsvInference): boolean =>
   a.hasHeader === b.hasHeader && a.skipRows === b.skipRows && a.encoding === b.encoding &&
   a.formats.length === b.formats.length && a.formats.every((f, k) => f === b.formats[k]);
 
-/** The two-pass table of an exact inference (what readCsv gives). */
+/** The two-pass table of an exact inference: small files, and what a single pass starts over with. */
 const exactTable = (path: string, name: string, inf: CsvInference): ParsedTable => ({
   name,
   columns: inf.columns,
@@ -326,9 +308,9 @@ interface Guess {
  * types guessed from the first GUESS_BYTES. When the whole file confirms the
  * guess (the usual case) the batches already written are the dataset; when a
  * later value contradicts it, the writer is told to start again with the exact
- * two-pass table (RereadTable), so the result never depends on the guess.
+ * two-pass table (it ends with a StartOver), so the result never depends on the guess.
  */
-async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<ColumnBuilder[]> {
+async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<ColumnBuilder[], StartOver | void> {
   const guess = g.inference;
   const st = new Inference(g.sniffed, g.maxCells ?? Number.POSITIVE_INFINITY);
   const F = guess.formats;
@@ -415,15 +397,15 @@ async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<Colu
     // What the parser found may come from a dialect the whole file does not have; a failed read stays a failed read.
     if (!(e instanceof AppError && e.code === "PARSE_FAILED") && !isDecodeError(e)) throw e;
     const exact = await g.verify();
-    if (exact) throw new RereadTable(exact);
+    if (exact) return { startOver: exact };
     if (!isDecodeError(e) || g.encoding !== "utf-8") throw e;
     // Invalid UTF-8 past the sampled places: the file is a single-byte encoding after all.
     const path = await g.local();
-    throw new RereadTable(exactTable(path, g.name, await inferPass(fileChunks(path), "windows-1252", g.sniffed, g.maxCells)));
+    return { startOver: exactTable(path, g.name, await inferPass(fileChunks(path), "windows-1252", g.sniffed, g.maxCells)) };
   }
   const exact = await g.verify();
-  if (exact) throw new RereadTable(exact);
-  if (!ok || !sameInference(inf, guess)) throw new RereadTable(exactTable(await g.local(), g.name, inf));
+  if (exact) return { startOver: exact };
+  if (!ok || !sameInference(inf, guess)) return { startOver: exactTable(await g.local(), g.name, inf) };
   yield* flush();
   if (b[0]!.length > 0) yield b;
 }
@@ -439,7 +421,8 @@ async function* prefix(path: string, bytes: number): AsyncGenerator<Buffer> {
 }
 
 /**
- * readCsv for the dataset writer: one pass instead of two in the usual case
+ * Delimited text (CSV, TSV, `;` or `|` separated) from a local file, as one
+ * table named `opts.tableName`: one pass instead of two in the usual case
  * (see guessedBatches). `columns` and `rowCount` are the guess until the
  * writer has run; the writer reports the exact ones. Small files take the
  * exact path.

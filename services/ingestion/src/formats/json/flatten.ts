@@ -1,5 +1,5 @@
 import { kindOf, toTyped, widen } from "../infer.ts";
-import type { ColumnType, ParsedColumn } from "../types.ts";
+import type { ColumnType, ParsedColumn } from "../../dataset/table.ts";
 
 /** Nested objects become dotted columns down to this depth; deeper objects stay JSON. */
 export const MAX_FLATTEN_DEPTH = 3;

@@ -2,7 +2,7 @@ import { createReadStream } from "node:fs";
 import { open, readFile, stat } from "node:fs/promises";
 import { createInterface } from "node:readline";
 import { AppError } from "@dsb/contracts";
-import type { FormatReader, ParsedColumn, ParsedTable } from "../types.ts";
+import type { FormatReader, ParsedColumn, ParsedTable } from "../../dataset/table.ts";
 import { ColumnCollector, toRow } from "./flatten.ts";
 import { MAX_ELEMENT_CHARS, splitJsonArray, truncatedJson } from "./split.ts";
 

@@ -3,7 +3,7 @@ import { AppError } from "@dsb/contracts";
 import { parquetRead, type AsyncBuffer, type FileMetaData, type ParquetParsers, type SchemaTree } from "hyparquet";
 import { BulkColumn, slabKind, slabOfColumn, type Slab } from "../../dataset/bulk.ts";
 import { ColumnBuilder, type ArrowValue } from "../../dataset/columns.ts";
-import type { ColumnType } from "../types.ts";
+import type { ColumnType } from "../../dataset/table.ts";
 import { ChunkDecoder, FAST_CODECS, FAST_ENCODINGS, Scratch } from "./flat.ts";
 import { fastPlan } from "./plan.ts";
 

@@ -2,7 +2,7 @@ import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema }
 import type { SchemaElement } from "hyparquet";
 import { AppError } from "@dsb/contracts";
 import { jsonText, naiveTimestamp, pad, uniqueNames } from "../infer.ts";
-import type { ColumnType, FormatReader, ParsedTable } from "../types.ts";
+import type { ColumnType, FormatReader, ParsedTable } from "../../dataset/table.ts";
 import type { ArrowValue } from "../../dataset/columns.ts";
 import { columnarBatches } from "./columnar.ts";
 

@@ -1,5 +1,5 @@
 import type { SchemaElement } from "hyparquet";
-import type { ColumnType } from "../types.ts";
+import type { ColumnType } from "../../dataset/table.ts";
 
 /**
  * How the fast reader turns a flat column's physical values into the Arrow

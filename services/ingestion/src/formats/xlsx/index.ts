@@ -1,7 +1,7 @@
 import ExcelJS from "exceljs";
 import { AppError } from "@dsb/contracts";
 import { kindOf, naiveTimestamp, toTyped, uniqueNames, widen } from "../infer.ts";
-import type { ColumnType, FormatReader, ParsedColumn, ParsedTable } from "../types.ts";
+import type { ColumnType, FormatReader, ParsedColumn, ParsedTable } from "../../dataset/table.ts";
 import { inspectZip } from "./zip-guard.ts";
 
 /** Caps per workbook: past these a sheet is refused as a zip bomb (or simply too big to ingest). */

@@ -1,5 +1,8 @@
 import { bool, dateDay, float64, int32, int64, time, timestamp, TimeUnit, utf8, type DataType } from "@uwdata/flechette";
-import type { ColumnType } from "../formats/types.ts";
+
+/** Column types a parsed file can have; the dataset and the schema use these names. */
+export const COLUMN_TYPES = ["boolean", "integer", "bigint", "double", "decimal", "date", "timestamp", "timestamptz", "time", "string", "json"] as const;
+export type ColumnType = (typeof COLUMN_TYPES)[number];
 
 /**
  * Arrow type of each column type. Decimals stay exact as text; the query engine reads them as numbers where it must compare or add.

@@ -1,8 +1,12 @@
-import type { ColumnBuilder } from "../dataset/columns.ts";
+/*
+ * What a format reader hands the dataset writer: the one module readers
+ * (formats/) and the writer (dataset/) share. Readers import it; nothing here
+ * imports a reader.
+ */
+import type { ColumnType } from "./column-type.ts";
+import type { ColumnBuilder } from "./columns.ts";
 
-/** Column types a parsed file can have; the dataset and the schema use these names. */
-export const COLUMN_TYPES = ["boolean", "integer", "bigint", "double", "decimal", "date", "timestamp", "timestamptz", "time", "string", "json"] as const;
-export type ColumnType = (typeof COLUMN_TYPES)[number];
+export { COLUMN_TYPES, type ColumnType } from "./column-type.ts";
 
 export interface ParsedColumn {
   name: string;
@@ -26,8 +30,19 @@ export interface ParsedTable {
   /**
    * Optional faster path for the dataset writer: record batches of at most
    * `batchRows` rows, values pushed straight into Arrow builders (dataset/columns.ts).
+   * A reader that built them on a guess the rest of the file contradicted ends
+   * with a StartOver instead: the writer drops what it wrote and writes that table.
    */
-  columnar?(batchRows: number): AsyncIterable<ColumnBuilder[]>;
+  columnar?(batchRows: number): AsyncGenerator<ColumnBuilder[], StartOver | void>;
+}
+
+/**
+ * How a columnar pass ends when its batches cannot stand: `table` is the exact
+ * one to write instead. A return value of the reader to the writer, never an
+ * error, so it cannot leak onto the bus.
+ */
+export interface StartOver {
+  startOver: ParsedTable;
 }
 
 /** A reader turns a local file into tables; it throws AppError PARSE_FAILED with a line or cell when the file is broken. */
