@@ -1,63 +1,82 @@
 import { AppError } from "@dsb/contracts";
 import { toArrow } from "../../dataset/write.ts";
-import type { ArrowValue, ColumnBuilder } from "../../dataset/columns.ts";
+import type { ColumnBuilder } from "../../dataset/columns.ts";
 import type { ColumnType } from "../../dataset/table.ts";
 import {
   T_BIGINT, T_BOOL, T_DATE_DMY, T_DATE_ISO, T_DATE_MDY, T_DECIMAL, T_DOUBLE, T_INT, T_TIME,
   T_TS_DMY, T_TS_ISO, T_TS_MDY, T_TSTZ, daysInMonth, slashDateParts, timeEnd, zoneOffset,
 } from "./infer.ts";
 
-/** Turns a non-null field into the value types.ts prescribes for the column's type. */
-export type Converter = (raw: string) => unknown;
+/*
+ * Conversion works on a field's UTF-8 bytes b[s..e), like inference: a value
+ * converter gives the value types.ts prescribes (rows()), a byte converter
+ * pushes the Arrow-native value into a builder (the dataset writer) and falls
+ * back to the value converter for the shapes it has no fast path for.
+ */
+
+/** Turns the non-null field b[s..e) into the value types.ts prescribes for the column's type. */
+export type Converter = (b: Buffer, s: number, e: number) => unknown;
 
 const pad2 = (n: number): string => (n < 10 ? "0" + n : String(n));
 const pad4 = (n: number): string => String(n).padStart(4, "0");
-const clean = (s: string): string => (s.charCodeAt(0) === 32 || s.charCodeAt(s.length - 1) === 32 ? s.trim() : s);
+const text = (b: Buffer, s: number, e: number): string => b.toString("utf8", s, e);
 
-function changed(raw: string): never {
+/** A field without surrounding whitespace, as String.prototype.trim gives it (typed values only; inference ignores it the same way). */
+type Field = { b: Buffer; s: number; e: number };
+function clean(b: Buffer, s: number, e: number): Field {
+  if (e > s && (b[s] === 32 || b[e - 1] === 32)) {
+    const t = Buffer.from(text(b, s, e).trim());
+    return { b: t, s: 0, e: t.length };
+  }
+  return { b, s, e };
+}
+
+function changed(f: Field): never {
   // Only reachable when the file changed between the inference pass and this one.
-  throw new AppError("PARSE_FAILED", `The value "${raw.slice(0, 40)}" does not match its column type; the file changed while it was read. Upload it again`);
+  throw new AppError("PARSE_FAILED", `The value "${text(f.b, f.s, f.e).slice(0, 40)}" does not match its column type; the file changed while it was read. Upload it again`);
 }
 
 /** "HH:MM:SS[.fff]" from the time at p, or null. */
-function normTime(s: string, p: number): { text: string; h: number; m: number; sec: number; frac: string } | null {
-  const end = timeEnd(s, p);
+function normTime(b: Buffer, p: number, e: number): { text: string; h: number; m: number; sec: number; frac: string } | null {
+  const end = timeEnd(b, p, e);
   if (end < 0) return null;
-  const colon = s.charCodeAt(p + 1) === 58 ? p + 1 : p + 2;
-  const h = Number(s.slice(p, colon));
-  const m = Number(s.slice(colon + 1, colon + 3));
+  const colon = b[p + 1] === 58 ? p + 1 : p + 2;
+  const h = bdigits(b, p, colon);
+  const m = bdigits(b, colon + 1, colon + 3);
   let sec = 0;
   let frac = "";
   if (end > colon + 3) {
-    sec = Number(s.slice(colon + 4, colon + 6));
-    frac = s.slice(colon + 6, end);
+    sec = bdigits(b, colon + 4, colon + 6);
+    frac = b.toString("latin1", colon + 6, end);
   }
   return { text: `${pad2(h)}:${pad2(m)}:${pad2(sec)}${frac}`, h, m, sec, frac };
 }
 
-function slashDate(s: string, dayFirst: boolean): { date: string; end: number } {
-  const parts = slashDateParts(s);
-  if (parts === null) changed(s);
+function slashDate(f: Field, dayFirst: boolean): { date: string; end: number } {
+  const parts = slashDateParts(f.b, f.s, f.e);
+  if (parts === null) changed(f);
   const [a, b, y, end] = parts;
   const month = dayFirst ? b : a;
   const day = dayFirst ? a : b;
   return { date: `${pad4(y)}-${pad2(month)}-${pad2(day)}`, end };
 }
 
-function timestamp(s: string, date: string, end: number): string {
-  if (end === s.length) return `${date}T00:00:00`;
-  const t = normTime(s, end + 1);
-  if (t === null) changed(s);
+/** The date, and the time after it at `end` + 1 (midnight when there is none). */
+function timestamp(f: Field, date: string, end: number): string {
+  if (end === f.e) return `${date}T00:00:00`;
+  const t = normTime(f.b, end + 1, f.e);
+  if (t === null) changed(f);
   return `${date}T${t.text}`;
 }
 
-function toUtc(s: string): string {
-  const y = Number(s.slice(0, 4));
-  const mo = Number(s.slice(5, 7));
-  const d = Number(s.slice(8, 10));
-  const t = normTime(s, 11);
-  const off = zoneOffset(s, timeEnd(s, 11));
-  if (t === null || Number.isNaN(off)) changed(s);
+function toUtc(f: Field): string {
+  const { b, s, e } = f;
+  const y = bdigits(b, s, s + 4);
+  const mo = bdigits(b, s + 5, s + 7);
+  const d = bdigits(b, s + 8, s + 10);
+  const t = normTime(b, s + 11, e);
+  const off = t === null ? Number.NaN : zoneOffset(b, timeEnd(b, s + 11, e), e);
+  if (t === null || Number.isNaN(off)) changed(f);
   const dt = new Date(0);
   // setUTCFullYear keeps years below 100 literal (Date.UTC would map 50 to 1950).
   dt.setUTCFullYear(y, mo - 1, d);
@@ -65,7 +84,8 @@ function toUtc(s: string): string {
   return `${pad4(dt.getUTCFullYear())}-${pad2(dt.getUTCMonth() + 1)}-${pad2(dt.getUTCDate())}T${pad2(dt.getUTCHours())}:${pad2(dt.getUTCMinutes())}:${pad2(dt.getUTCSeconds())}${t.frac}Z`;
 }
 
-function toDouble(s: string): number {
+function toDouble(f: Field): number {
+  const s = f.b.toString("latin1", f.s, f.e);
   const n = Number(s);
   if (!Number.isNaN(n)) return n;
   const l = s.toLowerCase();
@@ -73,75 +93,45 @@ function toDouble(s: string): number {
   const core = c === 43 || c === 45 ? l.slice(1) : l;
   if (core === "nan") return Number.NaN;
   if (core === "inf" || core === "infinity") return c === 45 ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
-  return changed(s);
+  return changed(f);
 }
 
-function toDecimal(s: string): string {
-  let t = s.charCodeAt(0) === 43 ? s.slice(1) : s;
+function toDecimal(f: Field): string {
+  let t = f.b.toString("latin1", f.b[f.s] === 43 ? f.s + 1 : f.s, f.e);
   if (t.charCodeAt(0) === 46) t = "0" + t;
   else if (t.charCodeAt(0) === 45 && t.charCodeAt(1) === 46) t = "-0" + t.slice(1);
   return t;
 }
 
-/** The converter for a format bit of infer.ts (0 = string). */
+/** The value converter for a format bit of infer.ts (0 = string). */
 export function converterFor(format: number): Converter {
   switch (format) {
-    case T_BOOL: return (raw) => (clean(raw).charCodeAt(0) | 32) === 116;
-    case T_INT: return (raw) => Number(clean(raw));
-    case T_BIGINT: return (raw) => BigInt(clean(raw));
-    case T_DOUBLE: return (raw) => toDouble(clean(raw));
-    case T_DECIMAL: return (raw) => toDecimal(clean(raw));
-    case T_DATE_ISO: return (raw) => clean(raw);
-    case T_DATE_MDY: return (raw) => slashDate(clean(raw), false).date;
-    case T_DATE_DMY: return (raw) => slashDate(clean(raw), true).date;
-    case T_TS_ISO: return (raw) => {
-      const s = clean(raw);
+    case T_BOOL: return (b, s, e) => { const f = clean(b, s, e); return (f.b[f.s]! | 32) === 116; };
+    case T_INT: return (b, s, e) => { const f = clean(b, s, e); return Number(f.b.toString("latin1", f.s, f.e)); };
+    case T_BIGINT: return (b, s, e) => { const f = clean(b, s, e); return BigInt(f.b.toString("latin1", f.s, f.e)); };
+    case T_DOUBLE: return (b, s, e) => toDouble(clean(b, s, e));
+    case T_DECIMAL: return (b, s, e) => toDecimal(clean(b, s, e));
+    case T_DATE_ISO: return (b, s, e) => { const f = clean(b, s, e); return f.b.toString("latin1", f.s, f.e); };
+    case T_DATE_MDY: return (b, s, e) => slashDate(clean(b, s, e), false).date;
+    case T_DATE_DMY: return (b, s, e) => slashDate(clean(b, s, e), true).date;
+    case T_TS_ISO: return (b, s, e) => {
+      const f = clean(b, s, e);
+      const iso = f.b.toString("latin1", f.s, f.e);
       // Fast path for the common "YYYY-MM-DD HH:MM:SS" / "...T..." shapes (already validated by inference).
-      if (s.length === 19 && s.charCodeAt(13) === 58 && s.charCodeAt(16) === 58) {
-        return s.charCodeAt(10) === 84 ? s : s.slice(0, 10) + "T" + s.slice(11);
+      if (iso.length === 19 && iso.charCodeAt(13) === 58 && iso.charCodeAt(16) === 58) {
+        return iso.charCodeAt(10) === 84 ? iso : iso.slice(0, 10) + "T" + iso.slice(11);
       }
-      return timestamp(s, s.slice(0, 10), 10);
+      return timestamp(f, iso.slice(0, 10), f.s + 10);
     };
-    case T_TS_MDY: return (raw) => { const s = clean(raw); const d = slashDate(s, false); return timestamp(s, d.date, d.end); };
-    case T_TS_DMY: return (raw) => { const s = clean(raw); const d = slashDate(s, true); return timestamp(s, d.date, d.end); };
-    case T_TSTZ: return (raw) => toUtc(clean(raw));
-    case T_TIME: return (raw) => { const s = clean(raw); const t = normTime(s, 0); return t === null ? changed(s) : t.text; };
-    default: return (raw) => raw;
+    case T_TS_MDY: return (b, s, e) => { const f = clean(b, s, e); const d = slashDate(f, false); return timestamp(f, d.date, d.end); };
+    case T_TS_DMY: return (b, s, e) => { const f = clean(b, s, e); const d = slashDate(f, true); return timestamp(f, d.date, d.end); };
+    case T_TSTZ: return (b, s, e) => toUtc(clean(b, s, e));
+    case T_TIME: return (b, s, e) => { const f = clean(b, s, e); const t = normTime(f.b, f.s, f.e); return t === null ? changed(f) : t.text; };
+    default: return text;
   }
 }
 
 const DAY_MS = 86_400_000;
-const digits = (s: string, a: number, b: number): number => {
-  let n = 0;
-  for (let i = a; i < b; i++) n = n * 10 + (s.charCodeAt(i) - 48);
-  return n;
-};
-
-/**
- * Like converterFor, but straight to the Arrow-native value of dataset/columns.ts
- * (dates as days, timestamps as epoch ms), with fast paths for ISO dates and
- * "YYYY-MM-DD HH:MM:SS" timestamps that skip building the intermediate text.
- */
-export function arrowConverterFor(format: number, type: ColumnType): (raw: string) => ArrowValue {
-  const text = converterFor(format);
-  const slow = (raw: string): ArrowValue => toArrow(text(raw), type);
-  switch (format) {
-    case T_INT: return (raw) => Number(clean(raw));
-    case T_BIGINT: case T_BOOL: case T_DOUBLE: case T_DECIMAL: return text as (raw: string) => ArrowValue;
-    case T_DATE_ISO: return (raw) => {
-      const s = clean(raw);
-      const y = s.length === 10 ? digits(s, 0, 4) : 0;
-      // Years below 100 go the slow way: Date.UTC would map them to 19xx.
-      return y >= 100 ? Date.UTC(y, digits(s, 5, 7) - 1, digits(s, 8, 10)) / DAY_MS : slow(raw);
-    };
-    case T_TS_ISO: return (raw) => {
-      const s = clean(raw);
-      const y = s.length === 19 && s.charCodeAt(13) === 58 && s.charCodeAt(16) === 58 ? digits(s, 0, 4) : 0;
-      return y >= 100 ? Date.UTC(y, digits(s, 5, 7) - 1, digits(s, 8, 10), digits(s, 11, 13), digits(s, 14, 16), digits(s, 17, 19)) : slow(raw);
-    };
-    default: return type === "string" || type === "json" ? (text as (raw: string) => ArrowValue) : slow;
-  }
-}
 
 /** Pushes the non-null field b[s..e) (UTF-8) of a column into its builder. */
 export type ByteConverter = (b: Buffer, s: number, e: number, out: ColumnBuilder) => void;
@@ -272,15 +262,14 @@ const d2 = (b: Buffer, p: number): number => {
 };
 
 /**
- * Like arrowConverterFor, but from the field's bytes straight into the
- * builder: text columns copy the bytes, and the common shapes of numbers,
- * ISO dates and "YYYY-MM-DD HH:MM:SS" timestamps are read without a string.
- * Anything else (surrounding spaces, exponents, other layouts) goes through
- * the text converter, so values are the same either way.
+ * The byte converter of a column: text columns copy the bytes, and the common
+ * shapes of numbers, ISO dates and "YYYY-MM-DD HH:MM:SS" timestamps are read
+ * without a string. Anything else (surrounding spaces, exponents, other
+ * layouts) goes through the value converter, so values are the same either way.
  */
 export function byteConverterFor(format: number, type: ColumnType): ByteConverter {
-  const text = arrowConverterFor(format, type);
-  const slow: ByteConverter = (b, s, e, out) => out.push(text(b.toString("utf8", s, e)));
+  const value = converterFor(format);
+  const slow: ByteConverter = (b, s, e, out) => out.push(toArrow(value(b, s, e), type));
   switch (format) {
     case 0: return (b, s, e, out) => out.pushUtf8(b, s, e);
     // The typed pushes below match the column type formatToType gives each format.

@@ -72,102 +72,9 @@ const isDigit = (c: number): boolean => c >= 48 && c <= 57;
 /** "/", "-" or "." between the parts of D/M/YYYY dates. */
 const isDateSep = (c: number): boolean => c === 47 || c === 45 || c === 46;
 
-/** Two or one digits at p → value, or -1. */
-function num2(s: string, p: number): number {
-  const a = s.charCodeAt(p) - 48;
-  const b = s.charCodeAt(p + 1) - 48;
-  if (a < 0 || a > 9 || b < 0 || b > 9) return -1;
-  return a * 10 + b;
-}
-
-function num4(s: string, p: number): number {
-  const a = num2(s, p);
-  const b = num2(s, p + 2);
-  return a < 0 || b < 0 ? -1 : a * 100 + b;
-}
-
 export function daysInMonth(year: number, month: number): number {
   if (month === 2) return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
-}
-
-/**
- * Parses H:MM or HH:MM, optional :SS, optional .fraction (1–9 digits) at p.
- * Returns the end index, or -1.
- */
-export function timeEnd(s: string, p: number): number {
-  const len = s.length;
-  let h: number;
-  let i: number;
-  if (p + 1 < len && s.charCodeAt(p + 1) === 58) {
-    h = s.charCodeAt(p) - 48;
-    if (h < 0 || h > 9) return -1;
-    i = p + 2;
-  } else {
-    h = num2(s, p);
-    if (h < 0 || s.charCodeAt(p + 2) !== 58) return -1;
-    i = p + 3;
-  }
-  if (h > 23) return -1;
-  const m = num2(s, i);
-  if (m < 0 || m > 59) return -1;
-  i += 2;
-  if (i < len && s.charCodeAt(i) === 58) {
-    const sec = num2(s, i + 1);
-    if (sec < 0 || sec > 59) return -1;
-    i += 3;
-    if (i < len && s.charCodeAt(i) === 46) {
-      const f = ++i;
-      while (i < len && isDigit(s.charCodeAt(i))) i++;
-      if (i === f || i - f > 9) return -1;
-    }
-  }
-  return i;
-}
-
-/** Offset suffix at p: Z, ±HH, ±HHMM, ±HH:MM, optionally after one space. Returns offset minutes or NaN. */
-export function zoneOffset(s: string, p: number): number {
-  const len = s.length;
-  if (p < len && s.charCodeAt(p) === 32) p++;
-  if (p >= len) return Number.NaN;
-  const c = s.charCodeAt(p);
-  if (c === 90 || c === 122) return p + 1 === len ? 0 : Number.NaN;
-  if (c !== 43 && c !== 45) return Number.NaN;
-  const h = num2(s, p + 1);
-  if (h < 0 || h > 18) return Number.NaN;
-  let m = 0;
-  let e = p + 3;
-  if (e < len) {
-    if (s.charCodeAt(e) === 58) e++;
-    m = num2(s, e);
-    if (m < 0 || m > 59) return Number.NaN;
-    e += 2;
-  }
-  if (e !== len) return Number.NaN;
-  const off = h * 60 + m;
-  return c === 45 ? -off : off;
-}
-
-/** Positions of a D/M/YYYY-style date at the start of s: [first, second, year, end] or null. */
-export function slashDateParts(s: string): [number, number, number, number] | null {
-  let i = 0;
-  let a = s.charCodeAt(0) - 48;
-  if (a < 0 || a > 9) return null;
-  i = 1;
-  let c = s.charCodeAt(1);
-  if (isDigit(c)) { a = a * 10 + c - 48; i = 2; c = s.charCodeAt(2); }
-  if (c !== 47 && c !== 45 && c !== 46) return null;
-  const sep = c;
-  i++;
-  let b = s.charCodeAt(i) - 48;
-  if (b < 0 || b > 9) return null;
-  i++;
-  c = s.charCodeAt(i);
-  if (isDigit(c)) { b = b * 10 + c - 48; i++; c = s.charCodeAt(i); }
-  if (c !== sep) return null;
-  const y = num4(s, i + 1);
-  if (y < 0) return null;
-  return [a, b, y, i + 5];
 }
 
 /*
@@ -191,8 +98,8 @@ function d4(b: Uint8Array, p: number, e: number): number {
   return x < 0 || y < 0 ? -1 : x * 100 + y;
 }
 
-/** timeEnd over bytes: the end index of H:MM[:SS[.f]] at p, or -1. */
-function timeEndB(b: Uint8Array, p: number, e: number): number {
+/** The end index of H:MM or HH:MM, optional :SS, optional .fraction (1–9 digits) at p, or -1. */
+export function timeEnd(b: Uint8Array, p: number, e: number): number {
   let h: number;
   let i: number;
   if (p + 1 < e && b[p + 1] === 58) {
@@ -221,27 +128,30 @@ function timeEndB(b: Uint8Array, p: number, e: number): number {
   return i;
 }
 
-/** zoneOffset over bytes: true when b[p..e) is a valid offset suffix. */
-function isZoneB(b: Uint8Array, p: number, e: number): boolean {
+/** The offset suffix b[p..e) in minutes (Z, ±HH, ±HHMM, ±HH:MM, optionally after one space), or NaN. */
+export function zoneOffset(b: Uint8Array, p: number, e: number): number {
   if (p < e && b[p] === 32) p++;
-  if (p >= e) return false;
+  if (p >= e) return Number.NaN;
   const c = b[p]!;
-  if (c === 90 || c === 122) return p + 1 === e;
-  if (c !== 43 && c !== 45) return false;
+  if (c === 90 || c === 122) return p + 1 === e ? 0 : Number.NaN;
+  if (c !== 43 && c !== 45) return Number.NaN;
   const h = d2(b, p + 1, e);
-  if (h < 0 || h > 18) return false;
+  if (h < 0 || h > 18) return Number.NaN;
+  let m = 0;
   let x = p + 3;
   if (x < e) {
     if (b[x] === 58) x++;
-    const m = d2(b, x, e);
-    if (m < 0 || m > 59) return false;
+    m = d2(b, x, e);
+    if (m < 0 || m > 59) return Number.NaN;
     x += 2;
   }
-  return x === e;
+  if (x !== e) return Number.NaN;
+  const off = h * 60 + m;
+  return c === 45 ? -off : off;
 }
 
-/** slashDateParts over bytes: [first, second, year, end index] or null. */
-function slashDatePartsB(b: Uint8Array, s: number, e: number): [number, number, number, number] | null {
+/** A D/M/YYYY-style date at the start of b[s..e): [first, second, year, end index] or null. */
+export function slashDateParts(b: Uint8Array, s: number, e: number): [number, number, number, number] | null {
   let a = at(b, s, e) - 48;
   if (a < 0 || a > 9) return null;
   let i = s + 1;
@@ -271,21 +181,21 @@ function classifyTemporal(b: Uint8Array, s: number, e: number): number {
     if (len === 10) return T_DATE_ISO | T_TS_ISO;
     const sep = b[s + 10];
     if (sep !== 84 && sep !== 32 && sep !== 116) return 0;
-    const t = timeEndB(b, s + 11, e);
+    const t = timeEnd(b, s + 11, e);
     if (t < 0) return 0;
     if (t === e) return T_TS_ISO;
-    return isZoneB(b, t, e) ? T_TSTZ : 0;
+    return Number.isNaN(zoneOffset(b, t, e)) ? 0 : T_TSTZ;
   }
   const c1 = at(b, s + 1, e);
-  if (c1 === 58 || at(b, s + 2, e) === 58) return timeEndB(b, s, e) === e ? T_TIME : 0;
+  if (c1 === 58 || at(b, s + 2, e) === 58) return timeEnd(b, s, e) === e ? T_TIME : 0;
   const c2 = at(b, s + 2, e);
   if (isDateSep(c1) || (isDigit(c1) && isDateSep(c2))) {
-    const parts = slashDatePartsB(b, s, e);
+    const parts = slashDateParts(b, s, e);
     if (parts === null) return 0;
     const [x, y2, y, end] = parts;
     let dateOnly: boolean;
     if (end === e) dateOnly = true;
-    else if (at(b, end, e) === 32 && timeEndB(b, end + 1, e) === e) dateOnly = false;
+    else if (at(b, end, e) === 32 && timeEnd(b, end + 1, e) === e) dateOnly = false;
     else return 0;
     let m = 0;
     if (x >= 1 && x <= 12 && y2 >= 1 && y2 <= daysInMonth(y, x)) m |= dateOnly ? T_DATE_MDY | T_TS_MDY : T_TS_MDY;

@@ -211,9 +211,12 @@ export async function* convertedRows(path: string, inf: CsvInference): AsyncGene
     }
     if (n !== ncol) throw raggedRow(line, n, ncol, inf.hasHeader);
     const row = new Array<unknown>(ncol);
+    const { buf, scratch, start, end, inScratch } = f;
     for (let k = 0; k < ncol; k++) {
-      const v = fieldText(f, k);
-      row[k] = isNullMarker(v) ? null : convert[k]!(v);
+      const src = inScratch[k] ? scratch : buf;
+      const s = start[k]!;
+      const e = end[k]!;
+      row[k] = isNullBytes(src, s, e) ? null : convert[k]!(src, s, e);
     }
     batch.push(row);
     if (batch.length >= CSV_BATCH_ROWS) {
