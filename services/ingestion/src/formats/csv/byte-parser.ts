@@ -1,4 +1,31 @@
-import { BACKSLASH, CR, LF, MAX_ROW, rowTooLong, unclosedQuote, type Dialect } from "./parser.ts";
+import { AppError } from "@dsb/contracts";
+
+/** How a delimited file is written; found by the sniffer. */
+export interface Dialect {
+  delimiter: string;
+  /** null when fields are never quoted. */
+  quote: string | null;
+  /** "double": `""` inside quotes is one quote; "backslash": `\"` and `\\`. */
+  escape: "double" | "backslash";
+}
+
+const LF = 10;
+const CR = 13;
+const BACKSLASH = 92;
+/** A single row longer than this (bytes) means an unbalanced quote swallowed the file; refuse instead of buffering it all. */
+const MAX_ROW = 64 * 1024 * 1024;
+
+const unclosedQuote = (line: number): AppError =>
+  new AppError(
+    "PARSE_FAILED",
+    `Line ${line} has a quoted field that is never closed. Add the closing quote or escape the quote character inside the field`,
+  );
+
+/** A row still open after 64 MB: almost always a quote that is never closed. */
+const rowTooLong = (line: number): AppError => new AppError(
+  "PARSE_FAILED",
+  `Line ${line} starts a row longer than 64 MB, which usually means a quote is never closed. Check the quotes on that line`,
+);
 
 /**
  * The fields of one row as byte ranges. Field k is `start[k]..end[k]` of `buf`,
@@ -25,11 +52,12 @@ export function fieldText(f: ByteFields, k: number): string {
 }
 
 /**
- * The streaming state machine of parser.ts over UTF-8 bytes instead of text, so
- * typed fields are read without building a string per value and text fields
- * are copied into Arrow buffers as they are. Same rules: only complete rows are
- * emitted, an incomplete tail is carried to the next `push`, blank lines are
- * skipped, lines are physical (newlines inside quotes count).
+ * The streaming state machine of the delimited-text reader (and of the dialect
+ * sniffer), over UTF-8 bytes, so typed fields are read without building a
+ * string per value and text fields are copied into Arrow buffers as they are.
+ * Only complete rows are emitted; an incomplete tail is carried to the next
+ * `push` (so a chunk may end anywhere, even inside a quoted field or between CR
+ * and LF); blank lines are skipped; lines are physical (newlines inside quotes count).
  * Delimiter and quote must be ASCII (the sniffer only picks ASCII ones).
  */
 export class ByteRowParser {

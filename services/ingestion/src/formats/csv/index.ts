@@ -18,4 +18,4 @@ export { readCsvDataset, readCsvStream, inferCsv, CSV_BATCH_ROWS, GUESS_BYTES } 
 export type { CsvStream } from "./read-csv.ts";
 export type { CsvInference } from "./read-csv.ts";
 export { looksLikeDelimitedText } from "./detect.ts";
-export type { Dialect } from "./parser.ts";
+export type { Dialect } from "./byte-parser.ts";

@@ -12,7 +12,7 @@ import {
 } from "./encoding.ts";
 import { columnNames, detectHeader } from "./header.ts";
 import { NUMERIC, T_ALL, T_DATE_ISO, T_DOUBLE, T_INT, T_TS_ISO, classify, classifyBytes, formatToType, isNullBytes, isNullMarker, pickFormat } from "./infer.ts";
-import type { Dialect } from "./parser.ts";
+import type { Dialect } from "./byte-parser.ts";
 import {
   HEAD_SAMPLE_BYTES, SLICE_SAMPLE_BYTES, type ReadAt, type SniffResult, fileReader, readSamples, slicePositions, sniffDialect,
 } from "./sniff.ts";

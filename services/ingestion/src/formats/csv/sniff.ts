@@ -1,5 +1,5 @@
 import { type TextEncodingName, readBytes } from "./encoding.ts";
-import { type Dialect, RowParser } from "./parser.ts";
+import { ByteRowParser, type Dialect } from "./byte-parser.ts";
 
 /** One piece of the file for dialect sniffing. */
 export interface SampleChunk {
@@ -59,14 +59,14 @@ interface Score {
   consistency: number;
 }
 
-/** Field counts per row of one parse of `text`. */
-function fieldCounts(text: string, dialect: Dialect, final: boolean): Map<number, number> {
+/** Field counts per row of one parse of `bytes` (UTF-8), by the reader's own parser. */
+function fieldCounts(bytes: Uint8Array, dialect: Dialect, final: boolean): Map<number, number> {
   const counts = new Map<number, number>();
-  const parser = new RowParser(dialect, (_f, n) => {
+  const parser = new ByteRowParser(dialect, (_f, n) => {
     counts.set(n, (counts.get(n) ?? 0) + 1);
   });
   try {
-    parser.push(text, final);
+    parser.push(bytes, final);
   } catch {
     // A quote never closed (at the end of the file): one row this candidate cannot explain.
     counts.set(-1, (counts.get(-1) ?? 0) + 1);
@@ -84,19 +84,32 @@ const modeShare = (counts: Map<number, number>): number => {
   return total === 0 ? 0 : best / total;
 };
 
-function scoreDialect(chunks: SampleChunk[], dialect: Dialect): Score {
+/** A sample as the parser reads it: its UTF-8 bytes, and for a mid-file slice those after its first line break. */
+interface EncodedSample {
+  chunk: SampleChunk;
+  bytes: Buffer;
+  /** null for the start of the file, or a slice without a line break (skipped). */
+  rest: Buffer | null;
+}
+
+function encodeSample(chunk: SampleChunk): EncodedSample {
+  const bytes = Buffer.from(chunk.text);
+  if (chunk.atStart) return { chunk, bytes, rest: null };
+  const nl = chunk.text.search(/\r|\n/);
+  return { chunk, bytes, rest: nl < 0 ? null : Buffer.from(chunk.text.slice(nl + 1)) };
+}
+
+function scoreDialect(samples: EncodedSample[], dialect: Dialect): Score {
   const all = new Map<number, number>();
-  for (const chunk of chunks) {
+  for (const { chunk, bytes, rest } of samples) {
     let counts: Map<number, number>;
-    if (chunk.atStart) counts = fieldCounts(chunk.text, dialect, chunk.atEnd);
+    if (chunk.atStart) counts = fieldCounts(bytes, dialect, chunk.atEnd);
     else {
+      if (rest === null) continue;
       // A slice may begin inside a quoted field: try both quote parities and keep the better one.
-      const nl = chunk.text.search(/\r|\n/);
-      if (nl < 0) continue;
-      const rest = chunk.text.slice(nl + 1);
       counts = fieldCounts(rest, dialect, chunk.atEnd);
       if (dialect.quote !== null) {
-        const flipped = fieldCounts(dialect.quote + chunk.text, dialect, chunk.atEnd);
+        const flipped = fieldCounts(Buffer.concat([Buffer.from(dialect.quote), bytes]), dialect, chunk.atEnd);
         if (modeShare(flipped) > modeShare(counts)) counts = flipped;
       }
     }
@@ -130,6 +143,7 @@ export interface SniffResult {
  */
 export function sniffDialect(chunks: SampleChunk[]): SniffResult {
   const text = chunks.map((c) => c.text).join("\n");
+  const samples = chunks.map(encodeSample);
   let best: Dialect = { delimiter: ",", quote: '"', escape: "double" };
   let bestScore: Score = { fields: 1, consistency: 0 };
   for (const quote of QUOTES) {
@@ -139,7 +153,7 @@ export function sniffDialect(chunks: SampleChunk[]): SniffResult {
       if (!text.includes(delimiter)) continue;
       for (const escape of escapes) {
         const dialect: Dialect = { delimiter, quote, escape };
-        const score = scoreDialect(chunks, dialect);
+        const score = scoreDialect(samples, dialect);
         if (score.fields < 2) continue;
         const better =
           score.consistency > bestScore.consistency + 1e-9 ||
