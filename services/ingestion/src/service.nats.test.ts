@@ -5,6 +5,7 @@ import { createLogger, parseEnv } from "@dsb/runtime";
 import { uniqueId } from "@dsb/runtime/testing";
 import { openBlobStore, ObjectStoreBlobStore, type BlobStore } from "@dsb/storage";
 import { startIngestion } from "./index.ts";
+import { GUESS_BYTES } from "./formats/csv/index.ts";
 import { parquet, workbook } from "../../../test/support/corpus.ts";
 
 /** Distributed mode: real NATS, uploads and datasets in the JetStream Object Store, service and client on separate connections. */
@@ -56,6 +57,21 @@ describe("ingestion over NATS with the Object Store", () => {
       rows += p.rows.length;
     }
     expect(rows).toBe(30_000);
+  });
+
+  it("starts a CSV over when a value past the guessed prefix contradicts it, and the Object Store keeps only the exact dataset", async () => {
+    const lines = ["id,n"];
+    for (let i = 1, bytes = 0; bytes < GUESS_BYTES * 1.5; i++) { const l = `${i},${i % 1000}`; lines.push(l); bytes += l.length + 1; }
+    lines.push("0,not a number");
+    const r = await parse(Buffer.from(lines.join("\n") + "\n"), "late.csv");
+    const table = r.schema.tables[0]!;
+    expect(table.columns.map((c) => `${c.name}:${c.type}`)).toEqual(["id:INTEGER", "n:VARCHAR"]);
+    expect(table.rowCount).toBe(lines.length - 1);
+    const page = await clientBus.request("ingestion.query", { tenant_id: tenant, id: "s", file_path: r.key, query_config: { select: ["n"], filters: [{ column: "id", op: "=", value: 0 }] } });
+    expect(page.rows).toEqual([["not a number"]]);
+    const left: string[] = [];
+    for await (const o of store.list(`${r.key}.dataset/`)) left.push(o.key);
+    expect(left.sort()).toEqual([`${r.key}.dataset/manifest.json`, `${r.key}.dataset/t0.arrow`]);
   });
 
   it("discard removes the upload and its dataset from the bucket", async () => {
