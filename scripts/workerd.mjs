@@ -2,7 +2,7 @@
 // and runs `workerd serve`. Variables are the Node gateway's, passed as `fromEnvironment` bindings,
 // so no secret is written to the config file. PORT and HOST choose the listening socket.
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -45,4 +45,7 @@ writeFileSync(file, config);
 const bin = join(dirname(createRequire(import.meta.url).resolve("workerd/package.json")), "bin/workerd");
 const child = spawn(bin, ["serve", file], { stdio: "inherit" });
 for (const signal of ["SIGTERM", "SIGINT"]) process.on(signal, () => child.kill(signal));
-child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+child.on("exit", (code, signal) => {
+  rmSync(file, { force: true });
+  process.exit(code ?? (signal ? 1 : 0));
+});
