@@ -1,9 +1,15 @@
 import { CursorRegistry, TtlCache, type Bus } from "@dsb/bus";
 import type { Env, Logger } from "@dsb/runtime";
-import { handleHealthCheck } from "./health.ts";
-import { PoolRegistry } from "./pools.ts";
 import { CancelRegistry } from "./cancels.ts";
-import { configKey, handleCursor, handleIntrospect, handleQuery, handleTest, type ConnectorDeps, type CursorMeta, type ResolvedSource } from "./query.ts";
+import { handleCursor } from "./handlers/cursor.ts";
+import type { ConnectorDeps, ResolvedSource } from "./handlers/deps.ts";
+import { subscribeEvents } from "./handlers/events.ts";
+import { handleHealthCheck } from "./handlers/health.ts";
+import { handleIntrospect } from "./handlers/introspect.ts";
+import { handleQuery } from "./handlers/query.ts";
+import { handleTest } from "./handlers/test.ts";
+import { releaseQuery, type CursorMeta } from "./pages.ts";
+import { PoolRegistry } from "./pools.ts";
 
 export { DRIVER_LOADERS, driverFor } from "./drivers/index.ts";
 export { checkTargets, classifyAddress, connectChecked } from "./address-policy.ts";
@@ -35,11 +41,7 @@ export async function startConnector(opts: ConnectorOptions): Promise<{ stop(): 
   const cursors = new CursorRegistry<CursorMeta>({
     idleMs: CURSOR_IDLE_MS,
     maxOpen: MAX_CURSORS,
-    onClose: (meta) => {
-      if (meta.timer) clearTimeout(meta.timer);
-      meta.unregister();
-      meta.lease.release();
-    },
+    onClose: releaseQuery,
   });
   const deps: ConnectorDeps = {
     bus, pools, cursors, replicaId, log,
@@ -59,30 +61,13 @@ export async function startConnector(opts: ConnectorOptions): Promise<{ stop(): 
     },
     { replicaId },
   );
-  const sub = bus.subscribe("catalog.events.source.deleted", async (ev) => {
-    if (ev.type !== "database") return;
-    deps.configs.delete(configKey(ev.tenant_id, ev.id));
-    await pools.closeSource(ev.id);
-    log.info({ source_id: ev.id }, "🔌 pools of deleted source closed");
-  });
-  // A changed source: its cached config goes at once, and pools of older config versions as their leases end.
-  const changed = bus.subscribe("catalog.events.source.changed", async (ev) => {
-    if (ev.type !== "database") return;
-    deps.configs.delete(configKey(ev.tenant_id, ev.id));
-    await pools.closeSource(ev.id, ev.version ?? undefined);
-  });
-  // Every replica hears every cancel; the one running the query stops it on the database.
-  const cancelSub = bus.subscribe("gateway.events.query.cancelled", (ev) => {
-    if (deps.cancels.cancel(ev.query_id, ev.tenant_id)) log.info({ query_id: ev.query_id }, "🛑 query cancelled");
-  });
+  const unsubscribe = subscribeEvents(deps);
   log.info({ replica: replicaId, allow_private_hosts: env.allowPrivateHosts }, "✅ connector ready");
   let stopping: Promise<void> | null = null;
   return {
     stop: () =>
       (stopping ??= (async () => {
-        sub.unsubscribe();
-        changed.unsubscribe();
-        cancelSub.unsubscribe();
+        unsubscribe();
         await served.stop();
         await cursors.closeAll();
         await pools.closeAll();

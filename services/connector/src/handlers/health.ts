@@ -1,7 +1,9 @@
 import { performance } from "node:perf_hooks";
 import { AppError, type CheckResult, type ParsedRequestOf } from "@dsb/contracts";
-import type { Connection } from "./drivers/types.ts";
-import { mapDriverError, resolveSource, throwaway, type ConnectorDeps } from "./query.ts";
+import { mapDriverError } from "../driver-errors.ts";
+import type { Connection } from "../drivers/types.ts";
+import { resolveSource, throwaway } from "../sources.ts";
+import type { ConnectorDeps } from "./deps.ts";
 
 /** Errors that say the check could not run (the caller retries later), not that the source failed. */
 const DID_NOT_RUN: ReadonlySet<string> = new Set(["NOT_FOUND", "UNAVAILABLE", "TIMEOUT"]);

@@ -1,0 +1,66 @@
+import { createHash } from "node:crypto";
+import { RawJson } from "@dsb/bus";
+import { AppError, buildSchema, type Actor, type ParsedRequestOf, type SchemaChange, type SourceSchema } from "@dsb/contracts";
+import { mapDriverError } from "../driver-errors.ts";
+import type { TablesJson } from "../drivers/types.ts";
+import { leaseSource, resolveSource, throwaway } from "../sources.ts";
+import type { ConnectorDeps } from "./deps.ts";
+
+/** How long storing a changed schema may take (megabytes of JSON diffed and written by the catalog). */
+export const SCHEMA_PUT_TIMEOUT_MS = 120_000;
+
+/**
+ * connector.introspect: the tables of a config being connected, or of a stored
+ * source (then stored from here when `store` is given, with the changes).
+ */
+export async function handleIntrospect(deps: ConnectorDeps, req: ParsedRequestOf<"connector.introspect">) {
+  if (req.config) {
+    const conn = await throwaway(deps, req.config);
+    try {
+      return { schema: buildSchema(await conn.introspect()) };
+    } catch (e) {
+      throw mapDriverError(e, "query");
+    } finally {
+      await conn.close().catch(() => undefined);
+    }
+  }
+  if (!req.id) throw new AppError("VALIDATION", "Send id (a stored source) or config (a source being connected)");
+  if (req.store && req.store.actor.tenant_id !== req.tenant_id) throw new AppError("VALIDATION", "store.actor must belong to tenant_id");
+  const src = await resolveSource(deps, req.tenant_id, req.id);
+  const lease = await leaseSource(deps, src);
+  let live: { json: TablesJson } | { schema: SourceSchema };
+  try {
+    live = lease.conn.introspectJson ? { json: await lease.conn.introspectJson() } : { schema: buildSchema(await lease.conn.introspect()) };
+  } catch (e) {
+    throw mapDriverError(e, "query");
+  } finally {
+    lease.release();
+  }
+  const actor = req.store?.actor;
+  if ("schema" in live) {
+    const { schema } = live;
+    if (!actor) return { schema };
+    return { schema, changes: await storeSchema(deps, actor, src.id, JSON.stringify(schema.tables), schema.last_updated, () => schema) };
+  }
+  // Tables printed as JSON by the database: the reply is assembled as text (buildSchema's field order) and never parsed here.
+  const { tablesJson, schemas, totalRows } = live.json;
+  const lastUpdated = new Date().toISOString();
+  const schemaJson = `{"tables":${tablesJson},"schemas":${JSON.stringify(schemas)},"total_rows":${totalRows},"last_updated":"${lastUpdated}"}`;
+  if (!actor) return new RawJson(`{"schema":${schemaJson}}`);
+  const changes = await storeSchema(deps, actor, src.id, tablesJson, lastUpdated, () => JSON.parse(schemaJson) as SourceSchema);
+  return new RawJson(`{"schema":${schemaJson},"changes":${JSON.stringify(changes)}}`);
+}
+
+/**
+ * Stores a fresh schema from here, so it crosses the bus once more instead of twice
+ * (gateway → catalog → gateway). Tables unchanged (the usual refresh): the catalog
+ * needs only their hash and last_updated, not megabytes of JSON.
+ */
+async function storeSchema(
+  deps: ConnectorDeps, actor: Actor, id: string, tablesJson: string, lastUpdated: string, schema: () => SourceSchema,
+): Promise<SchemaChange[]> {
+  const tables_sha256 = createHash("sha256").update(tablesJson).digest("base64url");
+  const touched = await deps.bus.request("catalog.schema.touch", { actor, id, tables_sha256, last_updated: lastUpdated });
+  if (touched.stored) return [];
+  return (await deps.bus.request("catalog.schema.put", { actor, id, schema: schema(), echo: false }, { timeoutMs: SCHEMA_PUT_TIMEOUT_MS })).changes;
+}

@@ -1,0 +1,99 @@
+/**
+ * A query's result as pages: the first one answers `connector.query`, the rest
+ * are pulled through this replica's cursor subject while the next is read ahead.
+ */
+import { PageReader, WithBytes } from "@dsb/bus";
+import type { QueryPage } from "@dsb/contracts";
+import type { CsvPager } from "./csv-pages.ts";
+import type { CsvStream } from "./drivers/types.ts";
+import type { Lease } from "./pools.ts";
+
+/** What a held cursor needs besides its reader. */
+export interface CursorMeta {
+  lease: Lease;
+  abort: AbortController;
+  timer: NodeJS.Timeout | null;
+  /** Most rows this cursor may still deliver in total (Infinity when streaming). */
+  cap: number;
+  rowCount: number;
+  started: number;
+  budget: number;
+  /** Set once the result is parked in the registry, so the timeout can close it. */
+  cursorId?: string;
+  /** Takes the query out of the cancel registry (idempotent). */
+  unregister: () => void;
+  /** Reads the next page (rows, or CSV text for a server-side CSV export). */
+  read: () => Promise<PageOut>;
+  /** The next page, read while the previous one travels (at most one). */
+  ahead: Promise<{ ok: true; page: PageOut } | { ok: false; error: unknown }> | null;
+}
+
+/** One page as the cursor produces it. */
+export interface PageOut { rows: unknown[][]; csv?: Buffer; done: boolean; truncated: boolean }
+
+/** What a query or cursor handler answers: a page, with its CSV bytes attached when it carries server-made CSV. */
+export type PageReply = QueryPage | WithBytes<QueryPage>;
+
+/**
+ * Gives back what a query holds — its timer, its cancel registration, its
+ * connection — the one clean-up of every query, whether it ends with its first
+ * page, fails, or is closed as a parked cursor.
+ */
+export function releaseQuery(meta: CursorMeta): void {
+  if (meta.timer) clearTimeout(meta.timer);
+  meta.unregister();
+  meta.lease.release();
+}
+
+/** The reply for a page: rows in the JSON, or server-made CSV as the message's attachment. */
+export function reply(page: PageOut, fields: Omit<QueryPage, "rows" | "csv" | "csv_attached">): PageReply {
+  if (page.csv === undefined) return { ...fields, rows: page.rows };
+  return new WithBytes<QueryPage>({ ...fields, rows: [], csv_attached: true }, page.csv);
+}
+
+/** Bytes of a page's JSON without its rows, plus room for the envelope. */
+export const metaBytes = (page: Partial<QueryPage>) => Buffer.byteLength(JSON.stringify(page)) + 256;
+
+/**
+ * Starts reading the next page right away, so the database and the connector
+ * work while the gateway writes the page just sent. Bounded: one page.
+ */
+export function readAhead(meta: CursorMeta): void {
+  meta.ahead = meta.read().then((page) => ({ ok: true as const, page }), (error: unknown) => ({ ok: false as const, error }));
+}
+
+/** The page read ahead, or the next one read now. */
+export async function nextPage(meta: CursorMeta): Promise<PageOut> {
+  const ahead = meta.ahead;
+  meta.ahead = null;
+  if (!ahead) return meta.read();
+  const r = await ahead;
+  if (!r.ok) throw r.error;
+  return r.page;
+}
+
+/** A PageReader that only closes the CSV pager (the registry holds readers; CSV pages are read from the pager). */
+export const closerFor = (pager: CsvPager) => new PageReader({
+  next: async () => ({ done: true, value: undefined }),
+  return: async () => {
+    await pager.close();
+    return { done: true, value: undefined };
+  },
+});
+
+/** One page of server-made CSV; the row count is exact once COPY reports it. */
+export async function readCsvPage(pager: CsvPager, stream: CsvStream, meta: CursorMeta, budget = meta.budget): Promise<PageOut> {
+  const csv = await pager.next(budget);
+  meta.rowCount = stream.rowCount() ?? pager.lines;
+  return { rows: [], csv, done: pager.done, truncated: false };
+}
+
+/** One page within the cap; `truncated` when the cap cut rows that exist. */
+export async function readPage(reader: PageReader, meta: CursorMeta, budget: number): Promise<PageOut> {
+  const rows = await reader.next(budget, meta.cap - meta.rowCount);
+  meta.rowCount += rows.length;
+  const more = await reader.hasMore();
+  if (!more) return { rows, done: true, truncated: false };
+  if (meta.rowCount >= meta.cap) return { rows, done: true, truncated: true };
+  return { rows, done: false, truncated: false };
+}
