@@ -12,7 +12,7 @@ interface Profile { nodes: Node[]; samples: number[]; timeDeltas: number[]; star
 const args = process.argv.slice(2);
 const topAt = args.indexOf("--top");
 const top = topAt >= 0 ? Number(args[topAt + 1]) : 25;
-const files = args.filter((a, i) => a.endsWith(".cpuprofile") && i !== topAt + 1);
+const files = args.filter((a, i) => a.endsWith(".cpuprofile") && (topAt < 0 || i !== topAt + 1));
 
 for (const file of files) {
   const p = JSON.parse(readFileSync(file, "utf8")) as Profile;
