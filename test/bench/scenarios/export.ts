@@ -15,6 +15,9 @@ const rowsOf = (ctx: Ctx) => Number(process.env.BENCH_EXPORT_ROWS ?? (ctx.opts.q
 const bigRowsOf = (ctx: Ctx) => Number(process.env.BENCH_EXPORT_BIG_ROWS ?? (ctx.opts.quick ? 400_000 : 2_000_000));
 const sqlFor = (n: number) => `select * from export_t limit ${n}`;
 
+/** The default 30 s is a whole-query timeout: a 2M-row NDJSON export on a loaded machine takes longer. */
+const EXPORT_TIMEOUT_MS = 600_000;
+
 type Format = "csv" | "ndjson";
 const ACCEPT: Record<Format, string> = { csv: "text/csv", ndjson: "application/x-ndjson" };
 
@@ -22,7 +25,7 @@ const ACCEPT: Record<Format, string> = { csv: "text/csv", ndjson: "application/x
 async function viaGateway(ctx: Ctx, s: State, n: number, format: Format = "csv") {
   const rss = watchRss({ gateway: ctx.cluster.pids.gateway, connector: ctx.cluster.pids.connector });
   const t0 = performance.now();
-  const r = await drain(ctx.cluster.url, ctx.token, `/api/data/sources/${s.sourceId}/query`, { sql: sqlFor(n) }, ACCEPT[format]);
+  const r = await drain(ctx.cluster.url, ctx.token, `/api/data/sources/${s.sourceId}/query`, { sql: sqlFor(n), timeout_ms: EXPORT_TIMEOUT_MS }, ACCEPT[format]);
   const secs = (performance.now() - t0) / 1000;
   const peaks = rss.stop();
   // CSV has a header line, NDJSON one line per row.

@@ -42,6 +42,21 @@ async function checkTenRows(url: string, token: string, sourceId: string, what: 
 
 const run = promisify(execFile);
 
+/**
+ * The pg baseline's query. PostgreSQL is shared by everyone's tests here: when it is at
+ * max_connections (53300) a new pool connection waits and tries again rather than failing the run.
+ */
+async function pgQuery(pool: pg.Pool): Promise<unknown> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await pool.query(SQL);
+    } catch (e) {
+      if ((e as { code?: string }).code !== "53300" || attempt >= 50) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
 /** probe-gateway.ts (gateway + stub services over NATS, no database): the floor of the distributed path. */
 async function probeFloor(): Promise<Round> {
   const { stdout } = await run(process.execPath, ["--import", "tsx", "test/bench/lib/probe-gateway.ts"], {
@@ -109,11 +124,19 @@ export const smallQuery: Scenario<State> = {
     const out: Round = {
       ...await measureTarget(ctx, "gw", queryOf(ctx.cluster.url, ctx.token, s.sourceId)),
       ...await measureTarget(ctx, "emb", queryOf(s.embedded.url, ctx.token, s.embedded.sourceId)),
-      ...await measureTarget(ctx, "pg", () => s.pool.query(SQL)),
+      ...await measureTarget(ctx, "pg", () => pgQuery(s.pool)),
       ...await measureTarget(ctx, "nats", () => s.nc.request(s.echoSubject, payload, { timeout: 5000 })),
       ...await measureTarget(ctx, "http", () => call(s.httpEchoUrl, ctx.token, "POST", `/api/data/sources/${s.sourceId}/query`, BODY)),
     };
-    for (const w of s.peer ? PEER_WORKERS : []) Object.assign(out, await measureTarget(ctx, `peer${w}`, queryOf(s.peer!.urls[w]!, s.peer!.token, s.peer!.sourceId)));
+    for (const w of s.peer ? PEER_WORKERS : []) {
+      // The peer's pools (5 + 10 per engine and process, as the seed has them) can meet the shared
+      // server's max_connections: a failed baseline is noted, its rows stay empty, the rest stands.
+      try {
+        Object.assign(out, await measureTarget(ctx, `peer${w}`, queryOf(s.peer!.urls[w]!, s.peer!.token, s.peer!.sourceId)));
+      } catch (e) {
+        ctx.note(`seed-python peer (${w} worker(s)) not measured: ${e instanceof Error ? e.message.slice(0, 200) : e}`);
+      }
+    }
     try {
       Object.assign(out, await probeFloor());
     } catch (e) {
