@@ -31,7 +31,8 @@ type Input<B, Q> = {
   params: Record<string, string>;
 };
 
-const PathIdSchema = z.string().min(1).max(128);
+/** Ids are opaque, but never carry control characters (a NUL reached PostgreSQL as a 500). */
+const PathIdSchema = z.string().min(1).max(128).regex(/^[^\u0000-\u001f\u007f]+$/);
 
 /**
  * Registers a route twice from one spec: in the OpenAPI document and as a
