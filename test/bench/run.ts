@@ -18,8 +18,9 @@ import { introspection } from "./scenarios/introspection.ts";
 import { csvIngest } from "./scenarios/csv-ingest.ts";
 import { parquetIngest } from "./scenarios/parquet-ingest.ts";
 import { edge } from "./scenarios/edge.ts";
+import { load } from "./scenarios/load.ts";
 
-const SCENARIOS: Scenario<never>[] = [smallQuery, exportCsv, introspection, csvIngest, parquetIngest, edge] as Scenario<never>[];
+const SCENARIOS: Scenario<never>[] = [smallQuery, exportCsv, introspection, csvIngest, parquetIngest, edge, load] as Scenario<never>[];
 
 function parseArgs(argv: string[]): Options {
   const opts: Options = { rounds: 3, quick: false, big: false, only: [], dataDir: process.env.BENCH_DATA_DIR ?? "/tmp/dsb-bench-data" };
@@ -30,7 +31,7 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--rounds") opts.rounds = Number(argv[++i]);
     else if (a === "--only") opts.only.push(...argv[++i]!.split(","));
     else if (a === "--help" || a === "-h") {
-      console.log("npm run bench -- [--quick] [--rounds N] [--only small-query,export,introspection,csv-ingest,parquet-ingest,edge] [--big]\n" +
+      console.log("npm run bench -- [--quick] [--rounds N] [--only small-query,export,introspection,csv-ingest,parquet-ingest,edge,load] [--big]\n" +
         "env: BENCH_EXPORT_ROWS, BENCH_EXPORT_BIG_ROWS, BENCH_INTRO_TABLES, BENCH_CSV_MB, BENCH_BIG_CSV_MB, BENCH_INTRO_FIT_TABLES, BENCH_DATA_DIR, BENCH_NODE_ARGS, BENCH_KEEP_LOGS, BENCH_MARKDOWN, BENCH_PEER_DIR (the seed-python peer, default ../shared/peers/seed-python)");
       process.exit(0);
     } else throw new Error(`unknown argument ${a} (try --help)`);
