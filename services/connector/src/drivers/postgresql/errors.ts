@@ -95,7 +95,12 @@ export function queryError(e: unknown, ctx: ErrorContext, opts: { timeoutMs: num
       ? new DriverError("timeout", `Query exceeded its timeout of ${opts.timeoutMs} ms and was cancelled`, { cause: e })
       : new DriverError("cancelled", "Query was cancelled", { cause: e });
   }
-  if (isConnectionLevel(e)) return connectionError(e, ctx);
+  if (isConnectionLevel(e)) {
+    // The session was open when the statement was sent: a reset now is not a login or TLS problem.
+    if (err.code === "ECONNRESET" || /terminated unexpectedly|Connection terminated/i.test(err.message ?? ""))
+      return new DriverError("connection", `The server at ${ctx.hostname}:${ctx.port} closed the connection while the query ran (it restarted, or something on the network cut the connection); run the query again`, { cause: e });
+    return connectionError(e, ctx);
+  }
   let msg = inPlainWords(err) ?? err.message ?? "Query failed";
   if (err.code === "25006") msg += " (queries run read-only unless the source allows writes and the query sets read_only: false)";
   if (err.detail) msg += `. ${err.detail}`;
