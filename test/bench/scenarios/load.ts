@@ -33,7 +33,7 @@ function raiseFdLimit(ctx: Ctx): void {
   ctx.log(`  open-file limit of this process: ${limit}`);
 }
 
-interface Run { rps: number; p50: number; p99: number; p999: number; rawP99: number; rawP999: number; errors: number; non2xx: number; requests: number; intervalMs: number }
+interface Run { statuses: string; rps: number; p50: number; p99: number; p999: number; rawP99: number; rawP999: number; errors: number; non2xx: number; requests: number; intervalMs: number }
 
 /**
  * One closed-loop autocannon run (each connection sends its next request when the previous one
@@ -64,6 +64,7 @@ async function cannon(ctx: Ctx, opts: { path: string; method: "GET" | "POST"; bo
     corrected.recordValueWithExpectedInterval(v, Math.max(1, Math.round(intervalMs)));
   }
   const out = {
+    statuses: Object.entries(r.statusCodeStats ?? {}).map(([code, v]) => `${code}×${v.count ?? 0}`).join(" "),
     rps, requests: r.requests.total, errors: r.errors + r.timeouts, non2xx: r.non2xx, intervalMs,
     p50: corrected.getValueAtPercentile(50), p99: corrected.getValueAtPercentile(99), p999: corrected.getValueAtPercentile(99.9),
     rawP99: raw.getValueAtPercentile(99), rawP999: raw.getValueAtPercentile(99.9),
@@ -109,7 +110,7 @@ export const load: Scenario<State> = {
         });
         const mem = rss(ctx);
         for (const [name, mb] of Object.entries(mem)) out[`${k}.rss.${name}`] = mb;
-        ctx.log(`  ${t.method} ${t.key} ×${c}: ${run.rps.toFixed(0)} req/s (${run.requests} requests, expected interval ${run.intervalMs.toFixed(0)} ms), p50 ${run.p50} ms, p99 ${run.p99} ms (raw ${run.rawP99}), p99.9 ${run.p999} ms (raw ${run.rawP999}), errors ${run.errors}, non-2xx ${run.non2xx}; RSS ${Object.entries(mem).map(([n, m]) => `${n} ${m.toFixed(0)}`).join(", ")} MiB`);
+        ctx.log(`  ${t.method} ${t.key} ×${c}: ${run.rps.toFixed(0)} req/s (${run.requests} requests, expected interval ${run.intervalMs.toFixed(0)} ms), p50 ${run.p50} ms, p99 ${run.p99} ms (raw ${run.rawP99}), p99.9 ${run.p999} ms (raw ${run.rawP999}), errors ${run.errors}, non-2xx ${run.non2xx} (statuses ${run.statuses}); RSS ${Object.entries(mem).map(([n, m]) => `${n} ${m.toFixed(0)}`).join(", ")} MiB`);
       }
     }
     ctx.log("  waiting 60 s for memory to settle");
