@@ -7,7 +7,7 @@ export interface RouteDef { method: string; path: string; body?: z.ZodType; quer
 
 /** Every route the gateway registers, with the zod schemas it validates with. */
 export function registeredRoutes(sys: RunningSystem): RouteDef[] {
-  const app = createApp({ bus: sys.system.bus, verifier: createVerifier({ secret: JWT_SECRET, tenantClaim: "tenant_id" }), limits: { maxUploadBytes: 1, queryMaxRows: 1, defaultTimeoutMs: 1, busTimeoutMs: 1 } });
+  const app = createApp({ bus: sys.system.bus, verifier: createVerifier({ secret: JWT_SECRET, tenantClaim: "tenant_id" }), limits: { maxUploadBytes: 1, maxBodyBytes: 1, queryMaxRows: 1, defaultTimeoutMs: 1, busTimeoutMs: 1 } });
   type Def = { type: string; route?: { method: string; path: string; request?: { body?: { content?: Record<string, { schema?: unknown }> }; query?: unknown } } };
   return (app.openAPIRegistry.definitions as Def[]).filter((d) => d.type === "route" && d.route).map(({ route: r }) => ({
     method: r!.method.toUpperCase(), path: r!.path,
