@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PrivatePostgres } from "../support/pg-cluster.ts";
 import { StallProxy } from "../support/stall-proxy.ts";
 import { startTestSystem, ENCRYPTION_KEY, type RunningSystem } from "../support/system.ts";
-import { pythonCredentials } from "../../services/catalog/src/testing/python.ts";
+import { pythonCredentials } from "../support/catalog/python.ts";
 
 const MODES = ["embedded", ...(process.env.TEST_NATS_URL && process.env.TEST_DATABASE_URL ? ["distributed" as const] : [])] as const;
 const BACKOFF_BASE_S = 0.6;

@@ -2,7 +2,7 @@ import { Binary, Decimal128, Long, ObjectId } from "bson";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { skipped } from "@dsb/runtime/testing";
 import { SourceSchemaSchema } from "@dsb/contracts";
-import { startMongoStandIn, type MongoStandIn } from "../../services/connector/src/drivers/mongodb/stand-in.ts";
+import { startMongoStandIn, type MongoStandIn } from "../support/stand-ins/mongodb.ts";
 import { startTestSystem, type RunningSystem } from "../support/system.ts";
 
 const PASSWORD = "mongo-S3cret-never-shown";

@@ -11,8 +11,8 @@ import { skipped } from "@dsb/runtime/testing";
 import { startTestSystem, type RunningSystem } from "../support/system.ts";
 import { generateKeyPairSync } from "node:crypto";
 import { clickhouseExec, clickhouseUp, createMysqlSource, createPgSource, MARIADB_SOCKET } from "../support/peers.ts";
-import { startSnowflakeStandIn, type SnowflakeStandIn } from "../../services/connector/src/drivers/snowflake/stand-in.ts";
-import { startBigqueryStandIn, type BigqueryStandIn } from "../../services/connector/src/drivers/bigquery/stand-in.ts";
+import { startSnowflakeStandIn, type SnowflakeStandIn } from "../support/stand-ins/snowflake.ts";
+import { startBigqueryStandIn, type BigqueryStandIn } from "../support/stand-ins/bigquery.ts";
 
 const MODES = (process.env.TEST_NATS_URL ? ["embedded", "distributed"] : ["embedded"]) as ("embedded" | "distributed")[];
 if (MODES.length === 1) skipped("query lifecycle, distributed mode", "TEST_NATS_URL is not set");

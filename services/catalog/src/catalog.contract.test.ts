@@ -7,8 +7,8 @@ import { testBus, uniqueId } from "@dsb/runtime/testing";
 import { Fernet, MultiFernet } from "./crypto/fernet.ts";
 import { startCatalog } from "./index.ts";
 import { rotateKeys } from "./rotate.ts";
-import { capturedLogger, pgliteBackend, postgresBackend, testEnv, type Backend } from "./testing/backends.ts";
-import { pythonCredentials } from "./testing/python.ts";
+import { capturedLogger, pgliteBackend, postgresBackend, testEnv, type Backend } from "../../../test/support/catalog/backends.ts";
+import { pythonCredentials } from "../../../test/support/catalog/python.ts";
 import { tablesSha256 } from "./handlers/schema-digest.ts";
 
 /**

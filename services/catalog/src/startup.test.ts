@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { isolatedBus } from "@dsb/runtime/testing";
 import { Fernet } from "./crypto/fernet.ts";
 import { startCatalog } from "./index.ts";
-import { capturedLogger, testEnv } from "./testing/backends.ts";
+import { capturedLogger, testEnv } from "../../../test/support/catalog/backends.ts";
 
 /**
  * Start-up rules for the encryption key. These start their own catalog, so they

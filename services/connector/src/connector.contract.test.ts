@@ -10,7 +10,7 @@ import type { Bus } from "@dsb/bus";
 import { AppError, replicaSubject, type QueryPage, type SourceSchema } from "@dsb/contracts";
 import { createLogger, parseEnv } from "@dsb/runtime";
 import { testBus, uniqueId } from "@dsb/runtime/testing";
-import { scratchDatabase, TEST_PG } from "./drivers/postgresql/scratch-db.ts";
+import { scratchDatabase, TEST_PG } from "../../../test/support/drivers/pg-scratch-db.ts";
 import { startConnector } from "./index.ts";
 
 const TENANT = "tenant-a";

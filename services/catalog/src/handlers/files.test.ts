@@ -4,7 +4,7 @@ import type { Bus } from "@dsb/bus";
 import { testBus, uniqueId } from "@dsb/runtime/testing";
 import { Fernet } from "../crypto/fernet.ts";
 import { startCatalog } from "../index.ts";
-import { capturedLogger, pgliteBackend, testEnv, type Backend } from "../testing/backends.ts";
+import { capturedLogger, pgliteBackend, testEnv, type Backend } from "../../../../test/support/catalog/backends.ts";
 
 /** catalog.files.referenced, driven through the bus (PGlite: the query is plain SQL). */
 describe("catalog.files.referenced", () => {

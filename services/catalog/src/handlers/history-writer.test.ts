@@ -4,7 +4,7 @@ import type { Bus } from "@dsb/bus";
 import { testBus, uniqueId } from "@dsb/runtime/testing";
 import { Fernet } from "../crypto/fernet.ts";
 import { startCatalog } from "../index.ts";
-import { capturedLogger, pgliteBackend, postgresBackend, testEnv, type Backend } from "../testing/backends.ts";
+import { capturedLogger, pgliteBackend, postgresBackend, testEnv, type Backend } from "../../../../test/support/catalog/backends.ts";
 
 /** catalog.history.record_batch under a burst of one-record batches: batched inserts keep order and tenant checks. */
 let bus: Bus;

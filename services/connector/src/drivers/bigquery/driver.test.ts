@@ -1,11 +1,11 @@
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError, BigqueryConfigSchema } from "@dsb/contracts";
-import { drain, driverSuite } from "../suite.ts";
+import { drain, driverSuite } from "../../../../../test/support/drivers/suite.ts";
 import { DriverError, type Connection } from "../types.ts";
 import { bigqueryTarget, type BigqueryConfig } from "./config.ts";
 import { bigqueryDriver } from "./driver.ts";
-import { startBigqueryStandIn, type BigqueryStandIn } from "./stand-in.ts";
+import { startBigqueryStandIn, type BigqueryStandIn } from "../../../../../test/support/stand-ins/bigquery.ts";
 import { bigqueryValue } from "./types.ts";
 
 const PROJECT = "dsb-test-project";

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createServer as createTlsServer, type Server as TlsServer } from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { drain, driverSuite, queryOptions } from "../suite.ts";
+import { drain, driverSuite, queryOptions } from "../../../../../test/support/drivers/suite.ts";
 import { DriverError, type Connection } from "../types.ts";
 import type { ClickhouseConfig } from "./config.ts";
 import { clickhouseDriver, parseVersion, returnsRows, withFormat } from "./driver.ts";

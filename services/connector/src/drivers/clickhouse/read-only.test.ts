@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { drain } from "../suite.ts";
+import { drain } from "../../../../../test/support/drivers/suite.ts";
 import { DriverError } from "../types.ts";
 import type { ClickhouseConfig } from "./config.ts";
 import { clickhouseDriver } from "./driver.ts";

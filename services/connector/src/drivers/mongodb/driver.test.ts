@@ -4,12 +4,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MongodbConfigSchema, type SourceSchema } from "@dsb/contracts";
 import { connectChecked } from "../../address-policy.ts";
 import { compileQueryConfig } from "../../query-config.ts";
-import { drain, driverSuite } from "../suite.ts";
+import { drain, driverSuite } from "../../../../../test/support/drivers/suite.ts";
 import { DriverError, type Connection } from "../types.ts";
 import type { MongodbConfig } from "./config.ts";
 import { mongodbDriver } from "./driver.ts";
 import { nativeText } from "./native.ts";
-import { startMongoStandIn, type MongoStandIn } from "./stand-in.ts";
+import { startMongoStandIn, type MongoStandIn } from "../../../../../test/support/stand-ins/mongodb.ts";
 
 const USER = { name: "dsb_reader", password: "correct-horse-battery" };
 const DB = "dsb_suite";

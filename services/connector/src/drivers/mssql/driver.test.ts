@@ -1,11 +1,11 @@
 import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
 import { MssqlConfigSchema } from "@dsb/contracts";
-import { drain, driverSuite, queryOptions } from "../suite.ts";
+import { drain, driverSuite, queryOptions } from "../../../../../test/support/drivers/suite.ts";
 import { DriverError, type Connection } from "../types.ts";
 import { mssqlSettings, parseMssqlConnectionString, tediousOptions, type MssqlConfig } from "./config.ts";
 import { createMssqlDriver, mssqlDriver } from "./driver.ts";
-import { col, FakeTds, type FakeReply } from "./fake-tds.ts";
+import { col, FakeTds, type FakeReply } from "../../../../../test/support/drivers/fake-tds.ts";
 import { mssqlReadOnlyViolation, writeKeyword } from "./read-only.ts";
 
 const cfg = (extra: Record<string, unknown> = {}): MssqlConfig =>

@@ -3,13 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "@dsb/contracts";
-import { drain, driverSuite, queryOptions } from "../suite.ts";
+import { drain, driverSuite, queryOptions } from "../../../../../test/support/drivers/suite.ts";
 import { DriverError, type Connection } from "../types.ts";
 import { bindMysql, mysqlLiteral, mysqlPlaceholders } from "./bind.ts";
 import { mysqlTargets, resolveMysqlConfig, type MysqlConfig } from "./config.ts";
 import { mysqlDriver } from "./driver.ts";
 import { bitValue, isoDateTime } from "./types.ts";
-import { mysqlFixture, type MysqlFixture } from "./test-setup.ts";
+import { mysqlFixture, type MysqlFixture } from "../../../../../test/support/drivers/mysql.ts";
 
 
 const local = { address: "127.0.0.1", hostname: "127.0.0.1", port: 3306 };

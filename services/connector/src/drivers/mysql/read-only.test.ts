@@ -1,11 +1,11 @@
 import { existsSync, rmSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { drain } from "../suite.ts";
+import { drain } from "../../../../../test/support/drivers/suite.ts";
 import { DriverError, type Connection, type QueryOptions } from "../types.ts";
 import type { MysqlConfig } from "./config.ts";
 import { mysqlDriver } from "./driver.ts";
 import { mysqlReadOnlyViolation } from "./read-only.ts";
-import { mysqlFixture, type MysqlFixture } from "./test-setup.ts";
+import { mysqlFixture, type MysqlFixture } from "../../../../../test/support/drivers/mysql.ts";
 
 describe("MySQL/MariaDB read-only guard (tokens)", () => {
   it.each([

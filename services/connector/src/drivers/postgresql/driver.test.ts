@@ -3,11 +3,11 @@ import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import type { ConfigOf } from "@dsb/contracts";
 import { connectChecked } from "../../address-policy.ts";
 import { redshiftDriver } from "../redshift/driver.ts";
-import { driverSuite } from "../suite.ts";
+import { driverSuite } from "../../../../../test/support/drivers/suite.ts";
 import type { Connection } from "../types.ts";
 import { postgresqlDriver } from "./driver.ts";
-import { pgHarness } from "./harness.ts";
-import { scratchDatabase, TEST_PG } from "./scratch-db.ts";
+import { pgHarness } from "../../../../../test/support/drivers/postgresql.ts";
+import { scratchDatabase, TEST_PG } from "../../../../../test/support/drivers/pg-scratch-db.ts";
 
 driverSuite(pgHarness("postgresql"));
 

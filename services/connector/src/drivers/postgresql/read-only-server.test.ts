@@ -10,11 +10,11 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ConfigOf } from "@dsb/contracts";
 import { connectChecked } from "../../address-policy.ts";
-import { drain } from "../suite.ts";
+import { drain } from "../../../../../test/support/drivers/suite.ts";
 import { DriverError, type Connection, type QueryOptions } from "../types.ts";
 import { redshiftDriver } from "../redshift/driver.ts";
 import { postgresqlDriver, type PgConnection } from "./driver.ts";
-import { scratchDatabase, TEST_PG } from "./scratch-db.ts";
+import { scratchDatabase, TEST_PG } from "../../../../../test/support/drivers/pg-scratch-db.ts";
 
 const tag = Math.random().toString(36).slice(2, 8);
 const MARKER = `/tmp/dsb-readonly-${tag}`;

@@ -3,7 +3,7 @@ import { afterEach, expect, it, vi } from "vitest";
 import type { ConfigOf } from "@dsb/contracts";
 import type { QueryOptions } from "../types.ts";
 import { postgresqlDriver, POOL_MAX } from "./driver.ts";
-import { TEST_PG } from "./scratch-db.ts";
+import { TEST_PG } from "../../../../../test/support/drivers/pg-scratch-db.ts";
 
 // The machine's PostgreSQL runs without TLS (`show ssl` is off), so `prefer` must fall back to plain text.
 const config = { type: "postgresql", host: TEST_PG.host, port: TEST_PG.port, database: "postgres", username: TEST_PG.user, password: TEST_PG.password, allow_writes: false, ssl: { mode: "prefer" } } as ConfigOf<"postgresql">;

@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SnowflakeConfigSchema } from "@dsb/contracts";
-import { drain, driverSuite } from "../suite.ts";
+import { drain, driverSuite } from "../../../../../test/support/drivers/suite.ts";
 import { DriverError, type Connection } from "../types.ts";
 import { snowflakeTarget, type SnowflakeConfig } from "./config.ts";
 import { snowflakeDriver } from "./driver.ts";
 import { readOnlyViolation } from "./read-only.ts";
-import { startSnowflakeStandIn, type SnowflakeStandIn } from "./stand-in.ts";
+import { startSnowflakeStandIn, type SnowflakeStandIn } from "../../../../../test/support/stand-ins/snowflake.ts";
 
 const USER = "DSB_READER";
 const PASSWORD = "correct-horse-battery";

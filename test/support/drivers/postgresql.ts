@@ -1,6 +1,6 @@
 import type { ConfigOf } from "@dsb/contracts";
-import type { DriverHarness } from "../suite.ts";
-import { scratchDatabase, TEST_PG } from "./scratch-db.ts";
+import type { DriverHarness } from "./suite.ts";
+import { scratchDatabase, TEST_PG } from "./pg-scratch-db.ts";
 
 /** The suite's harness for a pg-wire driver against the local PostgreSQL, in a scratch database. */
 export function pgHarness<T extends "postgresql" | "redshift">(type: T): DriverHarness<ConfigOf<T>> {

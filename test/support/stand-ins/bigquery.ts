@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import { verify, type KeyObject } from "node:crypto";
 import type { AddressInfo } from "node:net";
-import type { BqField } from "./types.ts";
+import type { BqField } from "../../../services/connector/src/drivers/bigquery/types.ts";
 
 /**
  * A local stand-in for the BigQuery REST API v2, enough for the real SDK: jobs.insert

@@ -1,5 +1,5 @@
 import type { ConnectionConfiguration } from "tedious";
-import type { TdsClient, TdsColumn, TdsConnect, TdsHandlers, TdsParam, TdsRequest } from "./tds-client.ts";
+import type { TdsClient, TdsColumn, TdsConnect, TdsHandlers, TdsParam, TdsRequest } from "../../../services/connector/src/drivers/mssql/tds-client.ts";
 
 /** What a scripted request answers: a result set, an error, or "hang" (runs until cancelled). */
 export type FakeReply = { columns: TdsColumn[]; rows: unknown[][] } | { error: { code: string; number?: number; message: string } } | "hang" | "empty";

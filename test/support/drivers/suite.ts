@@ -4,8 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { DatabaseConfig, DbType } from "@dsb/contracts";
-import { connectChecked } from "../address-policy.ts";
-import { DriverError, type Connection, type Driver, type QueryOptions } from "./types.ts";
+import { connectChecked } from "../../../services/connector/src/address-policy.ts";
+import { driverFor } from "../../../services/connector/src/drivers/index.ts";
+import { DriverError, type Connection, type Driver, type QueryOptions } from "../../../services/connector/src/drivers/types.ts";
 
 export interface DriverHarness<C extends DatabaseConfig = DatabaseConfig> {
   type: DbType;
@@ -73,10 +74,7 @@ export async function drain(conn: Connection, sql: string, params: readonly unkn
 
 async function loadDriver<C extends DatabaseConfig>(h: DriverHarness<C>): Promise<Driver<C>> {
   if (h.driver) return h.driver;
-  const mod = (await import(`./${h.type}/driver.ts`)) as Record<string, unknown>;
-  const d = mod[`${h.type}Driver`] as Driver<C> | undefined;
-  if (!d) throw new Error(`./${h.type}/driver.ts does not export ${h.type}Driver`);
-  return d;
+  return (await driverFor(h.type)) as Driver<C>;
 }
 
 /** Waits until `fn` is 0 (cancellation on the server is asynchronous). */

@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
 import { createLogger, parseEnv, type Logger } from "@dsb/runtime";
-import { openDatabase } from "../db/open.ts";
-import type { CatalogDb } from "../db/types.ts";
-import { createScratchDatabase } from "../../../../test/support/pg.ts";
+import { openDatabase } from "../../../services/catalog/src/db/open.ts";
+import type { CatalogDb } from "../../../services/catalog/src/db/types.ts";
+import { createScratchDatabase } from "../pg.ts";
 
 
 /** A database the catalog runs on in tests, with the env that points at it. */
