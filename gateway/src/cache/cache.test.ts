@@ -1,0 +1,144 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { uniqueId } from "@dsb/runtime/testing";
+import { cacheKey, canonicalJson, createQueryCache, MemoryCacheStore, type CacheKeyParts, type QueryResultRows } from "./index.ts";
+import { KvCacheStore } from "./kv-store.ts";
+
+const NATS = process.env.TEST_NATS_URL ?? "nats://127.0.0.1:4222";
+const base: CacheKeyParts = { tenant: "acme", sourceId: "src1", version: "v1", sql: "select 1", params: [1], limit: 1000, read_only: true };
+const rows = (n: number): QueryResultRows => ({ columns: [{ name: "n", type: "int4" }], rows: Array.from({ length: n }, (_, i) => [i]), truncated: false, execution_time_ms: 3 });
+
+describe("cache keys", () => {
+  it("canonical JSON ignores key order and undefined fields", () => {
+    expect(canonicalJson({ b: 1, a: [{ y: 2, x: undefined, w: null }] })).toBe(canonicalJson({ a: [{ w: null, y: 2 }], b: 1 }));
+  });
+
+  it("every part of the key changes it; the prefix holds tenant and source", async () => {
+    const k = await cacheKey(base);
+    const variants: Partial<CacheKeyParts>[] = [
+      { tenant: "other" }, { sourceId: "src2" }, { version: "v2" }, { sql: "select 1 " }, { params: ["1"] }, { params: undefined },
+      { limit: 999 }, { read_only: false }, { sql: undefined, query_config: { table: "t" } }, { query_config: { table: "u" }, sql: undefined },
+      { sql: undefined, collection: "a", pipeline: [{ $match: {} }] }, { sql: undefined, collection: "a", pipeline: [{ $match: { x: 1 } }] },
+      { sql: undefined, collection: "b", pipeline: [{ $match: {} }] },
+    ];
+    const keys = await Promise.all(variants.map((v) => cacheKey({ ...base, ...v })));
+    expect(new Set([k, ...keys]).size).toBe(variants.length + 1);
+    expect(await cacheKey({ ...base })).toBe(k);
+    expect(k).toMatch(/^t_[A-Za-z0-9_-]+\.s_[A-Za-z0-9_-]+\.[0-9a-f]{64}$/);
+  });
+
+  it("tenant and source ids that look alike never share a prefix", async () => {
+    const a = await cacheKey({ ...base, tenant: "a.b", sourceId: "c" });
+    const b = await cacheKey({ ...base, tenant: "a", sourceId: "b.c" });
+    expect(a.split(".").slice(0, 2)).not.toEqual(b.split(".").slice(0, 2));
+  });
+});
+
+describe("memory store", () => {
+  it("is bounded in bytes and evicts the least recently used", async () => {
+    const s = new MemoryCacheStore(2_000);
+    const v = new Uint8Array(600);
+    await s.set("p.a", v, Date.now() + 60_000);
+    await s.set("p.b", v, Date.now() + 60_000);
+    await s.get("p.a");
+    await s.set("p.c", v, Date.now() + 60_000);
+    expect(await s.get("p.b")).toBeNull();
+    expect(await s.get("p.a")).not.toBeNull();
+    expect((await s.size()).bytes).toBeLessThanOrEqual(2_000);
+    await s.set("p.big", new Uint8Array(5_000), Date.now() + 60_000);
+    expect(await s.get("p.big")).toBeNull();
+  });
+
+  it("expires entries and drops by prefix", async () => {
+    const s = new MemoryCacheStore(1_000_000);
+    await s.set("t_a.s_1.x", new Uint8Array(1), Date.now() - 1);
+    expect(await s.get("t_a.s_1.x")).toBeNull();
+    await s.set("t_a.s_1.y", new Uint8Array(1), Date.now() + 60_000);
+    await s.set("t_a.s_10.y", new Uint8Array(1), Date.now() + 60_000);
+    await s.dropPrefix("t_a.s_1");
+    expect(await s.get("t_a.s_1.y")).toBeNull();
+    expect(await s.get("t_a.s_10.y")).not.toBeNull();
+  });
+});
+
+describe("query cache", () => {
+  it("identical queries arriving together run once; failures are not stored", async () => {
+    const results: string[] = [];
+    const cache = createQueryCache({ store: new MemoryCacheStore(1 << 20), maxEntryBytes: 1 << 20, onResult: (r) => results.push(r) });
+    const key = await cacheKey(base);
+    let runs = 0;
+    const run = async () => { runs++; await new Promise((r) => setTimeout(r, 50)); return rows(3); };
+    const all = await Promise.all(Array.from({ length: 10 }, () => cache.run(key, "use", 60, run)));
+    expect(runs).toBe(1);
+    expect(all.filter((o) => !o.fromOthers)).toHaveLength(1);
+    expect(all.every((o) => o.result.rows.length === 3)).toBe(true);
+    expect((await cache.run(key, "use", 60, run)).cachedAt).toMatch(/^\d{4}-/);
+    expect(runs).toBe(1);
+    expect(results).toEqual(["miss", ...Array(9).fill("shared"), "hit"]);
+
+    const k2 = await cacheKey({ ...base, sql: "select 2" });
+    await expect(cache.run(k2, "use", 60, async () => { throw Object.assign(new Error("boom"), { code: "QUERY_FAILED" }); })).rejects.toThrow("boom");
+    expect((await cache.run(k2, "use", 60, async () => rows(1))).fromOthers).toBe(false);
+  });
+
+  it("bypass neither reads nor writes, refresh runs and writes, ttl 0 is off, big results are skipped", async () => {
+    const cache = createQueryCache({ store: new MemoryCacheStore(1 << 22), maxEntryBytes: 2_000 });
+    const key = await cacheKey(base);
+    let runs = 0;
+    const run = async () => { runs++; return rows(2); };
+    await cache.run(key, "use", 0, run);
+    await cache.run(key, "use", 0, run);
+    expect(runs).toBe(2);
+    await cache.run(key, "bypass", 60, run);
+    expect((await cache.run(key, "use", 60, run)).fromOthers).toBe(false);
+    expect((await cache.run(key, "use", 60, run)).fromOthers).toBe(true);
+    expect((await cache.run(key, "bypass", 60, run)).fromOthers).toBe(false);
+    expect((await cache.run(key, "refresh", 60, run)).fromOthers).toBe(false);
+    expect(runs).toBe(6);
+    const big = await cacheKey({ ...base, sql: "big" });
+    await cache.run(big, "use", 60, async () => rows(1000));
+    expect((await cache.run(big, "use", 60, async () => rows(1000))).fromOthers).toBe(false);
+  });
+});
+
+describe("JetStream KV store (two gateway replicas)", () => {
+  const conns: NatsConnection[] = [];
+  const bucket = uniqueId("cache");
+  afterAll(async () => {
+    await (await import("@nats-io/jetstream")).jetstreamManager(conns[0]!).then((m) => m.streams.delete(`KV_${bucket}`)).catch(() => undefined);
+    for (const c of conns) await c.close();
+  });
+
+  it("shares entries, expires them, gzips large values, drops one source's entries only", async () => {
+    for (let i = 0; i < 2; i++) conns.push(await connect({ servers: NATS }));
+    const [a, b] = await Promise.all(conns.map((nc) => KvCacheStore.open(nc, { bucket, maxBytes: 64 << 20 })));
+    const ca = createQueryCache({ store: a!, maxEntryBytes: 4 << 20 });
+    const cb = createQueryCache({ store: b!, maxEntryBytes: 4 << 20 });
+    const k1 = await cacheKey(base);
+    const k2 = await cacheKey({ ...base, sourceId: "src2" });
+    const kOther = await cacheKey({ ...base, tenant: "globex" });
+    let runs = 0;
+    const run = async () => { runs++; return rows(5); };
+    await ca.run(k1, "use", 60, run);
+    await ca.run(k2, "use", 60, run);
+    const hit = await cb.run(k1, "use", 60, run);
+    expect(hit.fromOthers).toBe(true);
+    expect(hit.result.rows).toEqual(rows(5).rows);
+    expect((await cb.run(kOther, "use", 60, run)).fromOthers).toBe(false);
+    expect(runs).toBe(3);
+
+    // Larger than max_payload (1 MiB): stored gzipped, read back whole on the other replica.
+    const wide: QueryResultRows = { ...rows(0), rows: Array.from({ length: 40_000 }, (_, i) => [i, "x".repeat(40)]) };
+    const kWide = await cacheKey({ ...base, sql: "wide" });
+    await ca.run(kWide, "use", 60, async () => wide);
+    expect((await cb.run(kWide, "use", 60, async () => rows(0))).result.rows).toHaveLength(40_000);
+
+    await cb.dropSource("acme", "src1");
+    expect((await ca.run(k1, "use", 60, run)).fromOthers).toBe(false);
+    expect((await ca.run(k2, "use", 60, run)).fromOthers).toBe(true);
+    expect((await cb.run(kOther, "use", 60, run)).fromOthers).toBe(true);
+
+    await a!.set("t_x.s_y.z", new Uint8Array([1]), Date.now() - 1);
+    expect(await b!.get("t_x.s_y.z")).toBeNull();
+  });
+});

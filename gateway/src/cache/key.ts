@@ -1,0 +1,47 @@
+/** What identifies a cached result. Tenant and source come from the actor and the looked-up source, never the body. */
+export interface CacheKeyParts {
+  tenant: string;
+  sourceId: string;
+  /** The source's config version (null for files: their content never changes under one id). */
+  version: string | null;
+  sql?: string;
+  params?: unknown[];
+  query_config?: unknown;
+  collection?: string;
+  pipeline?: unknown[];
+  limit: number;
+  read_only: boolean;
+}
+
+/** JSON with object keys sorted at every depth, so equal values give equal text. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(",")}}`;
+}
+
+const b64url = (s: string) => btoa(String.fromCharCode(...new TextEncoder().encode(s))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+
+/**
+ * The key prefix of one source of one tenant: `t_<tenant>.s_<source>` in base64url, so
+ * it holds only characters JetStream KV keys allow and a source's entries can be purged
+ * by prefix. Distinct (tenant, source) pairs give distinct prefixes: base64url is
+ * injective and contains no dot.
+ */
+export function sourcePrefix(tenant: string, sourceId: string): string {
+  return `t_${b64url(tenant)}.s_${b64url(sourceId)}`;
+}
+
+/** `<sourcePrefix>.<sha256 hex of the canonical JSON of every part>`. */
+export async function cacheKey(p: CacheKeyParts): Promise<string> {
+  const text = canonicalJson({
+    v: 1, tenant: p.tenant, source: p.sourceId, version: p.version, sql: p.sql, params: p.params,
+    query_config: p.query_config, collection: p.collection, pipeline: p.pipeline, limit: p.limit, read_only: p.read_only,
+  });
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text)));
+  let hex = "";
+  for (const b of digest) hex += b.toString(16).padStart(2, "0");
+  return `${sourcePrefix(p.tenant, p.sourceId)}.${hex}`;
+}

@@ -1,0 +1,134 @@
+import type { ColumnMeta } from "@dsb/contracts";
+import { sourcePrefix } from "./key.ts";
+import type { CacheStore } from "./store.ts";
+
+/** The request's `cache`: read and write (`use`), neither (`bypass`), or run and write (`refresh`). */
+export const CACHE_MODES = ["use", "bypass", "refresh"] as const;
+export type CacheMode = (typeof CACHE_MODES)[number];
+
+/** How a request met the cache, for ds_cache_requests_total{result}. */
+export const CACHE_RESULTS = ["hit", "miss", "shared", "bypass", "refresh", "error"] as const;
+export type CacheResult = (typeof CACHE_RESULTS)[number];
+
+/** A JSON query result as the route answers it. */
+export interface QueryResultRows {
+  columns: ColumnMeta[];
+  rows: unknown[][];
+  truncated: boolean;
+  execution_time_ms: number;
+}
+
+/** What `run` answers: the rows, and when they were cached (null when this request ran the query). */
+export interface CacheOutcome {
+  result: QueryResultRows;
+  cachedAt: string | null;
+  /** true when the rows came from another request: a cache entry or an identical query running at the same time. */
+  fromOthers: boolean;
+}
+
+export interface QueryCacheOptions {
+  store: CacheStore;
+  /** Results larger than this (bytes of JSON) are never cached (QUERY_CACHE_MAX_BYTES). */
+  maxEntryBytes: number;
+  onResult?: (r: CacheResult) => void;
+  log?: { warn(o: object, m: string): void };
+}
+
+/**
+ * The gateway's query result cache: entries by key (key.ts), stored as JSON bytes.
+ * Identical queries that miss together run once in this gateway (the others wait for
+ * the first and answer its rows). Only what `run` returns is stored: a failure throws
+ * and leaves nothing behind.
+ */
+export function createQueryCache(opts: QueryCacheOptions) {
+  const { store, maxEntryBytes } = opts;
+  const inFlight = new Map<string, Promise<QueryResultRows>>();
+  const count = (r: CacheResult) => opts.onResult?.(r);
+
+  const write = async (key: string, result: QueryResultRows, ttlSeconds: number): Promise<string> => {
+    const cachedAt = new Date().toISOString();
+    const bytes = new TextEncoder().encode(JSON.stringify({ ...result, cached_at: cachedAt }));
+    if (bytes.byteLength > maxEntryBytes) return cachedAt;
+    try {
+      await store.set(key, bytes, Date.now() + ttlSeconds * 1000);
+    } catch (e) {
+      opts.log?.warn({ err: (e as Error).message }, "⚠️ query cache write failed (answered uncached)");
+    }
+    return cachedAt;
+  };
+
+  const read = async (key: string): Promise<{ result: QueryResultRows; cachedAt: string } | null> => {
+    try {
+      const bytes = await store.get(key);
+      if (!bytes) return null;
+      const { cached_at, ...result } = JSON.parse(new TextDecoder().decode(bytes)) as QueryResultRows & { cached_at: string };
+      return { result, cachedAt: cached_at };
+    } catch (e) {
+      count("error");
+      opts.log?.warn({ err: (e as Error).message }, "⚠️ query cache read failed (running the query)");
+      return null;
+    }
+  };
+
+  /** Runs `run` once for every caller of `key` arriving while it runs; stores its result. */
+  const single = (key: string, ttlSeconds: number, run: () => Promise<QueryResultRows>): { promise: Promise<QueryResultRows>; leader: boolean } => {
+    const running = inFlight.get(key);
+    if (running) return { promise: running, leader: false };
+    const promise = (async () => {
+      try {
+        const result = await run();
+        await write(key, result, ttlSeconds);
+        return result;
+      } finally {
+        inFlight.delete(key);
+      }
+    })();
+    inFlight.set(key, promise);
+    return { promise, leader: true };
+  };
+
+  return {
+    /**
+     * Answers from the cache or by running `run`. With `ttlSeconds` 0 or mode `bypass`,
+     * it is just `run`. Followers share the leader's failure, except a cancel (the
+     * leader's client went away): then they run on their own.
+     */
+    async run(key: string, mode: CacheMode, ttlSeconds: number, run: () => Promise<QueryResultRows>): Promise<CacheOutcome> {
+      if (ttlSeconds <= 0 || mode === "bypass") {
+        if (ttlSeconds > 0) count("bypass");
+        return { result: await run(), cachedAt: null, fromOthers: false };
+      }
+      if (mode === "refresh") {
+        count("refresh");
+        const result = await run();
+        await write(key, result, ttlSeconds);
+        return { result, cachedAt: null, fromOthers: false };
+      }
+      const hit = await read(key);
+      if (hit) {
+        count("hit");
+        return { ...hit, fromOthers: true };
+      }
+      const { promise, leader } = single(key, ttlSeconds, run);
+      if (leader) {
+        count("miss");
+        return { result: await promise, cachedAt: null, fromOthers: false };
+      }
+      try {
+        const result = await promise;
+        count("shared");
+        return { result, cachedAt: new Date().toISOString(), fromOthers: true };
+      } catch (e) {
+        // The leader's own cancel or disconnect is not this request's answer: run it here.
+        if ((e as { code?: string }).code !== "CANCELLED") throw e;
+        count("miss");
+        return { result: await run(), cachedAt: null, fromOthers: false };
+      }
+    },
+
+    /** Forgets every entry of one source (changed or deleted). */
+    dropSource: (tenant: string, sourceId: string): Promise<void> => store.dropPrefix(sourcePrefix(tenant, sourceId)),
+    size: () => store.size(),
+  };
+}
+export type QueryCache = ReturnType<typeof createQueryCache>;

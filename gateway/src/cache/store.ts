@@ -1,0 +1,15 @@
+/**
+ * Where cached results live: bytes by key, each with its own expiry. Embedded mode:
+ * a byte-bounded LRU in memory (memory-store.ts); distributed: a JetStream KV bucket
+ * shared by the gateway replicas (kv-store.ts).
+ */
+export interface CacheStore {
+  get(key: string): Promise<Uint8Array | null>;
+  /** Stores `value` until `expiresAt` (epoch ms); a value the store cannot hold is silently skipped. */
+  set(key: string, value: Uint8Array, expiresAt: number): Promise<void>;
+  /** Drops every key starting with `prefix.` (one source's entries). */
+  dropPrefix(prefix: string): Promise<void>;
+  /** Entries and bytes held (memory store: exact; KV: the bucket's). */
+  size(): Promise<{ entries: number; bytes: number }>;
+  close?(): Promise<void>;
+}
