@@ -12,6 +12,7 @@ import { healthRoutes } from "./routes/health.ts";
 import { queryRoutes } from "./routes/query.ts";
 import { schemaRoutes } from "./routes/schema.ts";
 import { sourceRoutes } from "./routes/sources.ts";
+import { statsRoutes } from "./routes/stats.ts";
 import { systemRoutes } from "./routes/system.ts";
 import { uploadRoutes } from "./routes/upload.ts";
 import { createSourceLookup } from "./source-lookup.ts";
@@ -65,5 +66,6 @@ export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
   schemaRoutes(app, deps);
   queryRoutes(app, deps, sources, history, deps.queries ?? createRunningQueries(deps.bus));
   uploadRoutes(app, deps);
+  statsRoutes(app, deps, history);
   return app;
 }

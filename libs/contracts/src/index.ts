@@ -9,3 +9,4 @@ export * from "./health.ts";
 export * from "./subjects.ts";
 export * from "./values.ts";
 export * from "./asyncapi.ts";
+export * from "./stats.ts";

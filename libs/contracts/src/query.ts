@@ -144,5 +144,7 @@ export const HistoryEntrySchema = z.object({
   result_count: z.number().int().nullable(),
   execution_time_ms: z.number().int().nullable(),
   created_at: z.string(),
+  /** Answered from the query result cache. */
+  cached: z.boolean().optional(),
 });
 export type HistoryEntry = z.infer<typeof HistoryEntrySchema>;

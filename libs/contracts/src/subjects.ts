@@ -4,6 +4,7 @@ import { LoginWarningSchema } from "./login-warning.ts";
 import { ActorSchema, DataSourceSchema, NewSourceSchema, FILE_FORMATS, SourcePatchSchema } from "./source.ts";
 import { CheckResultSchema, HEALTH_STATUSES, HealthCheckSchema, HealthCountsSchema, HealthSummarySchema, SourceHealthSchema } from "./health.ts";
 import { SchemaChangeSchema, SourceSchemaSchema } from "./schema.ts";
+import { QueryStatsSchema, SourceStatsSchema } from "./stats.ts";
 import { CollectionNameSchema, CursorRequestSchema, HistoryEntrySchema, HISTORY_STATUS, PipelineSchema, QueryConfigSchema, QueryPageSchema } from "./query.ts";
 
 const Id = z.string().min(1).max(128);
@@ -15,7 +16,9 @@ const HistoryRecordSchema = z.object({ actor: ActorSchema, entry: z.object({
   id: z.string().uuid().optional(),
   data_source_id: Id, query: z.string().nullable(), query_config: z.record(z.string(), z.unknown()).nullable(),
   natural_language_query: z.string().nullable(), status: z.enum(HISTORY_STATUS), error: z.string().nullable(),
-  result_count: z.number().int().nullable(), execution_time_ms: z.number().int().nullable() }) });
+  result_count: z.number().int().nullable(), execution_time_ms: z.number().int().nullable(),
+  /** Answered from the query result cache (stored in data_queries.cached, migration 4). */
+  cached: z.boolean().optional() }) });
 
 /** Most history records one `catalog.history.record_batch` carries. */
 export const HISTORY_BATCH_MAX = 200;
@@ -89,6 +92,10 @@ export const SUBJECTS = {
     reply: z.object({ ids: z.array(Id.nullable()) }) }),
   "catalog.files.referenced": def({ callers: ["ingestion"], description: "Which of these upload keys an active file source references (stale-upload sweep); the tenant is the key's first segment",
     request: z.object({ keys: z.array(z.string().min(1).max(1024)).max(1000) }), reply: z.object({ referenced: z.array(z.string()) }) }),
+  "catalog.stats.source": def({ callers: ["gateway"], description: "Query analytics of one source from its history since a time (one set-based query)",
+    request: z.object({ actor: ActorSchema, id: Id, since: z.string().datetime({ offset: true }) }), reply: z.object({ stats: QueryStatsSchema }) }),
+  "catalog.stats.tenant": def({ callers: ["gateway"], description: "Query totals of every active source of the tenant since a time",
+    request: z.object({ actor: ActorSchema, since: z.string().datetime({ offset: true }) }), reply: z.object({ sources: z.array(SourceStatsSchema) }) }),
   "catalog.history.list": def({ callers: ["gateway"], description: "Query history of one source, newest first",
     request: z.object({ actor: ActorSchema, data_source_id: Id, ...Page }),
     reply: z.object({ queries: z.array(HistoryEntrySchema), next_cursor: z.string().nullable() }) }),

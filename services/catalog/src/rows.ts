@@ -18,7 +18,7 @@ export const SOURCE_COLUMNS = [
   "cache_ttl_seconds", "health_check",
 ] as const;
 export const HISTORY_COLUMNS = [
-  "id", "data_source_id", "user_id", "query", "query_config", "natural_language_query", "status", "error", "result_count", "execution_time_ms",
+  "id", "data_source_id", "user_id", "query", "query_config", "natural_language_query", "status", "error", "result_count", "execution_time_ms", "cached",
 ] as const;
 
 export type HistoryRow = WithIso<Pick<Selectable<DataQueriesTable>, (typeof HISTORY_COLUMNS)[number] | "created_at">, "created_at">;
@@ -58,6 +58,6 @@ export function toHistoryEntry(row: HistoryRow): HistoryEntry {
   return {
     id: row.id, data_source_id: row.data_source_id, user_id: row.user_id, query: row.query,
     query_config: asObject(row.query_config), natural_language_query: row.natural_language_query, status, error: row.error,
-    result_count: row.result_count, execution_time_ms: row.execution_time_ms, created_at: row.created_at,
+    result_count: row.result_count, execution_time_ms: row.execution_time_ms, created_at: row.created_at, cached: row.cached === true,
   };
 }

@@ -88,6 +88,15 @@ const MIGRATIONS: { version: number; name: string; statements: string[] }[] = [
       `create index if not exists data_source_health_checks_idx on data_source_health_checks (source_id, id desc)`,
     ],
   },
+  {
+    version: 4,
+    name: "data_queries.cached (query result cache hits) and a tenant/time index for analytics",
+    // Nullable: the Python system's rows and inserts leave it null (not a cache hit).
+    statements: [
+      `alter table data_queries add column if not exists cached boolean`,
+      `create index if not exists data_queries_tenant_time_idx on data_queries (tenant_id, created_at)`,
+    ],
+  },
 ];
 
 /** Arbitrary constant naming the catalog's migration lock among advisory locks. */

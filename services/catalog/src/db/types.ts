@@ -68,6 +68,8 @@ export interface DataQueriesTable {
   status: string;
   error: string | null;
   created_at: Generated<Date>;
+  /** Answered from the query result cache (migration 4); null in rows written by the Python system. */
+  cached: boolean | null;
 }
 
 export interface CatalogMigrationsTable {

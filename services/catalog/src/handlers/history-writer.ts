@@ -21,7 +21,7 @@ export function storableRow(row: HistoryRow): HistoryRow {
   };
 }
 
-/** Rows per statement (11 parameters each, well under PostgreSQL's 65,535). */
+/** Rows per statement (13 parameters each, well under PostgreSQL's 65,535). */
 const MAX_BATCH = 500;
 
 /**
@@ -39,12 +39,12 @@ export function createHistoryWriter(db: CatalogDb) {
 
   const insert = async (rows: HistoryRow[]): Promise<Set<string>> => {
     const values = sql.join(rows.map((r, i) => sql`(${i}::int, ${r.id}::text, ${r.data_source_id}::text, ${r.user_id}::text, ${r.tenant_id}::text,
-      ${r.natural_language_query}::text, ${r.query}::text, ${r.query_config}::jsonb, ${r.result_count}::int, ${r.execution_time_ms}::int, ${r.status}::text, ${r.error}::text)`));
+      ${r.natural_language_query}::text, ${r.query}::text, ${r.query_config}::jsonb, ${r.result_count}::int, ${r.execution_time_ms}::int, ${r.status}::text, ${r.error}::text, ${r.cached ?? null}::boolean)`));
     const res = await sql<{ id: string }>`
-      insert into data_queries (id, data_source_id, user_id, tenant_id, natural_language_query, query, query_config, result_count, execution_time_ms, status, error, created_at)
-      select v.id, v.data_source_id, v.user_id, v.tenant_id, v.nlq, v.query, v.query_config, v.result_count, v.execution_time_ms, v.status, v.error,
+      insert into data_queries (id, data_source_id, user_id, tenant_id, natural_language_query, query, query_config, result_count, execution_time_ms, status, error, cached, created_at)
+      select v.id, v.data_source_id, v.user_id, v.tenant_id, v.nlq, v.query, v.query_config, v.result_count, v.execution_time_ms, v.status, v.error, v.cached,
              statement_timestamp() + v.ord * interval '1 microsecond'
-      from (values ${values}) as v(ord, id, data_source_id, user_id, tenant_id, nlq, query, query_config, result_count, execution_time_ms, status, error)
+      from (values ${values}) as v(ord, id, data_source_id, user_id, tenant_id, nlq, query, query_config, result_count, execution_time_ms, status, error, cached)
       join data_sources s on s.id = v.data_source_id and s.tenant_id = v.tenant_id and s.is_active
       on conflict (id) do nothing
       returning data_queries.id`.execute(db);

@@ -16,7 +16,7 @@ export function historyHandlers({ db, maxReplyBytes }: CatalogDeps): Handlers<"c
     const inserted = await history.write({
       id, data_source_id: entry.data_source_id, user_id: actor.user_id, tenant_id: actor.tenant_id,
       natural_language_query: entry.natural_language_query, query: entry.query, query_config: toJson(entry.query_config),
-      result_count: entry.result_count, execution_time_ms: entry.execution_time_ms, status: entry.status, error: entry.error,
+      result_count: entry.result_count, execution_time_ms: entry.execution_time_ms, status: entry.status, error: entry.error, cached: entry.cached ?? null,
     });
     return inserted ? id : null;
   };

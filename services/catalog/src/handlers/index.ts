@@ -7,17 +7,19 @@ import { healthHandlers } from "./health.ts";
 import { historyHandlers } from "./history.ts";
 import { schemaHandlers } from "./schema.ts";
 import { sourceHandlers } from "./sources.ts";
+import { statsHandlers } from "./stats.ts";
 import { updateHandlers } from "./update.ts";
 
 export type CatalogSubject =
   | "catalog.source.create" | "catalog.source.get" | "catalog.source.list" | "catalog.source.delete"
   | "catalog.schema.put" | "catalog.schema.touch" | "catalog.config.resolve" | "catalog.history.record_batch" | "catalog.history.list"
-  | "catalog.files.referenced" | "catalog.source.update" | "catalog.health.test" | "catalog.health.get" | "catalog.health.list";
+  | "catalog.files.referenced" | "catalog.source.update" | "catalog.health.test" | "catalog.health.get" | "catalog.health.list"
+  | "catalog.stats.source" | "catalog.stats.tenant";
 
 /** Every catalog.* subject of libs/contracts; while the database is away each answers 503 UNAVAILABLE. */
 export function catalogHandlers(deps: CatalogDeps): Handlers<CatalogSubject> {
   return whileDatabaseAway({
-    ...sourceHandlers(deps), ...schemaHandlers(deps), ...configHandlers(deps), ...historyHandlers(deps), ...fileHandlers(deps), ...updateHandlers(deps), ...healthHandlers(deps),
+    ...sourceHandlers(deps), ...schemaHandlers(deps), ...configHandlers(deps), ...historyHandlers(deps), ...fileHandlers(deps), ...updateHandlers(deps), ...healthHandlers(deps), ...statsHandlers(deps),
   });
 }
 
