@@ -24,6 +24,12 @@ export const BUCKET_USERS: readonly NatsUser[] = ["gateway", "ingestion"];
 export const HEALTH_BUCKET = "dsb-health";
 export const HEALTH_BUCKET_USERS: readonly NatsUser[] = ["catalog"];
 
+/** JetStream KV bucket of the query result cache (gateway/src/cache/kv-store.ts), shared by the gateway replicas. */
+export const CACHE_BUCKET = "dsb-query-cache";
+export const CACHE_BUCKET_USERS: readonly NatsUser[] = ["gateway"];
+/** On top of kvSubjects: the cache sets discard "old" once (update) and drops a source's entries by a filtered purge. */
+const cacheExtraSubjects = (bucket: string) => [`$JS.API.STREAM.UPDATE.KV_${bucket}`, `$JS.API.STREAM.PURGE.KV_${bucket}`];
+
 /** What a KV client needs for create/get/update/delete of keys in one bucket (stream KV_<bucket>). */
 export function kvSubjects(bucket: string): string[] {
   const stream = `KV_${bucket}`;
@@ -105,6 +111,7 @@ export function permissionsOf(user: NatsUser): Permissions {
   }
   if (BUCKET_USERS.includes(user)) publish.push(...bucketSubjects(UPLOAD_BUCKET));
   if (HEALTH_BUCKET_USERS.includes(user)) publish.push(...kvSubjects(HEALTH_BUCKET).filter((s) => !publish.includes(s)));
+  if (CACHE_BUCKET_USERS.includes(user)) publish.push(...[...kvSubjects(CACHE_BUCKET), ...cacheExtraSubjects(CACHE_BUCKET)].filter((s) => !publish.includes(s)));
   subscribe.push(`${inboxPrefix(user)}.>`);
   const serves = subjects.some(([s]) => s.startsWith(`${user}.`));
   return { publish, subscribe, allowResponses: serves };
