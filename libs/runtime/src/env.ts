@@ -72,6 +72,14 @@ export const EnvSchema = z.object({
   HEALTH_LEASE_TTL_S: z.coerce.number().min(1).default(15),
   /** false: no scheduled checks (POST …/test still checks). */
   HEALTH_MONITORING: bool.default(true),
+  /** Query result cache TTL when neither the request nor the source sets one; 0: off. */
+  QUERY_CACHE_TTL_S: z.coerce.number().int().min(0).max(7 * 86_400).default(0),
+  /** Results larger than this (bytes of JSON) are never cached. */
+  QUERY_CACHE_MAX_BYTES: z.coerce.number().int().min(0).default(2 * 1024 ** 2),
+  /** Bytes the cache holds: the embedded LRU, or the JetStream KV bucket (distributed). */
+  QUERY_CACHE_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 ** 2),
+  /** Catalog, connector, ingestion: port of their Prometheus /metrics; unset: not served (embedded: the gateway's /metrics). */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 export type Env = z.infer<typeof EnvSchema> & {
