@@ -1,5 +1,5 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
-import { AppError } from "@dsb/contracts";
+import { AppError, type Actor } from "@dsb/contracts";
 import { newRequestId } from "@dsb/bus";
 import { requireAuth } from "./auth.ts";
 import type { GatewayDeps, GatewayEnv } from "./deps.ts";
@@ -20,6 +20,18 @@ import { createQueryHistory } from "./history.ts";
 import { limitJsonDepth } from "./json-depth.ts";
 import { createRunningQueries } from "./running-queries.ts";
 
+/** Probes and scrapes: logged at debug, or they would drown the access log. */
+const QUIET_ROUTES: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/metrics"]);
+
+/** One access line per request: 5xx at error, everything else at info (probes at debug). No body, no query string, no header value. */
+function accessLog(log: GatewayDeps["log"], l: { requestId: string; method: string; route: string; status: number; ms: number; actor?: Actor }): void {
+  if (!log) return;
+  const line = { requestId: l.requestId, method: l.method, route: l.route, status: l.status, ms: l.ms, tenant: l.actor?.tenant_id, user: l.actor?.user_id };
+  if (l.status >= 500) log.error(line, "request");
+  else if (QUIET_ROUTES.has(l.route)) log.debug?.(line, "request");
+  else log.info(line, "request");
+}
+
 /**
  * The gateway: auth, validation, error mapping, OpenAPI, streaming. Web-standard
  * APIs only; the bus and everything Node-specific come in through `deps`.
@@ -34,7 +46,12 @@ export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
     c.header("x-request-id", requestId);
     const started = performance.now();
     await next();
-    deps.metrics?.observe({ method: c.req.method, route: c.req.routePath || "unmatched", status: c.res.status, seconds: (performance.now() - started) / 1000 });
+    const seconds = (performance.now() - started) / 1000;
+    // The route pattern, never the path (ids) or the query string (values).
+    const route = c.req.routePath || "unmatched";
+    const status = c.res.status;
+    deps.metrics?.observe({ method: c.req.method, route, status, seconds });
+    accessLog(deps.log, { requestId, method: c.req.method, route, status, ms: Math.round(seconds * 10_000) / 10, actor: c.get("actor") });
   });
 
   // Before any route reads a body: a JSON body over MAX_BODY_BYTES never reaches a handler.
@@ -55,7 +72,10 @@ export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
   app.use("/api/data/*", requireAuth(deps.verifier));
   app.use("/api/data/*", limitJsonDepth());
   databaseRoutes(app, deps);
-  const sources = createSourceLookup(deps.bus);
+  // A changed or deleted source loses its cached results with its route (events, and this gateway's own PATCH/DELETE).
+  const sources = createSourceLookup(deps.bus, undefined, deps.cache && ((tenant, id) => {
+    deps.cache!.dropSource(tenant, id).catch((e: Error) => deps.log?.warn({ err: e.message, source_id: id }, "⚠️ could not drop a source's cached results"));
+  }));
   const history = createQueryHistory(deps.bus, deps.log, {
     maxQueued: deps.limits.historyQueueMax, maxQueuedBytes: deps.limits.historyQueueMaxBytes,
     onDropped: (n, reason) => deps.metrics?.historyDropped?.(n, reason),
@@ -64,7 +84,7 @@ export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
   sourceRoutes(app, deps, sources, history);
   healthRoutes(app, deps);
   schemaRoutes(app, deps);
-  queryRoutes(app, deps, sources, history, deps.queries ?? createRunningQueries(deps.bus));
+  queryRoutes(app, deps, sources, history, deps.queries ?? createRunningQueries(deps.bus), deps.cache);
   uploadRoutes(app, deps);
   statsRoutes(app, deps, history);
   return app;

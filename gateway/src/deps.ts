@@ -2,6 +2,7 @@ import type { Context } from "hono";
 import type { Bus } from "@dsb/bus";
 import type { Actor, DataSource } from "@dsb/contracts";
 import type { TokenVerifier } from "./auth.ts";
+import type { CacheResult, QueryCache } from "./cache/index.ts";
 import type { HistoryDropReason } from "./history.ts";
 import type { RunningQueries } from "./running-queries.ts";
 
@@ -18,6 +19,8 @@ export interface GatewayLimits {
   /** History entries (and their bytes) kept for retry while the catalog cannot record them (HISTORY_QUEUE_MAX, HISTORY_QUEUE_MAX_BYTES). */
   historyQueueMax?: number;
   historyQueueMaxBytes?: number;
+  /** QUERY_CACHE_TTL_S: cache TTL when neither the request nor the source sets one. */
+  queryCacheTtlS?: number;
 }
 
 /**
@@ -41,7 +44,13 @@ export interface GatewayDeps {
     /** History entries given up (`ds_history_dropped_total{reason}`) and still waiting to be recorded (`ds_history_queued`). */
     historyDropped?(n: number, reason: HistoryDropReason): void;
     historyQueued?(n: number): void;
+    /** A query answered or failed (`ds_queries_total`, `ds_query_duration_seconds`, `ds_query_rows_total`). */
+    query?(m: { db_type: string; status: "success" | "error"; seconds: number; rows: number }): void;
+    /** How a query met the result cache (`ds_cache_requests_total{result}`). */
+    cache?(result: CacheResult): void;
   };
+  /** The query result cache (embedded: in memory; distributed: JetStream KV); none: queries are never cached. */
+  cache?: QueryCache;
   /** Files of the /docs viewer (served by the gateway, no CDN). */
   docsAsset?: (name: string) => Promise<{ body: BodyInit; type: string } | null>;
   /**
@@ -55,7 +64,7 @@ export interface GatewayDeps {
    * generated secret only, and only to a browser on the same machine (see docs/console.md).
    */
   consoleSampleToken?: (c: Context<GatewayEnv>) => string | null;
-  log?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void };
+  log?: { info(o: object, m: string): void; warn(o: object, m: string): void; error(o: object, m: string): void; debug?(o: object, m: string): void };
   /** Queries running on this replica (the Node entry shares it with its `gateway.query.cancel` listener); made by the app when absent. */
   queries?: RunningQueries;
 }

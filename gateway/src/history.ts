@@ -8,6 +8,8 @@ export interface QueryOutcome {
   error?: string;
   count: number | null;
   ms: number;
+  /** Answered from the query result cache (or an identical query running at the same time). */
+  cached?: boolean;
 }
 
 type HistoryRecord = RequestOf<"catalog.history.record_batch">["records"][number];
@@ -185,7 +187,7 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"], options: Q
         entry: {
           id, data_source_id: sourceId, query: q.sql ?? (q.pipeline ? JSON.stringify({ collection: q.collection, pipeline: q.pipeline }) : null), query_config: (q.query_config as Record<string, unknown> | undefined) ?? null,
           natural_language_query: q.natural_language_query ?? null, status: outcome.ok ? "success" : "error", error: outcome.error ?? null,
-          result_count: outcome.count, execution_time_ms: Math.round(outcome.ms),
+          result_count: outcome.count, execution_time_ms: Math.round(outcome.ms), ...(outcome.cached ? { cached: true } : {}),
         },
       };
       const bytes = sizeOf(record);

@@ -12,6 +12,7 @@ import { createApp } from "./app.ts";
 import { createVerifier } from "./auth.ts";
 import { consoleAssetLoader, loopbackSampleToken } from "./console-files.ts";
 import { createMetrics } from "./metrics.ts";
+import { openQueryCache } from "./cache/open.ts";
 import { handleUpload } from "./upload.ts";
 import { guardStreamedBody } from "./stream-guard.ts";
 import { createRunningQueries } from "./running-queries.ts";
@@ -70,13 +71,15 @@ export async function startGateway(opts: { env: Env; bus: Bus; log: Logger; stor
   // This replica's running queries, cancellable from any replica through gateway.query.cancel.
   const queries = createRunningQueries(bus);
   const cancels = queries.listen();
+  const metrics = createMetrics();
+  const cache = await openQueryCache(env, bus, log, (r) => metrics.cache?.(r));
   const app = createApp({
-    bus, log, queries,
+    bus, log, queries, cache,
     verifier: createVerifier({ secret, jwksUrl: env.JWT_JWKS_URL, tenantClaim: env.JWT_TENANT_CLAIM, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, requireExp: env.JWT_REQUIRE_EXP }),
     limits: { maxUploadBytes: env.MAX_UPLOAD_BYTES, maxBodyBytes: env.MAX_BODY_BYTES, queryMaxRows: env.QUERY_MAX_ROWS, defaultTimeoutMs: env.QUERY_DEFAULT_TIMEOUT_MS, busTimeoutMs: env.BUS_TIMEOUT_MS,
-      historyQueueMax: env.HISTORY_QUEUE_MAX, historyQueueMaxBytes: env.HISTORY_QUEUE_MAX_BYTES },
+      historyQueueMax: env.HISTORY_QUEUE_MAX, historyQueueMaxBytes: env.HISTORY_QUEUE_MAX_BYTES, queryCacheTtlS: env.QUERY_CACHE_TTL_S },
     upload: (req, actor, body) => handleUpload(req, { bus, store, actor, maxBytes: env.MAX_UPLOAD_BYTES, body }),
-    metrics: createMetrics(),
+    metrics,
     docsAsset: docsAssetLoader(),
     consoleAsset: consoleAssetLoader(),
     ...(sample ? { consoleSampleToken: loopbackSampleToken(sample) } : {}),

@@ -7,6 +7,7 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { uploadBucket } from "@dsb/storage";
 import { healthBucket } from "@dsb/catalog";
 import { createLogger } from "@dsb/runtime";
+import { cacheBucket } from "../../gateway/src/cache/kv-store.ts";
 import { startSystem, type System } from "../../src/system.ts";
 import { createScratchDatabase } from "./pg.ts";
 
@@ -71,11 +72,11 @@ export async function startTestSystem(opts: { mode?: "embedded" | "distributed";
       return fetch(url + path, { ...rest, headers, ...(json !== undefined ? { body: JSON.stringify(json) } : {}) });
     },
     stop: async () => {
-      // This system's upload bucket and health lease bucket (its own, by namespace) go with it, or the machine's NATS fills up run after run.
+      // This system's upload bucket, health lease bucket and query cache bucket (its own, by namespace) go with it, or the machine's NATS fills up run after run.
       const nc = natsConnectionOf(system.bus);
       if (nc && !nc.isClosed()) {
         const jsm = await jetstreamManager(nc);
-        for (const stream of [`OBJ_${uploadBucket(env.BUS_NAMESPACE)}`, `KV_${healthBucket(env.BUS_NAMESPACE)}`]) await jsm.streams.delete(stream).catch(() => undefined);
+        for (const stream of [`OBJ_${uploadBucket(env.BUS_NAMESPACE)}`, `KV_${healthBucket(env.BUS_NAMESPACE)}`, `KV_${cacheBucket(env.BUS_NAMESPACE)}`]) await jsm.streams.delete(stream).catch(() => undefined);
       }
       await system.stop();
       await dropDb?.();

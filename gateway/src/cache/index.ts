@@ -1,4 +1,4 @@
 export { cacheKey, canonicalJson, sourcePrefix, type CacheKeyParts } from "./key.ts";
 export { MemoryCacheStore } from "./memory-store.ts";
-export { createQueryCache, CACHE_MODES, CACHE_RESULTS, type CacheMode, type CacheResult, type QueryCache, type QueryResultRows } from "./query-cache.ts";
+export { createQueryCache, CACHE_MODES, CACHE_RESULTS, type CacheMode, type CacheOutcome, type CacheResult, type QueryCache, type QueryResultRows } from "./query-cache.ts";
 export type { CacheStore } from "./store.ts";

@@ -10,10 +10,13 @@ import { allPages, closeCursor, pageOf, type Page } from "../results.ts";
 import { CANCELLED_HISTORY_ERROR, untilAborted, type RunningQueries } from "../running-queries.ts";
 import type { SourceLookup, SourceRoute } from "../source-lookup.ts";
 import type { QueryHistory, QueryOutcome } from "../history.ts";
+import { cacheKey, type CacheOutcome, type QueryCache, type QueryResultRows } from "../cache/index.ts";
 
 const QueryResult = ok({
   columns: z.array(ColumnMetaSchema), rows: z.array(z.array(z.unknown())), row_count: z.number().int(),
   truncated: z.boolean(), execution_time_ms: z.number(), query_id: z.string().nullable(),
+  /** Answered from the query result cache; `cached_at` says when the rows were read from the database. */
+  cached: z.boolean().optional(), cached_at: z.string().optional(),
 });
 const FormatQuery = z.object({ format: z.enum(["json", "csv", "ndjson"]).optional() });
 
@@ -23,8 +26,8 @@ const REACHED: ReadonlySet<string> = new Set(["QUERY_FAILED", "TIMEOUT", "CONNEC
 const historyError = (err: AppError) => (err.code === "CANCELLED" ? CANCELLED_HISTORY_ERROR : err.message);
 const DEFAULT_LIMIT = 1000;
 
-export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sources: SourceLookup, history: QueryHistory, queries: RunningQueries): void {
-  const { bus, limits } = deps;
+export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sources: SourceLookup, history: QueryHistory, queries: RunningQueries, cache: QueryCache | undefined): void {
+  const { bus, limits, log } = deps;
 
   const firstPage = async (c: Context<GatewayEnv>, source: SourceRoute, q: QueryRequest, format: ExportFormat, limit: number | undefined, timeoutMs: number, queryId: string): Promise<Page> => {
     const stream = format !== "json";
@@ -63,44 +66,77 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     // A client that goes away cancels its query (on Node the request's signal aborts when the connection closes).
     c.req.raw.signal.addEventListener("abort", () => run.cancel(), { once: true });
     const pageOpts = { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs, signal: run.signal };
-    const record = (outcome: QueryOutcome) => history.record(actor, source.id, body, outcome, requestId, run.id);
+    const dbType = source.type === "file" ? "file" : (source.db_type ?? "unknown");
+    /** Every query that reached a database or dataset (or the cache): its history entry, its log line, its metrics. */
+    const record = (outcome: QueryOutcome) => {
+      const ms = Math.round(outcome.ms);
+      deps.metrics?.query?.({ db_type: dbType, status: outcome.ok ? "success" : "error", seconds: ms / 1000, rows: outcome.count ?? 0 });
+      log?.info({ requestId, query_id: run.id, source_id: source.id, db_type: dbType, rows: outcome.count, ms, status: outcome.ok ? "success" : "error", cached: outcome.cached === true, ...(stream ? { export: format } : {}) }, "query");
+      return history.record(actor, source.id, body, outcome, requestId, run.id);
+    };
 
-    let first: Page;
-    const pending = firstPage(c, source, body, format, limit, timeoutMs, run.id);
-    try {
-      first = await untilAborted(pending, run.signal);
-    } catch (e) {
-      run.done();
-      // Cancelled while the first page was on its way: a cursor it may still bring is closed.
-      if (run.signal.aborted) void pending.then((p) => (p.cursor ? closeCursor(bus, p.cursor, requestId) : undefined), () => undefined);
-      const err = asAppError(e);
-      if (REACHED.has(err.code)) record({ ok: false, error: historyError(err), count: null, ms: performance.now() - started });
-      throw err;
-    }
+    /** The first page; a failure is recorded when the query reached a database or dataset. */
+    const getFirst = async (): Promise<Page> => {
+      const pending = firstPage(c, source, body, format, limit, timeoutMs, run.id);
+      try {
+        return await untilAborted(pending, run.signal);
+      } catch (e) {
+        run.done();
+        // Cancelled while the first page was on its way: a cursor it may still bring is closed.
+        if (run.signal.aborted) void pending.then((p) => (p.cursor ? closeCursor(bus, p.cursor, requestId) : undefined), () => undefined);
+        const err = asAppError(e);
+        if (REACHED.has(err.code)) record({ ok: false, error: historyError(err), count: null, ms: performance.now() - started });
+        throw err;
+      }
+    };
 
     if (format === "json") {
-      const rows: unknown[][] = [];
-      let columns = first.columns ?? [];
-      let truncated = false;
-      try {
-        for await (const page of allPages(bus, first, pageOpts)) {
-          if (page.columns) columns = page.columns;
-          for (const r of page.rows) rows.push(r);
-          truncated ||= page.truncated;
+      const runQuery = async (): Promise<QueryResultRows> => {
+        const first = await getFirst();
+        const rows: unknown[][] = [];
+        let columns = first.columns ?? [];
+        let truncated = false;
+        try {
+          for await (const page of allPages(bus, first, pageOpts)) {
+            if (page.columns) columns = page.columns;
+            for (const r of page.rows) rows.push(r);
+            truncated ||= page.truncated;
+          }
+        } catch (e) {
+          const err = asAppError(e);
+          record({ ok: false, error: historyError(err), count: rows.length, ms: performance.now() - started });
+          throw err;
         }
-      } catch (e) {
-        const err = asAppError(e);
-        record({ ok: false, error: historyError(err), count: rows.length, ms: performance.now() - started });
-        throw err;
+        if (body.limit && body.limit > limits.queryMaxRows && rows.length >= limits.queryMaxRows) truncated = true;
+        return { columns, rows, truncated, execution_time_ms: Math.round(performance.now() - started) };
+      };
+      let outcome: CacheOutcome;
+      try {
+        // Writes are never cached (nor read from the cache): they run every time.
+        const readOnly = body.read_only ?? true;
+        const ttl = readOnly && cache ? (body.cache_ttl_seconds ?? source.cache_ttl_seconds ?? limits.queryCacheTtlS ?? 0) : 0;
+        if (ttl > 0 && cache) {
+          const key = await cacheKey({
+            tenant: actor.tenant_id, sourceId: source.id, version: source.version, sql: body.sql, params: body.params,
+            query_config: body.query_config, collection: body.collection, pipeline: body.pipeline, limit: limit!, read_only: readOnly,
+          });
+          outcome = await cache.run(key, body.cache ?? "use", ttl, runQuery);
+        } else {
+          outcome = { result: await runQuery(), cachedAt: null, fromOthers: false };
+        }
       } finally {
         run.done();
       }
-      if (body.limit && body.limit > limits.queryMaxRows && rows.length >= limits.queryMaxRows) truncated = true;
-      const ms = Math.round(performance.now() - started);
-      record({ ok: true, count: rows.length, ms });
-      return c.json({ success: true, columns, rows, row_count: rows.length, truncated, execution_time_ms: ms, query_id: run.id });
+      const { result, cachedAt, fromOthers } = outcome;
+      const ms = fromOthers ? Math.round(performance.now() - started) : result.execution_time_ms;
+      record({ ok: true, count: result.rows.length, ms, cached: fromOthers });
+      return c.json({
+        success: true, columns: result.columns, rows: result.rows, row_count: result.rows.length, truncated: result.truncated,
+        execution_time_ms: ms, query_id: run.id, cached: fromOthers, ...(fromOthers && cachedAt ? { cached_at: cachedAt } : {}),
+      });
     }
 
+    const first = await getFirst();
     const pages = allPages(bus, first, pageOpts);
     const enc = new TextEncoder();
     let count = 0;

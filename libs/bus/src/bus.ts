@@ -131,7 +131,11 @@ export const newRequestId = () => `${Date.now().toString(36)}-${(seq++).toString
 export class Bus {
   constructor(
     readonly transport: Transport,
-    private readonly opts: { defaultTimeoutMs?: number; log?: BusLogger; namespace?: string } = {},
+    private readonly opts: {
+      defaultTimeoutMs?: number; log?: BusLogger; namespace?: string;
+      /** Each request this process served: its subject as declared (no ids) and `ok` or the error code (ds_bus_requests_total). */
+      onServed?: (subject: SubjectName, status: string) => void;
+    } = {},
   ) {}
 
   /**
@@ -250,15 +254,18 @@ export class Bus {
         if (!req.success) throw new AppError("VALIDATION", describeIssues(req.error));
         const out = await handler(req.data, { requestId, subject, headers });
         if (out === null) return null;
+        if (out instanceof RawJson) this.opts.onServed?.(name, "ok");
         if (out instanceof RawJson) return { data: await fitMessage(enc.encode(`${OK_PREFIX}${out.text}}`), this.transport.maxPayload, subject) };
         const reply = def.reply.safeParse(out instanceof WithBytes ? out.reply : out);
         if (!reply.success) throw new AppError("INTERNAL", `Reply on ${subject} breaks its contract: ${describeIssues(reply.error)}`);
+        this.opts.onServed?.(name, "ok");
         if (out instanceof WithBytes) return { data: await fitMessage(frameWithBytes(encodeJson({ ok: true, data: reply.data }), out.bytes), this.transport.maxPayload, subject) };
         // Awaited here: a reply too large for the bus is this handler's error, answered below.
         return { data: await encodeMessage({ ok: true, data: reply.data }, this.transport.maxPayload, subject) };
       } catch (e) {
         const err = toAppError(e);
         if (err.code === "INTERNAL") this.opts.log?.error({ err: e, subject, requestId }, "❌ handler failed");
+        this.opts.onServed?.(name, err.code);
         return errorReply(err);
       }
     };

@@ -78,6 +78,10 @@ export const QueryRequestSchema = z
     read_only: z.boolean().optional(),
     /** Chosen by the client to cancel the query by id later; 409 CONFLICT while a query with this id runs. */
     query_id: z.string().uuid().optional(),
+    /** Query result cache: `use` (default) reads and writes it, `bypass` neither, `refresh` runs and writes. */
+    cache: z.enum(["use", "bypass", "refresh"]).optional(),
+    /** Seconds a result may be answered from the cache; overrides the source's and QUERY_CACHE_TTL_S. 0: not cached. */
+    cache_ttl_seconds: z.number().int().min(0).max(7 * 86_400).optional(),
   })
   .refine((q) => [q.sql, q.query_config, q.pipeline].filter((x) => x !== undefined).length === 1, {
     message: "Send exactly one of sql, query_config or (MongoDB) {collection, pipeline}",

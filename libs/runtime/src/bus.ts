@@ -2,6 +2,7 @@ import { coalesceWrites, natsSocket } from "./sockets.ts";
 import { Bus, MemoryTransport, type Transport } from "@dsb/bus";
 import type { Logger } from "pino";
 import type { Env } from "./env.ts";
+import { ds } from "./metrics.ts";
 
 /** One in-process transport per process, so every embedded service shares it. */
 let shared: MemoryTransport | undefined;
@@ -31,7 +32,8 @@ export async function connectBus(env: Env, name: string, log: Logger): Promise<B
     shared ??= new MemoryTransport();
     transport = shared;
   }
-  return new Bus(transport, { defaultTimeoutMs: env.BUS_TIMEOUT_MS, log, namespace: env.BUS_NAMESPACE });
+  const served = ds.busRequests();
+  return new Bus(transport, { defaultTimeoutMs: env.BUS_TIMEOUT_MS, log, namespace: env.BUS_NAMESPACE, onServed: (subject, status) => served.inc({ subject, status }) });
 }
 
 export const replicaId = (env: Env) => env.REPLICA_ID ?? `${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`;

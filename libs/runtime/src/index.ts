@@ -4,3 +4,4 @@ export * from "./shutdown.ts";
 export * from "./crash.ts";
 export * from "./bus.ts";
 export * from "./sockets.ts";
+export * from "./metrics.ts";

@@ -7,6 +7,7 @@ import type { CatalogDb } from "./db/types.ts";
 import { catalogHandlers } from "./handlers/index.ts";
 import { healthBucket, kvLease, soleLease, type SchedulerLease } from "./health/lease.ts";
 import { createHealthChecker, startHealthScheduler } from "./health/scheduler.ts";
+import { startHealthGauge } from "./health/gauge.ts";
 import type { HealthPolicy } from "./health/state.ts";
 
 export interface CatalogOptions {
@@ -61,9 +62,11 @@ export async function startCatalog(opts: CatalogOptions): Promise<{ stop(): Prom
     const scheduler = env.HEALTH_MONITORING
       ? startHealthScheduler({ db, log, policy, checker: health, lease: await schedulerLease(env, bus, log, replicaId) })
       : null;
+    const gauge = startHealthGauge(db, log);
     log.info({ replicaId, database: env.DATABASE_URL ? "postgresql" : "pglite" }, "🚀 catalog serving");
     return {
       stop: async () => {
+        gauge.stop();
         await scheduler?.stop();
         await served.stop();
         if (!opts.db) await db.destroy();

@@ -1,4 +1,4 @@
-import { connectBus, replicaId, Shutdown, startProcess } from "@dsb/runtime";
+import { connectBus, replicaId, serveMetricsFromEnv, Shutdown, startProcess } from "@dsb/runtime";
 import { startCatalog } from "./index.ts";
 
 /** Standalone catalog process (distributed mode, or embedded for a quick look). */
@@ -9,6 +9,7 @@ try {
   shutdown.add("bus", () => bus.close());
   const catalog = await startCatalog({ env, bus, log, replicaId: replicaId(env) });
   shutdown.add("catalog", () => catalog.stop());
+  await serveMetricsFromEnv(env, log, shutdown);
   shutdown.listen();
 } catch (err) {
   log.fatal({ err }, `❌ catalog failed to start: ${err instanceof Error ? err.message : String(err)}`);

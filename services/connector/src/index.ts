@@ -10,6 +10,7 @@ import { handleQuery } from "./handlers/query.ts";
 import { handleTest } from "./handlers/test.ts";
 import { releaseQuery, type CursorMeta } from "./pages.ts";
 import { PoolRegistry } from "./pools.ts";
+import { startPoolGauges } from "./pool-gauges.ts";
 
 export { DRIVER_LOADERS, driverFor } from "./drivers/index.ts";
 export { checkTargets, classifyAddress, connectChecked } from "./address-policy.ts";
@@ -38,6 +39,7 @@ export interface ConnectorOptions {
 export async function startConnector(opts: ConnectorOptions): Promise<{ stop(): Promise<void> }> {
   const { env, bus, log, replicaId } = opts;
   const pools = new PoolRegistry({ maxPools: env.MAX_POOLS, log });
+  const gauges = startPoolGauges(pools);
   const cursors = new CursorRegistry<CursorMeta>({
     idleMs: CURSOR_IDLE_MS,
     maxOpen: MAX_CURSORS,
@@ -67,6 +69,7 @@ export async function startConnector(opts: ConnectorOptions): Promise<{ stop(): 
   return {
     stop: () =>
       (stopping ??= (async () => {
+        gauges.stop();
         unsubscribe();
         await served.stop();
         await cursors.closeAll();

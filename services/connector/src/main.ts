@@ -1,4 +1,4 @@
-import { connectBus, replicaId, Shutdown, startProcess } from "@dsb/runtime";
+import { connectBus, replicaId, serveMetricsFromEnv, Shutdown, startProcess } from "@dsb/runtime";
 import { startConnector } from "./index.ts";
 
 /** The connector as its own process (distributed mode). */
@@ -9,6 +9,7 @@ try {
   shutdown.add("bus", () => bus.close());
   const connector = await startConnector({ env, bus, log, replicaId: replicaId(env) });
   shutdown.add("connector", () => connector.stop());
+  await serveMetricsFromEnv(env, log, shutdown);
   shutdown.listen();
 } catch (err) {
   log.fatal({ err }, `❌ connector failed to start: ${err instanceof Error ? err.message : String(err)}`);

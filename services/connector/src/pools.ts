@@ -17,6 +17,10 @@ interface Entry {
   seq: number;
   /** Superseded (new config version, source deleted, evicted): closed when its last lease ends. */
   retired: boolean;
+  /** Database type, for the pool gauges (never the source id). */
+  dbType: string;
+  /** The connection once open. */
+  opened?: Connection;
 }
 
 /** A connection borrowed from the registry; `release()` once when done with it. */
@@ -55,13 +59,32 @@ export class PoolRegistry {
     return this.entries.size;
   }
 
+  /**
+   * Connections by database type: active and idle ones, and requests waiting for one, from
+   * drivers whose pool reports them (`poolStats`); otherwise a pool in use counts its leases as active.
+   */
+  connectionStats(): Map<string, { active: number; idle: number; waiting: number }> {
+    const out = new Map<string, { active: number; idle: number; waiting: number }>();
+    for (const e of this.entries.values()) {
+      const s = out.get(e.dbType) ?? { active: 0, idle: 0, waiting: 0 };
+      const p = e.opened?.poolStats?.();
+      if (p) {
+        s.active += p.total - p.idle;
+        s.idle += p.idle;
+        s.waiting += p.waiting;
+      } else s.active += e.leases;
+      out.set(e.dbType, s);
+    }
+    return out;
+  }
+
   /** Pool keys currently open, for tests and diagnostics. */
   keys(): string[] {
     return [...this.entries.keys()];
   }
 
   /** Borrows the pool of (sourceId, version), opening it with `open` the first time. */
-  async lease(sourceId: string, version: string, open: () => Promise<Connection>): Promise<Lease> {
+  async lease(sourceId: string, version: string, open: () => Promise<Connection>, dbType = "unknown"): Promise<Lease> {
     if (this.stopped) throw new Error("Pool registry is stopped");
     const key = `${sourceId}@${version}`;
     let e = this.entries.get(key);
@@ -69,10 +92,10 @@ export class PoolRegistry {
     if (!e) {
       created = true;
       for (const other of this.entries.values()) if (other.sourceId === sourceId) this.retire(other);
-      const entry: Entry = { key, sourceId, version, conn: open(), leases: 0, lastUsed: Date.now(), seq: ++this.seq, retired: false };
+      const entry: Entry = { key, sourceId, version, conn: open(), leases: 0, lastUsed: Date.now(), seq: ++this.seq, retired: false, dbType };
       e = entry;
       this.entries.set(key, entry);
-      entry.conn.catch(() => {
+      entry.conn.then((c) => { entry.opened = c; }, () => {
         if (this.entries.get(key) === entry) this.entries.delete(key);
       });
     }

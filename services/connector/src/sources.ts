@@ -29,7 +29,7 @@ export function resolveSource(deps: Pick<ConnectorDeps, "bus" | "configs">, tena
 /** A pooled connection of a stored source (address policy applied when the pool opens). */
 export async function leaseSource(deps: ConnectorDeps, src: ResolvedSource): Promise<Lease> {
   try {
-    return await deps.pools.lease(src.id, src.version, () => connectChecked(src.driver, src.config, deps.policy));
+    return await deps.pools.lease(src.id, src.version, () => connectChecked(src.driver, src.config, deps.policy), src.driver.type);
   } catch (e) {
     throw mapDriverError(e, "connect");
   }

@@ -1,4 +1,4 @@
-import { connectBus, natsConnectionOf, replicaId, Shutdown, startProcess } from "@dsb/runtime";
+import { connectBus, natsConnectionOf, replicaId, serveMetricsFromEnv, Shutdown, startProcess } from "@dsb/runtime";
 import { openBlobStore } from "@dsb/storage";
 import { startIngestion } from "./index.ts";
 
@@ -11,6 +11,7 @@ try {
   const store = await openBlobStore(env, natsConnectionOf(bus));
   const ingestion = await startIngestion({ env, bus, log, replicaId: replicaId(env), store });
   shutdown.add("ingestion", () => ingestion.stop());
+  await serveMetricsFromEnv(env, log, shutdown);
   shutdown.listen();
 } catch (err) {
   log.fatal({ err }, `❌ ingestion failed to start: ${err instanceof Error ? err.message : String(err)}`);

@@ -93,6 +93,8 @@ export interface Connection {
   close(): Promise<void>;
   /** Behind SSH: the bastion's host key fingerprint this connection's tunnel saw. */
   sshHostKeySha256?: () => string | null;
+  /** Connections of the pool (open, idle) and checkouts waiting, for ds_pool_* metrics; optional. */
+  poolStats?(): { total: number; idle: number; waiting: number };
 }
 
 /** The SQL dialect query_config is compiled to. */

@@ -1,4 +1,5 @@
 import type { Handlers } from "@dsb/bus";
+import { ds } from "@dsb/runtime";
 import { parseUpload, removeDatasets } from "../parse.ts";
 import { ownKey, type IngestionDeps } from "./deps.ts";
 
@@ -19,12 +20,22 @@ function limiter(n: number) {
 /** ingestion.parse (an upload into a typed dataset) and ingestion.discard (the upload and its dataset). */
 export function parseHandlers({ store, log, cache, busy }: IngestionDeps): Handlers<"ingestion.parse" | "ingestion.discard"> {
   const parsing = limiter(MAX_PARALLEL_PARSES);
+  const uploads = ds.uploads();
+  const uploadBytes = ds.uploadBytes();
   return {
     "ingestion.parse": async (req) => {
       ownKey(req.tenant_id, req.key);
       const started = Date.now();
       busy.add(req.key);
-      const reply = await parsing(() => parseUpload(store, req.key, req.filename)).finally(() => busy.delete(req.key));
+      let reply;
+      try {
+        reply = await parsing(() => parseUpload(store, req.key, req.filename)).finally(() => busy.delete(req.key));
+      } catch (e) {
+        uploads.inc({ format: "unknown", status: "error" });
+        throw e;
+      }
+      uploads.inc({ format: reply.format, status: "success" });
+      uploadBytes.inc(req.size);
       log.info({ key: req.key, format: reply.format, rows: reply.row_count, bytes: reply.dataset_bytes, ms: Date.now() - started }, "✅ upload parsed");
       return reply;
     },

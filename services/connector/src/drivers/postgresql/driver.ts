@@ -86,6 +86,11 @@ export class PgConnection implements Connection {
     };
   }
 
+  poolStats(): { total: number; idle: number; waiting: number } {
+    const p = this.pool;
+    return p ? { total: p.totalCount, idle: p.idleCount, waiting: p.waitingCount } : { total: 0, idle: 0, waiting: 0 };
+  }
+
   private getPool(): pg.Pool {
     if (this.closing) throw new DriverError("connection", "This connection pool is closed");
     if (!this.pool) {
