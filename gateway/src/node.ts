@@ -78,7 +78,7 @@ export async function startGateway(opts: { env: Env; bus: Bus; log: Logger; stor
     verifier: createVerifier({ secret, jwksUrl: env.JWT_JWKS_URL, tenantClaim: env.JWT_TENANT_CLAIM, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, requireExp: env.JWT_REQUIRE_EXP }),
     limits: { maxUploadBytes: env.MAX_UPLOAD_BYTES, maxBodyBytes: env.MAX_BODY_BYTES, queryMaxRows: env.QUERY_MAX_ROWS, defaultTimeoutMs: env.QUERY_DEFAULT_TIMEOUT_MS, busTimeoutMs: env.BUS_TIMEOUT_MS,
       historyQueueMax: env.HISTORY_QUEUE_MAX, historyQueueMaxBytes: env.HISTORY_QUEUE_MAX_BYTES, queryCacheTtlS: env.QUERY_CACHE_TTL_S },
-    upload: (req, actor, body) => handleUpload(req, { bus, store, actor, maxBytes: env.MAX_UPLOAD_BYTES, body }),
+    upload: (req, actor, body) => handleUpload(req, { bus, store, actor, maxBytes: env.MAX_UPLOAD_BYTES, body, log }),
     metrics,
     docsAsset: docsAssetLoader(),
     consoleAsset: consoleAssetLoader(),

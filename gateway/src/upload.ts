@@ -1,3 +1,4 @@
+import { counted, progress, type ProgressLog } from "@dsb/runtime/progress";
 import { AppError, SourceNameSchema, type Actor, type DataSource } from "@dsb/contracts";
 import type { Bus } from "@dsb/bus";
 import type { BlobStore } from "@dsb/storage";
@@ -224,7 +225,7 @@ async function cleanup(bus: Bus, store: BlobStore, tenantId: string, key: string
  * the catalog store the source. Any failure after the file was stored removes
  * the file and its dataset before the error is rethrown.
  */
-export async function handleUpload(req: Request, deps: { bus: Bus; store: BlobStore; actor: Actor; maxBytes: number; body?: AsyncIterable<Uint8Array> }): Promise<DataSource> {
+export async function handleUpload(req: Request, deps: { bus: Bus; store: BlobStore; actor: Actor; maxBytes: number; body?: AsyncIterable<Uint8Array>; log?: ProgressLog }): Promise<DataSource> {
   const { bus, store, actor, maxBytes } = deps;
   const type = req.headers.get("content-type") ?? "";
   const boundary = /^multipart\/form-data\s*;(?:.*;)?\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(type);
@@ -243,7 +244,8 @@ export async function handleUpload(req: Request, deps: { bus: Bus; store: BlobSt
       if (part.name === "file" && part.filename !== null && !stored) {
         // The key holds a safe copy of the name; the source and its table keep the name as given.
         const key = `${actor.tenant_id}/${crypto.randomUUID()}/${sanitizeFilename(part.filename)}`;
-        const { size } = await store.put(key, part.body, { maxBytes });
+        const uploading = progress(deps.log, "upload", { tenant: actor.tenant_id, user: actor.user_id });
+        const { size } = await store.put(key, counted(part.body, uploading), { maxBytes });
         stored = { key, filename: displayFilename(part.filename), size };
       } else if (part.name === "name" && part.filename === null) {
         name = (await readField(part.body, "name")).trim() || undefined;

@@ -130,6 +130,21 @@ describe("deploy/k8s (kustomize base)", () => {
     }
   });
 
+  it("has Prometheus scrape every service's /metrics: the gateway on its HTTP port, the bus services on METRICS_PORT", () => {
+    for (const svc of APP_SERVICES) {
+      const tpl = deployment(svc).spec.template;
+      const a = tpl.metadata.annotations ?? {};
+      expect(a["prometheus.io/scrape"], svc).toBe("true");
+      expect(a["prometheus.io/path"], svc).toBe("/metrics");
+      const c = tpl.spec.containers[0];
+      const ports = (c.ports ?? []).map((p: Obj) => p.containerPort);
+      expect(ports, svc).toContain(Number(a["prometheus.io/port"]));
+      const metricsPort = c.env.find((e: Obj) => e.name === "METRICS_PORT")?.value;
+      if (svc === "gateway") expect(metricsPort).toBeUndefined();
+      else expect(metricsPort, svc).toBe(a["prometheus.io/port"]);
+    }
+  });
+
   it("sets requests and limits on every container", () => {
     for (const w of workloads) for (const c of w.spec.template.spec.containers) {
       expect(c.resources?.requests?.cpu, `${w.metadata.name}`).toBeDefined();
@@ -235,6 +250,14 @@ describe("docker-compose.yml", () => {
         expect(secret in env, `${svc} ${secret}`).toBe(SECRET_ENV[svc]!.includes(secret));
     }
     expect(services.catalog!.environment.DATABASE_URL).toContain("@postgres:5432/dsb");
+  });
+
+  it("serves the bus services' /metrics on METRICS_PORT to the compose network", () => {
+    for (const svc of ["catalog", "connector", "ingestion"]) {
+      const port = (services[svc]!.environment as Record<string, string>).METRICS_PORT;
+      expect(port, svc).toBe("9464");
+      expect(services[svc]!.expose, svc).toContain(port);
+    }
   });
 });
 

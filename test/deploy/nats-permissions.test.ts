@@ -9,7 +9,8 @@ import { NatsTransport } from "@dsb/bus/nats";
 import { Objm } from "@nats-io/obj";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { createLogger } from "@dsb/runtime";
-import { HEALTH_BUCKET, UPLOAD_BUCKET, type NatsUser } from "../../deploy/gen-nats-conf.ts";
+import { CACHE_BUCKET, HEALTH_BUCKET, UPLOAD_BUCKET, type NatsUser } from "../../deploy/gen-nats-conf.ts";
+import { KvCacheStore } from "../../gateway/src/cache/kv-store.ts";
 import { kvLease } from "../../services/catalog/src/health/lease.ts";
 import { startProjectNats, testPassword, type RunningNats } from "./nats-server.ts";
 
@@ -122,6 +123,18 @@ describe("deploy/nats.conf on a real nats-server", () => {
     expect(await asker.requestFirst("gateway.query.cancel", { actor: { tenant_id: "t1", user_id: "u1" }, query_id: "other" }, { timeoutMs: 300 })).toBeNull();
     owner.publish("gateway.events.query.cancelled", { query_id: id, tenant_id: "t1" });
     expect(await heard).toBe(id);
+  });
+
+  it("lets gateway replicas share the query cache bucket (open, put, get, purge a source) and nobody else use it", async () => {
+    const [a, b] = await Promise.all([connectAs("gateway"), connectAs("gateway")]);
+    const storeA = await KvCacheStore.open(a.nc, { bucket: CACHE_BUCKET, maxBytes: 1 << 20 });
+    const storeB = await KvCacheStore.open(b.nc, { bucket: CACHE_BUCKET, maxBytes: 1 << 20 });
+    await storeA.set("t_x.s_y.k1", new Uint8Array([7]), Date.now() + 60_000);
+    expect([...(await storeB.get("t_x.s_y.k1"))!]).toEqual([7]);
+    await storeB.dropPrefix("t_x.s_y");
+    expect(await storeA.get("t_x.s_y.k1")).toBeNull();
+    const connector = await connectAs("connector");
+    await expect(KvCacheStore.open(connector.nc, { bucket: CACHE_BUCKET, maxBytes: 1 << 20 })).rejects.toThrow(/permission/i);
   });
 
   it("lets gateway and ingestion share the upload bucket, and nobody create other streams", async () => {

@@ -10,6 +10,7 @@ import { allPages, closeCursor, pageOf, type Page } from "../results.ts";
 import { CANCELLED_HISTORY_ERROR, untilAborted, type RunningQueries } from "../running-queries.ts";
 import type { SourceLookup, SourceRoute } from "../source-lookup.ts";
 import type { QueryHistory, QueryOutcome } from "../history.ts";
+import { progress } from "@dsb/runtime/progress";
 import { cacheKey, type CacheOutcome, type QueryCache, type QueryResultRows } from "../cache/index.ts";
 
 const QueryResult = ok({
@@ -142,6 +143,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     let count = 0;
     let names: string[] = [];
     let finished = false;
+    const exporting = progress(log, "export", { requestId, query_id: run.id, source_id: source.id, db_type: dbType, format });
     const finish = (outcome: { ok: boolean; error?: string }) => {
       if (finished) return;
       finished = true;
@@ -165,18 +167,24 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
           }
           if (page.csvBytes || page.csv !== undefined) {
             // CSV made by the database: written through as it came; its row_count is the running total.
+            const rowsBefore = count;
             count = page.row_count;
             if (page.csvBytes) {
               if (text) ctrl.enqueue(enc.encode(text));
               ctrl.enqueue(page.csvBytes);
+              exporting.add({ rows: count - rowsBefore, bytes: page.csvBytes.byteLength + text.length });
               return;
             }
             text += page.csv;
+            exporting.add({ rows: count - rowsBefore });
           } else {
             text += format === "csv" ? csvLines(page.rows) : ndjsonLines(names, page.rows);
             count += page.rows.length;
+            exporting.add({ rows: page.rows.length });
           }
-          ctrl.enqueue(enc.encode(text));
+          const bytes = enc.encode(text);
+          exporting.add({ bytes: bytes.byteLength });
+          ctrl.enqueue(bytes);
         } catch (e) {
           const err = asAppError(e);
           finish({ ok: false, error: historyError(err) });

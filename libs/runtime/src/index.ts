@@ -5,3 +5,4 @@ export * from "./crash.ts";
 export * from "./bus.ts";
 export * from "./sockets.ts";
 export * from "./metrics.ts";
+export * from "./progress.ts";

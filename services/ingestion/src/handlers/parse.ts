@@ -1,5 +1,5 @@
 import type { Handlers } from "@dsb/bus";
-import { ds } from "@dsb/runtime";
+import { ds, progress } from "@dsb/runtime";
 import { parseUpload, removeDatasets } from "../parse.ts";
 import { ownKey, type IngestionDeps } from "./deps.ts";
 
@@ -28,8 +28,13 @@ export function parseHandlers({ store, log, cache, busy }: IngestionDeps): Handl
       const started = Date.now();
       busy.add(req.key);
       let reply;
+      // The parsers report nothing while they run: a long parse says it is alive, with the upload's size.
+      const ticking = progress(log, "parse", { key: req.key, size: req.size }).tick();
       try {
-        reply = await parsing(() => parseUpload(store, req.key, req.filename)).finally(() => busy.delete(req.key));
+        reply = await parsing(() => parseUpload(store, req.key, req.filename)).finally(() => {
+          busy.delete(req.key);
+          ticking.stop();
+        });
       } catch (e) {
         uploads.inc({ format: "unknown", status: "error" });
         throw e;
