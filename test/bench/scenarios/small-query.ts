@@ -34,6 +34,12 @@ const queryOf = (url: string, token: string, sourceId: string) => async () => {
   if (r.status !== 200) throw new Error(`${url} query ${r.status}: ${r.body.toString().slice(0, 300)}`);
 };
 
+/** The small query with a cache TTL: after the first, answered from the result cache. */
+const cachedQuery = (url: string, token: string, sourceId: string) => async () => {
+  const r = await call(url, token, "POST", `/api/data/sources/${sourceId}/query`, { ...BODY, cache_ttl_seconds: 3600 });
+  if (r.status !== 200) throw new Error(`${url} cached query ${r.status}: ${r.body.toString().slice(0, 300)}`);
+};
+
 async function checkTenRows(url: string, token: string, sourceId: string, what: string) {
   const r = await call(url, token, "POST", `/api/data/sources/${sourceId}/query`, BODY);
   const rows = r.status === 200 ? (JSON.parse(r.body.toString()) as { row_count: number }).row_count : -1;
@@ -127,6 +133,10 @@ export const smallQuery: Scenario<State> = {
       ...await measureTarget(ctx, "pg", () => pgQuery(s.pool)),
       ...await measureTarget(ctx, "nats", () => s.nc.request(s.echoSubject, payload, { timeout: 5000 })),
       ...await measureTarget(ctx, "http", () => call(s.httpEchoUrl, ctx.token, "POST", `/api/data/sources/${s.sourceId}/query`, BODY)),
+      // The result cache: the same query answered from it (distributed: the JetStream KV bucket behind a
+      // one-second local copy), next to an HTTP answer of the same gateway process that does nothing (/healthz).
+      ...await measureTarget(ctx, "cached", cachedQuery(ctx.cluster.url, ctx.token, s.sourceId)),
+      ...await measureTarget(ctx, "gwecho", () => call(ctx.cluster.url, ctx.token, "GET", "/healthz")),
     };
     for (const w of s.peer ? PEER_WORKERS : []) {
       // The peer's pools (5 + 10 per engine and process, as the seed has them) can meet the shared
@@ -168,5 +178,8 @@ export const smallQuery: Scenario<State> = {
     { label: "small query c=32 vs NATS echo", unit: "q/s", system: "gw.qps", baseline: "nats.qps", baselineName: "NATS req-reply" },
     { label: "small query p50 vs bare HTTP echo (HTTP floor)", unit: "ms", system: "gw.p50", baseline: "http.p50", baselineName: "node:http echo" },
     { label: "small query c=32 vs bare HTTP echo", unit: "q/s", system: "gw.qps", baseline: "http.qps", baselineName: "node:http echo" },
+    { label: "cached small query p50 (c=1)", unit: "ms", system: "cached.p50", baseline: "gwecho.p50", baselineName: "gateway GET /healthz", target: plusAtMost(0.3) },
+    { label: "cached small query p99 (c=1)", unit: "ms", system: "cached.p99", baseline: "pg.p99", baselineName: "pg direct" },
+    { label: "cached small query throughput (c=32)", unit: "q/s", system: "cached.qps", baseline: "pg.qps", baselineName: "pg direct", target: atLeast(0.5) },
   ],
 };
