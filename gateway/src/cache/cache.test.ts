@@ -3,6 +3,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { uniqueId } from "@dsb/runtime/testing";
 import { cacheKey, canonicalJson, createQueryCache, MemoryCacheStore, type CacheKeyParts, type QueryResultRows } from "./index.ts";
 import { KvCacheStore } from "./kv-store.ts";
+import { TieredCacheStore } from "./tiered-store.ts";
 
 const NATS = process.env.TEST_NATS_URL ?? "nats://127.0.0.1:4222";
 const base: CacheKeyParts = { tenant: "acme", sourceId: "src1", version: "v1", sql: "select 1", params: [1], limit: 1000, read_only: true };
@@ -58,6 +59,23 @@ describe("memory store", () => {
     await s.dropPrefix("t_a.s_1");
     expect(await s.get("t_a.s_1.y")).toBeNull();
     expect(await s.get("t_a.s_10.y")).not.toBeNull();
+  });
+});
+
+describe("tiered store (local copy in front of the shared bucket)", () => {
+  it("answers repeated hits locally for at most its copy time, and drops both tiers", async () => {
+    const shared = new MemoryCacheStore(1 << 20);
+    const a = new TieredCacheStore(shared, 1 << 16, 60_000);
+    const b = new TieredCacheStore(shared, 1 << 16, 0);
+    await a.set("t_a.s_1.k", new Uint8Array([1]), Date.now() + 60_000);
+    expect([...(await b.get("t_a.s_1.k"))!]).toEqual([1]);
+    // Another replica refreshes the entry: a copy of 0 ms sees it at once, a long one keeps its copy.
+    await shared.set("t_a.s_1.k", new Uint8Array([2]), Date.now() + 60_000);
+    expect([...(await b.get("t_a.s_1.k"))!]).toEqual([2]);
+    expect([...(await a.get("t_a.s_1.k"))!]).toEqual([1]);
+    await a.dropPrefix("t_a.s_1");
+    expect(await a.get("t_a.s_1.k")).toBeNull();
+    expect(await shared.get("t_a.s_1.k")).toBeNull();
   });
 });
 

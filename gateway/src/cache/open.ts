@@ -2,6 +2,7 @@ import type { Bus } from "@dsb/bus";
 import { natsConnectionOf, type Env, type Logger } from "@dsb/runtime";
 import { KvCacheStore, cacheBucket } from "./kv-store.ts";
 import { MemoryCacheStore } from "./memory-store.ts";
+import { TieredCacheStore } from "./tiered-store.ts";
 import { createQueryCache, type CacheResult, type QueryCache } from "./query-cache.ts";
 import type { CacheStore } from "./store.ts";
 
@@ -17,7 +18,8 @@ export async function openQueryCache(env: Env, bus: Bus, log: Logger, onResult?:
   if (nc) {
     const bucket = cacheBucket(env.BUS_NAMESPACE);
     try {
-      store = await KvCacheStore.open(nc, { bucket, maxBytes: env.QUERY_CACHE_BYTES });
+      // A local copy of hot entries (an eighth of the budget) saves the NATS round trip on repeated hits.
+      store = new TieredCacheStore(await KvCacheStore.open(nc, { bucket, maxBytes: env.QUERY_CACHE_BYTES }), Math.max(1024, Math.floor(env.QUERY_CACHE_BYTES / 8)));
     } catch (e) {
       log.warn({ bucket, err: (e as Error).message }, "⚠️ query cache: JetStream KV bucket unavailable, caching in this process only (check JetStream and the gateway's NATS permissions)");
     }
