@@ -1,14 +1,14 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import pg from "pg";
+import { join } from "node:path";
+import type pg from "pg";
 import { SignJWT } from "jose";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { buildDist, BUNDLES, DEV_ENCRYPTION_KEY, type Deployable } from "../support/build.ts";
+import { DEV_ENCRYPTION_KEY, type Deployable } from "../support/build.ts";
 import { freePort, TestNatsServer } from "../support/nats-server.ts";
+import { adminQuery as adminQueryAs, databaseUrl, spawnBundle } from "../support/processes.ts";
 
-const ROOT = resolve(import.meta.dirname, "../..");
 const PG_ADMIN = process.env.TEST_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 const JWT_SECRET = "scale-secret-0123456789-0123456789-abcdef";
 const ENCRYPTION_KEY = DEV_ENCRYPTION_KEY;
@@ -85,23 +85,17 @@ export class Cluster {
 
   private spawn(service: Deployable, id: string, extra: Record<string, string> = {}): Replica {
     const logFile = join(this.dir, `${id}.log`);
-    const out = createWriteStream(logFile);
-    buildDist();
     const { DATABASE_URL: catalogUrl, ...env } = this.env;
-    const proc = spawn(process.execPath, [join(ROOT, BUNDLES[service])], {
-      cwd: ROOT,
-      stdio: ["ignore", "pipe", "pipe"],
+    const { proc, exited } = spawnBundle(service, {
+      logFile,
       env: {
         PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "/tmp",
         NATS_URL: this.nats.url, ENCRYPTION_KEY, JWT_SECRET, ALLOW_PRIVATE_HOSTS: "true", LOG_LEVEL: "warn",
         DATA_DIR: join(this.dir, id), REPLICA_ID: id, HOST: "127.0.0.1",
-        DATABASE_URL: service === "catalog" ? catalogUrl ?? dbUrl(this.catalogDb) : "",
+        DATABASE_URL: service === "catalog" ? catalogUrl ?? databaseUrl(PG_ADMIN, this.catalogDb) : "",
         ...env, ...extra,
       },
     });
-    proc.stdout!.pipe(out, { end: false });
-    proc.stderr!.pipe(out, { end: false });
-    const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
     const replica = { service, id, proc, logFile, exited };
     this.replicas.push(replica);
     return replica;
@@ -190,17 +184,7 @@ export class Cluster {
   }
 }
 
-const dbUrl = (name: string) => {
-  const u = new URL(PG_ADMIN);
-  u.pathname = `/${name}`;
-  return u.toString();
-};
-
-export async function adminQuery(sql: string, params: unknown[] = []): Promise<pg.QueryResult> {
-  const c = new pg.Client({ connectionString: PG_ADMIN });
-  await c.connect();
-  try { return await c.query(sql, params); } finally { await c.end(); }
-}
+export const adminQuery = (sql: string, params: unknown[] = []): Promise<pg.QueryResult> => adminQueryAs(PG_ADMIN, sql, params);
 
 /** Polls `check` until it returns true; throws naming `what` after `timeoutMs`. */
 export async function waitFor(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {

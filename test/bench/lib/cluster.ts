@@ -1,16 +1,16 @@
-import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
-import pg from "pg";
+import { join } from "node:path";
 import { SignJWT } from "jose";
 import { freePort } from "../../support/nats-server.ts";
 import { connect } from "@nats-io/transport-node";
 import { jetstreamManager } from "@nats-io/jetstream";
 import { uploadBucket } from "@dsb/storage";
 import { buildDist, BUNDLES, DEV_ENCRYPTION_KEY, type Deployable } from "../../support/build.ts";
+import { adminQuery as adminQueryAs, databaseUrl, ROOT, spawnBundle } from "../../support/processes.ts";
 
-export const ROOT = resolve(import.meta.dirname, "../../..");
+export { ROOT };
 export const PG_ADMIN = process.env.BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
 export const NATS_URL = process.env.BENCH_NATS_URL ?? "nats://127.0.0.1:4222";
 export const JWT_SECRET = "bench-secret-0123456789-0123456789-abcdef";
@@ -20,20 +20,10 @@ export type ServiceName = Deployable;
 
 export const uniqueName = (prefix: string) => `${prefix}_${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 
-export function pgUrl(database: string): string {
-  const u = new URL(PG_ADMIN);
-  u.pathname = `/${database}`;
-  return u.toString();
-}
+export const pgUrl = (database: string): string => databaseUrl(PG_ADMIN, database);
 
 export async function adminQuery(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: PG_ADMIN });
-  await c.connect();
-  try {
-    await c.query(sql);
-  } finally {
-    await c.end();
-  }
+  await adminQueryAs(PG_ADMIN, sql);
 }
 
 export { freePort };
@@ -123,12 +113,7 @@ export async function startCluster(extraEnv: Record<string, string> = {}): Promi
   };
   onCleanup(stop);
   const spawnService = (name: ServiceName) => {
-    const log = createWriteStream(join(logDir, `${name}.log`), { flags: "a" });
-    const child = spawn(process.execPath, [...nodeArgs, SERVICES[name]], {
-      cwd: ROOT, env: { ...env, REPLICA_ID: `${namespace}-${name}` }, stdio: ["ignore", "pipe", "pipe"],
-    });
-    child.stdout!.pipe(log);
-    child.stderr!.pipe(log);
+    const { proc: child } = spawnBundle(name, { env: { ...env, REPLICA_ID: `${namespace}-${name}` }, logFile: join(logDir, `${name}.log`), nodeArgs });
     children[name] = child;
     pids[name] = child.pid!;
   };
