@@ -10,10 +10,10 @@ extendZodWithOpenApi(z);
 
 type Method = "get" | "post" | "delete" | "put" | "patch";
 
-export interface RouteSpec<B extends z.ZodType | undefined, Q extends z.ZodType | undefined> {
+export interface RouteSpec<B extends z.ZodType | undefined, Q extends z.ZodType | undefined, P extends string = string> {
   method: Method;
   /** OpenAPI style path: /api/data/sources/{id} */
-  path: string;
+  path: P;
   summary: string;
   tag: string;
   body?: B;
@@ -25,10 +25,15 @@ export interface RouteSpec<B extends z.ZodType | undefined, Q extends z.ZodType 
   auth?: boolean;
 }
 
-type Input<B, Q> = {
+/** The `{name}` segments of an OpenAPI path, as a union of names. */
+type PathParamNames<P extends string> = P extends `${string}{${infer N}}${infer Rest}` ? N | PathParamNames<Rest> : never;
+/** Path parameters by name, typed from the path itself (each checked by PathIdSchema before the handler runs). */
+export type PathParams<P extends string> = { [K in PathParamNames<P>]: string };
+
+type Input<B, Q, P extends string> = {
   body: B extends z.ZodType ? z.output<B> : undefined;
   query: Q extends z.ZodType ? z.output<Q> : undefined;
-  params: Record<string, string>;
+  params: PathParams<P>;
 };
 
 /** Ids are opaque, but never carry control characters (a NUL reached PostgreSQL as a 500). */
@@ -38,10 +43,10 @@ const PathIdSchema = z.string().min(1).max(128).regex(/^[^\u0000-\u001f\u007f]+$
  * Registers a route twice from one spec: in the OpenAPI document and as a
  * Hono handler validating with the same zod schemas.
  */
-export function route<B extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined>(
+export function route<B extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined, P extends string = string>(
   app: OpenAPIHono<GatewayEnv>,
-  spec: RouteSpec<B, Q>,
-  handler: (c: Context<GatewayEnv>, input: Input<B, Q>) => Promise<Response>,
+  spec: RouteSpec<B, Q, P>,
+  handler: (c: Context<GatewayEnv>, input: Input<B, Q, P>) => Promise<Response>,
 ): void {
   const params = [...spec.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]!);
   const responses: Record<string, object> = {};
@@ -69,7 +74,7 @@ export function route<B extends z.ZodType | undefined = undefined, Q extends z.Z
   });
   const honoPath = spec.path.replace(/\{(\w+)\}/g, ":$1");
   app.on(spec.method.toUpperCase(), honoPath, async (c) => {
-    const input = { params: c.req.param() as Record<string, string> } as Input<B, Q>;
+    const input = { params: c.req.param() as PathParams<P> } as Input<B, Q, P>;
     for (const p of params) {
       const v = PathIdSchema.safeParse(c.req.param(p));
       if (!v.success) throw new AppError("VALIDATION", `Path parameter ${p} is not valid`);

@@ -17,7 +17,7 @@ export function healthRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps)
         z.object({ success: z.literal(false), error: z.string(), code: z.string(), health: SourceHealthSchema }),
       ]) } },
   }, async (c, { params }) => {
-    const { check, health } = await bus.request("catalog.health.test", { actor: c.get("actor"), id: params.id! }, { requestId: c.get("requestId"), timeoutMs: TEST_WAIT_MS });
+    const { check, health } = await bus.request("catalog.health.test", { actor: c.get("actor"), id: params.id }, { requestId: c.get("requestId"), timeoutMs: TEST_WAIT_MS });
     if (check.ok) return c.json({ success: true, message: "Connection successful", latency_ms: check.latency_ms, server_version: check.server_version, health });
     // database/test reports every failure of the database as CONNECTION_FAILED; an address refused by the policy keeps its code.
     const code = check.error?.code === "ADDRESS_NOT_ALLOWED" ? "ADDRESS_NOT_ALLOWED" : "CONNECTION_FAILED";
@@ -28,7 +28,7 @@ export function healthRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps)
     method: "get", path: "/api/data/sources/{id}/health", tag: "health", summary: "Health of a database source and its last 50 checks, newest first",
     responses: { 200: { description: "Health and checks", schema: ok({ health: SourceHealthSchema, checks: z.array(HealthCheckSchema) }) } },
   }, async (c, { params }) => {
-    const r = await bus.request("catalog.health.get", { actor: c.get("actor"), id: params.id! }, { requestId: c.get("requestId") });
+    const r = await bus.request("catalog.health.get", { actor: c.get("actor"), id: params.id }, { requestId: c.get("requestId") });
     return c.json({ success: true, health: r.health, checks: r.checks });
   });
 

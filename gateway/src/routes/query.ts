@@ -56,7 +56,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     const actor = c.get("actor");
     const requestId = c.get("requestId");
     const format = pickFormat(query.format, c.req.header("accept"));
-    const source = await sources.get(actor, params.id!, requestId);
+    const source = await sources.get(actor, params.id, requestId);
     const timeoutMs = body.timeout_ms ?? limits.defaultTimeoutMs;
     const started = performance.now();
     const stream = format !== "json";
@@ -214,7 +214,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     summary: "Cancel a running query or export of this tenant (the user who ran it, or an admin); it answers 409 CANCELLED and stops on the database",
     responses: { 200: { description: "Cancelled", schema: ok({}) } },
   }, async (c, { params }) => {
-    await queries.cancel(c.get("actor"), params.query_id!, c.get("requestId"));
+    await queries.cancel(c.get("actor"), params.query_id, c.get("requestId"));
     return c.json({ success: true });
   });
 }

@@ -15,7 +15,7 @@ export function schemaRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: Gateway
   }, async (c, { params, query }) => {
     const actor = c.get("actor");
     const requestId = c.get("requestId");
-    const stored = () => bus.request("catalog.source.get", { actor, id: params.id! }, { requestId }).then((r) => r.source);
+    const stored = () => bus.request("catalog.source.get", { actor, id: params.id }, { requestId }).then((r) => r.source);
     if (!query.refresh) return c.json({ success: true, schema: (await stored()).schema });
     // Live first: the connector checks tenant and type when it resolves the config, and stores the
     // schema itself, so the (possibly megabytes of) schema crosses the bus once. The stored copy is
@@ -24,7 +24,7 @@ export function schemaRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: Gateway
     try {
       // Forwarded as text: `{"schema":…,"changes":[…]}` becomes the body after `"success":true`, with no
       // parse and no re-encode of megabytes here (the connector builds it to the contract; tests hold it to it).
-      const live = await bus.requestJson("connector.introspect", { tenant_id: actor.tenant_id, id: params.id!, store: { actor } }, { requestId, timeoutMs: 120_000 });
+      const live = await bus.requestJson("connector.introspect", { tenant_id: actor.tenant_id, id: params.id, store: { actor } }, { requestId, timeoutMs: 120_000 });
       if (!live.startsWith('{"schema":')) throw new AppError("INTERNAL", "Malformed schema reply from the connector");
       return c.body(`{"success":true,${live.slice(1)}`, 200, { "content-type": "application/json" });
     } catch (e) {

@@ -32,7 +32,7 @@ export function sourceRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps,
     method: "get", path: "/api/data/sources/{id}", tag: "sources", summary: "One source",
     responses: { 200: { description: "The source (secrets redacted)", schema: ok({ data_source: DataSourceSchema }) } },
   }, async (c, { params }) => {
-    const r = await bus.request("catalog.source.get", { actor: c.get("actor"), id: params.id! }, { requestId: c.get("requestId") });
+    const r = await bus.request("catalog.source.get", { actor: c.get("actor"), id: params.id }, { requestId: c.get("requestId") });
     return c.json({ success: true, data_source: r.source });
   });
 
@@ -42,8 +42,8 @@ export function sourceRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps,
     responses: { 200: { description: "The changed source (secrets redacted); warnings of the test of a changed config, as connect", schema: ok({ data_source: DataSourceSchema, warnings: z.array(LoginWarningSchema) }) } },
   }, async (c, { params, body }) => {
     const actor = c.get("actor");
-    const r = await bus.request("catalog.source.update", { actor, id: params.id!, patch: body }, { requestId: c.get("requestId"), timeoutMs: UPDATE_WAIT_MS });
-    sources.evict(actor, params.id!); // this gateway at once; the others on catalog.events.source.changed
+    const r = await bus.request("catalog.source.update", { actor, id: params.id, patch: body }, { requestId: c.get("requestId"), timeoutMs: UPDATE_WAIT_MS });
+    sources.evict(actor, params.id); // this gateway at once; the others on catalog.events.source.changed
     return c.json({ success: true, data_source: r.source, warnings: r.warnings });
   });
 
@@ -51,8 +51,8 @@ export function sourceRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps,
     method: "delete", path: "/api/data/sources/{id}", tag: "sources", summary: "Soft delete (owner or admin); pools closed",
     responses: { 200: { description: "Deleted", schema: ok({}) } },
   }, async (c, { params }) => {
-    await bus.request("catalog.source.delete", { actor: c.get("actor"), id: params.id! }, { requestId: c.get("requestId") });
-    sources.evict(c.get("actor"), params.id!);
+    await bus.request("catalog.source.delete", { actor: c.get("actor"), id: params.id }, { requestId: c.get("requestId") });
+    sources.evict(c.get("actor"), params.id);
     return c.json({ success: true });
   });
 
@@ -60,8 +60,8 @@ export function sourceRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps,
     method: "get", path: "/api/data/sources/{id}/queries", tag: "queries", summary: "Query history, newest first", query: HistoryQuery,
     responses: { 200: { description: "History", schema: ok({ queries: z.array(HistoryEntrySchema), next_cursor: z.string().nullable() }) } },
   }, async (c, { params, query }) => {
-    await history.settled(params.id!);
-    const r = await bus.request("catalog.history.list", { actor: c.get("actor"), data_source_id: params.id!, ...query }, { requestId: c.get("requestId") });
+    await history.settled(params.id);
+    const r = await bus.request("catalog.history.list", { actor: c.get("actor"), data_source_id: params.id, ...query }, { requestId: c.get("requestId") });
     return c.json({ success: true, queries: r.queries, next_cursor: r.next_cursor });
   });
 }

@@ -24,8 +24,8 @@ export function statsRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps, 
   }, async (c, { params, query }) => {
     const since = sinceOf(query.since);
     // Read-your-writes: history this gateway is still writing for the source lands first.
-    await history.settled(params.id!);
-    const { stats } = await bus.request("catalog.stats.source", { actor: c.get("actor"), id: params.id!, since }, { requestId: c.get("requestId") });
+    await history.settled(params.id);
+    const { stats } = await bus.request("catalog.stats.source", { actor: c.get("actor"), id: params.id, since }, { requestId: c.get("requestId") });
     return c.json({ success: true, stats });
   });
 
