@@ -29,7 +29,8 @@ export async function connectBus(env: Env, name: string, log: Logger): Promise<B
     });
     batchWrites();
   } else {
-    shared ??= new MemoryTransport();
+    // A stopped embedded system closed the one before: the next system in this process gets a fresh one.
+    if (!shared?.isConnected()) shared = new MemoryTransport();
     transport = shared;
   }
   const served = ds.busRequests();
