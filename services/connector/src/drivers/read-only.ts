@@ -54,3 +54,17 @@ export class VerdictCache<V> {
     return this.map.size;
   }
 }
+
+/**
+ * A guard that decides on the text itself (tokens): its verdicts cached by SQL
+ * text, and the refusal it throws. `decide` says why the text is refused, or null.
+ */
+export function textGuard(decide: (sql: string) => string | null) {
+  const verdicts = new VerdictCache<string | null>(1000);
+  const violation = (sql: string): string | null => verdicts.of(sql, decide);
+  const refusal = (sql: string): DriverError | null => {
+    const why = violation(sql);
+    return why ? readOnlyRefusal(why) : null;
+  };
+  return { violation, refusal };
+}

@@ -14,8 +14,7 @@
  * sources or engines are read as any table is; a readonly user profile without
  * the remote/file grants is the real guarantee.
  */
-import { readOnlyRefusal, VerdictCache } from "../read-only.ts";
-import type { DriverError } from "../types.ts";
+import { textGuard } from "../read-only.ts";
 import { firstViolation, nameOf, readings, statementShapeViolation, type SqlToken } from "../sql-tokens.ts";
 
 const READ_STARTS = new Set(["SELECT", "WITH", "SHOW", "DESC", "DESCRIBE", "EXISTS", "EXPLAIN"]);
@@ -65,15 +64,10 @@ const CLICKHOUSE_READINGS = readings({
   hashComments: false, nestedComments: false, dollarQuotes: false, executableComments: false,
 }, ["hashComments", "nestedComments", "dollarQuotes"]);
 
-const verdicts = new VerdictCache<string | null>(1000);
+const guard = textGuard((s) => firstViolation(s, CLICKHOUSE_READINGS, violation));
 
 /** Why read-only mode refuses `sql`, or null. */
-export function clickhouseReadOnlyViolation(sql: string): string | null {
-  return verdicts.of(sql, (s) => firstViolation(s, CLICKHOUSE_READINGS, violation));
-}
+export const clickhouseReadOnlyViolation = guard.violation;
 
 /** The refusal for `sql` in read-only mode, or null when it may run. */
-export function clickhouseReadOnlyRefusal(sql: string): DriverError | null {
-  const why = clickhouseReadOnlyViolation(sql);
-  return why ? readOnlyRefusal(why) : null;
-}
+export const clickhouseReadOnlyRefusal = guard.refusal;

@@ -18,8 +18,7 @@
  * Limits (docs/security.md): user-defined functions and stored functions are
  * opaque; the FILE privilege and grants are the real guarantee.
  */
-import { readOnlyRefusal, VerdictCache } from "../read-only.ts";
-import type { DriverError } from "../types.ts";
+import { textGuard } from "../read-only.ts";
 import { firstViolation, nameOf, statementShapeViolation, type SqlDialect, type SqlToken } from "../sql-tokens.ts";
 
 const READ_STARTS = new Set(["SELECT", "WITH", "TABLE", "VALUES", "SHOW", "DESCRIBE", "DESC", "EXPLAIN"]);
@@ -70,15 +69,10 @@ const MYSQL_READINGS: SqlDialect[] = [[true, true], [true, false], [false, false
   hashComments: true, nestedComments: false, dollarQuotes: false, executableComments: true,
 }));
 
-const verdicts = new VerdictCache<string | null>(1000);
+const guard = textGuard((s) => firstViolation(s, MYSQL_READINGS, violation));
 
 /** Why read-only mode refuses `sql` (both backslash readings), or null. */
-export function mysqlReadOnlyViolation(sql: string): string | null {
-  return verdicts.of(sql, (s) => firstViolation(s, MYSQL_READINGS, violation));
-}
+export const mysqlReadOnlyViolation = guard.violation;
 
 /** The refusal for `sql` in read-only mode, or null when it may run. */
-export function mysqlReadOnlyRefusal(sql: string): DriverError | null {
-  const why = mysqlReadOnlyViolation(sql);
-  return why ? readOnlyRefusal(why) : null;
-}
+export const mysqlReadOnlyRefusal = guard.refusal;
