@@ -46,14 +46,14 @@ export function Stats({ source }: { source: Source }) {
         <>
           <h3>Slowest</h3>
           <table className="plain"><thead><tr><th scope="col">ms</th><th scope="col">Query</th></tr></thead>
-            <tbody>{stats.slowest.map((s) => <tr key={s.query_id}><td>{num(s.execution_time_ms)}</td><td><code>{s.query ?? "(query_config)"}</code></td></tr>)}</tbody></table>
+            <tbody>{stats.slowest.map((s) => <tr key={s.query_id}><td className="num">{num(s.execution_time_ms)}</td><td><code>{s.query ?? "(query_config)"}</code></td></tr>)}</tbody></table>
         </>
       )}
       {stats.frequent.length > 0 && (
         <>
           <h3>Most frequent</h3>
           <table className="plain"><thead><tr><th scope="col">Runs</th><th scope="col">p50 ms</th><th scope="col">Query</th></tr></thead>
-            <tbody>{stats.frequent.map((f, i) => <tr key={i}><td>{num(f.count)}</td><td>{num(f.p50_ms)}</td><td><code>{f.query ?? "(query_config)"}</code></td></tr>)}</tbody></table>
+            <tbody>{stats.frequent.map((f, i) => <tr key={i}><td className="num">{num(f.count)}</td><td className="num">{num(f.p50_ms)}</td><td><code>{f.query ?? "(query_config)"}</code></td></tr>)}</tbody></table>
         </>
       )}
     </div>
