@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { SignJWT, generateKeyPair, exportJWK } from "jose";
 import { isolatedBus } from "@dsb/runtime/testing";
 import { AppError } from "@dsb/contracts";
@@ -100,13 +100,19 @@ describe("token claims", () => {
 
 describe("token cache", () => {
   it("stops accepting a remembered token once it expires", async () => {
-    const verify = createVerifier({ secret: SECRET, tenantClaim: "tenant_id" });
-    const t = await new SignJWT({ tenant_id: "t1" }).setProtectedHeader({ alg: "HS256" }).setSubject("u1")
-      .setExpirationTime(Math.floor(Date.now() / 1000) + 1).sign(new TextEncoder().encode(SECRET));
-    expect(await verify(t)).toEqual({ tenant_id: "t1", user_id: "u1" });
-    expect(await verify(t)).toEqual({ tenant_id: "t1", user_id: "u1" });
-    await new Promise((r) => setTimeout(r, 1100));
-    await expect(verify(t)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+    // The clock is moved by hand: a real one-second expiry raced a slow first verify on a busy machine.
+    vi.useFakeTimers({ toFake: ["Date"] });
+    try {
+      const verify = createVerifier({ secret: SECRET, tenantClaim: "tenant_id" });
+      const t = await new SignJWT({ tenant_id: "t1" }).setProtectedHeader({ alg: "HS256" }).setSubject("u1")
+        .setExpirationTime(Math.floor(Date.now() / 1000) + 30).sign(new TextEncoder().encode(SECRET));
+      expect(await verify(t)).toEqual({ tenant_id: "t1", user_id: "u1" });
+      expect(await verify(t)).toEqual({ tenant_id: "t1", user_id: "u1" });
+      vi.setSystemTime(Date.now() + 31_000);
+      await expect(verify(t)).rejects.toMatchObject({ code: "UNAUTHORIZED" });
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
