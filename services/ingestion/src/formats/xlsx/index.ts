@@ -3,6 +3,9 @@ import { AppError } from "@dsb/contracts";
 import { kindOf, naiveTimestamp, toTyped, uniqueNames, widen } from "../infer.ts";
 import type { ColumnType, FormatReader, ParsedColumn, ParsedTable } from "../../dataset/table.ts";
 import { inspectZip } from "./zip-guard.ts";
+import { exceljsUnzipper, fixUnzipperEnd } from "./unzip-end.ts";
+
+fixUnzipperEnd(exceljsUnzipper());
 
 /** Caps per workbook: past these a sheet is refused as a zip bomb (or simply too big to ingest). */
 export const XLSX_MAX_ROWS = 5_000_000;
