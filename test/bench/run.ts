@@ -8,7 +8,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
-import { cleanup, logTails, ROOT, startCluster, type Cluster } from "./lib/cluster.ts";
+import { cleanup, ROOT, startCluster, type Cluster } from "./lib/setup.ts";
 import { median } from "./lib/stats.ts";
 import type { Ctx, Options, Round, Scenario } from "./lib/scenario.ts";
 import { printTable, tableRows, toMarkdown } from "./lib/table.ts";
@@ -87,7 +87,7 @@ async function main() {
         results[sc.name] = { rounds, extra, medians: { ...medians(rounds), ...extra }, notes };
       } catch (e) {
         const msg = e instanceof Error ? e.message : String(e);
-        log(`  ✖ ${sc.name} failed: ${msg}\n${logTails(cluster.logDir)}`);
+        log(`  ✖ ${sc.name} failed: ${msg}\n${cluster.logs(15)}`);
         results[sc.name] = { rounds, extra, medians: medians(rounds), error: msg, notes };
         await revive(`${sc.name} failure`).catch((err) => log(`  could not restart: ${err instanceof Error ? err.message : err}`));
       }

@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPgSource } from "../support/peers.ts";
-import { adminQuery, Cluster, waitFor } from "./cluster.ts";
+import { Cluster, waitFor } from "../support/cluster.ts";
 
 let cluster: Cluster;
 let src: Awaited<ReturnType<typeof createPgSource>>;
@@ -16,11 +16,11 @@ let gw2: string;
 
 const tag = () => `xgw_${Math.random().toString(36).slice(2, 10)}`;
 const active = async (marker: string) =>
-  Number((await adminQuery("select count(*)::int as n from pg_stat_activity where state = 'active' and query like $1 and pid <> pg_backend_pid()", [`%${marker}%`])).rows[0].n);
+  Number((await cluster.adminQuery("select count(*)::int as n from pg_stat_activity where state = 'active' and query like $1 and pid <> pg_backend_pid()", [`%${marker}%`])).rows[0].n);
 const cancel = (id: string, via: string, user?: string) => cluster.api(`/api/data/queries/${id}/cancel`, { method: "POST", via, ...(user ? { user } : {}) });
 
 beforeAll(async () => {
-  cluster = await Cluster.start({ gateway: 2, catalog: 1, connector: 2, ingestion: 1 });
+  cluster = await Cluster.start({ counts: { gateway: 2, catalog: 1, connector: 2, ingestion: 1 } });
   [gw1, gw2] = cluster.gatewayUrls as [string, string];
   src = await createPgSource(["create table t (id int)"]);
   const res = await cluster.api("/api/data/database/connect", {

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PrivatePostgres } from "../support/pg-cluster.ts";
 import { answeredMore, eventually, historyAgainst, metricSum, runQueries, type Api } from "../support/load.ts";
-import { Cluster } from "./cluster.ts";
+import { Cluster } from "../support/cluster.ts";
 
 let pgc: PrivatePostgres;
 let cluster: Cluster;
@@ -24,7 +24,7 @@ const listSources = () => api("/api/data/sources");
 
 beforeAll(async () => {
   pgc = await PrivatePostgres.start();
-  cluster = await Cluster.start({ gateway: 1, catalog: 1, connector: 1, ingestion: 1 }, { DATABASE_URL: pgc.url });
+  cluster = await Cluster.start({ env: { DATABASE_URL: pgc.url } });
   // The data source is the machine's PostgreSQL (not restarted here); only the catalog's goes away.
   const res = await cluster.api("/api/data/database/connect", {
     method: "POST", json: { type: "postgres", name: "restart", host: "127.0.0.1", port: 5432, database: "postgres", username: "postgres", password: "unused-trust-auth" },
@@ -72,7 +72,7 @@ describe("the catalog's PostgreSQL goes away under load", () => {
     const { missing, duplicated } = await historyAgainst(api, sourceId, load.answered, 30_000);
     expect(missing, `of ${load.answered.length} answered\n${cluster.logs()}`).toEqual([]);
     expect(duplicated).toEqual([]);
-    const metrics = await (await fetch(`${cluster.gatewayUrl}/metrics`)).text();
+    const metrics = await (await fetch(`${cluster.url}/metrics`)).text();
     expect(metricSum(metrics, "ds_history_dropped_total")).toBe(0);
   }, 300_000);
 });

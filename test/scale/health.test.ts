@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Kvm } from "@nats-io/kv";
 import { PrivatePostgres } from "../support/pg-cluster.ts";
-import { Cluster, waitFor, type ReplicaStats } from "./cluster.ts";
+import { Cluster, waitFor, type ReplicaStats } from "../support/cluster.ts";
 
 const INTERVAL_MS = 1000;
 const CHECK_ENDPOINT = "connector_health_check";
@@ -43,9 +43,9 @@ beforeAll(async () => {
   await db.exec("create table items (id int primary key)");
   await db.exec("insert into items values (1), (2), (3)");
   await db.exec("grant select on items to app");
-  cluster = await Cluster.start({ gateway: 1, catalog: 2, connector: 2, ingestion: 1 }, {
+  cluster = await Cluster.start({ counts: { catalog: 2, connector: 2 }, env: {
     HEALTH_CHECK_INTERVAL_S: String(INTERVAL_MS / 1000), HEALTH_LEASE_TTL_S: "2", HEALTH_CHECK_TIMEOUT_MS: "2000", HEALTH_BACKOFF_BASE_S: "0.5",
-  });
+  } });
   const res = await cluster.api("/api/data/database/connect", { method: "POST", json: {
     type: "postgresql", host: "127.0.0.1", port: db.port, database: "postgres", username: "app", password: PW1, name: "Watched" } });
   const body = await res.json();

@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Objm } from "@nats-io/obj";
 import { createPgSource } from "../support/peers.ts";
-import { adminQuery, Cluster, waitFor, type ReplicaStats } from "./cluster.ts";
+import { Cluster, waitFor, type ReplicaStats } from "../support/cluster.ts";
 
 const ROWS = 200_000;
 const CONNECTORS = ["conn1", "conn2", "conn3"];
@@ -35,7 +35,7 @@ const exportCsv = (sql: string) => cluster.api(`/api/data/sources/${sourceId}/qu
 
 /** Which connector replica runs the statement tagged `tag` (its PostgreSQL connection's client port, mapped to a process). */
 async function holderOf(tag: string): Promise<string | null> {
-  const r = await adminQuery("select client_port from pg_stat_activity where datname = $1 and query like $2 and pid <> pg_backend_pid()", [src.database, `%${tag}%`]);
+  const r = await cluster.adminQuery("select client_port from pg_stat_activity where datname = $1 and query like $2 and pid <> pg_backend_pid()", [src.database, `%${tag}%`]);
   const port = r.rows[0]?.client_port as number | undefined;
   if (port === undefined) return null;
   return CONNECTORS.find((id) => cluster.replica(id).proc.exitCode === null && cluster.pgClientPorts(id).has(port)) ?? null;
@@ -93,7 +93,7 @@ async function activeFilePaths(): Promise<Set<string>> {
 
 beforeAll(async () => {
   [cluster, src] = await Promise.all([
-    Cluster.start({ gateway: 1, catalog: 1, connector: 3, ingestion: 2 }, { UPLOAD_SWEEP_GRACE_MS: "8000", UPLOAD_SWEEP_INTERVAL_MS: "2000" }),
+    Cluster.start({ counts: { connector: 3, ingestion: 2 }, env: { UPLOAD_SWEEP_GRACE_MS: "8000", UPLOAD_SWEEP_INTERVAL_MS: "2000" } }),
     createPgSource([`create table items as select g as id, md5(g::text) as name, (g * 1.5)::numeric(12,2) as price from generate_series(1, ${ROWS}) g`]),
   ]);
   const os = await new Objm(cluster.nc).create(BUCKET);

@@ -1,7 +1,6 @@
 /**
- * What the process-spawning harnesses share (test/bench/lib/cluster.ts for the
- * benchmarks, test/scale/cluster.ts for the multi-process tests): bundles run as
- * OS processes with their output in a log file, and admin statements on PostgreSQL.
+ * Processes of the harnesses (cluster.ts, the bench's baselines): bundles run as OS
+ * processes with their output in a log file, stopping a child, and admin statements on PostgreSQL.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream } from "node:fs";
@@ -38,4 +37,14 @@ export function spawnBundle(service: Deployable, opts: { env: Record<string, str
   proc.stderr!.pipe(out, { end: false });
   const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
   return { proc, exited };
+}
+
+/** Stops a child: SIGTERM, then SIGKILL after a grace period. */
+export async function stopChild(p: ChildProcess, graceMs = 3000): Promise<void> {
+  if (p.exitCode !== null || p.signalCode !== null) return;
+  const exited = new Promise((r) => p.once("exit", r));
+  p.kill("SIGTERM");
+  const t = setTimeout(() => p.kill("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(t);
 }

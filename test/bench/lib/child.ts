@@ -1,7 +1,7 @@
 import { spawn } from "node:child_process";
 import { openSync, closeSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT } from "./cluster.ts";
+import { ROOT } from "./setup.ts";
 
 /** Runs a command, stdout to /dev/null; resolves with its wall time in ms. */
 export async function timeCommand(cmd: string, args: string[], env: Record<string, string> = {}): Promise<number> {

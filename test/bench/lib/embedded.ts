@@ -8,7 +8,7 @@ import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildDist } from "../../support/build.ts";
-import { ENCRYPTION_KEY, freePort, JWT_SECRET, onCleanup, ROOT, stopChild } from "./cluster.ts";
+import { ENCRYPTION_KEY, freePort, JWT_SECRET, onCleanup, ROOT, stopChild } from "./setup.ts";
 
 export interface Embedded { url: string; pid: number }
 

@@ -4,7 +4,7 @@
  * called directly (the bench process joins the system's bus namespace).
  */
 import { connectBus, createLogger, parseEnv } from "@dsb/runtime";
-import { cleanup, NATS_URL, startCluster } from "./cluster.ts";
+import { cleanup, NATS_URL, startCluster } from "./setup.ts";
 import { call } from "./http.ts";
 import { connectSource, scratchDb } from "./source-db.ts";
 import type { Ctx } from "./scenario.ts";

@@ -7,7 +7,7 @@
 import { connectBus, createLogger, parseEnv } from "@dsb/runtime";
 import { PG_INTROSPECT_SQL } from "../../../services/connector/src/drivers/postgresql/introspect.ts";
 import { createTables } from "../scenarios/introspection.ts";
-import { cleanup, NATS_URL, startCluster } from "./cluster.ts";
+import { cleanup, NATS_URL, startCluster } from "./setup.ts";
 import { call } from "./http.ts";
 import type { Ctx } from "./scenario.ts";
 import { connectSource, scratchDb } from "./source-db.ts";

@@ -1,4 +1,4 @@
-import type { Cluster } from "./cluster.ts";
+import type { Cluster } from "./setup.ts";
 import type { PeakRss } from "./rss.ts";
 
 export interface Options {

@@ -10,7 +10,7 @@ import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { promisify } from "node:util";
-import { freePort, onCleanup, ROOT, uniqueName } from "./cluster.ts";
+import { freePort, onCleanup, ROOT, uniqueName } from "./setup.ts";
 
 const run = promisify(execFile);
 

@@ -1,5 +1,5 @@
 import pg from "pg";
-import { adminQuery, onCleanup, pgUrl, uniqueName } from "./cluster.ts";
+import { adminQuery, onCleanup, pgUrl, uniqueName } from "./setup.ts";
 import { callJson } from "./http.ts";
 import type { Ctx } from "./scenario.ts";
 

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { JWT_SECRET, onCleanup, startCluster, type Cluster } from "../lib/cluster.ts";
+import { JWT_SECRET, onCleanup, startCluster, type Cluster } from "../lib/setup.ts";
 import { call, drain } from "../lib/http.ts";
 import { watchRss } from "../lib/rss.ts";
 import type { Ctx, Round, Scenario } from "../lib/scenario.ts";
@@ -39,7 +39,7 @@ export const edge: Scenario<State> = {
   async setup(ctx) {
     const nats = await TestNatsServer.startWithWebSocket();
     onCleanup(() => nats.dispose());
-    const cluster = await startCluster({ NATS_URL: nats.url });
+    const cluster = await startCluster({ natsUrl: nats.url });
     const token = await cluster.token();
     const own: Ctx = { ...ctx, cluster, token };
     const urls = { node: cluster.url } as Record<Entry, string>;

@@ -2,7 +2,7 @@ import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import pg from "pg";
-import { freePort, NATS_URL, ROOT, stopChild } from "../lib/cluster.ts";
+import { freePort, NATS_URL, ROOT, stopChild } from "../lib/setup.ts";
 import { startEmbedded } from "../lib/embedded.ts";
 import { call } from "../lib/http.ts";
 import { atLeast, plusAtMost, timeWithin, type Ctx, type Round, type Scenario } from "../lib/scenario.ts";
