@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { serve, type ServerType } from "@hono/node-server";
 import { SignJWT } from "jose";
 import type { Bus } from "@dsb/bus";
-import { connectBus, natsConnectionOf, Shutdown, startProcess, type Env, type Logger } from "@dsb/runtime";
+import type { Env, Logger } from "@dsb/runtime";
 import type { BlobStore } from "@dsb/storage";
 import { createApp } from "./app.ts";
 import { createVerifier } from "./auth.ts";
@@ -99,16 +99,4 @@ export async function startGateway(opts: { env: Env; bus: Bus; log: Logger; stor
       (server as { closeAllConnections?: () => void }).closeAllConnections?.();
     }),
   };
-}
-
-export async function main(): Promise<void> {
-  const { env, log } = startProcess("gateway");
-  const bus = await connectBus(env, "gateway", log);
-  const { openBlobStore } = await import("@dsb/storage");
-  const store = await openBlobStore(env, natsConnectionOf(bus));
-  const shutdown = new Shutdown(log);
-  const gw = await startGateway({ env, bus, log, store });
-  shutdown.add("bus", () => bus.close());
-  shutdown.add("http", () => gw.stop());
-  shutdown.listen();
 }

@@ -80,7 +80,7 @@ describe("process logs are one JSON line per entry", () => {
     expect(logEntries(out).filter((e) => e.level === 60)).toMatchObject([{ err: { type: expect.any(String), message: expect.any(String), stack: expect.any(String) } }]);
   }, 60_000);
 
-  it("a gateway that cannot start logs one fatal JSON line (an uncaught error at the top of the entry module)", async () => {
+  it("a gateway that cannot start logs one fatal JSON line and exits 1", async () => {
     const { out, code } = await run("gateway/src/main.ts", { NATS_URL: NATS, PORT: String(await freePort()), BUS_NAMESPACE: `logs${Date.now().toString(36)}` });
     expect(code, out).toBe(1);
     expect(logEntries(out).filter((e) => e.level === 60)).toMatchObject([{ err: { message: expect.stringMatching(/JWT_SECRET/) } }]);

@@ -6,3 +6,4 @@ export * from "./bus.ts";
 export * from "./sockets.ts";
 export * from "./metrics.ts";
 export * from "./progress.ts";
+export * from "./service-main.ts";
