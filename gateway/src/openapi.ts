@@ -87,7 +87,9 @@ export function route<B extends z.ZodType | undefined = undefined, Q extends z.Z
     if (spec.body) {
       let raw: unknown;
       try {
-        raw = await c.req.json();
+        // Parsed from the text Hono keeps (limitJsonDepth read it): c.req.json() after c.req.text()
+        // builds a whole Response just to parse the same string again.
+        raw = JSON.parse(await c.req.text());
       } catch {
         throw new AppError("VALIDATION", "Request body must be valid JSON (Content-Type: application/json)");
       }

@@ -36,7 +36,9 @@ if (mode === "stub") {
   const { createVerifier } = await import("../../../gateway/src/auth.ts");
   const { createMetrics } = await import("../../../gateway/src/metrics.ts");
   const bus = await connectBus(env, "gateway", log);
-  const app = createApp({ bus, verifier: createVerifier({ secret: SECRET, tenantClaim: "tenant_id" }), metrics: createMetrics(),
+  // PROBE_LOG=info: the access and query lines written as in production (stdout is /dev/null here).
+  const gwLog = process.env.PROBE_LOG ? createLogger("gateway", process.env.PROBE_LOG) : undefined;
+  const app = createApp({ bus, log: gwLog, verifier: createVerifier({ secret: SECRET, tenantClaim: "tenant_id" }), metrics: createMetrics(),
     limits: { maxUploadBytes: 1024, maxBodyBytes: 1024 * 1024, queryMaxRows: 1000, defaultTimeoutMs: 5000, busTimeoutMs: 5000 } });
   serve({ fetch: app.fetch, port: PORT, createServer }, () => process.send!("up"));
   // A normal exit, so --cpu-prof writes its profile.
@@ -44,7 +46,7 @@ if (mode === "stub") {
 } else {
   const stub = fork(process.argv[1]!, ["stub"], { execArgv: ["--import", "tsx"], env: { ...process.env, NS: ns } });
   await new Promise((r) => stub.once("message", r));
-  const gw = fork(process.argv[1]!, ["gw"], { execArgv: ["--import", "tsx", ...(process.env.GWPROF ? ["--cpu-prof", "--cpu-prof-dir=/tmp/gwprof2"] : [])], env: { ...process.env, NS: ns } });
+  const gw = fork(process.argv[1]!, ["gw"], { execArgv: ["--import", "tsx", ...(process.env.GWPROF ? ["--cpu-prof", "--cpu-prof-dir=/tmp/gwprof2"] : [])], env: { ...process.env, NS: ns }, stdio: ["inherit", process.env.PROBE_LOG ? "ignore" : "inherit", "inherit", "ipc"] });
   await new Promise((r) => gw.once("message", r));
   const token = await new SignJWT({ tenant_id: "t1" }).setProtectedHeader({ alg: "HS256" }).setSubject("u1").setExpirationTime("1h").sign(new TextEncoder().encode(SECRET));
   const url = `http://127.0.0.1:${PORT}`;
