@@ -1,0 +1,42 @@
+/**
+ * CPU time each process spends per small query, in distributed mode: `tsx test/bench/lib/probe-cpu.ts`.
+ * Read from /proc rather than timed, so it stays comparable on a busy machine where latencies do not
+ * (a ratio between two trees is meaningful; the absolute µs grow with contention).
+ */
+import { readFileSync } from "node:fs";
+import { cleanup, startCluster } from "./setup.ts";
+import { call } from "./http.ts";
+import { connectSource, scratchDb } from "./source-db.ts";
+import type { Ctx } from "./scenario.ts";
+
+const cpuMs = (pid: number) => {
+  const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(f[11]) + Number(f[12])) * 10;
+};
+
+try {
+  const cluster = await startCluster();
+  const token = await cluster.token();
+  const ctx = { cluster, token, log: () => {}, note: () => {} } as unknown as Ctx;
+  const db = await scratchDb("dsb_bench_cpu");
+  await db.client.query("create table small10 as select g as id, 'item ' || g as name from generate_series(1, 10) g");
+  const id = await connectSource(ctx, db.name, "cpu");
+  const one = async () => {
+    const r = await call(cluster.url, token, "POST", `/api/data/sources/${id}/query`, { sql: "select * from small10" });
+    if (r.status !== 200) throw new Error(r.body.toString());
+  };
+  const n = Number(process.env.PROBE_N ?? 3000);
+  for (let i = 0; i < 500; i++) await one();
+  const pids = Object.entries(cluster.pids).filter(([s]) => s !== "ingestion");
+  for (let round = 0; round < 3; round++) {
+    const before = pids.map(([, pid]) => cpuMs(pid));
+    let next = 0;
+    const t = performance.now();
+    await Promise.all(Array.from({ length: 8 }, async () => { while (next++ < n) await one(); }));
+    const s = (performance.now() - t) / 1000;
+    const per = pids.map(([svc, pid], i) => `${svc} ${Math.round(((cpuMs(pid) - before[i]!) * 1000) / n)}`);
+    console.log(`c=8 ${Math.round(n / s)} q/s  CPU µs per query: ${per.join("  ")}`);
+  }
+} finally {
+  await cleanup();
+}
