@@ -325,7 +325,7 @@ for (const { name, make } of BACKENDS) {
       const { migrate } = await import("./db/migrate.ts");
       expect(await Promise.all([migrate(backend.db), migrate(backend.db)])).toEqual([[], []]);
       const r = await sql<{ n: number }>`select count(*)::int as n from catalog_migrations`.execute(backend.db);
-      expect(r.rows[0]!.n).toBe(4);
+      expect(r.rows[0]!.n).toBe(5);
     });
 
     it("never writes a secret or a token to the logs", () => {

@@ -54,7 +54,8 @@ export async function startCatalog(opts: CatalogOptions): Promise<{ stop(): Prom
   const keys = await loadKeys(env, log);
   const db = opts.db ?? (await openDatabase(env, log));
   try {
-    const applied = await migrate(db);
+    // Some steps rewrite a table (migration 5: ~30 s per million history rows on a small machine): say so, or a start looks hung.
+    const applied = await migrate(db, (m) => log.info({ version: m.version }, `🗄️ applying catalog migration ${m.version}: ${m.name}…`));
     if (applied.length) log.info({ applied }, "🗄️ catalog migrations applied");
     const policy = healthPolicy(env);
     const health = createHealthChecker({ db, bus, log, policy });

@@ -1,5 +1,6 @@
 import { sql } from "kysely";
 import type { CatalogDb } from "./types.ts";
+import { ANALYTICS } from "./migrate-analytics.ts";
 
 /**
  * Schema steps, applied in order, each once. Tables and columns are the seed's,
@@ -97,6 +98,7 @@ const MIGRATIONS: { version: number; name: string; statements: string[] }[] = [
       `create index if not exists data_queries_tenant_time_idx on data_queries (tenant_id, created_at)`,
     ],
   },
+  { version: 5, name: "query analytics: per-day rollups kept by triggers, a day/duration and a text index", statements: ANALYTICS },
 ];
 
 /** Arbitrary constant naming the catalog's migration lock among advisory locks. */
@@ -107,7 +109,7 @@ const LOCK_KEY = 7_310_420_001;
  * advisory lock, so replicas starting together wait for each other and the
  * loser finds nothing left to do.
  */
-export async function migrate(db: CatalogDb): Promise<number[]> {
+export async function migrate(db: CatalogDb, onApply?: (m: { version: number; name: string }) => void): Promise<number[]> {
   return db.transaction().execute(async (tx) => {
     await sql`select pg_advisory_xact_lock(${sql.lit(LOCK_KEY)})`.execute(tx);
     await sql`create table if not exists catalog_migrations (
@@ -116,6 +118,7 @@ export async function migrate(db: CatalogDb): Promise<number[]> {
     const applied: number[] = [];
     for (const m of MIGRATIONS) {
       if (done.has(m.version)) continue;
+      onApply?.(m);
       for (const statement of m.statements) await sql.raw(statement).execute(tx);
       await tx.insertInto("catalog_migrations").values({ version: m.version, name: m.name }).execute();
       applied.push(m.version);

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Kysely } from "kysely";
+import type { ColumnType, Generated, GeneratedAlways, Kysely } from "kysely";
 
 /** jsonb read as a parsed value, written as a JSON string (both drivers pass strings through). */
 type Json<T> = ColumnType<T | null, string | null, string | null>;
@@ -70,6 +70,8 @@ export interface DataQueriesTable {
   created_at: Generated<Date>;
   /** Answered from the query result cache (migration 4); null in rows written by the Python system. */
   cached: boolean | null;
+  /** md5 of the query text (sql, else query_config as JSON text), computed by PostgreSQL (migration 5): analytics group by it. */
+  query_hash: GeneratedAlways<string>;
 }
 
 export interface CatalogMigrationsTable {

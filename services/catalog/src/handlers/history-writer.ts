@@ -2,7 +2,7 @@ import { sql } from "kysely";
 import type { CatalogDb, DataQueriesTable } from "../db/types.ts";
 
 /** A `data_queries` row as the writer takes it: `query_config` as JSON text, `created_at` set on insert. */
-export type HistoryRow = Omit<DataQueriesTable, "query_config" | "created_at"> & { query_config: string | null };
+export type HistoryRow = Omit<DataQueriesTable, "query_config" | "created_at" | "query_hash"> & { query_config: string | null };
 
 /** U+0000 in text, and its escape in JSON text (after an even run of backslashes, so `\\u0000` stays). */
 const NUL = /\u0000/g;
