@@ -2,22 +2,14 @@ import { sql, type Transaction } from "kysely";
 import type { CatalogDatabase, CatalogDb } from "../db/types.ts";
 import type { Handlers } from "@dsb/bus";
 import type { QueryStats, SourceStats } from "@dsb/contracts";
+import { NO_DURATION } from "../db/migrate-analytics.ts";
 import { findActiveSource, type CatalogDeps } from "./deps.ts";
-
-const iso = (col: string) => sql.raw(`to_char(${col} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`);
-/** Query text for grouping and display: the sql, else the query_config as JSON text. */
-const TEXT = sql.raw(`coalesce(query, query_config::text)`);
-/** percentile_cont gives double precision; ms rounded to 0.1 in the answer. `t`: the history table's alias with its dot, or "". */
-const pct = (p: number, t = "") => `round((percentile_cont(${p}) within group (order by ${t}execution_time_ms))::numeric, 1)::float8`;
-/** The totals of API.md over history rows `t` (counted by id: a left-joined source without history has none). */
-const totals = (t = "") => sql.raw(`count(${t}id)::int as queries, (count(${t}id) filter (where ${t}status <> 'success'))::int as errors,
-  (count(${t}id) filter (where ${t}cached))::int as cached, ${pct(0.5, t)} as p50_ms, ${pct(0.95, t)} as p95_ms,
-  max(${t}execution_time_ms)::int as max_ms, coalesce(sum(${t}result_count), 0)::float8 as rows`);
+import { TOTALS, windowCtes } from "./stats-window.ts";
 
 /**
- * Runs `f` in a transaction whose sorts may use STATS_WORK_MEM: percentiles sort every
- * row they cover, and with the default 4 MB a third of a million history rows spilled
- * to disk (measured in test/bench/stats-history.ts).
+ * Runs `f` in a transaction whose sorts may use STATS_WORK_MEM: the median of a frequent
+ * query text sorts every duration of that text in the window, and with the default 4 MB
+ * a third of a million of them spilled to disk (measured in test/bench/stats-history.ts).
  */
 const STATS_WORK_MEM = "64MB";
 function withSortMemory<T>(db: CatalogDb, f: (tx: Transaction<CatalogDatabase>) => Promise<T>): Promise<T> {
@@ -28,32 +20,57 @@ function withSortMemory<T>(db: CatalogDb, f: (tx: Transaction<CatalogDatabase>) 
 }
 
 /**
- * Query analytics from data_queries, computed in the catalog's database with one
- * statement per request: the rows of one source since a time are read once (a CTE
- * over the history index) and totals, days, slowest and frequent are aggregated
- * from them. Tenant-scoped like every catalog query.
+ * Query analytics from data_queries, one statement per request, from the per-day rollups
+ * of migration 5 and short index range scans (stats-window.ts): the answer is the exact one
+ * of the history rows, without reading the window's rows. Tenant-scoped like every catalog query.
+ * `frequent` ranks query texts by count, ties by the md5 of the text (which texts share the
+ * tenth place is otherwise arbitrary), and lists them by count, then text.
  */
 export function statsHandlers({ db }: CatalogDeps): Handlers<"catalog.stats.source" | "catalog.stats.tenant"> {
   return {
     "catalog.stats.source": async ({ actor, id, since }) => {
       await findActiveSource(db, actor.tenant_id, id);
+      const tenant = actor.tenant_id;
+      /** One source's history rows in the window. */
+      const mine = sql`q.data_source_id = ${id} and q.tenant_id = ${tenant} and q.created_at >= (select since from w)`;
       const { rows } = await withSortMemory(db, (tx) => sql<{ stats: QueryStats }>`
-        with q as materialized (
-          select id, query, query_config, status, cached, result_count, execution_time_ms, created_at
-          from data_queries where data_source_id = ${id} and tenant_id = ${actor.tenant_id} and created_at >= ${since}::timestamptz
-        ), totals as (select ${totals()} from q),
+        with src as (select ${id}::text as id), ${windowCtes(tenant, since, true)},
+        totals as (${TOTALS}),
         days as (
-          select to_char(created_at at time zone 'UTC', 'YYYY-MM-DD') as day, count(*)::int as queries,
-            (count(*) filter (where status <> 'success'))::int as errors, ${sql.raw(pct(0.5))} as p50_ms
-          from q group by 1
-        ), slowest as (
-          select id as query_id, ${TEXT} as query, execution_time_ms, ${iso("created_at")} as created_at
-          from q where execution_time_ms is not null order by execution_time_ms desc, created_at desc limit 10
-        ), frequent as (
-          select ${TEXT} as query, count(*)::int as count, ${sql.raw(pct(0.5))} as p50_ms
-          from q group by 1 order by count(*) desc, 1 limit 10
+          select to_char(b.day, 'YYYY-MM-DD') as day, sum(b.queries)::int as queries, sum(b.errors)::int as errors,
+            (select ms from pv where pv.g = b.day and pv.p = 0.5) as p50_ms
+          from bk b group by b.day having sum(b.queries) > 0
+        ),
+        -- the 10 slowest of each day with durations (read backwards from the day/duration index), then of all
+        top as (
+          select x.* from (select distinct day from bk where bucket <> ${sql.lit(NO_DURATION)} and queries > 0) d
+          cross join lateral (
+            select q.id, q.execution_time_ms, q.created_at from data_queries q
+            where ${mine} and (q.created_at at time zone 'UTC')::date = d.day and q.execution_time_ms is not null
+            order by q.execution_time_ms desc, q.created_at desc limit 10) x
+          order by x.execution_time_ms desc, x.created_at desc limit 10
+        ),
+        slowest as (
+          select q.id as query_id, coalesce(q.query, q.query_config::text) as query, q.execution_time_ms,
+            to_char(q.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at
+          from top join data_queries q on q.id = top.id
+        ),
+        texts as (
+          select query_hash, sum(n)::int as count from (
+            select t.query_hash, t.queries as n from data_query_texts t cross join w
+            where t.data_source_id = ${id} and t.tenant_id = ${tenant} and t.day >= w.full_day
+            union all
+            select query_hash, count(*) from raw group by 1) x
+          group by 1 having sum(n) > 0 order by 2 desc, 1 limit 10
+        ),
+        frequent as (
+          select (select coalesce(q.query, q.query_config::text) from data_queries q where ${mine} and q.query_hash = t.query_hash limit 1) as query,
+            t.count,
+            (select round((percentile_cont(0.5) within group (order by q.execution_time_ms))::numeric, 1)::float8
+             from data_queries q where ${mine} and q.query_hash = t.query_hash) as p50_ms
+          from texts t
         )
-        select to_jsonb(t) || jsonb_build_object(
+        select (to_jsonb(t) - 'data_source_id') || jsonb_build_object(
           'by_day', coalesce((select jsonb_agg(d order by d.day) from days d), '[]'::jsonb),
           'slowest', coalesce((select jsonb_agg(s order by s.execution_time_ms desc, s.created_at desc) from slowest s), '[]'::jsonb),
           'frequent', coalesce((select jsonb_agg(f order by f.count desc, f.query) from frequent f), '[]'::jsonb)) as stats
@@ -62,13 +79,13 @@ export function statsHandlers({ db }: CatalogDeps): Handlers<"catalog.stats.sour
     },
 
     "catalog.stats.tenant": async ({ actor, since }) => {
+      const tenant = actor.tenant_id;
       const { rows } = await withSortMemory(db, (tx) => sql<SourceStats>`
-        select s.id, s.name, s.type, s.db_type, ${totals("q.")}
-        from data_sources s
-        left join data_queries q on q.data_source_id = s.id and q.tenant_id = s.tenant_id and q.created_at >= ${since}::timestamptz
-        where s.tenant_id = ${actor.tenant_id} and s.is_active
-        group by s.id, s.name, s.type, s.db_type
-        order by count(q.id) desc, s.name, s.id`.execute(tx));
+        with src as (select id from data_sources where tenant_id = ${tenant} and is_active), ${windowCtes(tenant, since, false)},
+        totals as (${TOTALS})
+        select s.id, s.name, s.type, s.db_type, t.queries, t.errors, t.cached, t.p50_ms, t.p95_ms, t.max_ms, t.rows
+        from data_sources s join totals t on t.data_source_id = s.id
+        order by t.queries desc, s.name, s.id`.execute(tx));
       return { sources: rows };
     },
   };
