@@ -44,7 +44,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     }
     return pageOf(await bus.requestWithBytes("connector.query", {
       tenant_id: actor.tenant_id, id: source.id, ...(source.version ? { config_version: source.version } : {}), sql: q.sql, params: q.params, query_config: q.query_config, collection: q.collection, pipeline: q.pipeline,
-      limit, timeout_ms: timeoutMs, read_only: q.read_only ?? true, stream, ...(format === "csv" ? { format } : {}), query_id: queryId,
+      limit, timeout_ms: timeoutMs, read_only: q.read_only ?? true, stream, ...(stream ? { format } : {}), query_id: queryId,
     }, { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs }));
   };
 
@@ -166,7 +166,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
             if (format === "csv") text += csvHeader(page.columns);
           }
           if (page.csvBytes || page.csv !== undefined) {
-            // CSV made by the database: written through as it came; its row_count is the running total.
+            // Lines made by the database (CSV) or the connector (NDJSON): written through as they came; row_count is the running total.
             const rowsBefore = count;
             count = page.row_count;
             if (page.csvBytes) {

@@ -43,7 +43,8 @@ describe.each(transports)("bus over %s", (_name, make) => {
   beforeAll(async () => {
     const [a, b] = await make();
     server = new Bus(a);
-    client = new Bus(b, { defaultTimeoutMs: 2000 });
+    // Generous: gzipping a 5,000-table schema took over 2 s on a loaded CI machine; the timeout test sets its own.
+    client = new Bus(b, { defaultTimeoutMs: 30_000 });
     await server.serve("catalog", {
       "catalog.source.get": async (req, ctx) => {
         if (req.id === "missing") throw new AppError("NOT_FOUND", "Data source not found");

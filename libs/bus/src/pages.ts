@@ -44,8 +44,8 @@ export class PageReader {
     return this.exhausted && this.offset >= this.buffer.length;
   }
 
-  /** Up to `maxRows` rows whose JSON fits `budget` bytes (at least one row). */
-  async next(budget: number, maxRows = Number.POSITIVE_INFINITY): Promise<unknown[][]> {
+  /** Up to `maxRows` rows whose JSON (plus `perRowExtra` bytes each: NDJSON's keys) fits `budget` bytes (at least one row). */
+  async next(budget: number, maxRows = Number.POSITIVE_INFINITY, perRowExtra = 0): Promise<unknown[][]> {
     const out: unknown[][] = [];
     let bytes = 0;
     while (out.length < maxRows) {
@@ -58,7 +58,7 @@ export class PageReader {
         continue;
       }
       const row = this.buffer[this.offset]!;
-      const size = rowBytes(row);
+      const size = rowBytes(row) + perRowExtra;
       if (out.length > 0 && bytes + size > budget) break;
       if (size > budget) throw new AppError("QUERY_FAILED", `A single row is ${size} bytes, more than one message can carry (${budget}); select fewer or smaller columns`);
       out.push(row);

@@ -10,3 +10,4 @@ export * from "./subjects.ts";
 export * from "./values.ts";
 export * from "./asyncapi.ts";
 export * from "./stats.ts";
+export * from "./export-lines.ts";

@@ -120,8 +120,9 @@ export const QueryPageSchema = z.object({
    */
   csv: z.string().optional(),
   /**
-   * The page's CSV records (`\r\n` record ends) travel as the bus message's binary
-   * attachment (bus `WithBytes`) instead of in `csv`: no escaping, no string.
+   * The page's export records travel as the bus message's binary attachment (bus `WithBytes`)
+   * instead of in `csv`: CSV records (`\r\n` record ends) for `format: "csv"`, NDJSON lines
+   * for `format: "ndjson"`. No escaping, no string; `rows` is empty.
    */
   csv_attached: z.boolean().optional(),
   done: z.boolean(),

@@ -130,8 +130,12 @@ export const SUBJECTS = {
       read_only: z.boolean().default(true),
       /** Keep a cursor open instead of cutting at `limit`. */
       stream: z.boolean().default(false),
-      /** `csv`: a streamed CSV export; a source that can produce CSV natively answers with `csv` pages. */
-      format: z.enum(["rows", "csv"]).optional(),
+      /**
+       * `csv`: a streamed CSV export; a source that can produce CSV natively answers with `csv` pages.
+       * `ndjson`: a streamed NDJSON export; the connector writes the lines (attached bytes), so the
+       * gateway passes them through instead of decoding rows and encoding them again.
+       */
+      format: z.enum(["rows", "csv", "ndjson"]).optional(),
       /** The gateway's id of this query: `gateway.events.query.cancelled` with it stops the query. */
       query_id: z.string().uuid().optional(),
     }),

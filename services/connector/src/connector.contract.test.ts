@@ -7,7 +7,7 @@ import { createServer } from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Bus } from "@dsb/bus";
-import { AppError, replicaSubject, type QueryPage, type SourceSchema } from "@dsb/contracts";
+import { AppError, distinctNames, ndjsonLines, replicaSubject, type QueryPage, type SourceSchema } from "@dsb/contracts";
 import { createLogger, parseEnv } from "@dsb/runtime";
 import { testBus, uniqueId } from "@dsb/runtime/testing";
 import { scratchDatabase, TEST_PG } from "../../../test/support/drivers/pg-scratch-db.ts";
@@ -150,6 +150,30 @@ describe("connector service over the bus", async () => {
       expect(pages).toBeGreaterThan(2);
       const gone = await failure(pull(first));
       expect(gone.code).toBe("NOT_FOUND");
+    });
+
+    it("an NDJSON export leaves the connector as lines, each page within max_payload even with long column names", async () => {
+      const long = "c".repeat(60);
+      const sql = `select g as id, g::text as "${long}_1", g::text as "${long}_1", null::int as "${long}_2" from generate_series(1, 30000) g`;
+      const ask = (body: Record<string, unknown>) => bus.requestWithBytes("connector.query", { tenant_id: TENANT, id: srcId, timeout_ms: 10_000, ...body } as never, { timeoutMs: 20_000 });
+      const pullBytes = (p: QueryPage) => bus.requestWithBytes("connector.cursor.*", { id: p.cursor!.id, action: "next" }, { subject: p.cursor!.subject });
+      let { reply: page, bytes } = await ask({ sql, stream: true, format: "ndjson" });
+      const names = distinctNames(page.columns!);
+      expect(names).toEqual(["id", `${long}_1`, `${long}_1_2`, `${long}_2`]);
+      let text = "";
+      for (;;) {
+        expect(page.csv_attached).toBe(true);
+        expect(page.rows).toEqual([]);
+        // Each page's lines fit one message: cut by their NDJSON size, not by the smaller JSON rows.
+        expect(bytes!.byteLength).toBeLessThan(bus.maxPayload);
+        text += Buffer.from(bytes!).toString();
+        if (page.done) break;
+        ({ reply: page, bytes } = await pullBytes(page));
+      }
+      expect(page.row_count).toBe(30000);
+      const lines = text.trimEnd().split("\n");
+      expect(lines).toHaveLength(30000);
+      expect(lines[41]).toBe(ndjsonLines(names, [[42, "42", "42", null]]).trimEnd());
     });
 
     it("a capped result larger than one page continues on a cursor and ends truncated", async () => {

@@ -3,7 +3,7 @@
  * are pulled through this replica's cursor subject while the next is read ahead.
  */
 import { PageReader, WithBytes } from "@dsb/bus";
-import type { QueryPage } from "@dsb/contracts";
+import { distinctNames, ndjsonKeyBytes, ndjsonLines, type ColumnMeta, type QueryPage } from "@dsb/contracts";
 import type { CsvPager } from "./csv-pages.ts";
 import type { CsvStream } from "./drivers/types.ts";
 import type { Lease } from "./pools.ts";
@@ -88,12 +88,21 @@ export async function readCsvPage(pager: CsvPager, stream: CsvStream, meta: Curs
   return { rows: [], csv, done: pager.done, truncated: false };
 }
 
-/** One page within the cap; `truncated` when the cap cut rows that exist. */
-export async function readPage(reader: PageReader, meta: CursorMeta, budget: number): Promise<PageOut> {
-  const rows = await reader.next(budget, meta.cap - meta.rowCount);
-  meta.rowCount += rows.length;
+/** How a page's rows become export lines written here (NDJSON), and what each line adds to the row's size. */
+export interface LinePages { perRowExtra: number; encode(rows: unknown[][]): Buffer }
+
+export function ndjsonPages(columns: ColumnMeta[]): LinePages {
+  const names = distinctNames(columns);
+  return { perRowExtra: ndjsonKeyBytes(names), encode: (rows) => Buffer.from(ndjsonLines(names, rows)) };
+}
+
+/** One page within the cap; `truncated` when the cap cut rows that exist. With `lines`, the rows leave as those lines. */
+export async function readPage(reader: PageReader, meta: CursorMeta, budget: number, lines?: LinePages): Promise<PageOut> {
+  const read = await reader.next(budget, meta.cap - meta.rowCount, lines?.perRowExtra);
+  meta.rowCount += read.length;
+  const page = lines ? { rows: [], csv: lines.encode(read) } : { rows: read };
   const more = await reader.hasMore();
-  if (!more) return { rows, done: true, truncated: false };
-  if (meta.rowCount >= meta.cap) return { rows, done: true, truncated: true };
-  return { rows, done: false, truncated: false };
+  if (!more) return { ...page, done: true, truncated: false };
+  if (meta.rowCount >= meta.cap) return { ...page, done: true, truncated: true };
+  return { ...page, done: false, truncated: false };
 }

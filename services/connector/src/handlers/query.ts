@@ -4,7 +4,7 @@ import { AppError, replicaSubject, type ColumnMeta, type ParsedRequestOf, type S
 import { CsvPager } from "../csv-pages.ts";
 import { mapDriverError } from "../driver-errors.ts";
 import { DriverError } from "../drivers/types.ts";
-import { closerFor, metaBytes, readAhead, readCsvPage, readPage, releaseQuery, reply, type CursorMeta, type PageOut, type PageReply } from "../pages.ts";
+import { closerFor, metaBytes, ndjsonPages, readAhead, readCsvPage, readPage, releaseQuery, reply, type CursorMeta, type PageOut, type PageReply } from "../pages.ts";
 import type { Lease } from "../pools.ts";
 import { compileQueryConfig } from "../query-config.ts";
 import { leaseSource, resolveSource } from "../sources.ts";
@@ -124,6 +124,7 @@ async function openResult(meta: CursorMeta, req: QueryRequest, text: string, par
     ...(cap + 1 <= BATCH_ROWS ? { maxRows: cap + 1 } : {}),
   });
   const reader = new PageReader(stream.batches);
-  meta.read = () => readPage(reader, meta, meta.budget);
-  return { columns: stream.columns, reader, firstPage: (budget) => readPage(reader, meta, budget) };
+  const lines = req.format === "ndjson" && req.stream ? ndjsonPages(stream.columns) : undefined;
+  meta.read = () => readPage(reader, meta, meta.budget, lines);
+  return { columns: stream.columns, reader, firstPage: (budget) => readPage(reader, meta, budget, lines) };
 }
