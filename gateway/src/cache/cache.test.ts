@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { uniqueId } from "@dsb/runtime/testing";
@@ -26,6 +27,13 @@ describe("cache keys", () => {
     expect(new Set([k, ...keys]).size).toBe(variants.length + 1);
     expect(await cacheKey({ ...base })).toBe(k);
     expect(k).toMatch(/^t_[A-Za-z0-9_-]+\.s_[A-Za-z0-9_-]+\.[0-9a-f]{64}$/);
+  });
+
+  it("the digest is the SHA-256 of the canonical text (the same keys as before it was computed in JavaScript)", () => {
+    for (const parts of [base, { ...base, sql: "x".repeat(5000), params: ["é", { a: [1, null] }] }]) {
+      const text = canonicalJson({ v: 1, tenant: parts.tenant, source: parts.sourceId, version: parts.version, sql: parts.sql, params: parts.params, limit: parts.limit, read_only: parts.read_only });
+      expect(cacheKey(parts).split(".").pop()).toBe(createHash("sha256").update(text).digest("hex"));
+    }
   });
 
   it("tenant and source ids that look alike never share a prefix", async () => {

@@ -117,7 +117,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
         const readOnly = body.read_only ?? true;
         const ttl = readOnly && cache ? (body.cache_ttl_seconds ?? source.cache_ttl_seconds ?? limits.queryCacheTtlS ?? 0) : 0;
         if (ttl > 0 && cache) {
-          const key = await cacheKey({
+          const key = cacheKey({
             tenant: actor.tenant_id, sourceId: source.id, version: source.version, sql: body.sql, params: body.params,
             query_config: body.query_config, collection: body.collection, pipeline: body.pipeline, limit: limit!, read_only: readOnly,
           });
