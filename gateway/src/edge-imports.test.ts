@@ -7,9 +7,9 @@ const ROOT = resolve(import.meta.dirname, "../..");
 /**
  * The gateway files that run on Node only: its entry, Prometheus metrics, the node-server body guard,
  * the console's files from dist/web, the package's index (it re-exports the Node entry's startGateway),
- * and the query cache's JetStream KV store and its set-up.
+ * and the query cache's JetStream KV store, its cross-replica claims and its set-up.
  */
-const NODE_ONLY = new Set(["node.ts", "main.ts", "metrics.ts", "stream-guard.ts", "console-files.ts", "index.ts", "cache/kv-store.ts", "cache/open.ts"]);
+const NODE_ONLY = new Set(["node.ts", "main.ts", "metrics.ts", "stream-guard.ts", "console-files.ts", "index.ts", "cache/kv-store.ts", "cache/kv-flight.ts", "cache/open.ts"]);
 /** Types only: nothing of them is left in a bundle to check. */
 const TYPES_ONLY = new Set(["deps.ts", "cache/store.ts"]);
 

@@ -1,6 +1,6 @@
 import type { ColumnMeta } from "@dsb/contracts";
 import { sourcePrefix } from "./key.ts";
-import type { CacheStore } from "./store.ts";
+import type { CacheStore, SharedFlight } from "./store.ts";
 
 /** The request's `cache`: read and write (`use`), neither (`bypass`), or run and write (`refresh`). */
 export const CACHE_MODES = ["use", "bypass", "refresh"] as const;
@@ -32,29 +32,35 @@ export interface QueryCacheOptions {
   maxEntryBytes: number;
   onResult?: (r: CacheResult) => void;
   log?: { warn(o: object, m: string): void };
+  /** Distributed mode: identical misses on other replicas run once too (kv-flight.ts). */
+  flight?: SharedFlight;
 }
 
 /**
  * The gateway's query result cache: entries by key (key.ts), stored as JSON bytes.
  * Identical queries that miss together run once in this gateway (the others wait for
- * the first and answer its rows). Only what `run` returns is stored: a failure throws
- * and leaves nothing behind.
+ * the first and answer its rows), and with a `flight` once among the replicas (the first
+ * replica's leader runs, the others' leaders wait for its entry). Only what `run`
+ * returns is stored: a failure throws and leaves nothing behind.
  */
 export function createQueryCache(opts: QueryCacheOptions) {
   const { store, maxEntryBytes } = opts;
-  const inFlight = new Map<string, Promise<QueryResultRows>>();
+  /** A run's rows; `cachedAt` when they came from another replica's entry. */
+  type Shared = { result: QueryResultRows; cachedAt: string | null };
+  const inFlight = new Map<string, Promise<Shared>>();
   const count = (r: CacheResult) => opts.onResult?.(r);
 
-  const write = async (key: string, result: QueryResultRows, ttlSeconds: number): Promise<string> => {
-    const cachedAt = new Date().toISOString();
-    const bytes = new TextEncoder().encode(JSON.stringify({ ...result, cached_at: cachedAt }));
-    if (bytes.byteLength > maxEntryBytes) return cachedAt;
+  /** Stores a result; false when it is not (too large, or the store failed). */
+  const write = async (key: string, result: QueryResultRows, ttlSeconds: number): Promise<boolean> => {
+    const bytes = new TextEncoder().encode(JSON.stringify({ ...result, cached_at: new Date().toISOString() }));
+    if (bytes.byteLength > maxEntryBytes) return false;
     try {
       await store.set(key, bytes, Date.now() + ttlSeconds * 1000);
+      return true;
     } catch (e) {
       opts.log?.warn({ err: (e as Error).message }, "⚠️ query cache write failed (answered uncached)");
+      return false;
     }
-    return cachedAt;
   };
 
   const read = async (key: string): Promise<{ result: QueryResultRows; cachedAt: string } | null> => {
@@ -70,15 +76,30 @@ export function createQueryCache(opts: QueryCacheOptions) {
     }
   };
 
-  /** Runs `run` once for every caller of `key` arriving while it runs; stores its result. */
-  const single = (key: string, ttlSeconds: number, run: () => Promise<QueryResultRows>): { promise: Promise<QueryResultRows>; leader: boolean } => {
+  /**
+   * Runs `run` once for every caller of `key` arriving while it runs; stores its result.
+   * With a flight, another replica may be running it: then its stored entry is the answer
+   * (`cachedAt` set), and `run` runs here only when that replica stored none.
+   */
+  const single = (key: string, ttlSeconds: number, run: () => Promise<QueryResultRows>): { promise: Promise<Shared>; leader: boolean } => {
     const running = inFlight.get(key);
     if (running) return { promise: running, leader: false };
-    const promise = (async () => {
+    const promise = (async (): Promise<Shared> => {
       try {
-        const result = await run();
-        await write(key, result, ttlSeconds);
-        return result;
+        const claim = opts.flight ? await opts.flight.acquire(key) : null;
+        if (claim === "stored") {
+          const theirs = await read(key);
+          if (theirs) return theirs;
+        }
+        const ours = claim === "stored" ? null : claim;
+        let stored = false;
+        try {
+          const result = await run();
+          stored = await write(key, result, ttlSeconds);
+          return { result, cachedAt: null };
+        } finally {
+          ours?.release(stored);
+        }
       } finally {
         inFlight.delete(key);
       }
@@ -111,13 +132,21 @@ export function createQueryCache(opts: QueryCacheOptions) {
       }
       const { promise, leader } = single(key, ttlSeconds, run);
       if (leader) {
-        count("miss");
-        return { result: await promise, cachedAt: null, fromOthers: false };
+        let shared: Shared;
+        try {
+          shared = await promise;
+        } catch (e) {
+          count("miss");
+          throw e;
+        }
+        const { result, cachedAt } = shared;
+        count(cachedAt ? "shared" : "miss");
+        return { result, cachedAt, fromOthers: cachedAt !== null };
       }
       try {
-        const result = await promise;
+        const { result, cachedAt } = await promise;
         count("shared");
-        return { result, cachedAt: new Date().toISOString(), fromOthers: true };
+        return { result, cachedAt: cachedAt ?? new Date().toISOString(), fromOthers: true };
       } catch (e) {
         // The leader's own cancel or disconnect is not this request's answer: run it here.
         if ((e as { code?: string }).code !== "CANCELLED") throw e;

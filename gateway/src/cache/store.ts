@@ -13,3 +13,17 @@ export interface CacheStore {
   size(): Promise<{ entries: number; bytes: number }>;
   close?(): Promise<void>;
 }
+
+/** This replica's claim on running a key's query (kv-flight.ts): `release` once its entry is written, or not. */
+export interface Claim {
+  release(stored: boolean): void;
+}
+
+/**
+ * Single flight across gateway replicas (distributed mode). `acquire` answers a `Claim`
+ * (run the query here), "stored" (the replica that ran it has stored its entry: read it,
+ * and run the query if it is not there) or null (run it here, unclaimed).
+ */
+export interface SharedFlight {
+  acquire(key: string): Promise<Claim | "stored" | null>;
+}
