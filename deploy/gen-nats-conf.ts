@@ -27,8 +27,12 @@ export const HEALTH_BUCKET_USERS: readonly NatsUser[] = ["catalog"];
 /** JetStream KV bucket of the query result cache (gateway/src/cache/kv-store.ts), shared by the gateway replicas. */
 export const CACHE_BUCKET = "dsb-query-cache";
 export const CACHE_BUCKET_USERS: readonly NatsUser[] = ["gateway"];
-/** On top of kvSubjects: the cache sets discard "old" once (update) and drops a source's entries by a filtered purge. */
-const cacheExtraSubjects = (bucket: string) => [`$JS.API.STREAM.UPDATE.KV_${bucket}`, `$JS.API.STREAM.PURGE.KV_${bucket}`];
+/** Its claims bucket (gateway/src/cache/kv-flight.ts): which replica runs an identical query. */
+export const CACHE_CLAIMS_BUCKET = `${CACHE_BUCKET}-claims`;
+/** On top of kvSubjects: the cache sets discard "old" once (update) and drops a source's entries by a filtered purge; a claim is purged when done. */
+const cacheExtraSubjects = (bucket: string) => [`$JS.API.STREAM.UPDATE.KV_${bucket}`, `$JS.API.STREAM.PURGE.KV_${bucket}`, `$JS.API.STREAM.PURGE.KV_${CACHE_CLAIMS_BUCKET}`];
+/** A replica waiting for another's run hears the value's and the claim's messages on their KV subjects. */
+const cacheSubscribeSubjects = [`$KV.${CACHE_BUCKET}.>`, `$KV.${CACHE_CLAIMS_BUCKET}.>`];
 
 /** What a KV client needs for create/get/update/delete of keys in one bucket (stream KV_<bucket>). */
 export function kvSubjects(bucket: string): string[] {
@@ -111,7 +115,10 @@ export function permissionsOf(user: NatsUser): Permissions {
   }
   if (BUCKET_USERS.includes(user)) publish.push(...bucketSubjects(UPLOAD_BUCKET));
   if (HEALTH_BUCKET_USERS.includes(user)) publish.push(...kvSubjects(HEALTH_BUCKET).filter((s) => !publish.includes(s)));
-  if (CACHE_BUCKET_USERS.includes(user)) publish.push(...[...kvSubjects(CACHE_BUCKET), ...cacheExtraSubjects(CACHE_BUCKET)].filter((s) => !publish.includes(s)));
+  if (CACHE_BUCKET_USERS.includes(user)) {
+    publish.push(...[...kvSubjects(CACHE_BUCKET), ...kvSubjects(CACHE_CLAIMS_BUCKET), ...cacheExtraSubjects(CACHE_BUCKET)].filter((s, i, all) => !publish.includes(s) && all.indexOf(s) === i));
+    subscribe.push(...cacheSubscribeSubjects);
+  }
   subscribe.push(`${inboxPrefix(user)}.>`);
   const serves = subjects.some(([s]) => s.startsWith(`${user}.`));
   return { publish, subscribe, allowResponses: serves };

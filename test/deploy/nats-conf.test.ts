@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { SUBJECTS, EVENTS } from "@dsb/contracts";
-import { CONF_PATHS, NATS_USERS, permissionsOf, renderNatsConf, UPLOAD_BUCKET, CACHE_BUCKET } from "../../deploy/gen-nats-conf.ts";
+import { CONF_PATHS, NATS_USERS, permissionsOf, renderNatsConf, UPLOAD_BUCKET, CACHE_BUCKET, CACHE_CLAIMS_BUCKET } from "../../deploy/gen-nats-conf.ts";
 import { CONF_PATH } from "./nats-server.ts";
 
 describe("deploy/nats.conf", () => {
@@ -29,9 +29,10 @@ describe("deploy/nats.conf", () => {
     const { publish, subscribe, allowResponses } = permissionsOf("gateway");
     const isPublic = (s: string) => (SUBJECTS as Record<string, { callers: readonly string[] }>)[s]?.callers.includes("gateway") ?? false;
     const other = publish.filter((s) => !isPublic(s));
-    expect(other.every((s) => s === "$SRV.>" || s === "gateway.events.query.cancelled" || s.startsWith("$JS.API.") || s.startsWith(`$O.${UPLOAD_BUCKET}.`) || s.startsWith(`$KV.${CACHE_BUCKET}.`))).toBe(true);
+    expect(other.every((s) => s === "$SRV.>" || s === "gateway.events.query.cancelled" || s.startsWith("$JS.API.") || s.startsWith(`$O.${UPLOAD_BUCKET}.`) || s.startsWith(`$KV.${CACHE_BUCKET}.`) || s.startsWith(`$KV.${CACHE_CLAIMS_BUCKET}.`))).toBe(true);
     expect(other.filter((s) => s.startsWith("$JS.API.") && s !== "$JS.API.INFO").every((s) => s.includes(`OBJ_${UPLOAD_BUCKET}`) || s.includes(`KV_${CACHE_BUCKET}`))).toBe(true);
-    expect(subscribe.sort()).toEqual(["_INBOX_gateway.>", "catalog.events.source.changed", "catalog.events.source.deleted", "gateway.query.cancel"]);
+    // The cache's KV subjects: a replica waiting for another's run of the same query hears its value and claim.
+    expect(subscribe.sort()).toEqual([`$KV.${CACHE_CLAIMS_BUCKET}.>`, `$KV.${CACHE_BUCKET}.>`, "_INBOX_gateway.>", "catalog.events.source.changed", "catalog.events.source.deleted", "gateway.query.cancel"]);
     // To answer another gateway replica's gateway.query.cancel (once per request).
     expect(allowResponses).toBe(true);
   });

@@ -11,6 +11,8 @@ import { jetstreamManager } from "@nats-io/jetstream";
 import { createLogger } from "@dsb/runtime";
 import { CACHE_BUCKET, HEALTH_BUCKET, UPLOAD_BUCKET, type NatsUser } from "../../deploy/gen-nats-conf.ts";
 import { KvCacheStore } from "../../gateway/src/cache/kv-store.ts";
+import { KvFlight } from "../../gateway/src/cache/kv-flight.ts";
+import type { Claim } from "../../gateway/src/cache/store.ts";
 import { kvLease } from "../../services/catalog/src/health/lease.ts";
 import { startProjectNats, testPassword, type RunningNats } from "./nats-server.ts";
 
@@ -133,8 +135,17 @@ describe("deploy/nats.conf on a real nats-server", () => {
     expect([...(await storeB.get("t_x.s_y.k1"))!]).toEqual([7]);
     await storeB.dropPrefix("t_x.s_y");
     expect(await storeA.get("t_x.s_y.k1")).toBeNull();
+    // Single flight across replicas: A claims a key, B waits (subscribed to the key's subjects) for A's value.
+    const [flightA, flightB] = await Promise.all([KvFlight.open(a.nc, { valueBucket: CACHE_BUCKET }), KvFlight.open(b.nc, { valueBucket: CACHE_BUCKET })]);
+    const claim = await flightA.acquire("t_x.s_y.k2");
+    expect(claim).toMatchObject({ release: expect.any(Function) });
+    const waiting = flightB.acquire("t_x.s_y.k2");
+    await storeA.set("t_x.s_y.k2", new Uint8Array([8]), Date.now() + 60_000);
+    (claim as Claim).release(true);
+    expect(await waiting).toBe("stored");
     const connector = await connectAs("connector");
     await expect(KvCacheStore.open(connector.nc, { bucket: CACHE_BUCKET, maxBytes: 1 << 20 })).rejects.toThrow(/permission/i);
+    await expect(KvFlight.open(connector.nc, { valueBucket: CACHE_BUCKET })).rejects.toThrow(/permission/i);
   });
 
   it("lets gateway and ingestion share the upload bucket, and nobody create other streams", async () => {
