@@ -227,6 +227,58 @@ describe.each(MODES)("query cache, analytics, metrics and logs (%s)", (mode) => 
   });
 });
 
+describe.runIf(MODES.includes("distributed"))("single flight across gateway replicas (distributed)", () => {
+  let sys: RunningSystem;
+  let src: Awaited<ReturnType<typeof createPgSource>>;
+  beforeAll(async () => {
+    // Each run of counted_run() is counted where a read-only transaction cannot roll it back: a row
+    // inserted over dblink (its own session), so the count is the database's own, not the gateway's.
+    src = await createPgSource([
+      "create extension if not exists dblink",
+      "create table runs (at timestamptz default clock_timestamp())",
+      `create function counted_run(s float8) returns text language plpgsql as $$
+        begin
+          perform dblink_exec(format('host=%s port=%s dbname=%s user=%s', host(inet_server_addr()), inet_server_port(), current_database(), current_user),
+            'insert into runs default values');
+          perform pg_sleep(s);
+          return 'ran';
+        end $$`,
+    ]);
+    sys = await startTestSystem({ mode: "distributed", env: { QUERY_CACHE_TTL_S: "60" } });
+  });
+  afterAll(async () => {
+    await sys?.stop();
+    await src?.drop();
+  });
+
+  it("identical queries arriving together at two gateway replicas run once on the database", async () => {
+    const log = createLogger("gw2", "silent");
+    const bus2: Bus = await connectBus(sys.env, "gw2", log);
+    const store = await openBlobStore(sys.env, natsConnectionOf(bus2));
+    const gw2: GatewayHandle = await startGateway({ env: { ...sys.env, PORT: 0 }, bus: bus2, log, store });
+    try {
+      const res = await sys.api("/api/data/database/connect", { method: "POST", json: { type: "postgresql", host: "127.0.0.1", database: src.database, username: "postgres", password: "x", name: "flight" } });
+      const id = (await res.json()).data_source.id as string;
+      const token = await sys.token();
+      const ask = (url: string) => fetch(`${url}/api/data/sources/${id}/query`, {
+        method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ sql: "select counted_run(1.5) as r" }),
+      }).then(async (r) => ({ status: r.status, body: await r.json() }));
+      const urls = [sys.url, `http://127.0.0.1:${gw2.port}`];
+      const answers = await Promise.all(Array.from({ length: 8 }, (_, i) => ask(urls[i % 2]!)));
+      expect(answers.map((a) => a.status)).toEqual(Array(8).fill(200));
+      expect((await src.exec("select count(*)::int as n from runs")).rows[0].n).toBe(1);
+      expect(answers.filter((a) => a.body.cached === false)).toHaveLength(1);
+      // The replica that did not run it answered from the other's entry.
+      const ranOn = answers.findIndex((a) => a.body.cached === false) % 2;
+      expect(answers.filter((_, i) => i % 2 !== ranOn).every((a) => a.body.cached === true)).toBe(true);
+    } finally {
+      await gw2.stop();
+      await bus2.close();
+    }
+  });
+});
+
 /** The KV keys of one source in this system's cache bucket. */
 async function keysOf(sys: RunningSystem, tenant: string, id: string): Promise<string[]> {
   const nc = natsConnectionOf(sys.system.bus)!;
