@@ -65,17 +65,19 @@ export class KvFlight implements SharedFlight {
   private held(key: string, revision: number): Claim {
     let rev = revision;
     let lost = false;
+    // The last renewal: the release waits for it, so it does not compare-and-set against a revision just replaced.
+    let renewal: Promise<unknown> = Promise.resolve();
     const renew = setInterval(() => {
-      this.claims.update(key, RUNNING, rev).then((r) => { rev = r; }, () => { lost = true; clearInterval(renew); });
+      renewal = this.claims.update(key, RUNNING, rev).then((r) => { rev = r; }, () => { lost = true; clearInterval(renew); });
     }, this.claimMs / 3);
     renew.unref();
     return {
       release: (stored: boolean) => {
         clearInterval(renew);
-        if (lost) return;
         // The end message tells waiting replicas at once; the purge (ours only: up to that message) leaves the key free.
-        void this.claims.update(key, stored ? STORED : NONE, rev)
-          .then((end) => this.jsm.streams.purge(`KV_${this.buckets.claims}`, { filter: `$KV.${this.buckets.claims}.${key}`, seq: end + 1 }))
+        void renewal
+          .then(() => (lost ? undefined : this.claims.update(key, stored ? STORED : NONE, rev)
+            .then((end) => this.jsm.streams.purge(`KV_${this.buckets.claims}`, { filter: `$KV.${this.buckets.claims}.${key}`, seq: end + 1 }))))
           .catch(() => undefined);
       },
     };
