@@ -18,6 +18,7 @@ import { uploadRoutes } from "./routes/upload.ts";
 import { createSourceLookup } from "./source-lookup.ts";
 import { createQueryHistory } from "./history.ts";
 import { limitJsonDepth } from "./json-depth.ts";
+import { validationHook } from "./openapi.ts";
 import { createRunningQueries } from "./running-queries.ts";
 
 /** Probes and scrapes: logged at debug, or they would drown the access log. */
@@ -37,7 +38,8 @@ function accessLog(log: GatewayDeps["log"], l: { requestId: string; method: stri
  * APIs only; the bus and everything Node-specific come in through `deps`.
  */
 export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
-  const app = new OpenAPIHono<GatewayEnv>();
+  // A refused path parameter or query string: the 400 VALIDATION envelope (openapi.ts).
+  const app = new OpenAPIHono<GatewayEnv>({ defaultHook: validationHook });
 
   app.use("*", async (c, next) => {
     const requestId = c.req.header("x-request-id")?.slice(0, 64) || newRequestId();

@@ -1,11 +1,11 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import {
   AppError, DATABASES, DatabaseInfoSchema, DataSourceSchema, LoginWarningSchema, parseClientDatabaseConfig, pinSshHostKey, type DatabaseConfig,
 } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { errorResponse } from "../errors.ts";
-import { ok, route } from "../openapi.ts";
+import { BEARER, FAILURE, json, jsonBody, ok, route } from "../openapi.ts";
 
 /** Documented shape; parseClientDatabaseConfig does the real validation (aliases, defaults, unknown fields). */
 const ConfigBody = z.record(z.string(), z.unknown()).meta({ description: "A database config (see DatabaseConfig)" });
@@ -27,16 +27,17 @@ const defaultName = (c: DatabaseConfig) => {
 /** Supported types, connection test and connect. */
 export function databaseRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: GatewayDeps): void {
 
-  route(app, {
-    method: "get", path: "/api/data/databases", tag: "databases", summary: "Supported database types and their fields",
-    responses: { 200: { description: "Types", schema: ok({ databases: z.array(DatabaseInfoSchema) }) } },
-  }, async (c) => c.json({ success: true, databases: Object.values(DATABASES) }));
+  route(app, createRoute({
+    method: "get", path: "/api/data/databases", tags: ["databases"], summary: "Supported database types and their fields", security: BEARER,
+    responses: { 200: json("Types", ok({ databases: z.array(DatabaseInfoSchema) })), default: FAILURE },
+  }), async (c) => c.json({ success: true, databases: Object.values(DATABASES) }));
 
-  route(app, {
-    method: "post", path: "/api/data/database/test", tag: "databases", summary: "Test a config; stores nothing", body: ConfigBody,
-    responses: { 200: { description: "Result; a failed test is success:false with code CONNECTION_FAILED", schema: z.union([TestReply, FailedTestReply]) } },
-  }, async (c, { body }) => {
-    const config = parseClientDatabaseConfig(body);
+  route(app, createRoute({
+    method: "post", path: "/api/data/database/test", tags: ["databases"], summary: "Test a config; stores nothing", security: BEARER,
+    request: { body: jsonBody(ConfigBody) },
+    responses: { 200: json("Result; a failed test is success:false with code CONNECTION_FAILED", z.union([TestReply, FailedTestReply])), default: FAILURE },
+  }), async (c) => {
+    const config = parseClientDatabaseConfig(c.req.valid("json"));
     try {
       const r = await bus.request("connector.test", { config }, { requestId: c.get("requestId"), timeoutMs: 45_000 });
       return c.json({ success: true, ...r });
@@ -46,12 +47,13 @@ export function databaseRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: Gatew
     }
   });
 
-  route(app, {
-    method: "post", path: "/api/data/database/connect", tag: "databases", summary: "Test, encrypt, store and introspect a database", body: ConfigBody,
-    responses: { 201: { description: "Stored source (secrets redacted)", schema: ok({ data_source: DataSourceSchema, warning: z.string().optional(), warnings: Warnings }) } },
-  }, async (c, { body }) => {
+  route(app, createRoute({
+    method: "post", path: "/api/data/database/connect", tags: ["databases"], summary: "Test, encrypt, store and introspect a database", security: BEARER,
+    request: { body: jsonBody(ConfigBody) },
+    responses: { 201: json("Stored source (secrets redacted)", ok({ data_source: DataSourceSchema, warning: z.string().optional(), warnings: Warnings })), default: FAILURE },
+  }), async (c) => {
     // The name is validated with the config (length, before any dial) but stored beside it, not in it.
-    const tested: DatabaseConfig = parseClientDatabaseConfig(body);
+    const tested: DatabaseConfig = parseClientDatabaseConfig(c.req.valid("json"));
     const name = tested.name;
     delete tested.name;
     const actor = c.get("actor");

@@ -1,11 +1,11 @@
 import type { Context } from "hono";
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import { AppError, ColumnMetaSchema, QueryRequestSchema, type QueryRequest } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { asAppError } from "../errors.ts";
 import { CONTENT_TYPES, csvHeader, csvLines, distinctNames, ndjsonLines, pickFormat, type ExportFormat } from "../export-format.ts";
-import { ok, route } from "../openapi.ts";
+import { BEARER, FAILURE, IdParams, json, jsonBody, ok, PathIdSchema, route } from "../openapi.ts";
 import { allPages, closeCursor, pageOf, type Page } from "../results.ts";
 import { CANCELLED_HISTORY_ERROR, untilAborted, type RunningQueries } from "../running-queries.ts";
 import type { SourceLookup, SourceRoute } from "../source-lookup.ts";
@@ -48,11 +48,16 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     }, { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs }));
   };
 
-  route(app, {
-    method: "post", path: "/api/data/sources/{id}/query", tag: "queries", body: QueryRequestSchema, query: FormatQuery,
+  // `hot`: the path id is checked in the handler rather than by the library's middleware (openapi.ts).
+  route(app, createRoute({
+    method: "post", path: "/api/data/sources/{id}/query", tags: ["queries"], security: BEARER,
     summary: "Run sql or query_config; Accept: text/csv or application/x-ndjson (or ?format=) streams the whole result (or `limit` rows). The x-query-id header names the query for POST /api/data/queries/{query_id}/cancel",
-    responses: { 200: { description: "Rows (JSON) or a streamed export", schema: QueryResult, mediaTypes: ["text/csv", "application/x-ndjson"] } },
-  }, async (c, { params, body, query }) => {
+    request: { params: IdParams, query: FormatQuery, body: jsonBody(QueryRequestSchema) },
+    responses: { 200: json("Rows (JSON) or a streamed export", QueryResult, ["text/csv", "application/x-ndjson"]), default: FAILURE },
+  }), async (c) => {
+    const params = c.req.valid("param");
+    const query = c.req.valid("query");
+    const body = c.req.valid("json");
     const actor = c.get("actor");
     const requestId = c.get("requestId");
     const format = pickFormat(query.format, c.req.header("accept"));
@@ -207,14 +212,15 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
         "x-request-id": requestId, "x-query-id": run.id,
       },
     });
-  });
+  }, { hot: true });
 
-  route(app, {
-    method: "post", path: "/api/data/queries/{query_id}/cancel", tag: "queries",
+  route(app, createRoute({
+    method: "post", path: "/api/data/queries/{query_id}/cancel", tags: ["queries"], security: BEARER,
     summary: "Cancel a running query or export of this tenant (the user who ran it, or an admin); it answers 409 CANCELLED and stops on the database",
-    responses: { 200: { description: "Cancelled", schema: ok({}) } },
-  }, async (c, { params }) => {
-    await queries.cancel(c.get("actor"), params.query_id, c.get("requestId"));
+    request: { params: z.object({ query_id: PathIdSchema }) },
+    responses: { 200: json("Cancelled", ok({})), default: FAILURE },
+  }), async (c) => {
+    await queries.cancel(c.get("actor"), c.req.valid("param").query_id, c.get("requestId"));
     return c.json({ success: true });
   });
 }

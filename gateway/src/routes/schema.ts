@@ -1,18 +1,21 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import { AppError, SchemaChangeSchema, SourceSchemaSchema } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
-import { ok, route } from "../openapi.ts";
+import { BEARER, FAILURE, IdParams, json, ok, route } from "../openapi.ts";
 
 export const CACHED_SCHEMA_WARNING = "Using cached schema - live fetch failed";
 const SchemaQuery = z.object({ refresh: z.enum(["true", "false", "1", "0"]).optional().transform((v) => v === "true" || v === "1") });
 
 /** Stored schema; `?refresh=true` fetches it live and stores it, falling back to the stored copy. */
 export function schemaRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: GatewayDeps): void {
-  route(app, {
-    method: "get", path: "/api/data/sources/{id}/schema", tag: "sources", summary: "Schema of a source", query: SchemaQuery,
-    responses: { 200: { description: "Schema", schema: ok({ schema: SourceSchemaSchema.nullable(), warning: z.string().optional(), changes: z.array(SchemaChangeSchema).optional() }) } },
-  }, async (c, { params, query }) => {
+  route(app, createRoute({
+    method: "get", path: "/api/data/sources/{id}/schema", tags: ["sources"], summary: "Schema of a source", security: BEARER,
+    request: { params: IdParams, query: SchemaQuery },
+    responses: { 200: json("Schema", ok({ schema: SourceSchemaSchema.nullable(), warning: z.string().optional(), changes: z.array(SchemaChangeSchema).optional() })), default: FAILURE },
+  }), async (c) => {
+    const params = c.req.valid("param");
+    const query = c.req.valid("query");
     const actor = c.get("actor");
     const requestId = c.get("requestId");
     const stored = () => bus.request("catalog.source.get", { actor, id: params.id }, { requestId }).then((r) => r.source);

@@ -1,9 +1,9 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import { AppError, QueryStatsSchema, SourceStatsSchema, STATS_DEFAULT_DAYS } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import type { QueryHistory } from "../history.ts";
-import { ok, route } from "../openapi.ts";
+import { BEARER, FAILURE, IdParams, json, ok, route } from "../openapi.ts";
 
 const SinceQuery = z.object({ since: z.string().optional() });
 
@@ -17,11 +17,14 @@ function sinceOf(raw: string | undefined): string {
 
 /** Query analytics from the history (API.md "Query analytics"). */
 export function statsRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps, history: QueryHistory): void {
-  route(app, {
-    method: "get", path: "/api/data/sources/{id}/stats", tag: "queries", query: SinceQuery,
+  route(app, createRoute({
+    method: "get", path: "/api/data/sources/{id}/stats", tags: ["queries"], security: BEARER,
     summary: "Query analytics of a source since ?since= (default 30 days): totals, p50/p95, by day, slowest and most frequent queries",
-    responses: { 200: { description: "Stats", schema: ok({ stats: QueryStatsSchema }) } },
-  }, async (c, { params, query }) => {
+    request: { params: IdParams, query: SinceQuery },
+    responses: { 200: json("Stats", ok({ stats: QueryStatsSchema })), default: FAILURE },
+  }), async (c) => {
+    const params = c.req.valid("param");
+    const query = c.req.valid("query");
     const since = sinceOf(query.since);
     // Read-your-writes: history this gateway is still writing for the source lands first.
     await history.settled(params.id);
@@ -29,11 +32,13 @@ export function statsRoutes(app: OpenAPIHono<GatewayEnv>, { bus }: GatewayDeps, 
     return c.json({ success: true, stats });
   });
 
-  route(app, {
-    method: "get", path: "/api/data/stats", tag: "queries", query: SinceQuery,
+  route(app, createRoute({
+    method: "get", path: "/api/data/stats", tags: ["queries"], security: BEARER,
     summary: "Query totals of every source of the tenant since ?since= (default 30 days)",
-    responses: { 200: { description: "Totals per source", schema: ok({ sources: z.array(SourceStatsSchema) }) } },
-  }, async (c, { query }) => {
+    request: { query: SinceQuery },
+    responses: { 200: json("Totals per source", ok({ sources: z.array(SourceStatsSchema) })), default: FAILURE },
+  }), async (c) => {
+    const query = c.req.valid("query");
     const { sources } = await bus.request("catalog.stats.tenant", { actor: c.get("actor"), since: sinceOf(query.since) }, { requestId: c.get("requestId") });
     return c.json({ success: true, sources });
   });

@@ -1,8 +1,8 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
 import { AppError, DataSourceSchema } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
-import { ok, route } from "../openapi.ts";
+import { BEARER, FAILURE, json, ok, route } from "../openapi.ts";
 
 const UploadForm = z.object({
   file: z.string().meta({ format: "binary", description: "CSV/TSV, XLSX, JSON, NDJSON or Parquet" }),
@@ -11,11 +11,11 @@ const UploadForm = z.object({
 
 /** POST /api/data/upload: the body streams to storage, never whole into memory. */
 export function uploadRoutes(app: OpenAPIHono<GatewayEnv>, { upload, limits }: GatewayDeps): void {
-  route(app, {
-    method: "post", path: "/api/data/upload", tag: "files", summary: "Upload a file (multipart field `file`, optional `name`)",
-    requestContent: { "multipart/form-data": { schema: UploadForm } },
-    responses: { 201: { description: "The new file source", schema: ok({ data_source: DataSourceSchema }) } },
-  }, async (c) => {
+  route(app, createRoute({
+    method: "post", path: "/api/data/upload", tags: ["files"], summary: "Upload a file (multipart field `file`, optional `name`)", security: BEARER,
+    request: { body: { required: true, content: { "multipart/form-data": { schema: UploadForm } } } },
+    responses: { 201: json("The new file source", ok({ data_source: DataSourceSchema })), default: FAILURE },
+  }), async (c) => {
     if (!upload) throw new AppError("UNAVAILABLE", "Uploads are not configured on this gateway");
     const type = c.req.header("content-type") ?? "";
     if (!type.toLowerCase().startsWith("multipart/form-data")) throw new AppError("VALIDATION", "Send the file as multipart/form-data with a field named file");
