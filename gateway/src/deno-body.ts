@@ -7,7 +7,7 @@
  * body was streamed), and then hands back at most the rest of one `Transfer-Encoding: chunked`
  * chunk; the remainder stays in the buffer, which is shifted (memmove) on every read. A client
  * sending faster than the handler reads therefore leaves up to a read size per chunk behind: a
- * 150 MiB upload in 64 KiB chunks held ~160 MiB in the gateway and took 134 s. Content-Length
+ * 150 MiB upload in 64 KiB chunks raised the gateway by ~160 MiB and took 34–134 s. Content-Length
  * bodies are not affected (a read takes what the socket gave).
  *
  * Reads that each end exactly where the client's chunks end take from the socket what they hand
