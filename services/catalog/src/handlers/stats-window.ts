@@ -7,7 +7,8 @@ import { NO_DURATION } from "../db/migrate-analytics.ts";
  *
  * - `w`: the window; its whole UTC days come from the rollups, the partial first day
  *   (since → next midnight) from the history rows themselves (`raw`).
- * - `bk`: the window's rows per source, day and duration bucket (counts, errors, cache hits, rows).
+ * - `bk`: the window's rows per source, day and duration bucket (counts, errors, cache hits, rows);
+ *   `bw` the same per source and bucket over the window, with the days holding the bucket.
  * - `pv`: exact percentiles per source over the window (g = 'infinity': p 0.5, 0.95 and 1, the
  *   maximum) and, with `byDay`, per source and day (g = the day: p 0.5). As percentile_cont
  *   computes them: the values at ranks floor and ceil of p·(n−1), interpolated in float8.
@@ -42,10 +43,15 @@ export function windowCtes(tenant: string, since: string, byDay: boolean): RawBu
         (count(*) filter (where cached))::int, coalesce(sum(result_count), 0)::bigint
       from raw group by 1, 2, 3
     ),
+    bw as materialized (
+      select data_source_id, bucket, sum(queries)::bigint as n, sum(errors)::bigint as errors, sum(cached)::bigint as cached, sum(rows) as rows,
+        array_agg(day) filter (where queries > 0) as days
+      from bk group by 1, 2
+    ),
     cum as (
       select data_source_id, 'infinity'::date as g, bucket, n, (sum(n) over (partition by data_source_id order by bucket) - n)::bigint as before,
         (sum(n) over (partition by data_source_id))::bigint as total
-      from (select data_source_id, bucket, sum(queries)::bigint as n from bk where bucket <> ${nod} group by 1, 2) t where n > 0
+      from bw where bucket <> ${nod} and n > 0
       ${perDay}
     ),
     picks as (
@@ -59,9 +65,7 @@ export function windowCtes(tenant: string, since: string, byDay: boolean): RawBu
     wide as (
       select p.*, coalesce(d.days, array[p.g]) as days
       from picks p
-      left join (select data_source_id, bucket, array_agg(day) as days from bk
-                 where bucket <> ${nod} and queries > 0 and (data_source_id, bucket) in (select data_source_id, bucket from picks where g = 'infinity')
-                 group by 1, 2) d on p.g = 'infinity' and d.data_source_id = p.data_source_id and d.bucket = p.bucket
+      left join bw d on p.g = 'infinity' and d.data_source_id = p.data_source_id and d.bucket = p.bucket
       where data_queries_ms_bucket_width(p.bucket) > 1
     ),
     vals as (
@@ -92,5 +96,5 @@ export const TOTALS = sql`
     (select ms::int from pv where pv.data_source_id = src.id and g = 'infinity' and p = 1) as max_ms,
     coalesce(t.rows, 0)::float8 as rows
   from src left join (
-    select data_source_id, sum(queries) as queries, sum(errors) as errors, sum(cached) as cached, sum(rows) as rows from bk group by 1
+    select data_source_id, sum(n) as queries, sum(errors) as errors, sum(cached) as cached, sum(rows) as rows from bw group by 1
   ) t on t.data_source_id = src.id`;
