@@ -95,8 +95,9 @@ export const ANALYTICS: string[] = [
     referencing new table as changed for each statement execute function data_queries_rollup('1')`,
   `create trigger data_queries_rollup_truncate after truncate on data_queries
     for each statement execute function data_queries_rollup_truncate()`,
-  `insert into data_query_buckets ${BUCKET_COLUMNS} ${bucketRows("data_queries", "1")}`,
-  `insert into data_query_texts ${TEXT_COLUMNS} ${textRows("data_queries", "1")}`,
+  // In key order: a source's days lie together on disk (scattered, a 30-day read of a tenant touched a page per two rows).
+  `insert into data_query_buckets ${BUCKET_COLUMNS} ${bucketRows("data_queries", "1")} order by 1, 2, 3, 4`,
+  `insert into data_query_texts ${TEXT_COLUMNS} ${textRows("data_queries", "1")} order by 1, 2, 3, 4`,
   // The planner needs the statistics of the new expression index and tables before the first stats request.
   `analyze data_queries`,
   `analyze data_query_buckets`,
