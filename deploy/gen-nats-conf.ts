@@ -103,7 +103,11 @@ export function permissionsOf(user: NatsUser): Permissions {
     subscribe.push("$SRV.*", `$SRV.*.${user}`, `$SRV.*.${user}.*`);
     // Its own ping/info/stats, for the readiness probe (deploy/healthcheck.ts) run with its credentials.
     publish.push(`$SRV.*.${user}`, `$SRV.*.${user}.*`);
-    // Heartbeats of in-flight requests (libs/bus/src/nats.ts) go to `<caller's inbox>.hb.…`, a part of
+    // A caller pings the services it calls when a request falls silent, to tell a dead replica
+    // ("no responders") from a busy one (libs/bus/src/nats-transport.ts).
+    const callees = (Object.keys(SERVICES) as ServiceName[]).filter((s) => s !== user && publish.some((p) => p.startsWith(SERVICES[s].prefix)));
+    publish.push(...callees.flatMap((s) => [`$SRV.PING.${s}`, `$SRV.PING.${s}.*`]));
+    // Heartbeats of in-flight requests (libs/bus/src/nats-transport.ts) go to `<caller's inbox>.hb.…`, a part of
     // each caller's inbox that carries no replies: a forged heartbeat can only delay a timeout.
     const callers = new Set(subjects.filter(([s]) => s.startsWith(prefix)).flatMap(([, d]) => d.callers));
     publish.push(...NATS_USERS.filter((c) => callers.has(c)).map((c) => `${inboxPrefix(c)}.hb.>`));

@@ -50,6 +50,12 @@ describe("heartbeats under deploy/nats.conf", () => {
     expect((await connector.request("catalog.config.resolve", { tenant_id: "t1", id: "slow" })).id).toBe("slow");
   });
 
+  it("lets a caller ping the replicas of the service it calls (how a silent request tells a dead replica from a busy one)", async () => {
+    const connector = await connectAs("connector");
+    const { id } = (await connector.nc.request("$SRV.PING.catalog", undefined, { timeout: 2000 })).json<{ id: string }>();
+    expect((await connector.nc.request(`$SRV.PING.catalog.${id}`, undefined, { timeout: 2000 })).json<{ id: string }>().id).toBe(id);
+  });
+
   it("refuses a service publishing into the reply part of a caller's inbox", async () => {
     const connector = await connectAs("connector");
     const refused = new Promise<string>((resolve) => {

@@ -5,7 +5,7 @@ import { headers as natsHeaders } from "@nats-io/transport-node";
 import { ServiceError, ServiceErrorCodeHeader, ServiceErrorHeader } from "@nats-io/services";
 import { Bus, decodeJson, encodeJson, RawJson, WithBytes } from "./bus.ts";
 import { MemoryTransport } from "./memory.ts";
-import { NatsTransport } from "./nats.ts";
+import { HEARTBEAT_HEADER, HEARTBEAT_REPLICA_HEADER, HEARTBEAT_TO_HEADER, NatsTransport } from "./nats.ts";
 import type { Transport } from "./transport.ts";
 import { TestNatsServer } from "../../../test/support/nats-server.ts";
 
@@ -240,6 +240,37 @@ describe("bus over NATS: heartbeats of in-flight requests", () => {
   it("still times out with TIMEOUT when the handler is alive but slower than the timeout", async () => {
     await expect(client.request("catalog.source.get", { actor, id: `sleep-${HB * 10}` }, { timeoutMs: HB * 4 }))
       .rejects.toMatchObject({ code: "TIMEOUT", retryable: true });
+  });
+
+  it("keeps waiting on a replica that is still subscribed but late with its heartbeats (overloaded), and fails one whose heartbeats name a replica that is gone", async () => {
+    // Stands in for a replica whose event loop lags: it answers `catalog.source.list` after 8
+    // intervals, sending at most one heartbeat first (naming the replica given in the request).
+    const lagging = await NatsTransport.connect({ servers: own.url, name: "hb-lagging" });
+    const live = `catalog.${(await lagging.nc.request("$SRV.PING.catalog", undefined, { timeout: 2000 })).json<{ id: string }>().id}`;
+    lagging.nc.subscribe("catalog.source.list", {
+      callback: (_err, msg) => {
+        const holder = new URLSearchParams(msg.headers?.get("x-request-id") ?? "").get("holder");
+        if (holder) {
+          const beat = natsHeaders();
+          beat.set(HEARTBEAT_HEADER, "1");
+          beat.set(HEARTBEAT_REPLICA_HEADER, holder);
+          lagging.nc.publish(msg.headers!.get(HEARTBEAT_TO_HEADER), undefined, { headers: beat });
+        }
+        setTimeout(() => msg.respond(encodeJson({ ok: true, data: { sources: [], next_cursor: null } })), HB * 8);
+      },
+    });
+    await lagging.nc.flush();
+    const list = (holder: string) => client.request("catalog.source.list", { actor }, { requestId: `holder=${holder}` });
+    try {
+      // No heartbeat at all: the catalog service is still subscribed, so it is only late.
+      expect((await list("")).sources).toEqual([]);
+      // A heartbeat, then silence, from a replica that is still subscribed.
+      expect((await list(live)).sources).toEqual([]);
+      // A heartbeat from a replica that is no longer subscribed: nats-server answers "no responders" to its ping.
+      await expect(list("catalog.GONE")).rejects.toMatchObject({ code: "UNAVAILABLE", message: "The catalog replica handling this request stopped answering; retry" });
+    } finally {
+      await lagging.close();
+    }
   });
 
   it("fails fast with a retryable UNAVAILABLE when the replica handling a request dies", async () => {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import {
-  AppError, BusErrorSchema, describeIssues, EVENTS, SUBJECTS, toAppError,
+  AppError, BusErrorSchema, describeIssues, EVENTS, SERVICES, SUBJECTS, toAppError,
   type EventName, type EventOf, type FanoutSubject, type ParsedRequestOf, type ReplyInputOf, type ReplyOf, type RequestOf, type ServiceName, type SubjectName,
 } from "@dsb/contracts";
 import type { FanoutHandler, Headers, Reply, Served, Transport } from "./transport.ts";
@@ -158,9 +158,11 @@ export class Bus {
     const checked = SUBJECTS[name].request.safeParse(req);
     if (!checked.success) throw new AppError("VALIDATION", describeIssues(checked.error));
     const subject = opts.subject ?? name;
+    const service = name.slice(0, name.indexOf("."));
     return this.transport.request(this.wire(subject), await encodeMessage(checked.data, this.transport.maxPayload, subject), {
       timeoutMs: opts.timeoutMs ?? this.opts.defaultTimeoutMs ?? 30_000,
       headers: { "x-request-id": opts.requestId ?? newRequestId() },
+      service: service in SERVICES ? this.serviceName(service) : undefined,
     });
   }
 

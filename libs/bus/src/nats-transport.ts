@@ -27,10 +27,15 @@ export interface NatsTransportOptions {
 /**
  * Liveness of in-flight requests. A request carries `Dsb-Heartbeat-Ms` (the interval) and
  * `Dsb-Heartbeat-To` (where to send them); while its handler runs, the serving replica publishes an
- * empty message with `Dsb-Heartbeat: 1` there every interval. Handlers that answer within one
- * interval send none. The requester gives up with UNAVAILABLE after MISSED_HEARTBEATS intervals
- * of silence, so a request on a replica that died (kill -9, lost network) fails in seconds rather
- * than at its timeout, which for a query or a parse can be many minutes.
+ * empty message with `Dsb-Heartbeat: 1` there every interval, naming itself in
+ * `Dsb-Heartbeat-Replica` (`<service>.<id>` of `$SRV`). Handlers that answer within one interval
+ * send none. After MISSED_HEARTBEATS intervals of silence the requester asks nats-server whether
+ * that replica (or, before any heartbeat, any replica of the service) is still subscribed: a ping
+ * to `$SRV.PING.<service>[.<id>]` that comes back "no responders" means it died (kill -9, lost
+ * connection), and the request fails with UNAVAILABLE in seconds rather than at its timeout,
+ * which for a query or a parse can be many minutes. Any other outcome means it is alive but late:
+ * an overloaded replica's heartbeats lag with its event loop, and calling it dead then answered
+ * 503 under load while it was still working (a stalled one is left to the request's deadline).
  *
  * Heartbeats go to `<inboxPrefix>.hb.<id>.<token>`, not to the reply subject: deploy/nats.conf
  * lets a service answer a request once (`allow_responses`), and granting many answers per request
@@ -39,6 +44,9 @@ export interface NatsTransportOptions {
 export const HEARTBEAT_MS_HEADER = "Dsb-Heartbeat-Ms";
 export const HEARTBEAT_TO_HEADER = "Dsb-Heartbeat-To";
 export const HEARTBEAT_HEADER = "Dsb-Heartbeat";
+export const HEARTBEAT_REPLICA_HEADER = "Dsb-Heartbeat-Replica";
+/** `<service name>.<$SRV id>`: safe to put in a subject. */
+const REPLICA_NAME = /^[\w-]+(\.\w+)?$/;
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const MISSED_HEARTBEATS = 3;
 const MIN_HEARTBEAT_MS = 50;
@@ -80,6 +88,8 @@ export function natsConnectionOptions(opts: NatsTransportOptions): ConnectionOpt
 /** A request waiting for its reply on the shared inbox. */
 interface Pending {
   subject: string;
+  /** Who may hold the request: the replica its heartbeats name, else the service serving the subject. */
+  holder: string | undefined;
   timeoutMs: number;
   deadline: number;
   lastBeat: number;
@@ -122,14 +132,14 @@ const unavailable = () => new AppError("UNAVAILABLE", "Message bus is unavailabl
 const serviceOf = (subject: string) => subject.split(".").find((t) => t in SERVICES) ?? subject;
 const clampBeat = (ms: number) => Math.min(MAX_HEARTBEAT_MS, Math.max(MIN_HEARTBEAT_MS, ms));
 
-const BEAT: MsgHdrs = natsHeaders();
-BEAT.set(HEARTBEAT_HEADER, "1");
 
 export class NatsTransport implements Transport {
   readonly kind = "nats" as const;
   private connected = true;
   private inbox: Inbox | null = null;
   private readonly pending = new Map<string, Pending>();
+  /** Liveness probes in flight (and their verdict for one interval after), by replica or service: one per holder, however many requests wait on it. */
+  private readonly probes = new Map<string, Promise<boolean>>();
   private nextToken = 0;
   private readonly heartbeatMs: number;
 
@@ -197,7 +207,10 @@ export class NatsTransport implements Transport {
       callback: (err, msg) => {
         if (err) return failed(err);
         const p = this.pending.get(msg.subject.slice(beats.length));
-        if (p) p.lastBeat = performance.now();
+        if (!p) return;
+        p.lastBeat = performance.now();
+        const replica = msg.headers?.get(HEARTBEAT_REPLICA_HEADER);
+        if (replica && REPLICA_NAME.test(replica)) p.holder = replica;
       },
     }));
     this.inbox = inbox;
@@ -226,8 +239,38 @@ export class NatsTransport implements Transport {
   }
 
   /**
+   * Whether `holder` (`<service>.<id>` or a service name) still has its subscriptions on the
+   * server. Only "no responders" says no: an answer, or none within an interval, means a live
+   * replica that is busy.
+   */
+  private present(holder: string): Promise<boolean> {
+    let probe = this.probes.get(holder);
+    if (!probe) {
+      probe = this.nc.request(`$SRV.PING.${holder}`, Empty, { timeout: this.heartbeatMs }).then(
+        () => true,
+        (e: unknown) => !(e instanceof natsErrors.RequestError && e.isNoResponders()),
+      );
+      this.probes.set(holder, probe);
+      void probe.then(() => setTimeout(() => this.probes.delete(holder), this.heartbeatMs));
+    }
+    return probe;
+  }
+
+  /** Silence on a request: fails it when its holder is gone from the bus, otherwise keeps waiting (its deadline still applies). */
+  private checkHolder(token: string, p: Pending): void {
+    const gone = () => this.settle(token, p, new AppError("UNAVAILABLE", `The ${serviceOf(p.subject)} replica handling this request stopped answering; retry`, { retryable: true }));
+    if (!p.holder) return gone();
+    void this.present(p.holder).then((there) => {
+      if (this.pending.get(token) !== p) return;
+      if (!there) return gone();
+      p.lastBeat = performance.now();
+      this.arm(token, p);
+    });
+  }
+
+  /**
    * One timer per request, re-armed for whichever comes first: the overall deadline or
-   * MISSED_HEARTBEATS intervals after the last sign of life.
+   * MISSED_HEARTBEATS intervals after the last sign of life (then its holder is checked).
    */
   private arm(token: string, p: Pending): void {
     const silence = this.heartbeatMs * MISSED_HEARTBEATS;
@@ -242,9 +285,8 @@ export class NatsTransport implements Transport {
             ? new AppError("TIMEOUT", `No reply on ${p.subject} within ${p.timeoutMs} ms`, { retryable: true })
             : unavailable());
         } else if (now - p.lastBeat >= silence) {
-          this.settle(token, p, this.isConnected()
-            ? new AppError("UNAVAILABLE", `The ${serviceOf(p.subject)} replica handling this request stopped answering; retry`, { retryable: true })
-            : unavailable());
+          if (this.isConnected()) this.checkHolder(token, p);
+          else this.settle(token, p, unavailable());
         } else {
           this.arm(token, p);
         }
@@ -252,7 +294,7 @@ export class NatsTransport implements Transport {
     }, Math.max(0, due - performance.now()));
   }
 
-  async request(subject: string, data: Uint8Array, opts: { timeoutMs: number; headers: Headers }): Promise<Uint8Array> {
+  async request(subject: string, data: Uint8Array, opts: { timeoutMs: number; headers: Headers; service?: string }): Promise<Uint8Array> {
     // Fail fast during an outage instead of queueing until the timeout.
     if (!this.isConnected()) throw unavailable();
     const inbox = this.ensureInbox();
@@ -263,7 +305,7 @@ export class NatsTransport implements Transport {
     h.set(HEARTBEAT_TO_HEADER, inbox.beats + token);
     return new Promise<Uint8Array>((resolve, reject) => {
       const now = performance.now();
-      const p: Pending = { subject, timeoutMs: opts.timeoutMs, deadline: now + opts.timeoutMs, lastBeat: now, timer: undefined, resolve, reject };
+      const p: Pending = { subject, holder: opts.service, timeoutMs: opts.timeoutMs, deadline: now + opts.timeoutMs, lastBeat: now, timer: undefined, resolve, reject };
       this.pending.set(token, p);
       this.arm(token, p);
       try {
@@ -282,14 +324,14 @@ export class NatsTransport implements Transport {
     return new AppError("UNAVAILABLE", `Bus request on ${subject} failed: ${e instanceof Error ? e.message : String(e)}`, { retryable: true });
   }
 
-  /** Beats to the requester's heartbeat subject until the returned function is called. */
-  private heartbeat(h: Headers): () => void {
+  /** Beats (`beat`: the headers naming this replica) to the requester's heartbeat subject until the returned function is called. */
+  private heartbeat(h: Headers, beat: MsgHdrs): () => void {
     const to = h[HEARTBEAT_TO_HEADER];
     const ms = Number(h[HEARTBEAT_MS_HEADER]);
     if (!to || !(ms > 0)) return () => {};
     const timer = setInterval(() => {
       if (this.nc.isClosed()) return;
-      try { this.nc.publish(to, Empty, { headers: BEAT }); } catch { /* an invalid or refused subject: the requester falls back to its timeout */ }
+      try { this.nc.publish(to, Empty, { headers: beat }); } catch { /* an invalid or refused subject: the requester falls back to its timeout */ }
     }, clampBeat(ms));
     return () => clearInterval(timer);
   }
@@ -299,6 +341,9 @@ export class NatsTransport implements Transport {
     const svc = await new Svcm(this.nc as unknown as ConstructorParameters<typeof Svcm>[0]).add({
       name: service.name, version: service.version, description: service.description ?? "", metadata: service.metadata ?? {}, queue: service.name,
     });
+    const beat = natsHeaders();
+    beat.set(HEARTBEAT_HEADER, "1");
+    beat.set(HEARTBEAT_REPLICA_HEADER, `${service.name}.${svc.info().id}`);
     for (const ep of endpoints) {
       svc.addEndpoint(ep.name, {
         subject: ep.subject,
@@ -307,7 +352,7 @@ export class NatsTransport implements Transport {
           if (err) return;
           const hdrs: Headers = {};
           if (msg.headers) for (const [k, v] of msg.headers) hdrs[k] = v[0] ?? "";
-          const stopBeats = this.heartbeat(hdrs);
+          const stopBeats = this.heartbeat(hdrs, beat);
           // Responding fails only when the connection closed meanwhile; the requester then sees silence.
           const answer = (send: () => void) => { stopBeats(); try { send(); } catch { /* connection closed */ } };
           ep.handler(msg.data, hdrs).then(

@@ -43,7 +43,8 @@ export interface Transport {
   readonly kind: "nats" | "memory";
   /** Largest message the wire takes (NATS max_payload). */
   readonly maxPayload: number;
-  request(subject: string, data: Uint8Array, opts: { timeoutMs: number; headers: Headers }): Promise<Uint8Array>;
+  /** `service`: the name of the service serving the subject, for a transport that checks who may hold a silent request. */
+  request(subject: string, data: Uint8Array, opts: { timeoutMs: number; headers: Headers; service?: string }): Promise<Uint8Array>;
   serve(service: ServiceSpec, endpoints: EndpointSpec[]): Promise<Served>;
   /**
    * Asks every listener of a fanout subject; resolves with the first answer, or null when none
