@@ -3,11 +3,14 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { CompiledQuery, Kysely, PostgresDialect } from "kysely";
 import { coalesceWrites, pgClientSocket, type Env, type Logger } from "@dsb/runtime";
+import type { ClientConfig } from "pg";
 import type { CatalogDatabase, CatalogDb } from "./types.ts";
 
 /** Every session runs in UTC so timestamps format and compare the same on both engines. */
 const UTC = CompiledQuery.raw("set time zone 'UTC'");
 const CONNECT_TIMEOUT_MS = 5_000;
+/** Without BUS_TIMEOUT_MS (a caller that parsed no env): the default bus wait. */
+const DEFAULT_QUEUE_WAIT_MS = 10_000;
 
 /** Calls `fn` at most once every few seconds: a restart drops every connection at once, one log line says it. */
 function everyFewSeconds<A extends unknown[]>(fn: (...args: A) => void, ms = 5_000): (...args: A) => void {
@@ -21,11 +24,24 @@ function everyFewSeconds<A extends unknown[]>(fn: (...args: A) => void, ms = 5_0
 }
 
 /** PostgreSQL when DATABASE_URL is set, PGlite persisted in DATA_DIR/catalog otherwise. */
-export async function openDatabase(env: Pick<Env, "DATABASE_URL" | "DATA_DIR">, log?: Logger): Promise<CatalogDb> {
+export async function openDatabase(env: Pick<Env, "DATABASE_URL" | "DATA_DIR"> & Partial<Pick<Env, "BUS_TIMEOUT_MS">>, log?: Logger): Promise<CatalogDb> {
   if (env.DATABASE_URL) {
     const { default: pg } = await import("pg");
     // A bounded connect: a stalled or unreachable server answers UNAVAILABLE in seconds, not after TCP's minutes.
-    const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 10, idleTimeoutMillis: 30_000, connectionTimeoutMillis: CONNECT_TIMEOUT_MS, keepAlive: true });
+    // pg-pool applies its connectionTimeoutMillis to a wait for a free client too: under load,
+    // requests queued behind the 10 clients for 5 s were answered 503 "catalog database
+    // unavailable" while the database was fine. So the connect is bounded by the client's own
+    // timeout, and a wait in the queue by how long the caller waits for the reply (BUS_TIMEOUT_MS):
+    // serving a request after that would serve nobody.
+    class BoundedConnect extends pg.Client {
+      constructor(config?: ClientConfig) {
+        super({ ...config, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+      }
+    }
+    const pool = new pg.Pool({
+      connectionString: env.DATABASE_URL, max: 10, idleTimeoutMillis: 30_000, keepAlive: true,
+      Client: BoundedConnect, connectionTimeoutMillis: Math.max(CONNECT_TIMEOUT_MS, env.BUS_TIMEOUT_MS ?? DEFAULT_QUEUE_WAIT_MS),
+    });
     const lost = everyFewSeconds((err: Error) => log?.warn({ err: { message: err.message } }, "⚠️ catalog database connection lost; reconnecting"));
     // An idle client dropped by the server (restart, failover): the pool removes it and emits here.
     pool.on("error", lost);
