@@ -2,6 +2,7 @@ import { format } from "node:util";
 import type { Logger } from "pino";
 import { EnvError, parseEnv, type Env } from "./env.ts";
 import { createLogger } from "./log.ts";
+import { collectWhenIdle } from "./idle-gc.ts";
 
 /**
  * An uncaught exception or unhandled rejection becomes one JSON log line (with
@@ -42,7 +43,7 @@ export function logConsole(log: Logger): void {
 
 /**
  * The start of a process entry point: its environment and logger, with crashes
- * logged. A bad variable is one fatal log line with the sentence naming it, and exit 1.
+ * logged and the heap collected when the process falls idle after load (IDLE_GC_MIB). A bad variable is one fatal log line with the sentence naming it, and exit 1.
  */
 export function startProcess(service: string): { env: Env; log: Logger } {
   let env: Env;
@@ -56,5 +57,6 @@ export function startProcess(service: string): { env: Env; log: Logger } {
   const log = createLogger(service, env.LOG_LEVEL);
   logCrashes(log);
   logConsole(log);
+  collectWhenIdle({ growthBytes: env.IDLE_GC_MIB * 2 ** 20, log });
   return { env, log };
 }

@@ -78,6 +78,8 @@ export const EnvSchema = z.object({
   QUERY_CACHE_MAX_BYTES: z.coerce.number().int().min(0).default(2 * 1024 ** 2),
   /** Bytes the cache holds: the embedded LRU, or the JetStream KV bucket (distributed). */
   QUERY_CACHE_BYTES: z.coerce.number().int().min(1024).default(64 * 1024 ** 2),
+  /** Heap growth (MiB) after which an idle process runs one full GC, returning the memory a burst of load left behind (libs/runtime/src/idle-gc.ts); 0: off. */
+  IDLE_GC_MIB: z.coerce.number().min(0).default(16),
   /** Catalog, connector, ingestion: port of their Prometheus /metrics; unset: not served (embedded: the gateway's /metrics). */
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
