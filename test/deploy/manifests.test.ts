@@ -275,6 +275,12 @@ describe("Dockerfile", () => {
     expect(dockerfile).toContain('CMD ["node", "dist/start-all.js"]');
   });
 
+  it("runs node on jemalloc (memory freed after load goes back to the system), from an architecture-independent path", () => {
+    expect(dockerfile).toMatch(/apt-get install [^\n]*libjemalloc2/);
+    expect(dockerfile).toContain('ln -s "/usr/lib/$(uname -m)-linux-gnu/libjemalloc.so.2" /usr/local/lib/libjemalloc.so.2');
+    expect(dockerfile).toMatch(/^\s+LD_PRELOAD=\/usr\/local\/lib\/libjemalloc\.so\.2$/m);
+  });
+
   it("keeps what the services and probes need in the build context", () => {
     for (const needed of ["deploy", "libs", "services", "gateway", "src", "scripts", "package.json", "package-lock.json", "tsconfig.base.json"])
       expect(ignored, needed).not.toContain(needed);

@@ -3,7 +3,7 @@
  * processes with their output in a log file, stopping a child, and admin statements on PostgreSQL.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, existsSync } from "node:fs";
 import { resolve } from "node:path";
 import pg from "pg";
 import { buildDist, BUNDLES, type Deployable } from "./build.ts";
@@ -28,11 +28,25 @@ export function databaseUrl(adminUrl: string, database: string): string {
   return u.toString();
 }
 
-/** A running bundle (`node dist/<service>.js`, built first when stale), stdout and stderr appended to `logFile`. */
+/** Where Debian and Ubuntu put jemalloc (package libjemalloc2). */
+const JEMALLOC = ["/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/aarch64-linux-gnu/libjemalloc.so.2", "/usr/local/lib/libjemalloc.so.2"];
+
+/**
+ * The allocator the image preloads (Dockerfile: glibc's malloc kept freed memory resident after
+ * load), when this machine has it and the caller chose no other preload; nothing otherwise.
+ */
+export function jemallocPreload(env: Record<string, string | undefined>): Record<string, string> {
+  if (env.LD_PRELOAD !== undefined || process.platform !== "linux") return {};
+  const lib = JEMALLOC.find((p) => existsSync(p));
+  return lib ? { LD_PRELOAD: lib } : {};
+}
+
+/** A running bundle (`node dist/<service>.js`, built first when stale, on jemalloc as in the image), stdout and stderr appended to `logFile`. */
 export function spawnBundle(service: Deployable, opts: { env: Record<string, string>; logFile: string; nodeArgs?: string[] }): { proc: ChildProcess; exited: Promise<number | null> } {
   buildDist();
   const out = createWriteStream(opts.logFile, { flags: "a" });
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), resolve(ROOT, BUNDLES[service])], { cwd: ROOT, env: opts.env, stdio: ["ignore", "pipe", "pipe"] });
+  const env = { ...jemallocPreload(opts.env), ...opts.env };
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), resolve(ROOT, BUNDLES[service])], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   proc.stdout!.pipe(out, { end: false });
   proc.stderr!.pipe(out, { end: false });
   const exited = new Promise<number | null>((r) => proc.once("exit", (code) => r(code)));
