@@ -6,6 +6,8 @@ import { under, type Ctx, type Round, type Scenario } from "../lib/scenario.ts";
 import { connectSource, scratchDb } from "../lib/source-db.ts";
 
 const LEVELS = [100, 1000, 2000] as const;
+/** RSS is compared a minute after the warm-up (start) and a minute after the last level (end). */
+const SETTLE_MS = 60_000;
 
 interface State {
   db: Awaited<ReturnType<typeof scratchDb>>;
@@ -14,7 +16,7 @@ interface State {
 }
 
 /** Resident memory of each service process, MiB. */
-function rss(ctx: Ctx): Record<string, number> {
+export function rss(ctx: Ctx): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [name, pid] of Object.entries(ctx.cluster.pids)) {
     try {
@@ -33,7 +35,13 @@ function raiseFdLimit(ctx: Ctx): void {
   ctx.log(`  open-file limit of this process: ${limit}`);
 }
 
-interface Run { statuses: string; rps: number; p50: number; p99: number; p999: number; rawP99: number; rawP999: number; errors: number; non2xx: number; requests: number; intervalMs: number }
+export interface Run {
+  statuses: string;
+  /** The first body of each non-2xx status and the kinds of connection errors: what went wrong, not only how often. */
+  why: string;
+  /** Requests still waiting when the run ended: autocannon drops them uncounted (neither answered nor failed). */
+  unanswered: number; rps: number; p50: number; p99: number; p999: number; rawP99: number; rawP999: number; errors: number; non2xx: number; requests: number; intervalMs: number;
+}
 
 /**
  * One closed-loop autocannon run (each connection sends its next request when the previous one
@@ -43,16 +51,20 @@ interface Run { statuses: string; rps: number; p50: number; p99: number; p999: n
  * connection is connections / throughput of the run, and a response slower than that back-fills
  * the samples the connection would have sent meanwhile.
  */
-async function cannon(ctx: Ctx, opts: { path: string; method: "GET" | "POST"; body?: string; connections: number; seconds: number }): Promise<Run> {
+export async function cannon(ctx: Ctx, opts: { path: string; method: "GET" | "POST"; body?: string; connections: number; seconds: number }): Promise<Run> {
   const latencies: number[] = [];
   let done!: (r: autocannon.Result) => void;
   let failed!: (e: unknown) => void;
   const finished = new Promise<autocannon.Result>((ok, fail) => { done = ok; failed = fail; });
+  const bodies = new Map<number, string>();
+  const errorKinds = new Map<string, number>();
   const instance = autocannon({
     url: ctx.cluster.url + opts.path, method: opts.method, connections: opts.connections, duration: opts.seconds,
     headers: { authorization: `Bearer ${ctx.token}`, "content-type": "application/json" }, body: opts.body, timeout: 30,
+    requests: [{ onResponse: (status: number, body: string) => { if (status >= 300 && !bodies.has(status)) bodies.set(status, body.slice(0, 200)); } }],
   }, (err, result) => (err ? failed(err) : done(result)));
   instance.on("response", (_client: unknown, _status: number, _bytes: number, ms: number) => latencies.push(Math.max(1, Math.round(ms))));
+  instance.on("reqError", (e: Error & { code?: string }) => errorKinds.set(e.code ?? e.message, (errorKinds.get(e.code ?? e.message) ?? 0) + 1));
   const r = await finished;
   const rps = r.requests.total / opts.seconds;
   const intervalMs = rps > 0 ? (1000 * opts.connections) / rps : 0;
@@ -65,13 +77,24 @@ async function cannon(ctx: Ctx, opts: { path: string; method: "GET" | "POST"; bo
   }
   const out = {
     statuses: Object.entries(r.statusCodeStats ?? {}).map(([code, v]) => `${code}×${v.count ?? 0}`).join(" "),
-    rps, requests: r.requests.total, errors: r.errors + r.timeouts, non2xx: r.non2xx, intervalMs,
+    unanswered: r.requests.sent - r.requests.total,
+    why: [...[...bodies].map(([status, body]) => `${status}: ${body}`), ...[...errorKinds].map(([kind, n]) => `${kind}×${n}`)].join("; "),
+    // autocannon's errors include its timeouts.
+    rps, requests: r.requests.total, errors: r.errors, non2xx: r.non2xx, intervalMs,
     p50: corrected.getValueAtPercentile(50), p99: corrected.getValueAtPercentile(99), p999: corrected.getValueAtPercentile(99.9),
     rawP99: raw.getValueAtPercentile(99), rawP999: raw.getValueAtPercentile(99.9),
   };
   raw.destroy();
   corrected.destroy();
   return out;
+}
+
+/** The two requests under load: a 10-row query and the sources list. */
+export function loadTargets(sourceId: string) {
+  return [
+    { key: "query", path: `/api/data/sources/${sourceId}/query`, method: "POST" as const, body: JSON.stringify({ sql: "select * from small10" }) },
+    { key: "list", path: "/api/data/sources?summary=true", method: "GET" as const },
+  ];
 }
 
 /**
@@ -90,17 +113,17 @@ export const load: Scenario<State> = {
     const sourceId = await connectSource(ctx, db.name, "bench load");
     // Warm the pools and the JIT.
     await cannon(ctx, { path: `/api/data/sources/${sourceId}/query`, method: "POST", body: JSON.stringify({ sql: "select * from small10" }), connections: 20, seconds: 2 });
-    await new Promise((r) => setTimeout(r, 2000));
+    // The start is measured as settled as the end (both a minute after their last request): right
+    // after the warm-up the heap and the allocator still hold its garbage, and a start taken then
+    // would flatter the comparison.
+    ctx.log(`  waiting ${SETTLE_MS / 1000} s for memory to settle before the start`);
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
     return { db, sourceId, rssStart: rss(ctx) };
   },
   async round(ctx, s) {
     const seconds = ctx.opts.quick ? 4 : 10;
     const out: Round = {};
-    const targets = [
-      { key: "query", path: `/api/data/sources/${s.sourceId}/query`, method: "POST" as const, body: JSON.stringify({ sql: "select * from small10" }) },
-      { key: "list", path: "/api/data/sources?summary=true", method: "GET" as const },
-    ];
-    for (const t of targets) {
+    for (const t of loadTargets(s.sourceId)) {
       for (const c of LEVELS) {
         const run = await cannon(ctx, { ...t, connections: c, seconds });
         const k = `${t.key}.${c}`;
@@ -110,11 +133,11 @@ export const load: Scenario<State> = {
         });
         const mem = rss(ctx);
         for (const [name, mb] of Object.entries(mem)) out[`${k}.rss.${name}`] = mb;
-        ctx.log(`  ${t.method} ${t.key} ×${c}: ${run.rps.toFixed(0)} req/s (${run.requests} requests, expected interval ${run.intervalMs.toFixed(0)} ms), p50 ${run.p50} ms, p99 ${run.p99} ms (raw ${run.rawP99}), p99.9 ${run.p999} ms (raw ${run.rawP999}), errors ${run.errors}, non-2xx ${run.non2xx} (statuses ${run.statuses}); RSS ${Object.entries(mem).map(([n, m]) => `${n} ${m.toFixed(0)}`).join(", ")} MiB`);
+        ctx.log(`  ${t.method} ${t.key} ×${c}: ${run.rps.toFixed(0)} req/s (${run.requests} requests, expected interval ${run.intervalMs.toFixed(0)} ms), p50 ${run.p50} ms, p99 ${run.p99} ms (raw ${run.rawP99}), p99.9 ${run.p999} ms (raw ${run.rawP999}), errors ${run.errors}, non-2xx ${run.non2xx} (statuses ${run.statuses}${run.why ? `; ${run.why}` : ""}); RSS ${Object.entries(mem).map(([n, m]) => `${n} ${m.toFixed(0)}`).join(", ")} MiB`);
       }
     }
-    ctx.log("  waiting 60 s for memory to settle");
-    await new Promise((r) => setTimeout(r, 60_000));
+    ctx.log(`  waiting ${SETTLE_MS / 1000} s for memory to settle`);
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
     const after = rss(ctx);
     let worst = 0;
     for (const [name, mb] of Object.entries(after)) {
