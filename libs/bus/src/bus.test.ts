@@ -197,6 +197,11 @@ describe("bus over NATS across a server restart", () => {
   });
 });
 
+async function eventuallyTrue(check: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 25));
+  expect(check()).toBe(true);
+}
+
 describe("bus over NATS: heartbeats of in-flight requests", () => {
   const HB = 100;
   let own: TestNatsServer;
@@ -271,6 +276,30 @@ describe("bus over NATS: heartbeats of in-flight requests", () => {
     } finally {
       await lagging.close();
     }
+  });
+
+  it("fails a request a replica took and died with before its first heartbeat, while other replicas of the service live on", async () => {
+    // A replica known from an earlier request's heartbeat ("catalog.X1", answering its $SRV ping),
+    // which then takes a request and dies without a heartbeat; the hb-server replica lives on.
+    const doomed = await NatsTransport.connect({ servers: own.url, name: "hb-doomed" });
+    doomed.nc.subscribe("$SRV.PING.catalog.X1", { callback: (_err, msg) => void msg.respond(encodeJson({ id: "X1" })) });
+    let taken = 0;
+    doomed.nc.subscribe("catalog.source.list", {
+      callback: (_err, msg) => {
+        if (++taken > 1) return; // the second: taken, never answered
+        const beat = natsHeaders();
+        beat.set(HEARTBEAT_HEADER, "1");
+        beat.set(HEARTBEAT_REPLICA_HEADER, "catalog.X1");
+        doomed.nc.publish(msg.headers!.get(HEARTBEAT_TO_HEADER), undefined, { headers: beat });
+        setTimeout(() => msg.respond(encodeJson({ ok: true, data: { sources: [], next_cursor: null } })), HB * 2);
+      },
+    });
+    await doomed.nc.flush();
+    expect((await client.request("catalog.source.list", { actor })).sources).toEqual([]);
+    const lost = client.request("catalog.source.list", { actor }).catch((e: unknown) => e);
+    await eventuallyTrue(() => taken === 2);
+    await doomed.nc.close();
+    expect(await lost).toMatchObject({ code: "UNAVAILABLE", message: "The catalog replica handling this request stopped answering; retry" });
   });
 
   it("fails fast with a retryable UNAVAILABLE when the replica handling a request dies", async () => {

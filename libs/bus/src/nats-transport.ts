@@ -5,6 +5,7 @@ import {
 import { ServiceErrorCodeHeader, ServiceErrorHeader, Svcm } from "@nats-io/services";
 import { AppError, ERROR_STATUS, ErrorCodeSchema, SERVICES } from "@dsb/contracts";
 import type { EndpointSpec, FanoutHandler, Headers, Reply, Served, ServiceSpec, Transport } from "./transport.ts";
+import { ReplicaWatch, serviceOfReplica } from "./replica-watch.ts";
 
 /** Opens the connection: transport-node's `connect` (TCP) on Node, nats-core's `wsconnect` on edge runtimes. */
 export type NatsConnect = (opts: ConnectionOptions) => Promise<NatsConnection>;
@@ -30,12 +31,15 @@ export interface NatsTransportOptions {
  * empty message with `Dsb-Heartbeat: 1` there every interval, naming itself in
  * `Dsb-Heartbeat-Replica` (`<service>.<id>` of `$SRV`). Handlers that answer within one interval
  * send none. After MISSED_HEARTBEATS intervals of silence the requester asks nats-server whether
- * that replica (or, before any heartbeat, any replica of the service) is still subscribed: a ping
- * to `$SRV.PING.<service>[.<id>]` that comes back "no responders" means it died (kill -9, lost
- * connection), and the request fails with UNAVAILABLE in seconds rather than at its timeout,
- * which for a query or a parse can be many minutes. Any other outcome means it is alive but late:
- * an overloaded replica's heartbeats lag with its event loop, and calling it dead then answered
- * 503 under load while it was still working (a stalled one is left to the request's deadline).
+ * the replica is still subscribed: a ping to `$SRV.PING.<service>.<id>` that comes back "no
+ * responders" means it died (kill -9, lost connection), and the request fails with UNAVAILABLE in
+ * seconds rather than at its timeout, which for a query or a parse can be many minutes. Any other
+ * outcome means it is alive but late: an overloaded replica's heartbeats lag with its event loop,
+ * and calling it dead then answered 503 under load while it was still working (a stalled one is
+ * left to the request's deadline). A request silent before its first heartbeat may be on any
+ * replica: it fails when the service is gone, or when a replica of the service that was alive
+ * when the request was sent (heard of in heartbeats, or in the `$SRV.PING.<service>` answers a
+ * requester collects every MEMBERSHIP_MS while it calls the service) is found gone.
  *
  * Heartbeats go to `<inboxPrefix>.hb.<id>.<token>`, not to the reply subject: deploy/nats.conf
  * lets a service answer a request once (`allow_responses`), and granting many answers per request
@@ -45,8 +49,8 @@ export const HEARTBEAT_MS_HEADER = "Dsb-Heartbeat-Ms";
 export const HEARTBEAT_TO_HEADER = "Dsb-Heartbeat-To";
 export const HEARTBEAT_HEADER = "Dsb-Heartbeat";
 export const HEARTBEAT_REPLICA_HEADER = "Dsb-Heartbeat-Replica";
-/** `<service name>.<$SRV id>`: safe to put in a subject. */
-const REPLICA_NAME = /^[\w-]+(\.\w+)?$/;
+/** How often (at most) a requester asks `$SRV.PING.<service>` which replicas a service it calls has. */
+const MEMBERSHIP_MS = 10_000;
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const MISSED_HEARTBEATS = 3;
 const MIN_HEARTBEAT_MS = 50;
@@ -88,8 +92,11 @@ export function natsConnectionOptions(opts: NatsTransportOptions): ConnectionOpt
 /** A request waiting for its reply on the shared inbox. */
 interface Pending {
   subject: string;
-  /** Who may hold the request: the replica its heartbeats name, else the service serving the subject. */
-  holder: string | undefined;
+  /** The service serving the subject (namespaced), when the caller named it. */
+  service: string | undefined;
+  /** The replica its heartbeats name (`<service>.<id>`), once one came. */
+  replica: string | undefined;
+  sentAt: number;
   timeoutMs: number;
   deadline: number;
   lastBeat: number;
@@ -140,6 +147,9 @@ export class NatsTransport implements Transport {
   private readonly pending = new Map<string, Pending>();
   /** Liveness probes in flight (and their verdict for one interval after), by replica or service: one per holder, however many requests wait on it. */
   private readonly probes = new Map<string, Promise<boolean>>();
+  private readonly replicas = new ReplicaWatch();
+  /** When each service's replicas were last asked for. */
+  private readonly membershipAsked = new Map<string, number>();
   private nextToken = 0;
   private readonly heartbeatMs: number;
 
@@ -210,7 +220,10 @@ export class NatsTransport implements Transport {
         if (!p) return;
         p.lastBeat = performance.now();
         const replica = msg.headers?.get(HEARTBEAT_REPLICA_HEADER);
-        if (replica && REPLICA_NAME.test(replica)) p.holder = replica;
+        if (replica && serviceOfReplica(replica)) {
+          p.replica = replica;
+          this.replicas.heard(replica, p.lastBeat);
+        }
       },
     }));
     this.inbox = inbox;
@@ -256,13 +269,36 @@ export class NatsTransport implements Transport {
     return probe;
   }
 
-  /** Silence on a request: fails it when its holder is gone from the bus, otherwise keeps waiting (its deadline still applies). */
+  /**
+   * Whether a silent request may still be answered. With a replica named by its heartbeats: that
+   * replica is still subscribed. Before any: the service is, and no replica of it that was alive
+   * when the request was sent has vanished (it may have been the one holding it).
+   */
+  private async holderAlive(p: Pending): Promise<boolean> {
+    if (p.replica) return this.present(p.replica);
+    if (!p.service || !(await this.present(p.service))) return false;
+    await Promise.all(this.replicas.of(p.service).map(async (r) => { if (!(await this.present(r))) this.replicas.gone(r); }));
+    return !this.replicas.lostSince(p.service, p.sentAt, 2 * MEMBERSHIP_MS);
+  }
+
+  /** Learns the replicas of a service this transport calls, at most every MEMBERSHIP_MS (busy ones may answer too late: heartbeats name those). */
+  private askMembership(service: string): void {
+    const now = performance.now();
+    if (now - (this.membershipAsked.get(service) ?? -Infinity) < MEMBERSHIP_MS) return;
+    this.membershipAsked.set(service, now);
+    void (async () => {
+      for await (const m of await this.nc.requestMany(`$SRV.PING.${service}`, Empty, { maxWait: this.heartbeatMs, strategy: "timer" })) {
+        const { name, id } = m.json<{ name?: string; id?: string }>();
+        if (name && id) this.replicas.heard(`${name}.${id}`, performance.now());
+      }
+    })().catch(() => undefined);
+  }
+
+  /** Silence on a request: fails it when whoever may hold it is gone from the bus, otherwise keeps waiting (its deadline still applies). */
   private checkHolder(token: string, p: Pending): void {
-    const gone = () => this.settle(token, p, new AppError("UNAVAILABLE", `The ${serviceOf(p.subject)} replica handling this request stopped answering; retry`, { retryable: true }));
-    if (!p.holder) return gone();
-    void this.present(p.holder).then((there) => {
+    void this.holderAlive(p).then((alive) => {
       if (this.pending.get(token) !== p) return;
-      if (!there) return gone();
+      if (!alive) return this.settle(token, p, new AppError("UNAVAILABLE", `The ${serviceOf(p.subject)} replica handling this request stopped answering; retry`, { retryable: true }));
       p.lastBeat = performance.now();
       this.arm(token, p);
     });
@@ -305,7 +341,8 @@ export class NatsTransport implements Transport {
     h.set(HEARTBEAT_TO_HEADER, inbox.beats + token);
     return new Promise<Uint8Array>((resolve, reject) => {
       const now = performance.now();
-      const p: Pending = { subject, holder: opts.service, timeoutMs: opts.timeoutMs, deadline: now + opts.timeoutMs, lastBeat: now, timer: undefined, resolve, reject };
+      if (opts.service) this.askMembership(opts.service);
+      const p: Pending = { subject, service: opts.service, replica: undefined, sentAt: now, timeoutMs: opts.timeoutMs, deadline: now + opts.timeoutMs, lastBeat: now, timer: undefined, resolve, reject };
       this.pending.set(token, p);
       this.arm(token, p);
       try {
