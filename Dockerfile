@@ -28,16 +28,19 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 FROM ${NODE_IMAGE} AS runtime
 # tini as PID 1: forwards SIGTERM to node (which drains NATS and closes pools) and reaps zombies.
 # jemalloc as the allocator: after a burst of load glibc's malloc kept ~20-30 MiB per process of
-# freed, fragmented memory resident for good (gateway RSS 97 -> 122 MiB a minute after 2,000
+# freed, fragmented memory resident for good (gateway RSS 111 -> 123 MiB a minute after 2,000
 # connections, with the V8 heap back where it started); jemalloc hands freed pages back within
-# seconds (83 MiB). MALLOC_ARENA_MAX=2 did not help. docs/benchmarks.md, "Load".
+# seconds (111 -> 83 MiB). MALLOC_ARENA_MAX=2 did not help. Its background thread purges freed pages
+# in an idle process too (without it jemalloc purges only when something allocates, and an idle
+# connector kept 35 MiB). docs/benchmarks.md, "Load".
 RUN apt-get update && apt-get install -y --no-install-recommends tini libjemalloc2 \
     && ln -s "/usr/lib/$(uname -m)-linux-gnu/libjemalloc.so.2" /usr/local/lib/libjemalloc.so.2 \
     && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production \
     DATA_DIR=/data \
     PORT=8080 \
-    LD_PRELOAD=/usr/local/lib/libjemalloc.so.2
+    LD_PRELOAD=/usr/local/lib/libjemalloc.so.2 \
+    MALLOC_CONF=background_thread:true
 WORKDIR /app
 COPY --from=deps /app/node_modules ./node_modules
 COPY --chown=root:root . .

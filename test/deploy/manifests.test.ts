@@ -278,7 +278,8 @@ describe("Dockerfile", () => {
   it("runs node on jemalloc (memory freed after load goes back to the system), from an architecture-independent path", () => {
     expect(dockerfile).toMatch(/apt-get install [^\n]*libjemalloc2/);
     expect(dockerfile).toContain('ln -s "/usr/lib/$(uname -m)-linux-gnu/libjemalloc.so.2" /usr/local/lib/libjemalloc.so.2');
-    expect(dockerfile).toMatch(/^\s+LD_PRELOAD=\/usr\/local\/lib\/libjemalloc\.so\.2$/m);
+    expect(dockerfile).toMatch(/^\s+LD_PRELOAD=\/usr\/local\/lib\/libjemalloc\.so\.2 \\$/m);
+    expect(dockerfile).toMatch(/^\s+MALLOC_CONF=background_thread:true$/m);
   });
 
   it("keeps what the services and probes need in the build context", () => {
