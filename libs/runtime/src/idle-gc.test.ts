@@ -1,17 +1,17 @@
 import v8 from "node:v8";
 import { describe, expect, it } from "vitest";
-import { collectWhenIdle, fullGc, idleGcDue, IDLE_UTILIZATION } from "./idle-gc.ts";
+import { collectWhenIdle, fullGc, idleGcDue, IDLE_CHECKS } from "./idle-gc.ts";
 
 const MiB = 2 ** 20;
 const used = () => v8.getHeapStatistics().used_heap_size;
 
 describe("idle GC", () => {
-  it("collects only when the event loop is idle and the heap grew past the threshold since the last collection", () => {
+  it("collects only when the event loop has been idle for a while and the heap grew past the threshold since the last collection", () => {
     const base = { baseline: 50 * MiB, growthBytes: 32 * MiB };
-    expect(idleGcDue({ ...base, utilization: 0.01, committed: 120 * MiB })).toBe(true);
-    expect(idleGcDue({ ...base, utilization: IDLE_UTILIZATION + 0.01, committed: 120 * MiB })).toBe(false); // busy: V8 collects as it allocates
-    expect(idleGcDue({ ...base, utilization: 0.01, committed: 70 * MiB })).toBe(false); // grown less than the threshold
-    expect(idleGcDue({ ...base, growthBytes: 0, utilization: 0, committed: 500 * MiB })).toBe(false); // IDLE_GC_MIB=0: off
+    expect(idleGcDue({ ...base, idleChecks: IDLE_CHECKS, committed: 120 * MiB })).toBe(true);
+    expect(idleGcDue({ ...base, idleChecks: IDLE_CHECKS - 1, committed: 120 * MiB })).toBe(false); // only just idle, or busy: V8 collects as it allocates
+    expect(idleGcDue({ ...base, idleChecks: IDLE_CHECKS, committed: 70 * MiB })).toBe(false); // grown less than the threshold
+    expect(idleGcDue({ ...base, growthBytes: 0, idleChecks: 100, committed: 500 * MiB })).toBe(false); // IDLE_GC_MIB=0: off
   });
 
   it("gets the engine's full collection without --expose-gc; it frees what nothing references and gives back the pages a few survivors are spread over", () => {

@@ -5,15 +5,22 @@ import type { Logger } from "pino";
 
 /** How often a process looks at its event loop and heap. */
 export const IDLE_GC_CHECK_MS = 5_000;
-/** Idle: the event loop was busy for less than this share of the last check interval. */
+/** Idle: the event loop was busy for less than this share of a check interval. */
 export const IDLE_UTILIZATION = 0.05;
+/**
+ * Checks in a row that must be idle. V8 gives back its young generation (32 MiB after load) only
+ * in a collection that finds the allocation rate low, which it measures over the last several
+ * seconds: collected 5 s into a quiet spell it kept it, 10 s in it let it go.
+ */
+export const IDLE_CHECKS = 3;
 
 /**
- * One look: idle, and the committed heap grew more than `growthBytes` since the last collection.
- * Committed, not used: V8 may have collected the garbage itself and still keep the pages it was on.
+ * One look: idle for IDLE_CHECKS checks, and the committed heap grew more than `growthBytes` since
+ * the last collection. Committed, not used: V8 may have collected the garbage itself and still keep
+ * the pages it was on.
  */
-export function idleGcDue(s: { utilization: number; committed: number; baseline: number; growthBytes: number }): boolean {
-  return s.growthBytes > 0 && s.utilization < IDLE_UTILIZATION && s.committed - s.baseline > s.growthBytes;
+export function idleGcDue(s: { idleChecks: number; committed: number; baseline: number; growthBytes: number }): boolean {
+  return s.growthBytes > 0 && s.idleChecks >= IDLE_CHECKS && s.committed - s.baseline > s.growthBytes;
 }
 
 /**
@@ -48,8 +55,8 @@ export function fullGc(): () => void {
  * held 146 MiB of heap of which ~20 MiB was live (heap snapshots before and after found no
  * object kind that grew: no leak), RSS 92 → 239 MiB. V8's own memory reducer did not run in
  * that minute. A collection costs tens of milliseconds on these heaps, and runs at most once
- * per `growthBytes` of heap growth, only while the event loop is nearly idle, so it never
- * competes with requests. `growthBytes` 0 turns it off.
+ * per `growthBytes` of heap growth, only once the event loop has been nearly idle for 15 s, so it
+ * never competes with requests. `growthBytes` 0 turns it off.
  */
 export function collectWhenIdle(opts: {
   growthBytes: number; log?: Logger; checkMs?: number;
@@ -60,12 +67,13 @@ export function collectWhenIdle(opts: {
   const { committed, collect } = opts.heap ?? { committed: () => v8.getHeapStatistics().total_heap_size, collect: fullGc() };
   let baseline = committed();
   let last = performance.eventLoopUtilization();
+  let idleChecks = 0;
   const timer = setInterval(() => {
     const now = performance.eventLoopUtilization();
-    const { utilization } = performance.eventLoopUtilization(now, last);
+    idleChecks = performance.eventLoopUtilization(now, last).utilization < IDLE_UTILIZATION ? idleChecks + 1 : 0;
     last = now;
     const before = committed();
-    if (!idleGcDue({ utilization, committed: before, baseline, growthBytes: opts.growthBytes })) return;
+    if (!idleGcDue({ idleChecks, committed: before, baseline, growthBytes: opts.growthBytes })) return;
     const started = performance.now();
     collect();
     baseline = committed();
