@@ -133,7 +133,7 @@ export const load: Scenario<State> = {
         });
         const mem = rss(ctx);
         for (const [name, mb] of Object.entries(mem)) out[`${k}.rss.${name}`] = mb;
-        ctx.log(`  ${t.method} ${t.key} ×${c}: ${run.rps.toFixed(0)} req/s (${run.requests} requests, expected interval ${run.intervalMs.toFixed(0)} ms), p50 ${run.p50} ms, p99 ${run.p99} ms (raw ${run.rawP99}), p99.9 ${run.p999} ms (raw ${run.rawP999}), errors ${run.errors}, non-2xx ${run.non2xx} (statuses ${run.statuses}${run.why ? `; ${run.why}` : ""}); RSS ${Object.entries(mem).map(([n, m]) => `${n} ${m.toFixed(0)}`).join(", ")} MiB`);
+        ctx.log(`  ${t.method} ${t.key} ×${c}: ${run.rps.toFixed(0)} req/s (${run.requests} requests, expected interval ${run.intervalMs.toFixed(0)} ms), p50 ${run.p50} ms, p99 ${run.p99} ms (raw ${run.rawP99}), p99.9 ${run.p999} ms (raw ${run.rawP999}), errors ${run.errors}, non-2xx ${run.non2xx}, unanswered at the end ${run.unanswered} (statuses ${run.statuses}${run.why ? `; ${run.why}` : ""}); RSS ${Object.entries(mem).map(([n, m]) => `${n} ${m.toFixed(0)}`).join(", ")} MiB`);
       }
     }
     ctx.log(`  waiting ${SETTLE_MS / 1000} s for memory to settle`);
