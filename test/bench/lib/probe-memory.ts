@@ -19,7 +19,7 @@ const connections = Number(process.env.PROBE_CONNECTIONS ?? 2000);
 const seconds = Number(process.env.PROBE_SECONDS ?? 10);
 const settleS = Number(process.env.PROBE_SETTLE_S ?? 60);
 const snapshots = process.env.PROBE_SNAPSHOTS === "1";
-const dir = mkdtempSync(join(tmpdir(), "dsb-heap-"));
+const dir = snapshots ? mkdtempSync(join(tmpdir(), "dsb-heap-")) : "";
 if (snapshots) process.env.BENCH_NODE_ARGS = `${process.env.BENCH_NODE_ARGS ?? ""} --heapsnapshot-signal=SIGUSR2 --diagnostic-dir=${dir}`;
 
 /** CPU time (user + system) of each process so far, seconds. */
