@@ -72,6 +72,8 @@ export class ByteRowParser {
   private readonly delim: number;
   private readonly quote: number;
   private readonly backslash: boolean;
+  /** Whether any field so far began with the quote (a quote-less file parses the same with or without one). */
+  sawQuote = false;
 
   constructor(dialect: Dialect, private readonly sink: ByteRowSink) {
     this.delim = dialect.delimiter.charCodeAt(0);
@@ -156,6 +158,7 @@ export class ByteRowParser {
         }
         c = buf[i]!;
         if (c === Q) {
+          this.sawQuote = true;
           let j = i + 1;
           const first = j;
           let seg = j;

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { tableFromIPC } from "@uwdata/flechette";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "@dsb/contracts";
-import { FsBlobStore, type BlobStore } from "@dsb/storage";
+import { FsBlobStore } from "@dsb/storage";
 import { parseUpload } from "../../parse.ts";
 import { GUESS_BYTES } from "./index.ts";
 
@@ -13,12 +13,21 @@ import { GUESS_BYTES } from "./index.ts";
  * GUESS_BYTES; these files contradict the guess after that point, so the
  * result must still be the whole-file inference.
  */
+/** The directory store, counting the local copies a parse asks for (a reread of the whole file). */
+class CountingStore extends FsBlobStore {
+  locals = 0;
+  override toLocalFile(key: string): ReturnType<FsBlobStore["toLocalFile"]> {
+    this.locals++;
+    return super.toLocalFile(key);
+  }
+}
+
 let dir: string;
-let store: BlobStore;
+let store: CountingStore;
 let seq = 0;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "csv-dataset-"));
-  store = new FsBlobStore(dir);
+  store = new CountingStore(dir);
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -51,7 +60,9 @@ async function ingest(content: Buffer): Promise<{ types: Record<string, string>;
 
 describe("CSV dataset in one pass", () => {
   it("keeps the guessed types when the whole file agrees", async () => {
+    const before = store.locals;
     const { types, columns } = await ingest(bigCsv((i) => `${i},${i % 10 === 0 ? "" : `${i % 7}.5`},word ${i}`, "999999,1.25,last\n", GUESS_BYTES * 7));
+    expect(store.locals).toBe(before);
     expect(types).toEqual({ id: "INTEGER", n: "DOUBLE", t: "VARCHAR" });
     // CSV integers fit 32 bits: stored as int32, read back as numbers.
     expect(columns.id!.at(-1)).toBe(999999);
@@ -101,6 +112,31 @@ describe("CSV dataset in one pass", () => {
     expect(columns.a!.length).toBe(i);
     expect(columns["b,c"]![0]).toBe("0,x");
     expect(columns["b,c"]!.at(-1)).toBe(String(i - 1));
+  });
+
+  it("reads quotes that begin after the sniffed head in the same single pass (no reread)", async () => {
+    // As spreadsheets export: no quote for the first MiB, then quoted delimiters, doubled quotes, quoted LF and CRLF, empty fields.
+    const quoted = ['"a, b"', '"say ""hi"""', '"one\ntwo"', '"x\r\n""y"" z"', "", "plain"];
+    const tail = Array.from({ length: 60_000 }, (_, i) => `${i},${i % 5 === 0 ? "" : i % 3},${quoted[i % quoted.length]}`).join("\n") + "\n";
+    const before = store.locals;
+    const { types, columns } = await ingest(bigCsv((i) => `${i},${i % 3},word ${i}`, tail));
+    expect(store.locals).toBe(before);
+    expect(types).toEqual({ id: "INTEGER", n: "INTEGER", t: "VARCHAR" });
+    const t = columns.t!.slice(-60_000);
+    expect(t.slice(0, 6)).toEqual(["a, b", 'say "hi"', "one\ntwo", 'x\r\n"y" z', null, "plain"]);
+    expect(t.at(-1)).toBe(["a, b", 'say "hi"', "one\ntwo", 'x\r\n"y" z', null, "plain"][59_999 % 6]);
+    expect(columns.n!.at(-5)).toBe(null);
+  });
+
+  it("rereads without a quote when the whole file says fields beginning with one are not quoted", async () => {
+    // Inch marks: with `"` as the quote these rows would not split into three fields; the whole-file sniff picks no quote.
+    const tail = Array.from({ length: 80_000 }, (_, i) => `${i},"${i % 9} inch,y`).join("\n") + "\n";
+    const before = store.locals;
+    const { types, columns } = await ingest(bigCsv((i) => `${i},${i},x`, tail));
+    expect(store.locals).toBe(before + 1);
+    expect(types).toEqual({ id: "INTEGER", n: "VARCHAR", t: "VARCHAR" });
+    expect(columns.n!.at(-1)).toBe('"7 inch');
+    expect(columns.t!.at(-1)).toBe("y");
   });
 
   it("refuses a ragged row after the guessed part with its line, leaving no dataset", async () => {

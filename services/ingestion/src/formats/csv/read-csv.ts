@@ -299,8 +299,9 @@ interface Guess {
   /**
    * After the pass (or a parse error in it): the exact table when the
    * whole-file sniff differs from `encoding`/`sniffed`, else null.
+   * `sawQuote`: whether the pass met a field that began with the quote.
    */
-  verify(): Promise<ParsedTable | null>;
+  verify(sawQuote: boolean): Promise<ParsedTable | null>;
   /** The file on disk, for a reread. */
   local(): Promise<string>;
 }
@@ -399,14 +400,14 @@ async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<Colu
   } catch (e) {
     // What the parser found may come from a dialect the whole file does not have; a failed read stays a failed read.
     if (!(e instanceof AppError && e.code === "PARSE_FAILED") && !isDecodeError(e)) throw e;
-    const exact = await g.verify();
+    const exact = await g.verify(parser.sawQuote);
     if (exact) return { startOver: exact };
     if (!isDecodeError(e) || g.encoding !== "utf-8") throw e;
     // Invalid UTF-8 past the sampled places: the file is a single-byte encoding after all.
     const path = await g.local();
     return { startOver: exactTable(path, g.name, await inferPass(fileChunks(path), "windows-1252", g.sniffed, g.maxCells)) };
   }
-  const exact = await g.verify();
+  const exact = await g.verify(parser.sawQuote);
   if (exact) return { startOver: exact };
   if (!ok || !sameInference(inf, guess)) return { startOver: exactTable(await g.local(), g.name, inf) };
   yield* flush();
@@ -495,6 +496,23 @@ class SampleBytes {
   };
 }
 
+const sameQuoting = (a: Dialect, b: Dialect): boolean => a.quote === b.quote && a.escape === b.escape;
+
+const DQUOTE = 0x22;
+
+/**
+ * The dialect the streaming pass reads with. A head without any `"` sniffs as
+ * "no quote", but spreadsheets' exports often quote only later rows (the first
+ * text with a comma): reading with `"` costs nothing while no field begins
+ * with one, and spares a reread of the whole file when the whole-file sniff
+ * then finds quotes. If it finds none, the pass stands as long as no field
+ * began with `"` (verify's `sawQuote`), since it parsed exactly as "no quote".
+ */
+function quoteAssumed(sniffed: SniffResult, head: Uint8Array): SniffResult {
+  if (sniffed.dialect.quote !== null || head.includes(DQUOTE)) return sniffed;
+  return { ...sniffed, dialect: { ...sniffed.dialect, quote: '"', escape: "double" } };
+}
+
 /**
  * readCsvDataset over a stream instead of a file: the single pass reads the
  * object as it arrives (no local copy). Encoding and dialect come from the
@@ -516,7 +534,8 @@ export async function readCsvStream(src: CsvStream, opts: { tableName: string; m
   }
   const head = Buffer.concat(ahead).subarray(0, GUESS_BYTES);
   const encoding = headEncoding(head);
-  const sniffed = sniffDialect([{ text: new TextDecoder(encoding).decode(head.subarray(0, HEAD_SAMPLE_BYTES)), atStart: true, atEnd: false }]);
+  const headSniff = sniffDialect([{ text: new TextDecoder(encoding).decode(head.subarray(0, HEAD_SAMPLE_BYTES)), atStart: true, atEnd: false }]);
+  const sniffed = quoteAssumed(headSniff, head);
   // A prefix that fails to parse (a huge first row) just means no guess.
   const inference = ended ? null : await inferPass([head], encoding, sniffed, undefined, true).catch(() => null);
   if (inference === null) return readCsvDataset(await src.local(), opts);
@@ -541,13 +560,13 @@ export async function readCsvStream(src: CsvStream, opts: { tableName: string; m
       // No return(): a parse error must leave the rest of the stream for verify() to read.
       [Symbol.asyncIterator]: () => ({ next: async () => { const c = await next(); return c === null ? { done: true, value: undefined } : { done: false, value: c }; } }),
     }),
-    verify: async () => {
+    verify: async (sawQuote) => {
       while ((await next()) !== null) { /* the samples at the end */ }
       const exactEncoding = await detectEncoding(samples.read, src.size);
       const exactSniffed = sniffDialect(await readSamples(samples.read, src.size, exactEncoding));
       const same = exactEncoding === encoding && exactSniffed.fields === sniffed.fields &&
-        exactSniffed.dialect.delimiter === sniffed.dialect.delimiter && exactSniffed.dialect.quote === sniffed.dialect.quote &&
-        exactSniffed.dialect.escape === sniffed.dialect.escape;
+        exactSniffed.dialect.delimiter === sniffed.dialect.delimiter &&
+        (sameQuoting(exactSniffed.dialect, sniffed.dialect) || (sniffed !== headSniff && !sawQuote && sameQuoting(exactSniffed.dialect, headSniff.dialect)));
       if (same) return null;
       const path = await src.local();
       return exactTable(path, opts.tableName, await inferWhole(path, exactEncoding, exactSniffed, opts.maxCells));
