@@ -20,7 +20,7 @@ export async function timeCommand(cmd: string, args: string[], env: Record<strin
   }
 }
 
-export interface DuckResult { ms: number; rows: number; hwmMb: number }
+export interface DuckResult { ms: number; cpuMs: number; rows: number; hwmMb: number }
 
 /** The DuckDB baseline child (one thread); its own load time and peak RSS. */
 export async function duckdb(mode: "csv" | "csv-quoted" | "parquet" | "to-parquet", file: string, out?: string): Promise<DuckResult> {

@@ -48,3 +48,13 @@ export function watchRss(pids: Record<string, number>): { stop(): Record<string,
 
 /** This process's own kernel peak (used by the DuckDB child to report itself). */
 export const ownHwmMb = (): number => statusField(process.pid, "VmHWM") ?? 0;
+
+/** CPU seconds (user + system) a process has used so far, from /proc (clock ticks of 10 ms); null once it is gone. */
+export function cpuSeconds(pid: number): number | null {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return null;
+  }
+}

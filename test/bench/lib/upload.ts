@@ -3,7 +3,7 @@ import { stat } from "node:fs/promises";
 import { request } from "node:http";
 import { basename } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { watchRss, type PeakRss } from "./rss.ts";
+import { cpuSeconds, watchRss, type PeakRss } from "./rss.ts";
 import type { Ctx } from "./scenario.ts";
 import { call } from "./http.ts";
 
@@ -11,6 +11,8 @@ export interface UploadResult {
   seconds: number;
   rows: number;
   peaks: Record<string, PeakRss>;
+  /** CPU seconds gateway and ingestion spent during the upload (comparable on a busy machine, unlike `seconds`). */
+  cpuSeconds: number;
 }
 
 /**
@@ -46,11 +48,15 @@ function postMultipart(url: string, token: string, file: string, name: string): 
  * not fill up over rounds.
  */
 export async function uploadFile(ctx: Ctx, file: string): Promise<UploadResult> {
+  const pids = [ctx.cluster.pids.gateway, ctx.cluster.pids.ingestion];
+  const cpu = () => pids.reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
   const rss = watchRss({ gateway: ctx.cluster.pids.gateway, ingestion: ctx.cluster.pids.ingestion });
+  const cpu0 = cpu();
   const t0 = performance.now();
   const res = await postMultipart(ctx.cluster.url, ctx.token, file, `bench ${basename(file)}`);
   const text = res.text;
   const seconds = (performance.now() - t0) / 1000;
+  const cpuUsed = cpu() - cpu0;
   const peaks = rss.stop();
   if (res.status !== 201) throw new Error(`upload of ${basename(file)}: ${res.status} ${text.slice(0, 500)}`);
   const ds = (JSON.parse(text) as { data_source: { id: string; schema: { tables: { rowCount: number | null; columns: { name: string; type: string }[] }[] } } }).data_source;
@@ -61,7 +67,7 @@ export async function uploadFile(ctx: Ctx, file: string): Promise<UploadResult> 
     uploadTypesLogged.add(file);
     ctx.log(`  inferred: ${table.columns.map((c) => `${c.name}:${c.type}`).join(", ")}`);
   }
-  return { seconds, rows: table.rowCount ?? 0, peaks };
+  return { seconds, rows: table.rowCount ?? 0, peaks, cpuSeconds: cpuUsed };
 }
 const uploadTypesLogged = new Set<string>();
 

@@ -18,6 +18,7 @@ async function side(ctx: Ctx, key: string, file: string, mb: number, duckMode: "
     [`${key}.gw.mb_s`]: mb / up.seconds, [`${key}.duck.mb_s`]: mb / (duck.ms / 1000),
     [`${key}.rss.gateway`]: up.peaks.gateway!.hwmMb, [`${key}.rss.ingestion`]: up.peaks.ingestion!.hwmMb,
     [`${key}.rss.sum`]: up.peaks.gateway!.hwmMb + up.peaks.ingestion!.hwmMb, [`${key}.duck.rss`]: duck.hwmMb,
+    [`${key}.cpu`]: up.cpuSeconds, [`${key}.duck.cpu`]: duck.cpuMs / 1000,
   };
 }
 
@@ -50,6 +51,7 @@ export const csvIngest: Scenario<State> = {
       { label: `CSV ingest (${k}) peak RSS (gateway+ingestion)`, unit: "MiB", system: `${k}.rss.sum`, baseline: `${k}.duck.rss`, baselineName: "DuckDB process", target: timeWithin(0.8) },
       { label: `CSV ingest (${k}): gateway peak RSS`, unit: "MiB", system: `${k}.rss.gateway` },
       { label: `CSV ingest (${k}): ingestion peak RSS`, unit: "MiB", system: `${k}.rss.ingestion` },
+      { label: `CSV ingest (${k}): CPU (gateway+ingestion)`, unit: "s", system: `${k}.cpu`, baseline: `${k}.duck.cpu`, baselineName: "DuckDB CPU" },
     ]),
     ...(o.big ? [
       { label: "1 GB CSV ingest", unit: "MB/s", system: "big.mb_s" },
