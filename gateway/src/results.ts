@@ -1,6 +1,6 @@
 import type { Bus } from "@dsb/bus";
 import type { CursorRef, QueryPage } from "@dsb/contracts";
-import { untilAborted } from "./running-queries.ts";
+import { untilAborted, type Cancellation } from "./running-queries.ts";
 
 /** A page as the gateway handles it: with its CSV bytes when they came as the message's attachment. */
 export type Page = QueryPage & { csvBytes?: Uint8Array };
@@ -20,7 +20,7 @@ const patternOf = (cursor: CursorRef) => (cursor.subject.startsWith("ingestion."
  * the database; so does `signal` aborting (a cancel), which ends the wait for a
  * page with its reason.
  */
-export async function* allPages(bus: Bus, first: Page, opts: { requestId: string; timeoutMs: number; signal?: AbortSignal }): AsyncGenerator<Page> {
+export async function* allPages(bus: Bus, first: Page, opts: { requestId: string; timeoutMs: number; signal?: Cancellation }): AsyncGenerator<Page> {
   let page: Page | null = first;
   let finished = first.done || !first.cursor;
   const pull = async (cursor: CursorRef): Promise<Page> =>

@@ -4,6 +4,7 @@ import { z } from "zod";
 import { AppError, ColumnMetaSchema, QueryRequestSchema, type QueryRequest } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { asAppError } from "../errors.ts";
+import { onClientGone } from "../client-gone.ts";
 import { CONTENT_TYPES, csvHeader, csvLines, distinctNames, ndjsonLines, pickFormat, type ExportFormat } from "../export-format.ts";
 import { BEARER, FAILURE, IdParams, json, jsonBody, ok, PathIdSchema, route } from "../openapi.ts";
 import { allPages, closeCursor, pageOf, type Page } from "../results.ts";
@@ -69,8 +70,8 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     const limit = stream ? body.limit : Math.min(body.limit ?? DEFAULT_LIMIT, limits.queryMaxRows);
     const run = queries.start(body.query_id ?? crypto.randomUUID(), actor);
     c.header("x-query-id", run.id);
-    // A client that goes away cancels its query (on Node the request's signal aborts when the connection closes).
-    c.req.raw.signal.addEventListener("abort", () => run.cancel(), { once: true });
+    // A client that goes away cancels its query.
+    onClientGone(c, () => run.cancel());
     const pageOpts = { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs, signal: run.signal };
     const dbType = source.type === "file" ? "file" : (source.db_type ?? "unknown");
     /** Every query that reached a database or dataset (or the cache): its history entry, its log line, its metrics. */
