@@ -3,7 +3,7 @@
  * Read from /proc rather than timed, so it stays comparable on a busy machine where latencies do not
  * (a ratio between two trees is meaningful; the absolute µs grow with contention).
  */
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { cleanup, startCluster } from "./setup.ts";
 import { call } from "./http.ts";
 import { connectSource, scratchDb } from "./source-db.ts";
@@ -13,6 +13,16 @@ const cpuMs = (pid: number) => {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
   return (Number(f[11]) + Number(f[12])) * 10;
 };
+
+/** Machine-wide busy CPU ms (all cores), and the CPU of the shared servers on the path (others' load included when the machine is shared). */
+const machineBusyMs = () => {
+  const f = readFileSync("/proc/stat", "utf8").split("\n")[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (f[0]! + f[1]! + f[2]! + f[5]! + f[6]! + f[7]!) * 10;
+};
+const pidsNamed = (comm: string) => readdirSync("/proc").filter((d) => /^\d+$/.test(d)).filter((d) => {
+  try { return readFileSync(`/proc/${d}/comm`, "utf8").trim() === comm; } catch { return false; }
+}).map(Number);
+const sumCpuMs = (pids: number[]) => pids.reduce((a, p) => { try { return a + cpuMs(p); } catch { return a; } }, 0);
 
 try {
   const cluster = await startCluster();
@@ -26,16 +36,23 @@ try {
     if (r.status !== 200) throw new Error(r.body.toString());
   };
   const n = Number(process.env.PROBE_N ?? 3000);
+  const c = Number(process.env.PROBE_C ?? 8);
   for (let i = 0; i < 500; i++) await one();
   const pids = Object.entries(cluster.pids).filter(([s]) => s !== "ingestion");
   for (let round = 0; round < 3; round++) {
     const before = pids.map(([, pid]) => cpuMs(pid));
+    const self = process.cpuUsage();
+    const shared = { nats: sumCpuMs(pidsNamed("nats-server")), pg: sumCpuMs(pidsNamed("postgres")), all: machineBusyMs() };
     let next = 0;
     const t = performance.now();
-    await Promise.all(Array.from({ length: 8 }, async () => { while (next++ < n) await one(); }));
+    await Promise.all(Array.from({ length: c }, async () => { while (next++ < n) await one(); }));
     const s = (performance.now() - t) / 1000;
     const per = pids.map(([svc, pid], i) => `${svc} ${Math.round(((cpuMs(pid) - before[i]!) * 1000) / n)}`);
-    console.log(`c=8 ${Math.round(n / s)} q/s  CPU µs per query: ${per.join("  ")}`);
+    const client = process.cpuUsage(self);
+    per.push(`client ${Math.round((client.user + client.system) / n)}`);
+    const us = (ms: number) => Math.round((ms * 1000) / n);
+    per.push(`| nats-server ${us(sumCpuMs(pidsNamed("nats-server")) - shared.nats)}  postgres ${us(sumCpuMs(pidsNamed("postgres")) - shared.pg)}  machine ${us(machineBusyMs() - shared.all)} of ${Math.round((2e6 * s) / n)}`);
+    console.log(`c=${c} ${Math.round(n / s)} q/s  CPU µs per query: ${per.join("  ")}`);
   }
 } finally {
   await cleanup();
