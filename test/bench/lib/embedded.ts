@@ -20,7 +20,9 @@ export async function startEmbedded(): Promise<Embedded> {
   const { NATS_URL: _n, DATABASE_URL: _d, BUS_NAMESPACE: _b, ...inherited } = process.env;
   const env = { ...inherited, DATA_DIR: join(dir, "data"), PORT: String(port), HOST: "127.0.0.1", JWT_SECRET, ENCRYPTION_KEY, ALLOW_PRIVATE_HOSTS: "true", LOG_LEVEL: "warn" };
   const log = createWriteStream(join(dir, "embedded.log"));
-  const child = spawn(process.execPath, [join(ROOT, "dist/start-all.js")], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  // BENCH_NODE_ARGS as node flags, as the distributed processes get them (--cpu-prof).
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean);
+  const child = spawn(process.execPath, [...nodeArgs, join(ROOT, "dist/start-all.js")], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
   onCleanup(async () => {

@@ -1,5 +1,6 @@
 /**
- * CPU time each process spends per small query, in distributed mode: `tsx test/bench/lib/probe-cpu.ts`.
+ * CPU time each process spends per small query, in distributed mode: `tsx test/bench/lib/probe-cpu.ts`
+ * (PROBE_N queries per pass, PROBE_C at once (8), PROBE_CACHED=1 for the cached query).
  * Read from /proc rather than timed, so it stays comparable on a busy machine where latencies do not
  * (a ratio between two trees is meaningful; the absolute µs grow with contention).
  */
@@ -24,6 +25,9 @@ const pidsNamed = (comm: string) => readdirSync("/proc").filter((d) => /^\d+$/.t
 }).map(Number);
 const sumCpuMs = (pids: number[]) => pids.reduce((a, p) => { try { return a + cpuMs(p); } catch { return a; } }, 0);
 
+/** PROBE_CACHED=1: the query with a cache TTL, answered from the gateway's result cache after the first. */
+const cached = process.env.PROBE_CACHED === "1";
+
 try {
   const cluster = await startCluster();
   const token = await cluster.token();
@@ -32,7 +36,7 @@ try {
   await db.client.query("create table small10 as select g as id, 'item ' || g as name from generate_series(1, 10) g");
   const id = await connectSource(ctx, db.name, "cpu");
   const one = async () => {
-    const r = await call(cluster.url, token, "POST", `/api/data/sources/${id}/query`, { sql: "select * from small10" });
+    const r = await call(cluster.url, token, "POST", `/api/data/sources/${id}/query`, { sql: "select * from small10", ...(cached ? { cache_ttl_seconds: 3600 } : {}) });
     if (r.status !== 200) throw new Error(r.body.toString());
   };
   const n = Number(process.env.PROBE_N ?? 3000);
@@ -52,7 +56,7 @@ try {
     per.push(`client ${Math.round((client.user + client.system) / n)}`);
     const us = (ms: number) => Math.round((ms * 1000) / n);
     per.push(`| nats-server ${us(sumCpuMs(pidsNamed("nats-server")) - shared.nats)}  postgres ${us(sumCpuMs(pidsNamed("postgres")) - shared.pg)}  machine ${us(machineBusyMs() - shared.all)} of ${Math.round((2e6 * s) / n)}`);
-    console.log(`c=${c} ${Math.round(n / s)} q/s  CPU µs per query: ${per.join("  ")}`);
+    console.log(`${cached ? "cached " : ""}c=${c} ${Math.round(n / s)} q/s  CPU µs per query: ${per.join("  ")}`);
   }
 } finally {
   await cleanup();
