@@ -36,6 +36,17 @@ describe("cache keys", () => {
     }
   });
 
+  it("memoised keys stay right: repeated, past the memo's bound, and for long texts", () => {
+    const digest = (parts: CacheKeyParts) => createHash("sha256").update(canonicalJson({
+      v: 1, tenant: parts.tenant, source: parts.sourceId, version: parts.version, sql: parts.sql, params: parts.params, limit: parts.limit, read_only: parts.read_only,
+    })).digest("hex");
+    const many = Array.from({ length: 1200 }, (_, i): CacheKeyParts => ({ ...base, tenant: `t${i % 7}`, sql: `select ${i}` }));
+    for (let pass = 0; pass < 2; pass++) {
+      for (const parts of many) expect(cacheKey(parts).split(".").pop()).toBe(digest(parts));
+    }
+    expect(cacheKey({ ...base, tenant: "t1" }).split(".").slice(0, 2)).not.toEqual(cacheKey({ ...base, tenant: "t2" }).split(".").slice(0, 2));
+  });
+
   it("tenant and source ids that look alike never share a prefix", async () => {
     const a = await cacheKey({ ...base, tenant: "a.b", sourceId: "c" });
     const b = await cacheKey({ ...base, tenant: "a", sourceId: "b.c" });
@@ -105,6 +116,22 @@ describe("query cache", () => {
     const k2 = await cacheKey({ ...base, sql: "select 2" });
     await expect(cache.run(k2, "use", 60, async () => { throw Object.assign(new Error("boom"), { code: "QUERY_FAILED" }); })).rejects.toThrow("boom");
     expect((await cache.run(k2, "use", 60, async () => rows(1))).fromOthers).toBe(false);
+  });
+
+  it("a hit parsed once is reused until the entry changes: a refresh answers its new rows and time", async () => {
+    const cache = createQueryCache({ store: new MemoryCacheStore(1 << 20), maxEntryBytes: 1 << 20 });
+    const key = cacheKey({ ...base, sql: "select parsed" });
+    await cache.run(key, "use", 60, async () => rows(2));
+    const first = await cache.run(key, "use", 60, async () => rows(9));
+    const again = await cache.run(key, "use", 60, async () => rows(9));
+    expect(first.result.rows).toEqual(rows(2).rows);
+    expect(again.result).toBe(first.result);
+    await new Promise((r) => setTimeout(r, 5));
+    await cache.run(key, "refresh", 60, async () => rows(4));
+    const after = await cache.run(key, "use", 60, async () => rows(9));
+    expect(after.fromOthers).toBe(true);
+    expect(after.result.rows).toEqual(rows(4).rows);
+    expect(after.cachedAt).not.toBe(first.cachedAt);
   });
 
   it("bypass neither reads nor writes, refresh runs and writes, ttl 0 is off, big results are skipped", async () => {

@@ -63,12 +63,23 @@ export function createQueryCache(opts: QueryCacheOptions) {
     }
   };
 
+  /**
+   * Entries already parsed, by the stored bytes: the memory store (and the distributed store's
+   * local copy) answers a repeated hit with the same bytes, so a hot entry is parsed once rather
+   * than per request. Answers share the parsed rows, which nothing writes to.
+   */
+  const parsed = new WeakMap<Uint8Array, { result: QueryResultRows; cachedAt: string }>();
+
   const read = async (key: string): Promise<{ result: QueryResultRows; cachedAt: string } | null> => {
     try {
       const bytes = await store.get(key);
       if (!bytes) return null;
+      const known = parsed.get(bytes);
+      if (known) return known;
       const { cached_at, ...result } = JSON.parse(new TextDecoder().decode(bytes)) as QueryResultRows & { cached_at: string };
-      return { result, cachedAt: cached_at };
+      const entry = { result, cachedAt: cached_at };
+      parsed.set(bytes, entry);
+      return entry;
     } catch (e) {
       count("error");
       opts.log?.warn({ err: (e as Error).message }, "⚠️ query cache read failed (running the query)");
