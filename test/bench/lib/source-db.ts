@@ -23,3 +23,14 @@ export async function connectSource(ctx: Ctx, database: string, name: string, ur
   });
   return body.data_source.id;
 }
+
+/** The export scenarios' table: `rows` rows × 8 mixed columns (quoted text with commas and quotes, NULLs). */
+export async function createExportTable(client: pg.Client, rows: number): Promise<void> {
+  await client.query(`create table export_t as
+    select g::bigint as id, (g % 1000)::int as qty, g * 0.37::float8 as price, round((g % 100000) / 7.0, 2)::numeric(12,2) as amount,
+           'customer ' || (g % 50000) || case when g % 10 = 0 then ', "vip"' else '' end as name,
+           date '2020-01-01' + (g % 2000)::int as day, timestamptz '2020-01-01 00:00:00+00' + g * interval '37 seconds' as at,
+           case when g % 7 = 0 then null else g % 3 = 0 end as flag
+    from generate_series(1, ${rows}) g`);
+  await client.query("vacuum analyze export_t");
+}

@@ -3,7 +3,7 @@ import { JWT_SECRET, onCleanup, startCluster, type Cluster } from "../lib/setup.
 import { call, drain } from "../lib/http.ts";
 import { watchRss } from "../lib/rss.ts";
 import type { Ctx, Round, Scenario } from "../lib/scenario.ts";
-import { connectSource, scratchDb } from "../lib/source-db.ts";
+import { connectSource, createExportTable, scratchDb } from "../lib/source-db.ts";
 import { latencies, quantile, throughput } from "../lib/stats.ts";
 import { TestNatsServer } from "../../support/nats-server.ts";
 import { EDGE_RUNTIMES, startEdgeGateway } from "../../support/edge-gateway.ts";
@@ -55,13 +55,7 @@ export const edge: Scenario<State> = {
     await db.client.query("create table small10 (id int primary key, name text not null, price float8, day date, active boolean)");
     await db.client.query("insert into small10 select g, 'item ' || g, g * 1.25, date '2024-01-01' + g, g % 2 = 0 from generate_series(1, 10) g");
     ctx.log(`  creating export_t with ${rows.toLocaleString("en-US")} rows`);
-    await db.client.query(`create table export_t as
-      select g::bigint as id, (g % 1000)::int as qty, g * 0.37::float8 as price, round((g % 100000) / 7.0, 2)::numeric(12,2) as amount,
-             'customer ' || (g % 50000) || case when g % 10 = 0 then ', "vip"' else '' end as name,
-             date '2020-01-01' + (g % 2000)::int as day, timestamptz '2020-01-01 00:00:00+00' + g * interval '37 seconds' as at,
-             case when g % 7 = 0 then null else g % 3 = 0 end as flag
-      from generate_series(1, ${rows}) g`);
-    await db.client.query("vacuum analyze export_t");
+    await createExportTable(db.client, rows);
     const smallId = await connectSource(own, db.name, "bench edge small");
     const exportId = smallId; // one source, two tables
     for (const entry of ENTRIES) {

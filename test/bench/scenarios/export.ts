@@ -2,7 +2,7 @@ import { timeCommand } from "../lib/child.ts";
 import { drain } from "../lib/http.ts";
 import { watchRss } from "../lib/rss.ts";
 import { atLeast, rssFigures, under, type Ctx, type Scenario } from "../lib/scenario.ts";
-import { connectSource, scratchDb } from "../lib/source-db.ts";
+import { connectSource, createExportTable, scratchDb } from "../lib/source-db.ts";
 
 interface State {
   db: Awaited<ReturnType<typeof scratchDb>>;
@@ -42,13 +42,7 @@ export const exportCsv: Scenario<State> = {
     const bigRows = bigRowsOf(ctx);
     const db = await scratchDb("dsb_bench_export");
     ctx.log(`  creating export_t with ${Math.max(rows, bigRows).toLocaleString("en-US")} rows`);
-    await db.client.query(`create table export_t as
-      select g::bigint as id, (g % 1000)::int as qty, g * 0.37::float8 as price, round((g % 100000) / 7.0, 2)::numeric(12,2) as amount,
-             'customer ' || (g % 50000) || case when g % 10 = 0 then ', "vip"' else '' end as name,
-             date '2020-01-01' + (g % 2000)::int as day, timestamptz '2020-01-01 00:00:00+00' + g * interval '37 seconds' as at,
-             case when g % 7 = 0 then null else g % 3 = 0 end as flag
-      from generate_series(1, ${Math.max(rows, bigRows)}) g`);
-    await db.client.query("vacuum analyze export_t");
+    await createExportTable(db.client, Math.max(rows, bigRows));
     const sourceId = await connectSource(ctx, db.name, "bench export");
     return { db, sourceId, rows, bigRows };
   },
