@@ -61,6 +61,13 @@ describe.each(transports)("bus over %s", (_name, make) => {
     await server.serve("connector", {
       "connector.cursor.*": async (req) => {
         if (req.id === "bytes") return new WithBytes({ rows: [], done: true, row_count: 2, execution_time_ms: 0 }, attachment);
+        // The attachment after a gap the frame is written into (or, too small a gap, copied around).
+        if (req.id.startsWith("headroom-")) {
+          const room = Number(req.id.slice("headroom-".length));
+          const page = Buffer.alloc(room + attachment.length, 0x7e);
+          attachment.copy(page, room);
+          return new WithBytes({ rows: [], done: true, row_count: 2, execution_time_ms: 0 }, page.subarray(room), room);
+        }
         return { rows: [[req.id]], done: true, row_count: 1, execution_time_ms: 0 };
       },
     }, { replicaId: "replica7" });
@@ -92,6 +99,11 @@ describe.each(transports)("bus over %s", (_name, make) => {
     expect(Buffer.from(bytes!).equals(attachment)).toBe(true);
     expect((await client.request("connector.cursor.*", { id: "bytes", action: "next" }, opts)).row_count).toBe(2);
     expect((await client.requestWithBytes("connector.cursor.*", { id: "plain", action: "next" }, opts)).bytes).toBeNull();
+    for (const room of [0, 10, 200, 4096]) {
+      const r = await client.requestWithBytes("connector.cursor.*", { id: `headroom-${room}`, action: "next" }, opts);
+      expect(r.reply.row_count).toBe(2);
+      expect(Buffer.from(r.bytes!).equals(attachment), `headroom ${room}`).toBe(true);
+    }
   });
 
   it("sends a RawJson reply as written; requestJson hands the text back unparsed, errors still typed", async () => {

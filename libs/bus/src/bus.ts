@@ -31,7 +31,11 @@ export class RawJson {
  * copied into a string (CSV export pages). `requestWithBytes` gets both back.
  */
 export class WithBytes<T> {
-  constructor(readonly reply: T, readonly bytes: Uint8Array) {}
+  /**
+   * `headroom`: how many bytes just before `bytes` in its buffer are free for the message's
+   * frame and JSON, so a page written after a gap needs no copy into a new message.
+   */
+  constructor(readonly reply: T, readonly bytes: Uint8Array, readonly headroom = 0) {}
 }
 
 export type Handler<S extends SubjectName> = (req: ParsedRequestOf<S>, ctx: RequestContext) => Promise<ReplyInputOf<S> | RawJson | WithBytes<ReplyInputOf<S>>>;
@@ -90,12 +94,14 @@ async function fitMessage(bytes: Uint8Array, maxPayload: number, subject: string
  * the bytes. JSON never starts with 0x00 (nor gzip, 0x1f 0x8b), so the receiver
  * tells the three apart by the first byte.
  */
-function frameWithBytes(json: Uint8Array, bytes: Uint8Array): Uint8Array {
-  const out = new Uint8Array(5 + json.byteLength + bytes.byteLength);
+function frameWithBytes(json: Uint8Array, bytes: Uint8Array, headroom = 0): Uint8Array {
+  const head = 5 + json.byteLength;
+  const inPlace = head <= headroom;
+  const out = inPlace ? new Uint8Array(bytes.buffer, bytes.byteOffset - head, head + bytes.byteLength) : new Uint8Array(head + bytes.byteLength);
   out[0] = 0;
-  new DataView(out.buffer).setUint32(1, json.byteLength);
+  new DataView(out.buffer, out.byteOffset).setUint32(1, json.byteLength);
   out.set(json, 5);
-  out.set(bytes, 5 + json.byteLength);
+  if (!inPlace) out.set(bytes, head);
   return out;
 }
 
@@ -261,7 +267,7 @@ export class Bus {
         const reply = def.reply.safeParse(out instanceof WithBytes ? out.reply : out);
         if (!reply.success) throw new AppError("INTERNAL", `Reply on ${subject} breaks its contract: ${describeIssues(reply.error)}`);
         this.opts.onServed?.(name, "ok");
-        if (out instanceof WithBytes) return { data: await fitMessage(frameWithBytes(encodeJson({ ok: true, data: reply.data }), out.bytes), this.transport.maxPayload, subject) };
+        if (out instanceof WithBytes) return { data: await fitMessage(frameWithBytes(encodeJson({ ok: true, data: reply.data }), out.bytes, out.headroom), this.transport.maxPayload, subject) };
         // Awaited here: a reply too large for the bus is this handler's error, answered below.
         return { data: await encodeMessage({ ok: true, data: reply.data }, this.transport.maxPayload, subject) };
       } catch (e) {

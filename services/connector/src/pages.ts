@@ -4,7 +4,6 @@
  */
 import { PageReader, WithBytes } from "@dsb/bus";
 import { distinctNames, ndjsonKeyBytes, ndjsonLines, type ColumnMeta, type QueryPage } from "@dsb/contracts";
-import type { CsvPager } from "./csv-pages.ts";
 import type { CsvStream } from "./drivers/types.ts";
 import type { Lease } from "./pools.ts";
 
@@ -29,7 +28,7 @@ export interface CursorMeta {
 }
 
 /** One page as the cursor produces it. */
-export interface PageOut { rows: unknown[][]; csv?: Buffer; done: boolean; truncated: boolean }
+export interface PageOut { rows: unknown[][]; csv?: Buffer; done: boolean; truncated: boolean; /** Free bytes before `csv` in its buffer (WithBytes). */ headroom?: number }
 
 /** What a query or cursor handler answers: a page, with its CSV bytes attached when it carries server-made CSV. */
 export type PageReply = QueryPage | WithBytes<QueryPage>;
@@ -48,7 +47,7 @@ export function releaseQuery(meta: CursorMeta): void {
 /** The reply for a page: rows in the JSON, or server-made CSV as the message's attachment. */
 export function reply(page: PageOut, fields: Omit<QueryPage, "rows" | "csv" | "csv_attached">): PageReply {
   if (page.csv === undefined) return { ...fields, rows: page.rows };
-  return new WithBytes<QueryPage>({ ...fields, rows: [], csv_attached: true }, page.csv);
+  return new WithBytes<QueryPage>({ ...fields, rows: [], csv_attached: true }, page.csv, page.headroom);
 }
 
 /** Bytes of a page's JSON without its rows, plus room for the envelope. */
@@ -72,21 +71,29 @@ export async function nextPage(meta: CursorMeta): Promise<PageOut> {
   return r.page;
 }
 
-/** A PageReader that only closes the CSV pager (the registry holds readers; CSV pages are read from the pager). */
-export const closerFor = (pager: CsvPager) => new PageReader({
+/** A PageReader that only closes the CSV stream (the registry holds readers; CSV pages are read from the stream). */
+export const closerFor = (stream: CsvStream) => new PageReader({
   next: async () => ({ done: true, value: undefined }),
   return: async () => {
-    await pager.close();
+    await stream.close();
     return { done: true, value: undefined };
   },
 });
 
-/** One page of server-made CSV; the row count is exact once COPY reports it. */
-export async function readCsvPage(pager: CsvPager, stream: CsvStream, meta: CursorMeta, budget = meta.budget): Promise<PageOut> {
-  const csv = await pager.next(budget);
-  meta.rowCount = stream.rowCount() ?? pager.lines;
-  return { rows: [], csv, done: pager.done, truncated: false };
+/**
+ * One page of server-made CSV: at most `budget` bytes, read straight into the page's buffer; a
+ * page may end inside a record (or a character), the next one goes on from there. Empty only at the end.
+ */
+export async function readCsvPage(stream: CsvStream, meta: CursorMeta, budget = meta.budget): Promise<PageOut> {
+  // Room for the message's frame and JSON before the bytes: the page is sent without a copy.
+  const page = Buffer.allocUnsafe(CSV_HEADROOM + budget);
+  const n = await stream.read(page.subarray(CSV_HEADROOM));
+  meta.rowCount = stream.rowCount();
+  return { rows: [], csv: page.subarray(CSV_HEADROOM, CSV_HEADROOM + n), headroom: CSV_HEADROOM, done: stream.done(), truncated: false };
 }
+
+/** A later page's JSON (counts, cursor) takes ~250 bytes; a first page with many columns may not fit and is copied. */
+const CSV_HEADROOM = 1024;
 
 /** How a page's rows become export lines written here (NDJSON), and what each line adds to the row's size. */
 export interface LinePages { perRowExtra: number; encode(rows: unknown[][]): Buffer }

@@ -55,14 +55,18 @@ export interface QueryStream {
 
 /**
  * A CSV export produced by the server (PostgreSQL's COPY … TO STDOUT): records
- * without a header, `\n` line ends, values already in the row path's text.
- * `chunks.return()` cancels the statement and drops the session.
+ * without a header, `\r\n` record ends, values already in the row path's text.
  */
 export interface CsvStream {
   columns: ColumnMeta[];
-  chunks: AsyncIterator<Buffer>;
-  /** Records the server reported once it finished; null before. */
-  rowCount(): number | null;
+  /** Fills `page` with the next bytes (`\r\n` record ends; a record may go on in the next page); fewer than its length only at the end. */
+  read(page: Buffer): Promise<number>;
+  /** True once every byte was read (the statement has ended). */
+  done(): boolean;
+  /** Records read so far. */
+  rowCount(): number;
+  /** Cancels the statement and drops the session (nothing when it has ended). */
+  close(): Promise<void>;
 }
 
 /** `QueryOptions` of a server-side CSV export; `limit` caps the rows exported. */

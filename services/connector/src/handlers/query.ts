@@ -1,7 +1,6 @@
 import { performance } from "node:perf_hooks";
 import { pageBudget, PageReader } from "@dsb/bus";
 import { AppError, replicaSubject, type ColumnMeta, type ParsedRequestOf, type SourceSchema } from "@dsb/contracts";
-import { CsvPager } from "../csv-pages.ts";
 import { mapDriverError } from "../driver-errors.ts";
 import { DriverError } from "../drivers/types.ts";
 import { closerFor, metaBytes, ndjsonPages, readAhead, readCsvPage, readPage, releaseQuery, reply, type CursorMeta, type PageOut, type PageReply } from "../pages.ts";
@@ -112,9 +111,8 @@ async function openResult(meta: CursorMeta, req: QueryRequest, text: string, par
   if (req.format === "csv" && req.stream && conn.copyCsv) {
     const stream = await conn.copyCsv(text, params, { readOnly: req.read_only, timeoutMs: req.timeout_ms, signal, ...(Number.isFinite(cap) ? { limit: cap } : {}) });
     if (stream) {
-      const pager = new CsvPager(stream.chunks);
-      meta.read = () => readCsvPage(pager, stream, meta);
-      return { columns: stream.columns, reader: closerFor(pager), firstPage: (budget) => readCsvPage(pager, stream, meta, budget) };
+      meta.read = () => readCsvPage(stream, meta);
+      return { columns: stream.columns, reader: closerFor(stream), firstPage: (budget) => readCsvPage(stream, meta, budget) };
     }
   }
   const stream = await conn.query(text, params, {

@@ -1,10 +1,10 @@
 import pg from "pg";
 import { coalesceWrites, pgClientSocket } from "@dsb/runtime";
 import Cursor from "pg-cursor";
-import { to as copyTo } from "pg-copy-streams";
 import type { ColumnMeta, ConfigOf, LoginWarning, SchemaTable, SslMode } from "@dsb/contracts";
 import { DriverError, type Connection, type CopyCsvOptions, type CsvStream, type DialTarget, type Dialect, type Driver, type QueryOptions, type QueryStream, type TablesJson } from "../types.ts";
 import { pgSsl, resolvePgOptions, type PgOptions, type PgWireConfig } from "./config.ts";
+import { CopyOut } from "./copy-out.ts";
 import { connectionError, isConnectionLevel, queryError, type ErrorContext } from "./errors.ts";
 import { introspectPostgres, introspectPostgresJson, type CatalogQuery } from "./introspect.ts";
 import { OneShotQuery, type OneShotResult } from "./one-shot.ts";
@@ -22,9 +22,6 @@ const PREPING_AFTER_MS = 30_000;
 const CLIENT_GRACE_MS = 2_000;
 /** How long a cancelled read may take to settle before its socket is cut. */
 const KILL_AFTER_CANCEL_MS = 5_000;
-
-/** Bytes COPY may run ahead of the reader (the socket buffers more): read-ahead that stays bounded. */
-const COPY_HIGH_WATER = 256 * 1024;
 
 /** What differs between PostgreSQL and Redshift on the same wire protocol. */
 export interface PgFlavor {
@@ -475,46 +472,44 @@ export class PgConnection implements Connection {
     const aliases = fields.map((_, i) => `c${i + 1}`).join(", ");
     // An integer we format: no injection through the limit.
     const limit = opts.limit !== undefined ? ` limit ${Math.max(0, Math.floor(opts.limit))}` : "";
-    const copy = client.query(copyTo(
+    const copy = client.query(new CopyOut(
       `COPY (select ${fields.map((_, i) => csvExpr(fields[i]!.dataTypeID, `q.c${i + 1}`)).join(", ")} from (\n${inner}\n) q(${aliases})${limit}) TO STDOUT WITH (FORMAT csv)`,
-      { highWaterMark: COPY_HIGH_WATER },
     ));
-    let copyError: unknown = null;
-    // Errors reach the iterator; this listener only keeps a late one (after a kill) from crashing the process.
-    copy.on("error", (e) => { copyError ??= e; });
-    const it = copy[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    const done = { done: true, value: undefined } as const;
-    const chunks: AsyncIterator<Buffer> = {
-      next: async () => {
-        if (settled) return done;
-        const stall = setTimeout(() => {
-          reason ??= "timeout";
-          void kill();
-        }, opts.timeoutMs);
-        try {
-          const r = await it.next();
-          if (!r.done) return r;
+    const read = async (page: Buffer): Promise<number> => {
+      if (settled) {
+        if (reason) throw fail(null);
+        return 0;
+      }
+      // Stopped when no data came for timeoutMs (a page may take longer than that to fill).
+      let seen = copy.bytesIn;
+      const stall = setInterval(() => {
+        if (copy.bytesIn !== seen) { seen = copy.bytesIn; return; }
+        reason ??= "timeout";
+        void kill();
+      }, opts.timeoutMs);
+      try {
+        const n = await copy.read(page);
+        if (copy.done) {
           await client.query("COMMIT");
           release(false);
-          return done;
-        } catch (e) {
-          const err = fail(reason ? null : e ?? copyError);
-          if (reason) release(true);
-          else await client.query("ROLLBACK").then(() => release(false), () => release(true));
-          throw err;
-        } finally {
-          clearTimeout(stall);
         }
-      },
-      return: async () => {
-        if (!settled) {
-          reason ??= "cancelled";
-          await kill();
-        }
-        return done;
-      },
+        return n;
+      } catch (e) {
+        const err = fail(reason ? null : e);
+        if (reason) release(true);
+        else await client.query("ROLLBACK").then(() => release(false), () => release(true));
+        throw err;
+      } finally {
+        clearInterval(stall);
+      }
     };
-    return { columns, chunks, rowCount: () => (copy.rowCount > 0 || settled ? copy.rowCount : null) };
+    const close = async () => {
+      if (!settled) {
+        reason ??= "cancelled";
+        await kill();
+      }
+    };
+    return { columns, read, close, done: () => settled, rowCount: () => copy.rows };
   }
 
   close(): Promise<void> {
