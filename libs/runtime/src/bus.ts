@@ -1,4 +1,4 @@
-import { coalesceWrites, natsSocket } from "./sockets.ts";
+import { coalesceWrites, natsSocket, sendUnpacked } from "./sockets.ts";
 import { Bus, MemoryTransport, type Transport } from "@dsb/bus";
 import type { Logger } from "pino";
 import type { Env } from "./env.ts";
@@ -14,8 +14,12 @@ export async function connectBus(env: Env, name: string, log: Logger): Promise<B
     const { NatsTransport } = await import("@dsb/bus/nats");
     // Under load, one write per event-loop turn instead of one per message: the syscalls are the cost here.
     const batchWrites = () => {
-      const socket = natsSocket((transport as Transport & { nc?: unknown }).nc);
-      if (socket) coalesceWrites(socket, "loop");
+      const nc = (transport as Transport & { nc?: unknown }).nc;
+      const socket = natsSocket(nc);
+      if (socket) {
+        coalesceWrites(socket, "loop");
+        sendUnpacked(nc);
+      }
     };
     transport = await NatsTransport.connect({
       servers: env.NATS_URL, name, user: env.NATS_USER, pass: env.NATS_PASS, token: env.NATS_TOKEN,
