@@ -38,7 +38,10 @@ export async function removeDatasets(store: BlobStore, key: string): Promise<num
  * and a manifest beside it, and returns the schema. On failure nothing of the
  * dataset is left; the upload itself is the caller's to discard.
  */
-export async function parseUpload(store: BlobStore, key: string, filename: string): Promise<ReplyInputOf<"ingestion.parse">> {
+export async function parseUpload(store: BlobStore, key: string, filename: string, phases: Record<string, number> = {}): Promise<ReplyInputOf<"ingestion.parse">> {
+  let mark = performance.now();
+  /** Milliseconds since the last lap, added to `phases[name]` (the parse log's breakdown). */
+  const lap = (name: string) => { const now = performance.now(); phases[name] = Math.round((phases[name] ?? 0) + now - mark); mark = now; };
   // CSV is parsed from the stored stream as it arrives; other formats (and CSV rereads) need a local file.
   let local: Promise<{ path: string; release(): Promise<void> }> | null = null;
   let localPath: string | null = null;
@@ -54,6 +57,7 @@ export async function parseUpload(store: BlobStore, key: string, filename: strin
       headBytes += r.value.byteLength;
     }
     const format = detectFormat(Buffer.concat(head).subarray(0, SNIFF_BYTES), filename);
+    lap("sniff_ms");
     const opts = { tableName: tableNameOf(filename) };
     let tables: ParsedTable[];
     if (format === "csv") {
@@ -62,7 +66,9 @@ export async function parseUpload(store: BlobStore, key: string, filename: strin
       tables = await (await import("./formats/csv/index.ts")).readCsvStream({ size, source, local: localFile }, opts);
     } else {
       await stream.return?.();
-      tables = await (await READERS[format]())(await localFile(), opts);
+      const path = await localFile();
+      lap("local_copy_ms");
+      tables = await (await READERS[format]())(path, opts);
     }
     const manifest: Manifest = { version: 1, format, tables: [] };
     let datasetBytes = 0;
@@ -72,11 +78,13 @@ export async function parseUpload(store: BlobStore, key: string, filename: strin
       datasetBytes += written.bytes;
       manifest.tables.push({ name: table.name, key: fileKey, rowCount: written.rowCount, bytes: written.bytes, columns: written.columns });
     }
+    lap("dataset_ms");
     const body = new TextEncoder().encode(JSON.stringify(manifest));
     await store.put(manifestKey(key), (async function* () { yield body; })(), { maxBytes: Number.MAX_SAFE_INTEGER });
     datasetBytes += body.byteLength;
     // The caller may have given up (timeout) and discarded the upload meanwhile: leave no orphan dataset.
     if (!(await store.exists(key))) throw new AppError("NOT_FOUND", "The upload was removed while it was being parsed");
+    lap("manifest_ms");
     const schema = buildSchema(manifest.tables.map((t) => ({
       name: t.name, kind: "table" as const, rowCount: t.rowCount,
       columns: t.columns.map((c) => ({ name: c.name, type: SQL_TYPE[c.type], nullable: c.nullable })),

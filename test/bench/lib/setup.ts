@@ -35,9 +35,9 @@ export async function cleanup(): Promise<void> {
  * The system in distributed mode, one process per service, on the machine's NATS (or `natsUrl`)
  * under a namespace of its own, with this process's variables passed on (BENCH_NODE_ARGS as node flags).
  */
-export async function startCluster(opts: { natsUrl?: string } = {}): Promise<Cluster> {
+export async function startCluster(opts: { natsUrl?: string; env?: Record<string, string> } = {}): Promise<Cluster> {
   const cluster = await Cluster.start({
-    natsUrl: opts.natsUrl ?? NATS_URL, namespace: uniqueName("bench"), adminUrl: PG_ADMIN, inheritEnv: true,
+    natsUrl: opts.natsUrl ?? NATS_URL, env: opts.env, namespace: uniqueName("bench"), adminUrl: PG_ADMIN, inheritEnv: true,
     nodeArgs: (process.env.BENCH_NODE_ARGS ?? "").split(/\s+/).filter(Boolean),
     keepLogs: Boolean(process.env.BENCH_KEEP_LOGS), identity: { tenant: "bench", user: "bench-user", role: "admin" },
   });

@@ -28,10 +28,11 @@ export function parseHandlers({ store, log, cache, busy }: IngestionDeps): Handl
       const started = Date.now();
       busy.add(req.key);
       let reply;
+      const phases: Record<string, number> = {};
       // The parsers report nothing while they run: a long parse says it is alive, with the upload's size.
       const ticking = progress(log, "parse", { key: req.key, size: req.size }).tick();
       try {
-        reply = await parsing(() => parseUpload(store, req.key, req.filename)).finally(() => {
+        reply = await parsing(() => parseUpload(store, req.key, req.filename, phases)).finally(() => {
           busy.delete(req.key);
           ticking.stop();
         });
@@ -41,7 +42,7 @@ export function parseHandlers({ store, log, cache, busy }: IngestionDeps): Handl
       }
       uploads.inc({ format: reply.format, status: "success" });
       uploadBytes.inc(req.size);
-      log.info({ key: req.key, format: reply.format, rows: reply.row_count, bytes: reply.dataset_bytes, ms: Date.now() - started }, "✅ upload parsed");
+      log.info({ key: req.key, format: reply.format, rows: reply.row_count, bytes: reply.dataset_bytes, ms: Date.now() - started, ...phases }, "✅ upload parsed");
       return reply;
     },
     "ingestion.discard": async (req) => {
