@@ -133,11 +133,6 @@ export class BulkColumn extends ColumnBuilder {
     throw new Error("BulkColumn is filled with append(slab), not value by value");
   }
 
-  /** Text bytes appended so far (utf8 columns; 0 otherwise). */
-  get textBytes(): number {
-    return this.#pos;
-  }
-
   /** Room left in this batch. */
   get room(): number {
     return this.#rows - this.length;
@@ -170,6 +165,15 @@ export class BulkColumn extends ColumnBuilder {
     if (s.validity) this.nullCount += copyBits(this.#valid, at, s.validity, from, count);
     else setBits(this.#valid, at, count);
     this.length = at + count;
+  }
+
+  /** Empties the column for the next batch, keeping its buffers (text grown to the largest batch so far). */
+  override reset(): void {
+    super.reset();
+    this.#pos = 0;
+    this.#valid.fill(0);
+    // bitmaps are ORed into; fixed-width values are overwritten
+    if (this.#kind === "bool") this.#fixed.fill(0);
   }
 
   override finish(): Column<unknown> {

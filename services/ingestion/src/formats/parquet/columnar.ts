@@ -46,10 +46,8 @@ export async function* columnarBatches(src: ColumnarSource, batchRows: number): 
   const fh = await open(src.path, "r");
   try {
     const size = (await fh.stat()).size;
-    // text bytes per row seen so far, per column, to size the next batches' text buffers
-    const perRow = types.map(() => 16);
-    const fresh = () => types.map((t, i) => new BulkColumn(t, batchRows, Math.ceil(perRow[i]! * batchRows * 1.1)));
-    let b = fresh();
+    // One batch, refilled: the writer asks for the next batch only once the store has copied this one.
+    const b = types.map((t) => new BulkColumn(t, batchRows));
     let start = 0;
     for (const group of metadata.row_groups) {
       const rows = Number(group.num_rows);
@@ -87,9 +85,8 @@ export async function* columnarBatches(src: ColumnarSource, batchRows: number): 
         }
         done += take;
         if (b[0]!.full) {
-          b.forEach((c, i) => { if (c.textBytes) perRow[i] = c.textBytes / c.length; });
           yield b;
-          b = fresh();
+          for (const c of b) c.reset();
         }
       }
       start += rows;

@@ -149,6 +149,28 @@ describe("Parquet fast column decoding", () => {
     expect(a.columns).toEqual(b.columns);
   });
 
+  it("a refilled batch keeps nothing of the one before (true bits, present values and long strings of the first)", async () => {
+    const n = 150_000;
+    const first = 70_000; // past the first batch of 65,536 rows
+    const path = join(dir, "refill.parquet");
+    writeFileSync(path, Buffer.from(parquetWriteBuffer({
+      columnData: [
+        { name: "s", data: Array.from({ length: n }, (_, i) => (i < first ? `${"long".repeat(20)}${i}` : i % 5 === 0 ? null : `v${i}`)), type: "STRING" },
+        { name: "b", data: Array.from({ length: n }, (_, i) => i < first), type: "BOOLEAN" },
+        { name: "k", data: Array.from({ length: n }, (_, i) => (i >= first && i % 3 === 0 ? null : BigInt(i))), type: "INT64" },
+      ],
+      // odd row groups: appends start and end inside bitmap bytes
+      rowGroupSize: 39_999,
+    })));
+    expect(await fastColumns(path)).toEqual(["s", "b", "k"]);
+    const [a, b] = [await dataset(path, false), await dataset(path, true)];
+    expect(a.batches).toBeGreaterThanOrEqual(3);
+    expect(a.values).toEqual(b.values);
+    expect(a.values[0]!.slice(-1)).toEqual([`v${n - 1}`]);
+    expect(a.values[1]!.filter(Boolean)).toHaveLength(first);
+    expect(a.values[2]!.filter((v) => v === null)).toHaveLength(Math.floor((n - 1) / 3) - Math.floor((first - 1) / 3));
+  });
+
   it("strings that are not plain UTF-8 come out as the slow path's TextDecoder made them (U+FFFD, BOM dropped)", async () => {
     const path = join(dir, "bad-utf8.parquet");
     writeFileSync(path, Buffer.from(parquetWriteBuffer({
