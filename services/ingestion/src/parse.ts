@@ -5,6 +5,7 @@ import { detectFormat, SNIFF_BYTES } from "./detect.ts";
 import type { FormatReader, ParsedTable } from "./dataset/table.ts";
 import { datasetPrefix, manifestKey, SQL_TYPE, tableFileKey, type Manifest } from "./dataset/layout.ts";
 import { writeArrowTable } from "./dataset/write.ts";
+import { lz4Native } from "./dataset/lz4.ts";
 
 /** Readers load on first use: exceljs and hyparquet stay out of memory until a file needs them. */
 export const READERS: Record<FileFormat, () => Promise<FormatReader>> = {
@@ -74,9 +75,10 @@ export async function parseUpload(store: BlobStore, key: string, filename: strin
     let datasetBytes = 0;
     for (const [i, table] of tables.entries()) {
       const fileKey = tableFileKey(key, i);
-      const written = await writeArrowTable(store, fileKey, table);
+      const written = await writeArrowTable(store, fileKey, table, { lz4: lz4Native() });
       datasetBytes += written.bytes;
-      manifest.tables.push({ name: table.name, key: fileKey, rowCount: written.rowCount, bytes: written.bytes, columns: written.columns });
+      const { rowCount, bytes, columns, compression } = written;
+      manifest.tables.push({ name: table.name, key: fileKey, rowCount, bytes, ...(compression ? { compression } : {}), columns });
     }
     lap("dataset_ms");
     const body = new TextEncoder().encode(JSON.stringify(manifest));

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -129,6 +129,9 @@ describe("ingestion.parse formats", () => {
     expect(t.rowCount).toBe(25_000);
     const page = await query(r.key, { filters: [{ column: "big", op: "=", value: "9007199254740995" }] });
     expect(page.rows).toEqual([[2, "g2", 1, "9007199254740995", "2024-01-01T00:00:02.000Z"]]);
+    // the query above read the table from its LZ4 frames
+    const manifest = JSON.parse(await readFile(join(dir, "uploads", `${r.key}.dataset`, "manifest.json"), "utf8")) as { tables: { compression?: string }[] };
+    expect(manifest.tables[0]!.compression).toBe("lz4");
   });
 });
 

@@ -23,6 +23,8 @@ export const ManifestTableSchema = z.object({
   key: z.string(),
   rowCount: z.number().int(),
   bytes: z.number().int(),
+  /** How the Arrow IPC stream is stored: absent as it is, "lz4" in LZ4 frames (lz4.ts). */
+  compression: z.literal("lz4").optional(),
   columns: z.array(z.object({ name: z.string(), type: z.enum(COLUMN_TYPES), nullable: z.boolean() })),
 });
 export type ManifestTable = z.infer<typeof ManifestTableSchema>;

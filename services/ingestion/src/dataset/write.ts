@@ -5,6 +5,7 @@ import type { ColumnType } from "./column-type.ts";
 import type { ParsedColumn, ParsedTable, StartOver } from "./table.ts";
 import { batchBuilders, batchRowsFor, type ArrowValue, type ColumnBuilder } from "./columns.ts";
 import { columnKey } from "./layout.ts";
+import { lz4Frames, type Lz4Native } from "./lz4.ts";
 
 export { arrowType } from "./column-type.ts";
 
@@ -110,7 +111,7 @@ class Pieces {
  * copies each chunk before taking the next), so readers may reuse a batch's
  * builders then (BatchPool).
  */
-export async function writeArrowTable(store: BlobStore, key: string, table: ParsedTable): Promise<{ rowCount: number; bytes: number; columns: ParsedColumn[] }> {
+export async function writeArrowTable(store: BlobStore, key: string, table: ParsedTable, opts: { lz4?: Lz4Native | null } = {}): Promise<{ rowCount: number; bytes: number; columns: ParsedColumn[]; compression?: "lz4" }> {
   const cols = table.columns;
   const types = cols.map((c) => c.type);
   const batchRows = batchRowsFor(cols.length);
@@ -161,11 +162,11 @@ export async function writeArrowTable(store: BlobStore, key: string, table: Pars
   // Column names in the Arrow file are positional (c0, c1, …) so duplicate or odd names never clash; the manifest names them.
   let size: number;
   try {
-    ({ size } = await store.put(key, chunks(), { maxBytes: Number.MAX_SAFE_INTEGER }));
+    ({ size } = await store.put(key, opts.lz4 ? lz4Frames(chunks(), opts.lz4) : chunks(), { maxBytes: Number.MAX_SAFE_INTEGER }));
   } catch (e) {
     // The failed put left nothing; write the reader's exact table instead.
-    if (restart.with) return writeArrowTable(store, key, restart.with.startOver);
+    if (restart.with) return writeArrowTable(store, key, restart.with.startOver, opts);
     throw e;
   }
-  return { rowCount, bytes: size, columns: cols.map((c, i) => ({ ...c, nullable: hasNull[i]! })) };
+  return { rowCount, bytes: size, columns: cols.map((c, i) => ({ ...c, nullable: hasNull[i]! })), ...(opts.lz4 ? { compression: "lz4" as const } : {}) };
 }

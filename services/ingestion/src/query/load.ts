@@ -4,6 +4,7 @@ import { AppError } from "@dsb/contracts";
 import type { BlobStore } from "@dsb/storage";
 import { columnKey, ManifestSchema, manifestKey, type Manifest, type ManifestTable } from "../dataset/layout.ts";
 import { ByteLru } from "./cache.ts";
+import { lz4Unframe } from "../dataset/lz4.ts";
 
 export type ArqueroTable = ReturnType<typeof aq.table>;
 
@@ -21,6 +22,10 @@ async function readAll(store: BlobStore, key: string): Promise<Uint8Array> {
   for (const p of parts) { out.set(p, o); o += p.byteLength; }
   return out;
 }
+
+/** The Arrow IPC stream of a table's stored object. */
+export const ipcOf = (stored: Uint8Array, meta: Pick<ManifestTable, "compression">): Uint8Array =>
+  (meta.compression === "lz4" ? lz4Unframe(stored) : stored);
 
 /** Datasets in memory for file queries: manifests and tables share one byte-bounded LRU. */
 export class DatasetCache {
@@ -59,7 +64,7 @@ export class DatasetCache {
     }
     const found = meta!;
     const table = (await this.lru.get(found.key, async () => {
-      const bytes = await readAll(this.store, found.key);
+      const bytes = ipcOf(await readAll(this.store, found.key), found);
       const arrow = tableFromIPC(bytes, { useBigInt: true, useDate: true });
       // Arquero sees the dataset's own column names (see columnKey); runQuery translates.
       const cols: Record<string, unknown> = {};

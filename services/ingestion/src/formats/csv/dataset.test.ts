@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AppError } from "@dsb/contracts";
 import { FsBlobStore } from "@dsb/storage";
 import { parseUpload } from "../../parse.ts";
+import { ipcOf } from "../../query/load.ts";
 import { GUESS_BYTES } from "./index.ts";
 
 /*
@@ -51,7 +52,8 @@ async function ingest(content: Buffer): Promise<{ types: Record<string, string>;
   const res = await parseUpload(store, key, "f.csv");
   const table = res.schema.tables[0]!;
   const types = Object.fromEntries(table.columns.map((c) => [c.name, c.type]));
-  const arrow = tableFromIPC(await readFile(join(dir, `${key}.dataset`, "t0.arrow")), { useBigInt: true });
+  const manifest = JSON.parse(await readFile(join(dir, `${key}.dataset`, "manifest.json"), "utf8")) as { tables: { compression?: "lz4" }[] };
+  const arrow = tableFromIPC(ipcOf(await readFile(join(dir, `${key}.dataset`, "t0.arrow")), manifest.tables[0]!), { useBigInt: true });
   const columns: Record<string, unknown[]> = {};
   table.columns.forEach((c, i) => { columns[c.name] = arrow.getChild(`c${i}`)!.toArray() as unknown[]; });
   expect(res.row_count).toBe(arrow.numRows);
