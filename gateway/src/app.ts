@@ -79,7 +79,7 @@ export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
     deps.cache!.dropSource(tenant, id).catch((e: Error) => deps.log?.warn({ err: e.message, source_id: id }, "⚠️ could not drop a source's cached results"));
   }));
   const history = createQueryHistory(deps.bus, deps.log, {
-    maxQueued: deps.limits.historyQueueMax, maxQueuedBytes: deps.limits.historyQueueMaxBytes,
+    maxQueued: deps.limits.historyQueueMax, maxQueuedBytes: deps.limits.historyQueueMaxBytes, batchWaitMs: deps.limits.historyBatchWaitMs,
     onDropped: (n, reason) => deps.metrics?.historyDropped?.(n, reason),
     onQueued: (n) => deps.metrics?.historyQueued?.(n),
   });

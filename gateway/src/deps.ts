@@ -19,6 +19,8 @@ export interface GatewayLimits {
   /** History entries (and their bytes) kept for retry while the catalog cannot record them (HISTORY_QUEUE_MAX, HISTORY_QUEUE_MAX_BYTES). */
   historyQueueMax?: number;
   historyQueueMaxBytes?: number;
+  /** How long a history entry waits for others to share its batch (history.ts; longer in embedded mode). */
+  historyBatchWaitMs?: number;
   /** QUERY_CACHE_TTL_S: cache TTL when neither the request nor the source sets one. */
   queryCacheTtlS?: number;
 }

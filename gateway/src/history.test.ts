@@ -51,6 +51,19 @@ const until = async (check: () => boolean, what: string) => {
 const unavailable = () => new AppError("UNAVAILABLE", "Message bus is unavailable; retry shortly", { retryable: true });
 
 describe("query history writes", () => {
+  it("entries recorded within the batch wait share one message; a history read waits for them", async () => {
+    const cat = fakeCatalog();
+    const { h, record } = history(cat.bus, { batchWaitMs: 100 });
+    const ids = Array.from({ length: 150 }, (_, n) => record(n));
+    // Spread over a few turns of the event loop, well within the wait.
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(cat.deliveries).toEqual([]);
+    await h.settled(SOURCE);
+    expect(cat.deliveries).toEqual([150]);
+    expect(cat.writes).toEqual(ids);
+    expect(h.pending()).toBe(0);
+  });
+
   it("an outage of many failed attempts loses nothing, and a reply lost after the write records nothing twice", async () => {
     // Attempts 1–8 fail (the 3rd after the catalog wrote the batch, its reply lost); then all succeed.
     const cat = fakeCatalog((_b, attempt) => (attempt <= 8 ? { error: attempt === 3 ? new AppError("TIMEOUT", "no reply", { retryable: true }) : unavailable(), recordedFirst: attempt === 3 } : null));

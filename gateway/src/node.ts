@@ -16,6 +16,7 @@ import { openQueryCache } from "./cache/open.ts";
 import { handleUpload } from "./upload.ts";
 import { guardStreamedBody } from "./stream-guard.ts";
 import { createRunningQueries } from "./running-queries.ts";
+import { EMBEDDED_BATCH_WAIT_MS } from "./history.ts";
 
 const ASSET_TYPES: Record<string, string> = { "swagger-ui.css": "text/css; charset=utf-8", "swagger-ui-bundle.js": "application/javascript; charset=utf-8" };
 
@@ -77,7 +78,8 @@ export async function startGateway(opts: { env: Env; bus: Bus; log: Logger; stor
     bus, log, queries, cache,
     verifier: createVerifier({ secret, jwksUrl: env.JWT_JWKS_URL, tenantClaim: env.JWT_TENANT_CLAIM, issuer: env.JWT_ISSUER, audience: env.JWT_AUDIENCE, requireExp: env.JWT_REQUIRE_EXP }),
     limits: { maxUploadBytes: env.MAX_UPLOAD_BYTES, maxBodyBytes: env.MAX_BODY_BYTES, queryMaxRows: env.QUERY_MAX_ROWS, defaultTimeoutMs: env.QUERY_DEFAULT_TIMEOUT_MS, busTimeoutMs: env.BUS_TIMEOUT_MS,
-      historyQueueMax: env.HISTORY_QUEUE_MAX, historyQueueMaxBytes: env.HISTORY_QUEUE_MAX_BYTES, queryCacheTtlS: env.QUERY_CACHE_TTL_S },
+      historyQueueMax: env.HISTORY_QUEUE_MAX, historyQueueMaxBytes: env.HISTORY_QUEUE_MAX_BYTES, queryCacheTtlS: env.QUERY_CACHE_TTL_S,
+      ...(env.embedded ? { historyBatchWaitMs: EMBEDDED_BATCH_WAIT_MS } : {}) },
     upload: (req, actor, body) => handleUpload(req, { bus, store, actor, maxBytes: env.MAX_UPLOAD_BYTES, body, log }),
     metrics,
     docsAsset: docsAssetLoader(),
