@@ -16,6 +16,12 @@ export const READERS: Record<FileFormat, () => Promise<FormatReader>> = {
   parquet: async () => (await import("./formats/parquet/index.ts")).readParquet,
 };
 
+/**
+ * Parquet uploads up to this size are read into memory instead of copied to a local file
+ * (a second read of the object, a file written and read back); at most MAX_PARALLEL_PARSES at once.
+ */
+export const PARQUET_IN_MEMORY_BYTES = 32 * 1024 * 1024;
+
 /** Table name of a single-table file: the file name without its extension. */
 export function tableNameOf(filename: string): string {
   const base = basename(filename.replace(/\\/g, "/")).replace(/\.[^.]*$/, "").trim();
@@ -65,6 +71,12 @@ export async function parseUpload(store: BlobStore, key: string, filename: strin
       const source: AsyncIterator<Uint8Array> = { next: async () => (head.length > 0 ? { done: false, value: head.shift()! } : stream.next()) };
       const { size } = await store.stat(key);
       tables = await (await import("./formats/csv/index.ts")).readCsvStream({ size, source, local: localFile }, opts);
+    } else if (format === "parquet" && (await store.stat(key)).size <= PARQUET_IN_MEMORY_BYTES) {
+      // The footer comes last, so nothing decodes before the last byte; the stream that sniffed reads the rest.
+      for (let r = await stream.next(); !r.done; r = await stream.next()) head.push(r.value);
+      const bytes = head.length === 1 ? head[0]! : Buffer.concat(head);
+      lap("read_ms");
+      tables = await (await import("./formats/parquet/index.ts")).readParquetBytes(bytes, opts);
     } else {
       await stream.return?.();
       const path = await localFile();

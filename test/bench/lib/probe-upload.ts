@@ -29,8 +29,8 @@ try {
     const up = await uploadFile(ctx, file);
     const cpu = Object.entries(procs).map(([k, p], i) => `${k} ${p ? cpuMs(p) - before[i]! : "?"}`);
     const parsed = readFileSync(log, "utf8").split("\n").filter((l) => l.includes("upload parsed")).pop() ?? "{}";
-    const { ms, sniff_ms, local_copy_ms, dataset_ms, manifest_ms, bytes } = JSON.parse(parsed) as Record<string, number | undefined>;
-    console.log(`round ${round + 1}: wall ${Math.round(up.seconds * 1000)} ms | CPU ms ${cpu.join(", ")} | ingestion ${ms} ms: sniff ${sniff_ms} local ${local_copy_ms} dataset ${dataset_ms} manifest ${manifest_ms} (${((bytes ?? 0) / 2 ** 20).toFixed(1)} MiB)`);
+    const { ms, sniff_ms, read_ms, local_copy_ms, dataset_ms, manifest_ms, bytes } = JSON.parse(parsed) as Record<string, number | undefined>;
+    console.log(`round ${round + 1}: wall ${Math.round(up.seconds * 1000)} ms | CPU ms ${cpu.join(", ")} | ingestion ${ms} ms: sniff ${sniff_ms} read ${read_ms ?? local_copy_ms} dataset ${dataset_ms} manifest ${manifest_ms} (${((bytes ?? 0) / 2 ** 20).toFixed(1)} MiB)`);
   }
 } finally {
   await cleanup();

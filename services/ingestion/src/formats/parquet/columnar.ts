@@ -7,8 +7,37 @@ import type { ColumnType } from "../../dataset/table.ts";
 import { ChunkDecoder, FAST_CODECS, FAST_ENCODINGS, Scratch } from "./flat.ts";
 import { fastPlan } from "./plan.ts";
 
+/** Column chunk bytes by file offset: views of an upload held in memory, or reads of the local file. */
+export interface ChunkBytes {
+  size: number;
+  /** Bytes [from, from + len), or null when the file ends before. */
+  read(from: number, len: number): Promise<Uint8Array | null>;
+  close(): Promise<void>;
+}
+
+export async function fileChunks(path: string): Promise<ChunkBytes> {
+  const fh = await open(path, "r");
+  const size = (await fh.stat()).size;
+  return {
+    size,
+    async read(from, len) {
+      const buf = new Uint8Array(len);
+      return (await fh.read(buf, 0, len, from)).bytesRead === len ? buf : null;
+    },
+    close: () => fh.close(),
+  };
+}
+
+export function memoryChunks(bytes: Uint8Array): ChunkBytes {
+  return {
+    size: bytes.length,
+    read: async (from, len) => (from + len <= bytes.length ? bytes.subarray(from, from + len) : null),
+    close: async () => {},
+  };
+}
+
 export interface ColumnarSource {
-  path: string;
+  chunks: () => Promise<ChunkBytes>;
   file: AsyncBuffer;
   metadata: FileMetaData;
   fields: SchemaTree[];
@@ -43,9 +72,9 @@ export async function* columnarBatches(src: ColumnarSource, batchRows: number): 
     return plan ? new ChunkDecoder(plan, slabKind(types[i]!), scratch) : null;
   });
   const leaf = leafIndexes(fields);
-  const fh = await open(src.path, "r");
+  const bytes = await src.chunks();
   try {
-    const size = (await fh.stat()).size;
+    const { size } = bytes;
     // One batch, refilled: the writer asks for the next batch only once the store has copied this one.
     const b = types.map((t) => new BulkColumn(t, batchRows));
     let start = 0;
@@ -63,10 +92,9 @@ export async function* columnarBatches(src: ColumnarSource, batchRows: number): 
           const from = Number(meta.dictionary_page_offset || meta.data_page_offset);
           const len = Number(meta.total_compressed_size);
           if (from >= 0 && len > 0 && from + len <= size) {
-            const buf = new Uint8Array(len);
-            const { bytesRead } = await fh.read(buf, 0, len, from);
+            const buf = await bytes.read(from, len);
             // A chunk whose page headers show anything unexpected is left to hyparquet, which reads or refuses it as before.
-            if (bytesRead === len && dec.begin(buf, meta, rows)) cursor = new Cursor(() => dec.next());
+            if (buf && dec.begin(buf, meta, rows)) cursor = new Cursor(() => dec.next());
           }
         }
         sources.push(cursor);
@@ -93,7 +121,7 @@ export async function* columnarBatches(src: ColumnarSource, batchRows: number): 
     }
     if (b[0]!.length > 0) yield b;
   } finally {
-    await fh.close();
+    await bytes.close();
   }
 }
 

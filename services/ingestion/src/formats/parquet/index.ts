@@ -1,10 +1,10 @@
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema } from "hyparquet";
-import type { SchemaElement } from "hyparquet";
+import type { AsyncBuffer, SchemaElement } from "hyparquet";
 import { AppError } from "@dsb/contracts";
 import { jsonText, naiveTimestamp, pad, uniqueNames } from "../infer.ts";
 import type { ColumnType, FormatReader, ParsedTable } from "../../dataset/table.ts";
 import type { ArrowValue } from "../../dataset/columns.ts";
-import { columnarBatches } from "./columnar.ts";
+import { columnarBatches, fileChunks, memoryChunks, type ChunkBytes } from "./columnar.ts";
 
 /** hyparquet parsers for the columnar path: dates as days and timestamps as epoch ms, never Date objects. */
 const NATIVE_PARSERS = {
@@ -107,9 +107,25 @@ function convert(v: unknown, t: ColumnType, el: SchemaElement): unknown {
 
 /** Parquet: schema from the footer, rows read one row group at a time. */
 export const readParquet: FormatReader = async (path, opts) => {
-  let file, metadata;
+  let file;
   try {
     file = await asyncBufferFromFile(path);
+  } catch (e) {
+    throw broken(e);
+  }
+  return parquetTables(file, () => fileChunks(path), opts);
+};
+
+/** readParquet of an upload held in memory (no local copy). */
+export const readParquetBytes = (bytes: Uint8Array, opts: { tableName: string }): Promise<ParsedTable[]> => {
+  // A copy of exactly the range (a Buffer's slice would be a view of its whole pool).
+  const file: AsyncBuffer = { byteLength: bytes.length, slice: (start, end) => new Uint8Array(bytes.subarray(start, end)).buffer };
+  return parquetTables(file, async () => memoryChunks(bytes), opts);
+};
+
+async function parquetTables(file: AsyncBuffer, chunks: () => Promise<ChunkBytes>, opts: { tableName: string }): Promise<ParsedTable[]> {
+  let metadata;
+  try {
     metadata = await parquetMetadataAsync(file);
   } catch (e) {
     throw broken(e);
@@ -130,7 +146,7 @@ export const readParquet: FormatReader = async (path, opts) => {
       for (const n of groups) {
         let rows: unknown[][] = [];
         try {
-          await parquetRead({ file: file!, metadata, rowStart: start, rowEnd: start + n, rowFormat: "array", onComplete: (r) => { rows = r; } });
+          await parquetRead({ file, metadata, rowStart: start, rowEnd: start + n, rowFormat: "array", onComplete: (r) => { rows = r; } });
         } catch (e) {
           throw broken(e);
         }
@@ -141,8 +157,8 @@ export const readParquet: FormatReader = async (path, opts) => {
     // One row group at a time, decoded column-wise straight into Arrow buffers (columnar.ts).
     columnar(batchRows) {
       const conv = fields.map((f, i) => nativeConverter(types[i]!, f.element));
-      return columnarBatches({ path, file: file!, metadata, fields, types, conv, parsers: NATIVE_PARSERS, broken }, batchRows);
+      return columnarBatches({ chunks, file, metadata, fields, types, conv, parsers: NATIVE_PARSERS, broken }, batchRows);
     },
   };
   return [table];
-};
+}

@@ -11,7 +11,7 @@ import type { BlobStore } from "@dsb/storage";
 import { slabKind } from "../../dataset/bulk.ts";
 import { writeArrowTable } from "../../dataset/write.ts";
 import { decodeChunk, divInt64, FAST_ENCODINGS } from "./flat.ts";
-import { parquetColumnType, readParquet } from "./index.ts";
+import { parquetColumnType, readParquet, readParquetBytes } from "./index.ts";
 import { fastPlan } from "./plan.ts";
 
 let dir: string;
@@ -39,9 +39,10 @@ function memoryStore(): { store: BlobStore; bytes: () => Uint8Array } {
   return { store, bytes: () => Buffer.concat(parts) };
 }
 
-/** The dataset of a file as plain values per column, through the columnar path or (rows) the row path. */
-async function dataset(path: string, rows: boolean): Promise<{ columns: unknown; values: unknown[][]; batches: number }> {
-  const [table] = await readParquet(path, { tableName: "t" });
+/** The dataset of a file as plain values per column, through the columnar path or (rows) the row path; `memory`: read from its bytes, not its path. */
+async function dataset(path: string, rows: boolean, memory = false): Promise<{ columns: unknown; values: unknown[][]; batches: number }> {
+  // a Buffer, as parseUpload hands over (its slice is a view, not a copy)
+  const [table] = memory ? await readParquetBytes(Buffer.concat([Buffer.alloc(7), await readFile(path)]).subarray(7), { tableName: "t" }) : await readParquet(path, { tableName: "t" });
   const { store, bytes } = memoryStore();
   const out = await writeArrowTable(store, "k", rows ? { ...table!, columnar: undefined } : table!);
   const t = tableFromIPC(bytes(), { useBigInt: true });
@@ -106,6 +107,12 @@ describe("Parquet fast column decoding", () => {
     expect(a.columns).toEqual(b.columns);
     expect(a.values).toEqual(b.values);
     expect(a.values[0]).toHaveLength(25_000);
+    // an upload held in memory reads the same, both ways
+    for (const rows of [false, true]) {
+      const m = await dataset(path, rows, true);
+      expect(m.columns).toEqual(b.columns);
+      expect(m.values).toEqual(b.values);
+    }
   });
 
   it("hyparquet-writer files (v2 pages, required and optional, dictionary) read the same both ways", async () => {
@@ -192,6 +199,10 @@ describe("Parquet fast column decoding", () => {
     buf.fill(0xfe, from + 40, from + Number(meta.total_compressed_size) - 8);
     writeFileSync(path, buf);
     await expect(dataset(path, false)).rejects.toMatchObject({ code: "PARSE_FAILED", message: expect.stringMatching(/truncated or corrupt/) });
+    await expect(dataset(path, false, true)).rejects.toMatchObject({ code: "PARSE_FAILED", message: expect.stringMatching(/truncated or corrupt/) });
+    // cut short: the footer is gone
+    writeFileSync(path, buf.subarray(0, buf.length - 100));
+    await expect(dataset(path, false, true)).rejects.toMatchObject({ code: "PARSE_FAILED", message: expect.stringMatching(/truncated or corrupt/) });
   });
 
   it("batches stay within the batch size across row groups that do not line up with them", async () => {
