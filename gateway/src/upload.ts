@@ -239,14 +239,26 @@ export async function handleUpload(req: Request, deps: { bus: Bus; store: BlobSt
   const mp = new MultipartReader(body, boundary[1] ?? boundary[2]!);
   let stored: { key: string; filename: string; size: number } | null = null;
   let name: string | undefined;
+  const parse = (key: string, filename: string, size: number, live?: string) =>
+    bus.request("ingestion.parse", { tenant_id: actor.tenant_id, key, filename, size, ...(live ? { live } : {}) }, { timeoutMs: PARSE_TIMEOUT_MS });
+  /** The parse of an upload followed while it is stored (a store that allows it): it starts with the put. */
+  let parsing: ReturnType<typeof parse> | null = null;
   try {
     for await (const part of mp.parts()) {
       if (part.name === "file" && part.filename !== null && !stored) {
         // The key holds a safe copy of the name; the source and its table keep the name as given.
         const key = `${actor.tenant_id}/${crypto.randomUUID()}/${sanitizeFilename(part.filename)}`;
+        const filename = displayFilename(part.filename);
         const uploading = progress(deps.log, "upload", { tenant: actor.tenant_id, user: actor.user_id });
-        const { size } = await store.put(key, counted(part.body, uploading), { maxBytes });
-        stored = { key, filename: displayFilename(part.filename), size };
+        const live = store.liveId?.();
+        const putting = store.put(key, counted(part.body, uploading), { maxBytes, live });
+        if (live) {
+          parsing = parse(key, filename, 0, live);
+          // Settled here if the put fails first (the parse then fails too, told by the store).
+          parsing.catch(() => {});
+        }
+        const { size } = await putting;
+        stored = { key, filename, size };
       } else if (part.name === "name" && part.filename === null) {
         name = (await readField(part.body, "name")).trim() || undefined;
         const valid = name === undefined ? null : SourceNameSchema.safeParse(name);
@@ -254,7 +266,7 @@ export async function handleUpload(req: Request, deps: { bus: Bus; store: BlobSt
       }
     }
     if (!stored) throw new AppError("VALIDATION", "Send the file in a multipart field named file");
-    const parsed = await bus.request("ingestion.parse", { tenant_id: actor.tenant_id, key: stored.key, filename: stored.filename, size: stored.size }, { timeoutMs: PARSE_TIMEOUT_MS });
+    const parsed = await (parsing ?? parse(stored.key, stored.filename, stored.size));
     const { source } = await bus.request("catalog.source.create", {
       actor,
       source: { name: name ?? stored.filename, type: "file", format: parsed.format, file_path: stored.key, schema: parsed.schema },

@@ -145,7 +145,11 @@ export const SUBJECTS = {
 
   // ingestion: owns uploaded files and datasets
   "ingestion.parse": def({ callers: ["gateway"], description: "Sniff, parse and type a stored upload; write its dataset",
-    request: z.object({ tenant_id: z.string().min(1), key: z.string().min(1), filename: z.string(), size: z.number().int().min(0) }),
+    request: z.object({
+      tenant_id: z.string().min(1), key: z.string().min(1), filename: z.string(), size: z.number().int().min(0),
+      // Set when the upload is still being stored: the id to follow it with (BlobStore.follow); size is then 0.
+      live: z.string().min(1).optional(),
+    }),
     reply: z.object({ format: z.enum(FILE_FORMATS), schema: SourceSchemaSchema, dataset_key: z.string(), row_count: z.number().int(), dataset_bytes: z.number().int() }) }),
   "ingestion.discard": def({ callers: ["gateway"], description: "Remove an upload and its dataset (failed connect, deleted source)",
     request: z.object({ tenant_id: z.string().min(1), key: z.string().min(1) }), reply: z.object({ removed: z.boolean() }) }),

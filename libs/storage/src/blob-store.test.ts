@@ -117,3 +117,63 @@ describe("openBlobStore", () => {
     expect(await readdir(join(dir, "uploads", ".tmp"))).toEqual([]);
   });
 });
+
+describe("ObjectStoreBlobStore: following an object while it is written (real NATS JetStream)", () => {
+  let store: ObjectStoreBlobStore;
+  let conn: NatsConnection;
+  const p = `live-${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+  beforeAll(async () => {
+    conn = await connect({ servers: NATS });
+    store = await ObjectStoreBlobStore.open(conn, undefined, nodeObjectStorePlatform);
+  });
+  afterAll(async () => { await conn.drain(); });
+
+  /** 2.5 MiB in 100 KiB pieces, each byte its offset mod 251, handed out only when `gate` says so. */
+  async function* slowBody(gate: () => Promise<void>, failAt = Infinity): AsyncGenerator<Uint8Array> {
+    const total = 2.5 * 1024 * 1024;
+    for (let at = 0; at < total; at += 100 * 1024) {
+      if (at >= failAt) throw new Error("client went away");
+      await gate();
+      yield Uint8Array.from({ length: Math.min(100 * 1024, total - at) }, (_, i) => (at + i) % 251);
+    }
+  }
+
+  it("hands the reader each chunk before the put ends, then the size and any range", async () => {
+    const key = `${p}/a/f.csv`;
+    const id = store.liveId();
+    const live = store.follow(key, id);
+    // Past the first 1 MiB chunk the body waits until the reader has that chunk: the put cannot end before.
+    let gotFirst!: () => void;
+    const firstRead = new Promise<void>((r) => { gotFirst = r; });
+    let produced = 0;
+    const putting = store.put(key, slowBody(async () => { if (++produced > 15) await firstRead; }), { maxBytes: 10_000_000, live: id });
+    const it = live.chunks[Symbol.asyncIterator]();
+    const first = await it.next();
+    gotFirst();
+    expect(first.done).toBe(false);
+    const parts = [first.value as Uint8Array];
+    for (let r = await it.next(); !r.done; r = await it.next()) parts.push(r.value);
+    expect((await putting).size).toBe(2.5 * 1024 * 1024);
+    const all = Buffer.concat(parts);
+    expect(all.length).toBe(2.5 * 1024 * 1024);
+    expect(all.every((b, i) => b === i % 251)).toBe(true);
+    expect(live.size()).toBe(all.length);
+    for (const [pos, len] of [[0, 10], [1024 * 1024 - 5, 10], [2.5 * 1024 * 1024 - 3, 64]] as const) {
+      expect(Buffer.from(await live.readAt(pos, len))).toEqual(all.subarray(pos, pos + len));
+    }
+    // Stored like any other object: read back whole.
+    expect((await collect(store.get(key))).equals(all)).toBe(true);
+    await store.delete(key);
+  });
+
+  it("fails the reader when the put fails, and leaves nothing behind", async () => {
+    const key = `${p}/b/f.csv`;
+    const id = store.liveId();
+    const live = store.follow(key, id);
+    const reading = collect(live.chunks).then(() => null, (e: unknown) => e);
+    const err = await store.put(key, slowBody(async () => {}, 1.5 * 1024 * 1024), { maxBytes: 10_000_000, live: id }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(/client went away/);
+    expect(await reading).toMatchObject({ code: "UNAVAILABLE" });
+    expect(await store.exists(key)).toBe(false);
+  });
+});

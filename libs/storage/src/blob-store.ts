@@ -20,7 +20,7 @@ export interface BlobStore {
    * Each chunk is consumed (copied or written) before the next is asked for, so a producer may reuse a
    * chunk's memory once it is asked for the next one.
    */
-  put(key: string, body: BlobBody, opts: { maxBytes: number }): Promise<{ size: number }>;
+  put(key: string, body: BlobBody, opts: PutOptions): Promise<{ size: number }>;
   /** The object's size; NOT_FOUND when absent. */
   stat(key: string): Promise<{ size: number }>;
   /** The stored bytes; NOT_FOUND when absent. */
@@ -32,6 +32,29 @@ export interface BlobStore {
   exists(key: string): Promise<boolean>;
   /** Objects whose key starts with `prefix`. */
   list(prefix: string): AsyncIterable<BlobInfo>;
+  /**
+   * Stores that let a reader follow an object while `put` is still writing it (the Object Store):
+   * an id to give `put` (`opts.live`) and the reader (`follow`). Absent: read after the put.
+   */
+  liveId?(): string;
+  follow?(key: string, id: string): LiveBlob;
+}
+
+/** An object followed while it is written (BlobStore.follow). */
+export interface LiveBlob {
+  /** The bytes as they are stored; ends once the put completed (checked like `get`), throws if the put failed. */
+  chunks: AsyncIterable<Uint8Array>;
+  /** Once `chunks` ended: the object's size. */
+  size(): number;
+  /** Once `chunks` ended: `length` bytes at `position` (fewer at the end). */
+  readAt(position: number, length: number): Promise<Uint8Array>;
+}
+
+/** What a put with `live` set takes, next to the byte cap. */
+export interface PutOptions {
+  maxBytes: number;
+  /** An id from liveId(): a reader may follow the object with it while it is written. */
+  live?: string;
 }
 
 export const tooLarge = (maxBytes: number) =>

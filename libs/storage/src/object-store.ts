@@ -2,7 +2,8 @@ import { headers, type NatsConnection } from "@nats-io/nats-core";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type PubAck } from "@nats-io/jetstream";
 import { Base64UrlPaddedCodec, Objm, type ObjectStore } from "@nats-io/obj";
 import { AppError } from "@dsb/contracts";
-import { assertKey, limited, type BlobBody, type BlobInfo, type BlobStore } from "./blob-store.ts";
+import { assertKey, limited, type BlobBody, type BlobInfo, type BlobStore, type LiveBlob, type PutOptions } from "./blob-store.ts";
+import { LIVE_END_BODY, followLive, liveEnd } from "./object-store-live.ts";
 import { sha256js, type Sha256 } from "./sha256.ts";
 
 /**
@@ -89,12 +90,12 @@ export class ObjectStoreBlobStore implements BlobStore {
    * get/info/list/delete read it, but with several chunk publishes in flight and a
    * node:crypto digest. A failure purges the chunks written so far.
    */
-  async put(key: string, body: BlobBody, opts: { maxBytes: number }): Promise<{ size: number }> {
+  async put(key: string, body: BlobBody, opts: PutOptions): Promise<{ size: number }> {
     assertKey(key);
     const counter = { size: 0 };
     const name = objectName(key);
     const old = await this.os.info(name).catch(() => null);
-    const nuid = randomHex(16);
+    const nuid = opts.live ?? randomHex(16);
     const chunkSubj = `$O.${this.bucket}.C.${nuid}`;
     const chunkMax = Math.min(CHUNK_BYTES, this.maxPayload);
     const sha = this.platform.sha256();
@@ -142,9 +143,12 @@ export class ObjectStoreBlobStore implements BlobStore {
       const h = headers();
       h.set("Nats-Rollup", "sub");
       await this.js.publish(`$O.${this.bucket}.M.${Base64UrlPaddedCodec.encode(name)}`, JSON.stringify(info), { headers: h, timeout: 30_000 });
+      if (opts.live) await this.js.publish(chunkSubj, LIVE_END_BODY, { headers: liveEnd("stored"), timeout: 30_000 });
     } catch (e) {
       await Promise.allSettled(pending.map((p) => p.ack));
-      await this.jsm.streams.purge(`OBJ_${this.bucket}`, { filter: chunkSubj }).catch(() => {});
+      // A follower learns of the failure from the last message, which the purge keeps (the follower purges it).
+      const told = opts.live ? await this.js.publish(chunkSubj, LIVE_END_BODY, { headers: liveEnd("failed"), timeout: 5_000 }).then(() => true, () => false) : false;
+      await this.jsm.streams.purge(`OBJ_${this.bucket}`, { filter: chunkSubj, ...(told ? { keep: 1 } : {}) }).catch(() => {});
       if (e instanceof ProducerError) throw e.cause;
       if (e instanceof AppError) throw e;
       throw new AppError("UNAVAILABLE", `Could not store the upload: ${e instanceof Error ? e.message : String(e)}`, { retryable: true });
@@ -182,6 +186,19 @@ export class ObjectStoreBlobStore implements BlobStore {
     const digest = `SHA-256=${Base64UrlPaddedCodec.encode(new Uint8Array(sha.digest()))}`;
     if (seen < info.chunks || (info.digest && digest !== info.digest))
       throw new AppError("UNAVAILABLE", "Reading the stored file failed: it is incomplete or corrupted; upload it again", { retryable: true });
+  }
+
+  liveId(): string {
+    return randomHex(16);
+  }
+
+  follow(key: string, id: string): LiveBlob {
+    assertKey(key);
+    const stream = `OBJ_${this.bucket}`;
+    return followLive({
+      js: this.js, jsm: this.jsm, stream, chunkSubject: `$O.${this.bucket}.C.${id}`, sha: this.platform.sha256(),
+      info: () => this.os.info(objectName(key)).catch(() => null),
+    }, id);
   }
 
   async stat(key: string): Promise<{ size: number }> {

@@ -45,15 +45,22 @@ export async function removeDatasets(store: BlobStore, key: string): Promise<num
  * and a manifest beside it, and returns the schema. On failure nothing of the
  * dataset is left; the upload itself is the caller's to discard.
  */
-export async function parseUpload(store: BlobStore, key: string, filename: string, phases: Record<string, number> = {}): Promise<ReplyInputOf<"ingestion.parse">> {
+export async function parseUpload(
+  store: BlobStore, key: string, filename: string, phases: Record<string, number> = {}, live?: string,
+): Promise<ReplyInputOf<"ingestion.parse">> {
   let mark = performance.now();
   /** Milliseconds since the last lap, added to `phases[name]` (the parse log's breakdown). */
   const lap = (name: string) => { const now = performance.now(); phases[name] = Math.round((phases[name] ?? 0) + now - mark); mark = now; };
+  // A live upload is followed while the gateway stores it (parsing overlaps the upload).
+  if (live && !store.follow) throw new AppError("INTERNAL", "This store cannot follow an upload while it is stored");
+  const following = live ? store.follow!(key, live) : null;
+  const stream = (following ? following.chunks : store.get(key))[Symbol.asyncIterator]();
+  /** The rest of a followed upload, read past: a local copy needs the whole object stored. */
+  const stored = async () => { if (following) while (!(await stream.next()).done) { /* until the put ended */ } };
   // CSV is parsed from the stored stream as it arrives; other formats (and CSV rereads) need a local file.
   let local: Promise<{ path: string; release(): Promise<void> }> | null = null;
   let localPath: string | null = null;
-  const localFile = async (): Promise<string> => (localPath = (await (local ??= store.toLocalFile(key))).path);
-  const stream = store.get(key)[Symbol.asyncIterator]();
+  const localFile = async (): Promise<string> => (localPath = (await (local ??= stored().then(() => store.toLocalFile(key)))).path);
   try {
     const head: Uint8Array[] = [];
     let headBytes = 0;
@@ -63,21 +70,34 @@ export async function parseUpload(store: BlobStore, key: string, filename: strin
       head.push(r.value);
       headBytes += r.value.byteLength;
     }
+    /** The whole object in memory, read on by the stream that sniffed, when it is at most `limit` bytes; else null. */
+    const wholeWithin = async (limit: number): Promise<Uint8Array | null> => {
+      if (!following && (await store.stat(key)).size > limit) return null;
+      let bytes = headBytes;
+      for (let r = await stream.next(); !r.done; r = await stream.next()) {
+        head.push(r.value);
+        // Only a followed upload gets here past the limit: its size is known at its end.
+        if ((bytes += r.value.byteLength) > limit) return null;
+      }
+      return head.length === 1 ? head[0]! : Buffer.concat(head);
+    };
     const format = detectFormat(Buffer.concat(head).subarray(0, SNIFF_BYTES), filename);
     lap("sniff_ms");
     const opts = { tableName: tableNameOf(filename) };
     let tables: ParsedTable[];
+    let parquetBytes: Uint8Array | null;
     if (format === "csv") {
       const source: AsyncIterator<Uint8Array> = { next: async () => (head.length > 0 ? { done: false, value: head.shift()! } : stream.next()) };
-      const { size } = await store.stat(key);
-      tables = await (await import("./formats/csv/index.ts")).readCsvStream({ size, source, local: localFile }, opts);
-    } else if (format === "parquet" && (await store.stat(key)).size <= PARQUET_IN_MEMORY_BYTES) {
+      const size = following ? null : (await store.stat(key)).size;
+      const after = following ? { size: () => following.size(), read: following.readAt } : undefined;
+      tables = await (await import("./formats/csv/index.ts")).readCsvStream({ size, source, after, local: localFile }, opts);
+    } else if (format === "parquet" && (parquetBytes = await wholeWithin(PARQUET_IN_MEMORY_BYTES)) !== null) {
       // The footer comes last, so nothing decodes before the last byte; the stream that sniffed reads the rest.
-      for (let r = await stream.next(); !r.done; r = await stream.next()) head.push(r.value);
-      const bytes = head.length === 1 ? head[0]! : Buffer.concat(head);
       lap("read_ms");
-      tables = await (await import("./formats/parquet/index.ts")).readParquetBytes(bytes, opts);
+      tables = await (await import("./formats/parquet/index.ts")).readParquetBytes(parquetBytes, opts);
     } else {
+      head.length = 0;
+      await stored();
       await stream.return?.();
       const path = await localFile();
       lap("local_copy_ms");

@@ -74,6 +74,51 @@ describe("ingestion over NATS with the Object Store", () => {
     expect(left.sort()).toEqual([`${r.key}.dataset/manifest.json`, `${r.key}.dataset/t0.arrow`]);
   });
 
+  /** A CSV past GUESS_BYTES whose first quote comes late: quoted delimiters, doubled quotes, quoted LF and CRLF, empty fields. */
+  function lateQuotes(): Buffer {
+    const lines = ["id,name,n"];
+    for (let i = 1, bytes = 0; bytes < GUESS_BYTES * 2; i++) {
+      const l = bytes < GUESS_BYTES * 1.2 ? `${i},plain ${i},${i % 7}` : `${i},${['"a, b"', '"say ""hi"""', '"one\ntwo"', '"x\r\ny"', ""][i % 5]},${i % 3 ? i : ""}`;
+      lines.push(l);
+      bytes += l.length + 1;
+    }
+    return Buffer.from(lines.join("\n") + "\n");
+  }
+
+  it.each([
+    ["late-quotes.csv", lateQuotes],
+    ["small.csv", () => Buffer.from("a,b\n1,x\n2,\"y, z\"\n")],
+    ["contradiction.csv", () => Buffer.from(["id,n", ...Array.from({ length: 150_000 }, (_, i) => `${i},${i % 1000}`), "0,not a number"].join("\n") + "\n")],
+    ["p.parquet", () => parquet(5_000)],
+  ])("parses %s followed while it is stored exactly as when stored first", async (filename, make) => {
+    const body = await make();
+    const stored = await parse(body, filename);
+    const key = `${tenant}/${crypto.randomUUID()}/${filename}`;
+    keys.push(key);
+    const live = store.liveId!();
+    const parsing = clientBus.request("ingestion.parse", { tenant_id: tenant, key, filename, size: 0, live }, { timeoutMs: 60_000 });
+    // Stored in 256 KiB pieces, so the parse reads chunks while later ones are still to come.
+    await store.put(key, (async function* () { for (let at = 0; at < body.length; at += 256 * 1024) yield body.subarray(at, at + 256 * 1024); })(), { maxBytes: 1e9, live });
+    const r = await parsing;
+    expect(r.schema.tables).toEqual(stored.schema.tables);
+    expect(r.row_count).toBe(stored.row_count);
+    const q = { query_config: { limit: 5, order_by: [{ column: r.schema.tables[0]!.columns[0]!.name, desc: true }] } };
+    const [a, b] = await Promise.all([key, stored.key].map((file_path) => clientBus.request("ingestion.query", { tenant_id: tenant, id: "s", file_path, ...q })));
+    expect(a!.rows).toEqual(b!.rows);
+  });
+
+  it("fails a followed parse when the upload is not stored, leaving no dataset", async () => {
+    const key = `${tenant}/${crypto.randomUUID()}/gone.csv`;
+    const live = store.liveId!();
+    const parsing = clientBus.request("ingestion.parse", { tenant_id: tenant, key, filename: "gone.csv", size: 0, live }, { timeoutMs: 60_000 }).then(() => null, (e: unknown) => e);
+    const body = lateQuotes();
+    await store.put(key, (async function* () { yield body.subarray(0, GUESS_BYTES * 1.5); throw new Error("client went away"); })(), { maxBytes: 1e9, live }).catch(() => {});
+    expect(await parsing).toMatchObject({ code: "UNAVAILABLE" });
+    const left: string[] = [];
+    for await (const o of store.list(key)) left.push(o.key);
+    expect(left).toEqual([]);
+  });
+
   it("discard removes the upload and its dataset from the bucket", async () => {
     const r = await parse(Buffer.from('{"a":1}\n{"a":2}\n'), "d.ndjson");
     expect(await store.exists(`${r.key}.dataset/manifest.json`)).toBe(true);

@@ -32,7 +32,7 @@ export function parseHandlers({ store, log, cache, busy }: IngestionDeps): Handl
       // The parsers report nothing while they run: a long parse says it is alive, with the upload's size.
       const ticking = progress(log, "parse", { key: req.key, size: req.size }).tick();
       try {
-        reply = await parsing(() => parseUpload(store, req.key, req.filename, phases)).finally(() => {
+        reply = await parsing(() => parseUpload(store, req.key, req.filename, phases, req.live)).finally(() => {
           busy.delete(req.key);
           ticking.stop();
         });
@@ -41,7 +41,7 @@ export function parseHandlers({ store, log, cache, busy }: IngestionDeps): Handl
         throw e;
       }
       uploads.inc({ format: reply.format, status: "success" });
-      uploadBytes.inc(req.size);
+      uploadBytes.inc(req.live ? (await store.stat(req.key)).size : req.size);
       log.info({ key: req.key, format: reply.format, rows: reply.row_count, bytes: reply.dataset_bytes, ms: Date.now() - started, ...phases }, "✅ upload parsed");
       return reply;
     },

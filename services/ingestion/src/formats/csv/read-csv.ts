@@ -455,10 +455,13 @@ export async function readCsvDataset(path: string, opts: { tableName: string; ma
 
 /** Where the streaming reader reads: the object's bytes once, its size, and a local copy on demand (rereads only). */
 export interface CsvStream {
-  size: number;
+  /** The object's size; null while it is still being stored (then `after` has it once `source` ended). */
+  size: number | null;
   /** The object from its first byte; `next()` only, so a parse error does not close it. */
   source: AsyncIterator<Uint8Array>;
   local(): Promise<string>;
+  /** For a size of null, once `source` ended: the size and the bytes at any place. */
+  after?: { size(): number; read: ReadAt };
 }
 
 /** Bytes of the places readSamples and detectEncoding look at, kept as the stream passes them. */
@@ -521,7 +524,7 @@ function quoteAssumed(sniffed: SniffResult, head: Uint8Array): SniffResult {
  * from a local copy, as does any other surprise). Small files go the file way.
  */
 export async function readCsvStream(src: CsvStream, opts: { tableName: string; maxCells?: number }): Promise<ParsedTable[]> {
-  if (src.size <= GUESS_BYTES) return readCsvDataset(await src.local(), opts);
+  if (src.size !== null && src.size <= GUESS_BYTES) return readCsvDataset(await src.local(), opts);
   // The first GUESS_BYTES, kept to guess from and then replayed to the pass.
   const ahead: Uint8Array[] = [];
   let aheadBytes = 0;
@@ -540,7 +543,8 @@ export async function readCsvStream(src: CsvStream, opts: { tableName: string; m
   const inference = ended ? null : await inferPass([head], encoding, sniffed, undefined, true).catch(() => null);
   if (inference === null) return readCsvDataset(await src.local(), opts);
 
-  const samples = new SampleBytes(src.size, encoding);
+  // The places the whole-file sniff looks at depend on the size: kept on the way when it is known, else read at the end.
+  const samples = src.size === null ? null : new SampleBytes(src.size, encoding);
   let offset = 0;
   let done = false;
   const next = async (): Promise<Uint8Array | null> => {
@@ -550,7 +554,7 @@ export async function readCsvStream(src: CsvStream, opts: { tableName: string; m
       if (!r.done) chunk = r.value;
     }
     if (chunk === undefined) { done = true; return null; }
-    samples.feed(offset, chunk);
+    samples?.feed(offset, chunk);
     offset += chunk.byteLength;
     return chunk;
   };
@@ -562,8 +566,9 @@ export async function readCsvStream(src: CsvStream, opts: { tableName: string; m
     }),
     verify: async (sawQuote) => {
       while ((await next()) !== null) { /* the samples at the end */ }
-      const exactEncoding = await detectEncoding(samples.read, src.size);
-      const exactSniffed = sniffDialect(await readSamples(samples.read, src.size, exactEncoding));
+      const [size, read] = samples ? [src.size!, samples.read] : [src.after!.size(), src.after!.read];
+      const exactEncoding = await detectEncoding(read, size);
+      const exactSniffed = sniffDialect(await readSamples(read, size, exactEncoding));
       const same = exactEncoding === encoding && exactSniffed.fields === sniffed.fields &&
         exactSniffed.dialect.delimiter === sniffed.dialect.delimiter &&
         (sameQuoting(exactSniffed.dialect, sniffed.dialect) || (sniffed !== headSniff && !sawQuote && sameQuoting(exactSniffed.dialect, headSniff.dialect)));
