@@ -90,6 +90,19 @@ describe("postgresql driver specifics", async () => {
       }
     });
 
+    it("introspectJson turns JIT off for its statement only: the pooled session keeps its setting", async () => {
+      const jit = async () => {
+        const s = await conn.query("select current_setting('jit') as j", [], { readOnly: true, timeoutMs: 5000, signal: new AbortController().signal, batchRows: 10 });
+        const r = await s.batches.next();
+        await s.batches.return?.();
+        return (r.value as unknown[][])[0]![0];
+      };
+      const before = await jit();
+      const json = await conn.introspectJson!();
+      expect(json.tablesJson).toBe(JSON.stringify(await conn.introspect()));
+      expect(await jit()).toBe(before);
+    });
+
     it("introspectJson prints exactly JSON.stringify(introspect()): escapes, comments, empty tables, other schemas", async () => {
       const c = new pg.Client({ ...TEST_PG, database: scratch.name });
       c.on("error", () => undefined);

@@ -49,6 +49,15 @@ function refuseNul(sql: string): void {
 }
 
 /**
+ * The rows of the last statement: pg answers a simple query of several statements
+ * (`set local …; select …`) with one result per statement, its type says one.
+ */
+function lastRows(r: pg.QueryResult | pg.QueryResult[]): Record<string, unknown>[] {
+  const last = Array.isArray(r) ? r[r.length - 1] : r;
+  return (last?.rows ?? []) as Record<string, unknown>[];
+}
+
+/**
  * One pg pool for one source config. Dials only the checked address; TLS
  * verifies the typed host name.
  */
@@ -187,7 +196,7 @@ export class PgConnection implements Connection {
     const client = await this.checkout();
     let broken = false;
     try {
-      return await run(async (sql, params) => (await client.query(sql, params as unknown[] | undefined)).rows as Record<string, unknown>[]);
+      return await run(async (sql, params) => lastRows(await client.query(sql, params as unknown[] | undefined)));
     } catch (e) {
       broken = isConnectionLevel(e);
       throw queryError(e, this.ctx, { timeoutMs: 0, reason: null });
