@@ -328,6 +328,32 @@ describe("bus over NATS: heartbeats of in-flight requests", () => {
   });
 });
 
+/** gzip through the Web's streams, as a runtime without node:zlib (workerd) makes and reads it. */
+async function webGzip(bytes: Uint8Array, how: "compress" | "decompress"): Promise<Uint8Array> {
+  const transform = how === "compress" ? new CompressionStream("gzip") : new DecompressionStream("gzip");
+  return new Uint8Array(await new Response(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(transform)).arrayBuffer());
+}
+
+describe("compressed messages between node:zlib (Node) and CompressionStream (edge runtimes)", () => {
+  const t = new MemoryTransport();
+  beforeAll(async () => {
+    await new Bus(t).serve("catalog", {
+      "catalog.source.get": async (req) => ({ source: { ...source, id: req.id, schema: req.id === "huge" ? bigSchema(5000, 20) : null } }),
+    }, { replicaId: "r1" });
+  });
+  afterAll(async () => { await t.close(); });
+
+  it("reads a request an edge runtime compressed, and a compressed reply reads back with DecompressionStream", async () => {
+    const request = await webGzip(encodeJson({ actor, id: "huge" }), "compress");
+    const reply = await t.request("catalog.source.get", request, { timeoutMs: 30_000, headers: {} });
+    expect(reply.byteLength).toBeLessThan(t.maxPayload);
+    expect([reply[0], reply[1]]).toEqual([0x1f, 0x8b]);
+    const env = JSON.parse(new TextDecoder().decode(await webGzip(reply, "decompress"))) as { ok: boolean; data: { source: { schema: ReturnType<typeof bigSchema> } } };
+    expect(env.ok).toBe(true);
+    expect(env.data.source.schema).toEqual(bigSchema(5000, 20));
+  });
+});
+
 describe("bus over NATS: error replies carry the micro-service error headers", () => {
   let serverT: NatsTransport;
   let clientT: NatsTransport;

@@ -75,8 +75,40 @@ export function encodeMessage(v: unknown, maxPayload: number, subject: string): 
   return fitMessage(encodeJson(v), maxPayload, subject);
 }
 
-/** gzip or gunzip with the Web's CompressionStream, so the bus runs on edge runtimes (no node:zlib). */
+/** The parts of node:zlib used here, when the runtime has it. */
+type ZlibDone = (err: Error | null, out: Uint8Array) => void;
+interface Zlib {
+  gzip(b: Uint8Array, o: { level: number }, done: ZlibDone): void;
+  gunzip(b: Uint8Array, done: ZlibDone): void;
+}
+
+/**
+ * node:zlib where the runtime offers it (Node, Deno), reached through
+ * `process.getBuiltinModule` so that bundles for edge runtimes import nothing.
+ * Megabyte messages compress ~100× (a schema's JSON repeats itself), and zlib's
+ * fastest level does it ~10× faster than a CompressionStream at its default
+ * level (7.5 MB: 5 ms against 40–110 ms; gunzip 8 ms against 25–170 ms), off
+ * the event loop as well (libuv's thread pool).
+ */
+const zlib = (() => {
+  try {
+    const p = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    return (p?.getBuiltinModule?.("node:zlib") as Zlib | undefined) ?? null;
+  } catch {
+    return null;
+  }
+})();
+
+/** gzip or gunzip: node:zlib when present, else the Web's CompressionStream (edge runtimes). */
 async function gzip(bytes: Uint8Array, how: "compress" | "decompress"): Promise<Uint8Array> {
+  if (zlib) {
+    const z = zlib;
+    return new Promise((resolve, reject) => {
+      const done: ZlibDone = (err, out) => (err ? reject(err) : resolve(out));
+      if (how === "compress") z.gzip(bytes, { level: 1 }, done);
+      else z.gunzip(bytes, done);
+    });
+  }
   const transform = how === "compress" ? new CompressionStream("gzip") : new DecompressionStream("gzip");
   return new Uint8Array(await new Response(new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(transform)).arrayBuffer());
 }
@@ -122,6 +154,9 @@ const decodeEvent = (b: Uint8Array): unknown => JSON.parse(dec.decode(b));
 
 /** How every successful envelope starts: JSON.stringify({ ok: true, data }) and RawJson replies alike. */
 const OK_PREFIX = '{"ok":true,"data":';
+const OK_PREFIX_BYTES = enc.encode(OK_PREFIX);
+const CLOSE_BRACE = 0x7d;
+const startsWithBytes = (b: Uint8Array, prefix: Uint8Array) => b.byteLength >= prefix.byteLength && prefix.every((x, i) => b[i] === x);
 
 /** An error reply: the `{ok:false, error}` envelope, flagged so the transport can mark it (NATS service error headers). */
 const errorReply = (err: AppError): Reply => ({ data: encodeJson({ ok: false, error: err.toBus() }), error: err.code });
@@ -221,9 +256,14 @@ export class Bus {
    * megabytes into an HTTP response). Errors are rebuilt as with `request`.
    */
   async requestJson<S extends SubjectName>(name: S, req: RequestOf<S>, opts: RequestOptions = {}): Promise<string> {
-    const text = await decodeText(await this.send(name, req, opts));
-    if (text.startsWith(OK_PREFIX) && text.endsWith("}")) return text.slice(OK_PREFIX.length, -1);
-    const env = Envelope.safeParse(JSON.parse(text));
+    return dec.decode(await this.requestJsonBytes(name, req, opts));
+  }
+
+  /** `requestJson` as UTF-8 bytes, never decoded: for a caller that writes them out as they are. */
+  async requestJsonBytes<S extends SubjectName>(name: S, req: RequestOf<S>, opts: RequestOptions = {}): Promise<Uint8Array> {
+    const { json } = await unframe(await this.send(name, req, opts));
+    if (startsWithBytes(json, OK_PREFIX_BYTES) && json[json.byteLength - 1] === CLOSE_BRACE) return json.subarray(OK_PREFIX_BYTES.byteLength, -1);
+    const env = Envelope.safeParse(JSON.parse(dec.decode(json)));
     if (env.success && !env.data.ok) throw AppError.fromBus(env.data.error);
     throw new AppError("INTERNAL", `Malformed reply on ${opts.subject ?? name}`);
   }
