@@ -5,6 +5,9 @@ import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { BEARER, FAILURE, IdParams, json, ok, route } from "../openapi.ts";
 
 export const CACHED_SCHEMA_WARNING = "Using cached schema - live fetch failed";
+const utf8 = new TextEncoder();
+const SCHEMA_REPLY = utf8.encode('{"schema":');
+const SUCCESS = utf8.encode('{"success":true,');
 const SchemaQuery = z.object({ refresh: z.enum(["true", "false", "1", "0"]).optional().transform((v) => v === "true" || v === "1") });
 
 /** Stored schema; `?refresh=true` fetches it live and stores it, falling back to the stored copy. */
@@ -25,11 +28,14 @@ export function schemaRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: Gateway
     // read only when that fails: a file source, an unknown id (NOT_FOUND from the catalog) or a dead database.
     let failure: unknown;
     try {
-      // Forwarded as text: `{"schema":…,"changes":[…]}` becomes the body after `"success":true`, with no
-      // parse and no re-encode of megabytes here (the connector builds it to the contract; tests hold it to it).
-      const live = await bus.requestJson("connector.introspect", { tenant_id: actor.tenant_id, id: params.id, store: { actor } }, { requestId, timeoutMs: 120_000 });
-      if (!live.startsWith('{"schema":')) throw new AppError("INTERNAL", "Malformed schema reply from the connector");
-      return c.body(`{"success":true,${live.slice(1)}`, 200, { "content-type": "application/json" });
+      // Forwarded as bytes: `{"schema":…,"changes":[…]}` becomes the body after `"success":true`, with no
+      // decode, parse or re-encode of megabytes here (the connector builds it to the contract; tests hold it to it).
+      const live = await bus.requestJsonBytes("connector.introspect", { tenant_id: actor.tenant_id, id: params.id, store: { actor } }, { requestId, timeoutMs: 120_000 });
+      if (!SCHEMA_REPLY.every((b, i) => live[i] === b)) throw new AppError("INTERNAL", "Malformed schema reply from the connector");
+      const body = new Uint8Array(SUCCESS.byteLength + live.byteLength - 1);
+      body.set(SUCCESS);
+      body.set(live.subarray(1), SUCCESS.byteLength);
+      return c.body(body, 200, { "content-type": "application/json" });
     } catch (e) {
       failure = e;
     }
