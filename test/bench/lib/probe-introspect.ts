@@ -2,10 +2,10 @@
  * Where the time of a live schema fetch goes, measured from outside the system in
  * distributed mode: `tsx test/bench/lib/probe-introspect.ts [tables]` (default 5,000).
  * Times the HTTP refresh, `connector.introspect` on the bus with and without storing,
- * and the set-based query run directly.
+ * the statement the connector sends run directly, and the per-column form of that query.
  */
 import { connectBus, createLogger, parseEnv } from "@dsb/runtime";
-import { PG_INTROSPECT_SQL } from "../../../services/connector/src/drivers/postgresql/introspect.ts";
+import { PG_INTROSPECT_JSON_STATEMENT, PG_INTROSPECT_SQL } from "../../../services/connector/src/drivers/postgresql/introspect.ts";
 import { createTables } from "../scenarios/introspection.ts";
 import { cleanup, NATS_URL, startCluster } from "./setup.ts";
 import { call } from "./http.ts";
@@ -33,7 +33,8 @@ try {
       await time("http refresh", () => call(cluster.url, token, "GET", `/api/data/sources/${id}/schema?refresh=true`)),
       await time("bus introspect+store", () => bus.request("connector.introspect", { tenant_id: "bench", id, store: { actor } }, { timeoutMs: 120_000 })),
       await time("bus introspect", () => bus.request("connector.introspect", { tenant_id: "bench", id }, { timeoutMs: 120_000 })),
-      await time("pg set-based", () => db.client.query(PG_INTROSPECT_SQL)),
+      await time("pg connector's statement", () => db.client.query(PG_INTROSPECT_JSON_STATEMENT)),
+      await time("pg per-column rows", () => db.client.query(PG_INTROSPECT_SQL)),
     ].join(" | "));
   }
   await bus.close();

@@ -1,4 +1,4 @@
-import { PG_INTROSPECT_SQL } from "../../../services/connector/src/drivers/postgresql/introspect.ts";
+import { PG_INTROSPECT_JSON_STATEMENT, PG_INTROSPECT_SQL } from "../../../services/connector/src/drivers/postgresql/introspect.ts";
 import { call } from "../lib/http.ts";
 import pg from "pg";
 import { fasterBy, timeWithin, unlessCrash, type Ctx, type Scenario } from "../lib/scenario.ts";
@@ -81,34 +81,59 @@ async function makeSize(ctx: Ctx, tables: number, label: string): Promise<Size> 
   return { db, sourceId, tables };
 }
 
-/** Live schema through the gateway (ms, NaN when it failed), the set-based query and the per-table pattern. */
-async function measure(ctx: Ctx, s: Size, label: string): Promise<Record<string, number>> {
-  let gwMs = Number.NaN;
+/** One `GET …/schema?refresh=true` through the gateway: ms, or NaN (noted) when it failed or came back short. */
+async function refresh(ctx: Ctx, s: Size, changes: "all" | "none"): Promise<number> {
   try {
     const t0 = performance.now();
     const r = await unlessCrash(ctx, (signal) => call(ctx.cluster.url, ctx.token, "GET", `/api/data/sources/${s.sourceId}/schema?refresh=true`, undefined, signal));
     const ms = performance.now() - t0;
-    const body = r.status === 200 ? (JSON.parse(r.body.toString()) as { schema: { tables: unknown[] } | null; warning?: string }) : null;
+    const body = r.status === 200 ? (JSON.parse(r.body.toString()) as { schema: { tables: unknown[] } | null; warning?: string; changes?: unknown[] }) : null;
     if (!body || body.warning || body.schema?.tables.length !== s.tables)
       throw new Error(`${r.status} ${body?.warning ?? ""} ${body ? `${body.schema?.tables.length ?? 0} tables` : r.body.toString().slice(0, 300)}`);
-    gwMs = ms;
+    const expected = changes === "all" ? s.tables : 0;
+    if (body.changes?.length !== expected) throw new Error(`${body.changes?.length ?? "no"} changes, expected ${expected}`);
+    return ms;
   } catch (e) {
     const crashed = await ctx.cluster.restartDead();
     ctx.note(`live schema of ${s.tables} tables through the gateway failed: ${e instanceof Error ? e.message : e}` +
       (crashed.length ? ` (${crashed.join(", ")} had crashed and was restarted)` : ""));
+    return Number.NaN;
   }
+}
 
-  let t0 = performance.now();
-  const set = await s.db.client.query(PG_INTROSPECT_SQL);
-  const setMs = performance.now() - t0;
-  if (set.rows.length < s.tables * COLUMNS) throw new Error(`set-based query returned ${set.rows.length} rows`);
+async function timed(fn: () => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  await fn();
+  return performance.now() - t0;
+}
 
-  t0 = performance.now();
+/**
+ * Round 1 first refreshes the schema as it was just created: the stored copy is the empty
+ * one of the connect, so that refresh stores every table and reports each as added, in
+ * processes that have not run this path yet. Users pay it after a schema change (and
+ * after a catalog restart, whose replica no longer knows the stored schema's hash); it
+ * is reported as a row of its own. Then, every round: a refresh of the unchanged schema
+ * (the usual one), the statement the connector sends run directly (its baseline), the
+ * per-column form of the same catalog query, and the per-table pattern.
+ */
+async function measure(ctx: Ctx, s: Size, label: string, round: number): Promise<Record<string, number>> {
+  const out: Record<string, number> = {};
+  if (round === 0) {
+    out[`${label}.first.gw.ms`] = await refresh(ctx, s, "all");
+    out[`${label}.first.set.ms`] = await timed(() => s.db.client.query(PG_INTROSPECT_JSON_STATEMENT));
+  }
+  out[`${label}.gw.ms`] = await refresh(ctx, s, "none");
+  out[`${label}.set.ms`] = await timed(() => s.db.client.query(PG_INTROSPECT_JSON_STATEMENT));
+  let rows = 0;
+  out[`${label}.rows.ms`] = await timed(async () => { rows = (await s.db.client.query(PG_INTROSPECT_SQL)).rows.length; });
+  if (rows < s.tables * COLUMNS) throw new Error(`set-based query returned ${rows} rows`);
+
   const list = await s.db.client.query<{ oid: number }>(
     "select c.oid from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace where n.nspname = 'public' and c.relkind in ('r', 'p') order by c.relname");
-  for (const { oid } of list.rows) for (const q of PER_TABLE) await s.db.client.query(q, [oid]);
-  const perTableMs = performance.now() - t0;
-  return { [`${label}.gw.ms`]: gwMs, [`${label}.set.ms`]: setMs, [`${label}.per_table.ms`]: perTableMs };
+  out[`${label}.per_table.ms`] = await timed(async () => {
+    for (const { oid } of list.rows) for (const q of PER_TABLE) await s.db.client.query(q, [oid]);
+  });
+  return out;
 }
 
 /** 5,000 tables × 20 columns: live schema through the gateway vs one set-based query vs the per-table pattern. */
@@ -118,17 +143,21 @@ export const introspection: Scenario<State> = {
   async setup(ctx) {
     return { fit: await makeSize(ctx, fitTablesOf(), "fit"), full: await makeSize(ctx, tablesOf(ctx), "full") };
   },
-  async round(ctx, s) {
-    return { ...(await measure(ctx, s.fit, "fit")), ...(await measure(ctx, s.full, "full")) };
+  async round(ctx, s, index) {
+    return { ...(await measure(ctx, s.fit, "fit", index)), ...(await measure(ctx, s.full, "full", index)) };
   },
   rows: (o) => {
     const full = `${tablesOf({ opts: o } as Ctx)} tables`;
     const fit = `${fitTablesOf()} tables`;
+    const statement = "the connector's statement";
     return [
-      { label: `introspection ${full} vs set-based query`, unit: "ms", system: "full.gw.ms", baseline: "full.set.ms", baselineName: "1 pg_catalog query", target: timeWithin(1.2) },
+      { label: `introspection ${full} vs set-based query`, unit: "ms", system: "full.gw.ms", baseline: "full.set.ms", baselineName: statement, target: timeWithin(1.2) },
+      { label: `introspection ${full} vs per-column rows`, unit: "ms", system: "full.gw.ms", baseline: "full.rows.ms", baselineName: "1 query, a row per column" },
       { label: `introspection ${full} vs per-table`, unit: "ms", system: "full.gw.ms", baseline: "full.per_table.ms", baselineName: "SQLAlchemy-style, 4/table", target: fasterBy(10) },
+      // Round 1 only: what the first refresh after the tables were created costs (it stores them all).
+      { label: `introspection ${full}: first refresh, stores all`, unit: "ms", system: "full.first.gw.ms", baseline: "full.first.set.ms", baselineName: statement },
       // The issue's targets are for 5,000 tables; at 250 the fixed cost of a request (HTTP, bus, storing) shows, so no target here.
-      { label: `introspection ${fit} vs set-based query`, unit: "ms", system: "fit.gw.ms", baseline: "fit.set.ms", baselineName: "1 pg_catalog query" },
+      { label: `introspection ${fit} vs set-based query`, unit: "ms", system: "fit.gw.ms", baseline: "fit.set.ms", baselineName: statement },
       { label: `introspection ${fit} vs per-table`, unit: "ms", system: "fit.gw.ms", baseline: "fit.per_table.ms", baselineName: "SQLAlchemy-style, 4/table", target: fasterBy(10) },
     ];
   },
