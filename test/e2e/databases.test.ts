@@ -179,9 +179,12 @@ describe("PostgreSQL source through the gateway", () => {
   });
 
   it("refreshes the schema live and lists the changes", async () => {
-    await src.exec("alter table customers add column email text");
+    await src.exec(`alter table customers add column email text; create table "naïve ✓ 名前" ("ü ""x""" int)`);
     const body = await json(await sys.api(`/api/data/sources/${sourceId}/schema?refresh=true`));
     expect(body.changes).toContainEqual(expect.objectContaining({ kind: "column_added", table: "public.customers", column: "email" }));
+    // Names beyond ASCII cross as the database printed them (the reply travels as UTF-8 bytes).
+    expect(body.changes).toContainEqual({ kind: "table_added", table: "public.naïve ✓ 名前" });
+    expect(body.schema.tables.find((t: { name: string }) => t.name === "naïve ✓ 名前").columns[0].name).toBe('ü "x"');
     expect(SourceSchemaSchema.strict().safeParse(body.schema).success).toBe(true);
     expect(Object.keys(body)).toEqual(["success", "schema", "changes"]);
     const stored = await json(await sys.api(`/api/data/sources/${sourceId}/schema`));

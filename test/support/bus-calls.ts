@@ -13,7 +13,7 @@ const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
 /** Bus methods and what a call of each one needs granted. */
 const METHODS = {
-  request: "call", requestWithBytes: "call", requestJson: "call", requestFirst: "call",
+  request: "call", requestWithBytes: "call", requestJson: "call", requestJsonBytes: "call", requestFirst: "call",
   publish: "publish", subscribe: "subscribe",
 } as const;
 type Use = (typeof METHODS)[keyof typeof METHODS];

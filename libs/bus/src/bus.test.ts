@@ -54,6 +54,7 @@ describe.each(transports)("bus over %s", (_name, make) => {
         if (req.id === "noise") return { source: { ...source, name: randomText(3_000_000) } };
         if (req.id === "slow") await new Promise((r) => setTimeout(r, 3000));
         if (req.id === "raw") return new RawJson(JSON.stringify({ source: { ...source, id: "raw" } }));
+        if (req.id === "raw-pieces") return new RawJson(['{"source":', JSON.stringify({ ...source, id: "raw-pieces", name: "naïve ✓ 名前 \u2028" }), "}"].map((p) => new TextEncoder().encode(p)));
         if (req.id === "raw-huge") return new RawJson(JSON.stringify({ source: { ...source, schema: bigSchema(5000, 20) } }));
         return { source: { ...source, id: req.id, name: ctx.requestId } };
       },
@@ -113,6 +114,12 @@ describe.each(transports)("bus over %s", (_name, make) => {
     // Ordinary replies come back as text too, and over the payload limit (compressed) as well.
     expect(JSON.parse(await client.requestJson("catalog.source.get", { actor, id: "s3" })).source.id).toBe("s3");
     expect(JSON.parse(await client.requestJson("catalog.source.get", { actor, id: "raw-huge" })).source.schema.tables).toHaveLength(5000);
+    // Pieces of UTF-8 go out one after the other: the same reply as the text, byte for byte.
+    const pieces = JSON.stringify({ source: { ...source, id: "raw-pieces", name: "naïve ✓ 名前 \u2028" } });
+    expect((await client.request("catalog.source.get", { actor, id: "raw-pieces" })).source.name).toBe("naïve ✓ 名前 \u2028");
+    expect(await client.requestJson("catalog.source.get", { actor, id: "raw-pieces" })).toBe(pieces);
+    expect(Buffer.from(await client.requestJsonBytes("catalog.source.get", { actor, id: "raw-pieces" })).equals(Buffer.from(pieces))).toBe(true);
+    await expect(client.requestJsonBytes("catalog.source.get", { actor, id: "missing" })).rejects.toMatchObject({ code: "NOT_FOUND" });
     await expect(client.requestJson("catalog.source.get", { actor, id: "missing" })).rejects.toMatchObject({ code: "NOT_FOUND", message: "Data source not found" });
     await expect(client.requestJson("catalog.source.get", { actor, id: "" })).rejects.toMatchObject({ code: "VALIDATION" });
   });

@@ -17,12 +17,13 @@ export interface RequestContext {
 
 /**
  * A reply its handler already wrote as the contract's JSON text (the `data` of the
- * envelope). It leaves without a zod pass or a JSON.stringify: for megabyte replies
- * assembled from parts that are valid by construction (a live schema built from
- * JSON the database printed). Whoever returns one owns its conformance, in tests.
+ * envelope), as a string or as UTF-8 pieces sent one after the other. It leaves
+ * without a zod pass or a JSON.stringify: for megabyte replies assembled from parts
+ * that are valid by construction (a live schema built from JSON the database
+ * printed). Whoever returns one owns its conformance, in tests.
  */
 export class RawJson {
-  constructor(readonly text: string) {}
+  constructor(readonly text: string | readonly Uint8Array[]) {}
 }
 
 /**
@@ -156,7 +157,18 @@ const decodeEvent = (b: Uint8Array): unknown => JSON.parse(dec.decode(b));
 const OK_PREFIX = '{"ok":true,"data":';
 const OK_PREFIX_BYTES = enc.encode(OK_PREFIX);
 const CLOSE_BRACE = 0x7d;
+const CLOSE_BRACE_BYTES = new Uint8Array([CLOSE_BRACE]);
 const startsWithBytes = (b: Uint8Array, prefix: Uint8Array) => b.byteLength >= prefix.byteLength && prefix.every((x, i) => b[i] === x);
+
+/** The envelope of a RawJson reply, encoded once. */
+function rawEnvelope(raw: RawJson): Uint8Array {
+  if (typeof raw.text === "string") return enc.encode(`${OK_PREFIX}${raw.text}}`);
+  const parts = [OK_PREFIX_BYTES, ...raw.text, CLOSE_BRACE_BYTES];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.byteLength; }
+  return out;
+}
 
 /** An error reply: the `{ok:false, error}` envelope, flagged so the transport can mark it (NATS service error headers). */
 const errorReply = (err: AppError): Reply => ({ data: encodeJson({ ok: false, error: err.toBus() }), error: err.code });
@@ -303,7 +315,7 @@ export class Bus {
         const out = await handler(req.data, { requestId, subject, headers });
         if (out === null) return null;
         if (out instanceof RawJson) this.opts.onServed?.(name, "ok");
-        if (out instanceof RawJson) return { data: await fitMessage(enc.encode(`${OK_PREFIX}${out.text}}`), this.transport.maxPayload, subject) };
+        if (out instanceof RawJson) return { data: await fitMessage(rawEnvelope(out), this.transport.maxPayload, subject) };
         const reply = def.reply.safeParse(out instanceof WithBytes ? out.reply : out);
         if (!reply.success) throw new AppError("INTERNAL", `Reply on ${subject} breaks its contract: ${describeIssues(reply.error)}`);
         this.opts.onServed?.(name, "ok");

@@ -42,14 +42,20 @@ export async function handleIntrospect(deps: ConnectorDeps, req: ParsedRequestOf
     if (!actor) return { schema };
     return { schema, changes: await storeSchema(deps, actor, src.id, JSON.stringify(schema.tables), schema.last_updated, () => schema) };
   }
-  // Tables printed as JSON by the database: the reply is assembled as text (buildSchema's field order) and never parsed here.
+  // Tables printed as JSON by the database: the reply is assembled as text (buildSchema's field order) and never parsed
+  // here; the tables are encoded once, for the hash and the reply.
   const { tablesJson, schemas, totalRows } = live.json;
   const lastUpdated = new Date().toISOString();
-  const schemaJson = `{"tables":${tablesJson},"schemas":${JSON.stringify(schemas)},"total_rows":${totalRows},"last_updated":"${lastUpdated}"}`;
-  if (!actor) return new RawJson(`{"schema":${schemaJson}}`);
-  const changes = await storeSchema(deps, actor, src.id, tablesJson, lastUpdated, () => JSON.parse(schemaJson) as SourceSchema);
-  return new RawJson(`{"schema":${schemaJson},"changes":${JSON.stringify(changes)}}`);
+  const rest = `,"schemas":${JSON.stringify(schemas)},"total_rows":${totalRows},"last_updated":"${lastUpdated}"}`;
+  const tables = utf8.encode(tablesJson);
+  const reply = (tail: string) => new RawJson([SCHEMA_HEAD, tables, utf8.encode(`${rest}${tail}}`)]);
+  if (!actor) return reply("");
+  const changes = await storeSchema(deps, actor, src.id, tables, lastUpdated, () => JSON.parse(`{"tables":${tablesJson}${rest}`) as SourceSchema);
+  return reply(`,"changes":${JSON.stringify(changes)}`);
 }
+
+const utf8 = new TextEncoder();
+const SCHEMA_HEAD = utf8.encode('{"schema":{"tables":');
 
 /**
  * Stores a fresh schema from here, so it crosses the bus once more instead of twice
@@ -57,7 +63,7 @@ export async function handleIntrospect(deps: ConnectorDeps, req: ParsedRequestOf
  * needs only their hash and last_updated, not megabytes of JSON.
  */
 async function storeSchema(
-  deps: ConnectorDeps, actor: Actor, id: string, tablesJson: string, lastUpdated: string, schema: () => SourceSchema,
+  deps: ConnectorDeps, actor: Actor, id: string, tablesJson: string | Uint8Array, lastUpdated: string, schema: () => SourceSchema,
 ): Promise<SchemaChange[]> {
   const tables_sha256 = createHash("sha256").update(tablesJson).digest("base64url");
   const touched = await deps.bus.request("catalog.schema.touch", { actor, id, tables_sha256, last_updated: lastUpdated });
