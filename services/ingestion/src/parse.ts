@@ -79,7 +79,9 @@ export async function parseUpload(
         // Only a followed upload gets here past the limit: its size is known at its end.
         if ((bytes += r.value.byteLength) > limit) return null;
       }
-      return head.length === 1 ? head[0]! : Buffer.concat(head);
+      const whole = head.length === 1 ? head[0]! : Buffer.concat(head);
+      head.length = 0; // the chunks are copied: not held through the parse
+      return whole;
     };
     const format = detectFormat(Buffer.concat(head).subarray(0, SNIFF_BYTES), filename);
     lap("sniff_ms");
