@@ -21,12 +21,15 @@ export const parquetIngest: Scenario<State> = {
     if (duck.rows !== up.rows) ctx.log(`  ⚠ row counts differ: system ${up.rows}, DuckDB ${duck.rows}`);
     return {
       "gw.mb_s": s.mb / up.seconds, "duck.mb_s": s.mb / (duck.ms / 1000), "gw.rows_s": up.rows / up.seconds, "duck.rows_s": duck.rows / (duck.ms / 1000),
+      "cpu": up.cpuSeconds, "duck.cpu": duck.cpuMs / 1000,
       "rss.gateway": up.peaks.gateway!.hwmMb, "rss.ingestion": up.peaks.ingestion!.hwmMb, "duck.rss": duck.hwmMb,
     };
   },
   rows: () => [
     { label: "Parquet ingest (MB of Parquet)", unit: "MB/s", system: "gw.mb_s", baseline: "duck.mb_s", baselineName: "DuckDB 1 thread", target: atLeast(0.6) },
     { label: "Parquet ingest (rows)", unit: "rows/s", system: "gw.rows_s", baseline: "duck.rows_s", baselineName: "DuckDB 1 thread" },
+    // CPU from /proc: a loaded machine stretches wall times of four processes more than DuckDB's one
+    { label: "Parquet ingest: CPU (gateway+ingestion)", unit: "s", system: "cpu", baseline: "duck.cpu", baselineName: "DuckDB CPU" },
     { label: "Parquet ingest: gateway peak RSS", unit: "MiB", system: "rss.gateway" },
     { label: "Parquet ingest: ingestion peak RSS", unit: "MiB", system: "rss.ingestion", baseline: "duck.rss", baselineName: "DuckDB process" },
   ],
