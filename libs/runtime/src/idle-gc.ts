@@ -23,13 +23,8 @@ export function idleGcDue(s: { idleChecks: number; committed: number; baseline: 
   return s.growthBytes > 0 && s.idleChecks >= IDLE_CHECKS && s.committed - s.baseline > s.growthBytes;
 }
 
-/**
- * The engine's full collection, compacting: `gc` when started with --expose-gc, otherwise the
- * same function taken from a fresh context. A plain full GC frees the objects but evacuates few
- * pages, so an old space left with a live object here and there stays committed (a fragmented
- * 184 MiB heap with 6 MiB live kept 161 MiB); compacting every page returns it (39 MiB).
- */
-export function fullGc(): () => void {
+/** V8's `gc(options?)`: the global one under --expose-gc, otherwise taken from a fresh context. */
+export function engineGc(): (opts?: { type: "minor" | "major" }) => void {
   let gc = (globalThis as { gc?: () => void }).gc;
   if (!gc) {
     // The flag only puts `gc` into contexts created while it is on: take it from one, then turn it off again.
@@ -37,7 +32,17 @@ export function fullGc(): () => void {
     gc = vm.runInNewContext("gc") as () => void;
     v8.setFlagsFromString("--no-expose-gc");
   }
-  const collect = gc;
+  return gc;
+}
+
+/**
+ * The engine's full collection, compacting: `gc` when started with --expose-gc, otherwise the
+ * same function taken from a fresh context. A plain full GC frees the objects but evacuates few
+ * pages, so an old space left with a live object here and there stays committed (a fragmented
+ * 184 MiB heap with 6 MiB live kept 161 MiB); compacting every page returns it (39 MiB).
+ */
+export function fullGc(): () => void {
+  const collect = engineGc();
   return () => {
     v8.setFlagsFromString("--compact-on-every-full-gc");
     try {

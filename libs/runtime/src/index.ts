@@ -7,3 +7,4 @@ export * from "./sockets.ts";
 export * from "./metrics.ts";
 export * from "./progress.ts";
 export * from "./service-main.ts";
+export * from "./young-gc.ts";

@@ -1,6 +1,7 @@
 import { basename } from "node:path";
 import { AppError, buildSchema, type FileFormat, type ReplyInputOf } from "@dsb/contracts";
 import type { BlobStore } from "@dsb/storage";
+import { reclaiming } from "@dsb/runtime";
 import { detectFormat, SNIFF_BYTES } from "./detect.ts";
 import type { FormatReader, ParsedTable } from "./dataset/table.ts";
 import { datasetPrefix, manifestKey, SQL_TYPE, tableFileKey, type Manifest } from "./dataset/layout.ts";
@@ -54,7 +55,7 @@ export async function parseUpload(
   // A live upload is followed while the gateway stores it (parsing overlaps the upload).
   if (live && !store.follow) throw new AppError("INTERNAL", "This store cannot follow an upload while it is stored");
   const following = live ? store.follow!(key, live) : null;
-  const stream = (following ? following.chunks : store.get(key))[Symbol.asyncIterator]();
+  const stream = reclaiming(following ? following.chunks : store.get(key))[Symbol.asyncIterator]();
   /** The rest of a followed upload, read past: a local copy needs the whole object stored. */
   const stored = async () => { if (following) while (!(await stream.next()).done) { /* until the put ended */ } };
   // CSV is parsed from the stored stream as it arrives; other formats (and CSV rereads) need a local file.
@@ -100,7 +101,7 @@ export async function parseUpload(
     } else {
       head.length = 0;
       await stored();
-      await stream.return?.();
+      await stream.return(undefined);
       const path = await localFile();
       lap("local_copy_ms");
       tables = await (await READERS[format]())(path, opts);
@@ -132,7 +133,7 @@ export async function parseUpload(
     const msg = e instanceof Error ? (localPath ? e.message.split(localPath).join(filename) : e.message) : String(e);
     throw new AppError("PARSE_FAILED", `The file could not be parsed: ${msg}`);
   } finally {
-    await stream.return?.().catch(() => undefined);
+    await stream.return(undefined).catch(() => undefined);
     if (local) await (await local.catch(() => null))?.release();
   }
 }
