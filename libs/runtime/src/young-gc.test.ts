@@ -6,7 +6,7 @@ describe("reclaiming", () => {
   it("passes every chunk through in order and collects the young generation once per everyBytes", async () => {
     const minor: number[] = [];
     const obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) if ((e.detail as { kind?: number } | undefined)?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor.push(1);
+      for (const e of list.getEntries()) if ((e as typeof e & { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MINOR) minor.push(1);
     });
     obs.observe({ entryTypes: ["gc"] });
     async function* source() { for (let i = 0; i < 40; i++) yield new Uint8Array(1000).fill(i); }
