@@ -133,6 +133,11 @@ export class BulkColumn extends ColumnBuilder {
     throw new Error("BulkColumn is filled with append(slab), not value by value");
   }
 
+  /** Bytes held by its buffers. */
+  get held(): number {
+    return this.#valid.byteLength + this.#fixed.byteLength + (this.#offs?.byteLength ?? 0) + this.#bytes.byteLength;
+  }
+
   /** Room left in this batch. */
   get room(): number {
     return this.#rows - this.length;

@@ -33,6 +33,11 @@ export class Scratch {
   private levels = new Uint8Array(0);
   private indexes = new Int32Array(0);
 
+  /** Bytes held (for keeping it after a read). */
+  get held(): number {
+    return this.bytes.byteLength + this.levels.byteLength + this.indexes.byteLength;
+  }
+
   /** A buffer of n bytes for a decompressed data page. */
   page(n: number): Uint8Array {
     if (this.bytes.length < n) this.bytes = new Uint8Array(Math.max(n, this.bytes.length * 2));
@@ -121,6 +126,18 @@ export class ChunkDecoder {
   private dict: Dense | null = null;
 
   constructor(readonly plan: FastPlan, readonly kind: SlabKind, private readonly scratch = new Scratch()) {}
+
+  /** Lets go of the last chunk (its bytes and dictionary); the page buffers stay for another read. */
+  drop(): void {
+    this.buf = new Uint8Array(0);
+    this.pages = [];
+    this.dict = null;
+  }
+
+  /** Bytes held by its page buffers (the scratch is counted apart). */
+  get held(): number {
+    return this.validity.byteLength + this.fixed.byteLength + (this.offsets?.byteLength ?? 0) + this.text.byteLength;
+  }
 
   /** Takes a column chunk (its bytes from the first page) of `rows` rows when every page header suits the fast path; false leaves it to hyparquet. */
   begin(buf: Uint8Array, meta: ColumnMetaData, rows: number): boolean {

@@ -178,6 +178,26 @@ describe("Parquet fast column decoding", () => {
     expect(a.values[2]!.filter((v) => v === null)).toHaveLength(Math.floor((n - 1) / 3) - Math.floor((first - 1) / 3));
   });
 
+  it("a file read after another of the same shape (whose buffers it reuses) keeps nothing of the first", async () => {
+    const write = (path: string, n: number, first: boolean) => writeFileSync(path, Buffer.from(parquetWriteBuffer({
+      columnData: [
+        { name: "s", data: Array.from({ length: n }, (_, i) => (first ? `${"first".repeat(9)}${i % 50}` : i % 4 === 0 ? null : `b${i % 7}`)), type: "STRING" },
+        { name: "b", data: Array.from({ length: n }, (_, i) => (first ? true : i % 3 === 0 ? null : false)), type: "BOOLEAN" },
+        { name: "k", data: Array.from({ length: n }, (_, i) => (first || i % 5 ? BigInt(first ? i * 1000 : i) : null)), type: "INT64" },
+      ],
+      rowGroupSize: first ? 50_000 : 9_999,
+    })));
+    const [a, b] = [join(dir, "same-a.parquet"), join(dir, "same-b.parquet")];
+    write(a, 150_000, true);
+    write(b, 70_001, false);
+    await dataset(a, false);
+    const [fast, rows] = [await dataset(b, false), await dataset(b, true)];
+    expect(fast.values).toEqual(rows.values);
+    expect(fast.values[0]!.slice(0, 3)).toEqual([null, "b1", "b2"]);
+    expect(fast.values[1]!.filter((v) => v === true)).toEqual([]);
+    expect(fast.values[0]).toHaveLength(70_001);
+  });
+
   it("strings that are not plain UTF-8 come out as the slow path's TextDecoder made them (U+FFFD, BOM dropped)", async () => {
     const path = join(dir, "bad-utf8.parquet");
     writeFileSync(path, Buffer.from(parquetWriteBuffer({
