@@ -14,14 +14,21 @@ let minorGc: (() => void) | null = null;
  * 35-70 MiB of garbage. A young collection while most of it is dead takes about a millisecond.
  */
 export async function* reclaiming<T extends Uint8Array>(chunks: AsyncIterable<T>, everyBytes = RECLAIM_EVERY_BYTES): AsyncGenerator<T> {
-  const collect = (minorGc ??= ((gc) => () => gc({ type: "minor" }))(engineGc()));
-  let since = 0;
+  const passed = reclaimer(everyBytes);
   for await (const chunk of chunks) {
-    since += chunk.byteLength;
-    if (since >= everyBytes) {
-      since = 0;
-      collect();
-    }
+    passed(chunk.byteLength);
     yield chunk;
   }
+}
+
+/** The same for a stream that is not an iterable (a CSV export's pages): call it with the bytes of each piece passed on. */
+export function reclaimer(everyBytes = RECLAIM_EVERY_BYTES): (bytes: number) => void {
+  const collect = (minorGc ??= ((gc) => () => gc({ type: "minor" }))(engineGc()));
+  let since = 0;
+  return (bytes) => {
+    since += bytes;
+    if (since < everyBytes) return;
+    since = 0;
+    collect();
+  };
 }
