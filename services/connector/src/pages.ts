@@ -3,6 +3,7 @@
  * are pulled through this replica's cursor subject while the next is read ahead.
  */
 import { PageReader, WithBytes } from "@dsb/bus";
+import { reclaimer } from "@dsb/runtime";
 import { distinctNames, ndjsonKeyBytes, ndjsonLines, type ColumnMeta, type QueryPage } from "@dsb/contracts";
 import type { CsvStream } from "./drivers/types.ts";
 import type { Lease } from "./pools.ts";
@@ -81,13 +82,41 @@ export const closerFor = (stream: CsvStream) => new PageReader({
 });
 
 /**
+ * The buffers a CSV export's pages are read into. Over NATS two are taken in turn: the gateway asks
+ * for page N+1 only once page N has arrived, so the buffer of page N−1 has left this process when
+ * page N+1 is read into it, while page N travels. Fresh ones per page otherwise (the in-process
+ * transport hands the bytes over as they are). Reused, the export allocates nothing per page, so
+ * no dead megabyte buffers pile up until V8's external-memory limit forces a full collection.
+ */
+export class PageBuffers {
+  private readonly ring: Buffer[] = [];
+  private turn = 0;
+  constructor(private readonly reuse: boolean) {}
+
+  /**
+   * Collects the young generation every few MiB read: the socket's reads are a fresh Buffer each,
+   * dead once copied into a page, and left alone they piled up to ~45 MiB of the connector's RSS.
+   */
+  readonly read = reclaimer();
+
+  take(size: number): Buffer {
+    if (!this.reuse) return Buffer.allocUnsafe(size);
+    let b = this.ring[this.turn];
+    if (!b || b.length < size) b = this.ring[this.turn] = Buffer.allocUnsafe(size);
+    this.turn ^= 1;
+    return b;
+  }
+}
+
+/**
  * One page of server-made CSV: at most `budget` bytes, read straight into the page's buffer; a
  * page may end inside a record (or a character), the next one goes on from there. Empty only at the end.
  */
-export async function readCsvPage(stream: CsvStream, meta: CursorMeta, budget = meta.budget): Promise<PageOut> {
+export async function readCsvPage(stream: CsvStream, buffers: PageBuffers, meta: CursorMeta, budget = meta.budget): Promise<PageOut> {
   // Room for the message's frame and JSON before the bytes: the page is sent without a copy.
-  const page = Buffer.allocUnsafe(CSV_HEADROOM + budget);
+  const page = buffers.take(CSV_HEADROOM + Math.max(budget, meta.budget)).subarray(0, CSV_HEADROOM + budget);
   const n = await stream.read(page.subarray(CSV_HEADROOM));
+  buffers.read(n);
   meta.rowCount = stream.rowCount();
   return { rows: [], csv: page.subarray(CSV_HEADROOM, CSV_HEADROOM + n), headroom: CSV_HEADROOM, done: stream.done(), truncated: false };
 }

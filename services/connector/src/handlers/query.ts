@@ -3,7 +3,7 @@ import { pageBudget, PageReader } from "@dsb/bus";
 import { AppError, replicaSubject, type ColumnMeta, type ParsedRequestOf, type SourceSchema } from "@dsb/contracts";
 import { mapDriverError } from "../driver-errors.ts";
 import { DriverError } from "../drivers/types.ts";
-import { closerFor, metaBytes, ndjsonPages, readAhead, readCsvPage, readPage, releaseQuery, reply, type CursorMeta, type PageOut, type PageReply } from "../pages.ts";
+import { closerFor, metaBytes, ndjsonPages, PageBuffers, readAhead, readCsvPage, readPage, releaseQuery, reply, type CursorMeta, type PageOut, type PageReply } from "../pages.ts";
 import type { Lease } from "../pools.ts";
 import { compileQueryConfig } from "../query-config.ts";
 import { leaseSource, resolveSource } from "../sources.ts";
@@ -37,7 +37,7 @@ export async function handleQuery(deps: ConnectorDeps, req: QueryRequest): Promi
   let result: OpenResult | null = null;
   let parked = false;
   try {
-    result = await openResult(meta, req, text, params);
+    result = await openResult(meta, req, text, params, deps.bus.transport.kind === "nats");
     const cursorSubject = replicaSubject("connector.cursor.*", deps.replicaId);
     meta.budget = pageBudget(deps.bus.maxPayload, metaBytes({ cursor: { subject: cursorSubject, id: "x".repeat(36) }, row_count: 0, execution_time_ms: 0 }));
     const page = await result.firstPage(pageBudget(deps.bus.maxPayload, metaBytes({ columns: result.columns, cursor: { subject: cursorSubject, id: "x".repeat(36) } })));
@@ -104,15 +104,16 @@ function track(deps: ConnectorDeps, req: QueryRequest, lease: Lease, cap: number
  * Runs the statement: a streamed CSV export as server-made CSV when the driver
  * can (`copyCsv`), else rows in batches. Sets how the cursor reads its later pages.
  */
-async function openResult(meta: CursorMeta, req: QueryRequest, text: string, params: unknown[]): Promise<OpenResult> {
+async function openResult(meta: CursorMeta, req: QueryRequest, text: string, params: unknown[], reusePages: boolean): Promise<OpenResult> {
   const { conn } = meta.lease;
   const { cap } = meta;
   const signal = meta.abort.signal;
   if (req.format === "csv" && req.stream && conn.copyCsv) {
     const stream = await conn.copyCsv(text, params, { readOnly: req.read_only, timeoutMs: req.timeout_ms, signal, ...(Number.isFinite(cap) ? { limit: cap } : {}) });
     if (stream) {
-      meta.read = () => readCsvPage(stream, meta);
-      return { columns: stream.columns, reader: closerFor(stream), firstPage: (budget) => readCsvPage(stream, meta, budget) };
+      const buffers = new PageBuffers(reusePages);
+      meta.read = () => readCsvPage(stream, buffers, meta);
+      return { columns: stream.columns, reader: closerFor(stream), firstPage: (budget) => readCsvPage(stream, buffers, meta, budget) };
     }
   }
   const stream = await conn.query(text, params, {
