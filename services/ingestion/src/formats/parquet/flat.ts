@@ -2,7 +2,7 @@ import { snappyUncompress, type ColumnMetaData, type PageHeader } from "hyparque
 // Not re-exported from the package root, but a public subpath ("./src/*.js" in its exports).
 import { parquetHeader } from "hyparquet/src/column.js";
 import { setBits, type Slab, type SlabKind } from "../../dataset/bulk.ts";
-import { countOnes, indexesBelow, put4, put8, putBool, putUtf8, putViews, validityOf } from "./gather.ts";
+import { countOnes, indexesBelow, put4, put8, putBool, putUtf8, putWords, validityOf } from "./gather.ts";
 import type { FastPlan } from "./plan.ts";
 import { readHybrid } from "./rle.ts";
 import { EMPTY, plainDense, type Dense } from "./values.ts";
@@ -165,8 +165,7 @@ export class ChunkDecoder {
         const page = decompress(raw, h.uncompressed_page_size, this.codec, null);
         const dict = plainDense(page, 0, h.dictionary_page_header!.num_values, plan, kind);
         if (dict.kind === "utf8" && dict.n * 4 <= this.rows && dict.total >= 8 * dict.n) {
-          const { src, starts, lens } = dict;
-          dict.views = Array.from({ length: dict.n }, (_, i) => src.subarray(starts[i]!, starts[i]! + lens[i]!));
+          dict.words = new DataView(dict.src.buffer, dict.src.byteOffset, dict.src.byteLength);
         }
         this.dict = dict;
         continue;
@@ -304,8 +303,8 @@ export class ChunkDecoder {
           for (let k = 0; k < present; k++) need += lens[idx[k]!]!;
           this.room(need);
         }
-        this.pos = idx && d.views
-          ? putViews(this.text, this.pos, this.offsets!, 0, count, defs, d.views, idx)
+        this.pos = idx && d.words
+          ? putWords(this.text, new DataView(this.text.buffer, this.text.byteOffset, this.text.byteLength), this.pos, this.offsets!, 0, count, defs, d.src, d.words, d.starts, lens, idx)
           : putUtf8(this.text, this.pos, this.offsets!, 0, count, defs, d.src, d.starts, lens, idx);
         break;
       }

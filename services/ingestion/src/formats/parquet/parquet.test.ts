@@ -198,6 +198,18 @@ describe("Parquet fast column decoding", () => {
     expect(fast.values[0]).toHaveLength(70_001);
   });
 
+  it("dictionary strings of 8+ bytes (copied four bytes at a time): odd lengths, multi-byte characters, nulls", async () => {
+    const path = join(dir, "dict-words.parquet");
+    await conn.run(`copy (select case when i % 6 = 0 then null else 'entry-' || (i % 40) || repeat('é', i % 3) || repeat('x', i % 5) end as s
+      from range(0, 30000) t(i)) to '${path}' (format parquet)`);
+    expect(await fastColumns(path)).toEqual(["s"]);
+    const meta = parquetMetadata(new Uint8Array(await readFile(path)).buffer).row_groups[0]!.columns[0]!.meta_data!;
+    expect(meta.encodings.some((e) => e.endsWith("DICTIONARY"))).toBe(true);
+    const [a, b] = [await dataset(path, false), await dataset(path, true)];
+    expect(a.values).toEqual(b.values);
+    expect(a.values[0]!.slice(0, 3)).toEqual([null, "entry-1éx", "entry-2ééxx"]);
+  });
+
   it("strings that are not plain UTF-8 come out as the slow path's TextDecoder made them (U+FFFD, BOM dropped)", async () => {
     const path = join(dir, "bad-utf8.parquet");
     writeFileSync(path, Buffer.from(parquetWriteBuffer({
