@@ -60,6 +60,11 @@ describe("ByteRowParser", () => {
     ["é,ü\n\"ça, va\",日本\n", doubled, [{ line: 1, fields: ["é", "ü"] }, { line: 2, fields: ["ça, va", "日本"] }]],
     ["a\tb\n\"x\t\"y\n", unquoted, [{ line: 1, fields: ["a", "b"] }, { line: 2, fields: ['"x', '"y'] }]],
     ['a,b\n1,"never closed\n2,3\n', doubled, /Line 2 has a quoted field that is never closed/],
+    // Escaped fields with segments on both sides of the 64-byte copy threshold.
+    [`x\n"${"a".repeat(70)}""${"b".repeat(3)}""${"c".repeat(65)}"\n`, doubled, [
+      { line: 1, fields: ["x"] },
+      { line: 2, fields: [`${"a".repeat(70)}"bbb"${"c".repeat(65)}`] },
+    ]],
   ];
 
   it.each(fixed)("splits fields, unescapes quotes, counts physical lines and names errors, for any chunking: %j", (text, dialect, want) => {
