@@ -3,7 +3,6 @@
  * are pulled through this replica's cursor subject while the next is read ahead.
  */
 import { PageReader, WithBytes } from "@dsb/bus";
-import { reclaimer } from "@dsb/runtime";
 import { distinctNames, ndjsonKeyBytes, ndjsonLines, type ColumnMeta, type QueryPage } from "@dsb/contracts";
 import type { CsvStream } from "./drivers/types.ts";
 import type { Lease } from "./pools.ts";
@@ -93,12 +92,6 @@ export class PageBuffers {
   private turn = 0;
   constructor(private readonly reuse: boolean) {}
 
-  /**
-   * Collects the young generation every few MiB read: the socket's reads are a fresh Buffer each,
-   * dead once copied into a page, and left alone they piled up to ~45 MiB of the connector's RSS.
-   */
-  readonly read = reclaimer();
-
   take(size: number): Buffer {
     if (!this.reuse) return Buffer.allocUnsafe(size);
     let b = this.ring[this.turn];
@@ -116,7 +109,6 @@ export async function readCsvPage(stream: CsvStream, buffers: PageBuffers, meta:
   // Room for the message's frame and JSON before the bytes: the page is sent without a copy.
   const page = buffers.take(CSV_HEADROOM + Math.max(budget, meta.budget)).subarray(0, CSV_HEADROOM + budget);
   const n = await stream.read(page.subarray(CSV_HEADROOM));
-  buffers.read(n);
   meta.rowCount = stream.rowCount();
   return { rows: [], csv: page.subarray(CSV_HEADROOM, CSV_HEADROOM + n), headroom: CSV_HEADROOM, done: stream.done(), truncated: false };
 }

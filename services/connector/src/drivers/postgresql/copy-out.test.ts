@@ -21,11 +21,11 @@ const TAIL = Buffer.concat([msg("C", "COPY 3\0"), msg("Z", "I")]);
  * CopyOut on a scripted socket, the server's bytes cut into chunks of `size`: the one thing a real
  * server cannot be asked for is where its bytes are cut, and every cut must give the same pages.
  */
-function scripted(bytes: Buffer, size: number) {
+function scripted(bytes: Buffer, size: number, passed?: (n: number) => void) {
   const stream = new PassThrough();
   const toPg: Buffer[] = [];
   stream.on("data", (b: Buffer) => toPg.push(b)); // pg's parser, until COPY takes the socket
-  const copy = new CopyOut("COPY x TO STDOUT");
+  const copy = new CopyOut("COPY x TO STDOUT", passed);
   copy.submit({
     stream,
     query: () => { for (let i = 0; i < bytes.length; i += size) stream.write(bytes.subarray(i, i + size)); },
@@ -80,13 +80,18 @@ describe("CopyOut (the COPY protocol into pages)", () => {
 
   it("pauses the socket past its high-water mark until a page is read, then resumes", async () => {
     const row = msg("d", `${"x".repeat(998)}\n`);
-    const { copy, stream } = scripted(Buffer.concat([...Array.from({ length: 2000 }, () => row), msg("c"), TAIL]), 64 * 1024);
+    const reported: number[] = [];
+    const wire = Buffer.concat([...Array.from({ length: 2000 }, () => row), msg("c"), TAIL]);
+    const { copy, stream } = scripted(wire, 64 * 1024, (n) => reported.push(n));
     await new Promise((r) => setTimeout(r, 5));
     expect(stream.isPaused()).toBe(true);
     const got = await pages(copy, 300 * 1024);
     expect(Buffer.concat(got).length).toBe(2000 * 1000);
     expect(copy.rows).toBe(2000);
     expect(stream.isPaused()).toBe(false);
+    // Told of the bytes read each time its queue ran empty (a collection then promotes nothing queued).
+    expect(reported.length).toBeGreaterThan(1);
+    expect(reported.reduce((a, b) => a + b, 0)).toBeLessThanOrEqual(wire.length);
   });
 });
 

@@ -44,7 +44,13 @@ export class CopyOut {
   private error: unknown = null;
   private wake: (() => void) | null = null;
 
-  constructor(readonly text: string) {}
+  private unreported = 0;
+
+  /**
+   * `passed` hears how many bytes went through each time the queue runs empty: a young-generation
+   * collection then (reclaimer) frees the dead socket reads and promotes none still queued.
+   */
+  constructor(readonly text: string, private readonly passed: (bytes: number) => void = () => {}) {}
 
   /** True once CopyDone was read: every record is in the pages. */
   get done(): boolean {
@@ -93,6 +99,8 @@ export class CopyOut {
       // Chunks left over mean the page is full (a record end needs two bytes).
       if (this.ended || this.chunks.length > 0 || page.length - at < 2) return at;
       if (this.chunks.length === 0) {
+        this.passed(this.bytesIn - this.unreported);
+        this.unreported = this.bytesIn;
         if (this.paused) {
           this.paused = false;
           this.conn!.stream.resume();

@@ -1,5 +1,5 @@
 import pg from "pg";
-import { coalesceWrites, pgClientSocket } from "@dsb/runtime";
+import { coalesceWrites, pgClientSocket, reclaimer } from "@dsb/runtime";
 import Cursor from "pg-cursor";
 import type { ColumnMeta, ConfigOf, LoginWarning, SchemaTable, SslMode } from "@dsb/contracts";
 import { DriverError, type Connection, type CopyCsvOptions, type CsvStream, type DialTarget, type Dialect, type Driver, type QueryOptions, type QueryStream, type TablesJson } from "../types.ts";
@@ -483,6 +483,7 @@ export class PgConnection implements Connection {
     const limit = opts.limit !== undefined ? ` limit ${Math.max(0, Math.floor(opts.limit))}` : "";
     const copy = client.query(new CopyOut(
       `COPY (select ${fields.map((_, i) => csvExpr(fields[i]!.dataTypeID, `q.c${i + 1}`)).join(", ")} from (\n${inner}\n) q(${aliases})${limit}) TO STDOUT WITH (FORMAT csv)`,
+      reclaimer(),
     ));
     const read = async (page: Buffer): Promise<number> => {
       if (settled) {
