@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import type { OpenAPIHono } from "@hono/zod-openapi";
 import type { GatewayDeps, GatewayEnv } from "./deps.ts";
+import { acceptsGzip } from "./accept-encoding.ts";
 
 /**
  * What the console's page may load: its own files only. CodeMirror mounts its styles as
@@ -39,7 +40,7 @@ export function consoleRoutes(app: OpenAPIHono<GatewayEnv>, { consoleAsset, cons
   app.get("/index.html", page);
 
   app.get("/assets/:name", async (c) => {
-    const gzip = /\bgzip\b/.test(c.req.header("accept-encoding") ?? "");
+    const gzip = acceptsGzip(c.req.header("accept-encoding"));
     const asset = consoleAsset ? await consoleAsset(`assets/${c.req.param("name")}`, { gzip }) : null;
     if (!asset) return c.text("Not found", 404, { "cache-control": "no-store" });
     return c.body(asset.body as never, 200, {

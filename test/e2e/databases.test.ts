@@ -1,3 +1,5 @@
+import { get as httpGet, type IncomingHttpHeaders } from "node:http";
+import { gunzipSync } from "node:zlib";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SourceSchemaSchema } from "@dsb/contracts";
@@ -9,6 +11,18 @@ let sys: RunningSystem;
 let src: Awaited<ReturnType<typeof createPgSource>>;
 let sourceId: string;
 const bodies: string[] = [];
+
+/** A GET whose body comes back as sent (fetch would decompress it). */
+function raw(url: string, headers: Record<string, string>): Promise<{ status: number; headers: IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((ok, fail) => {
+    httpGet(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => ok({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on("error", fail);
+    }).on("error", fail);
+  });
+}
 
 async function json(res: Response) {
   const text = await res.text();
@@ -195,6 +209,30 @@ describe("PostgreSQL source through the gateway", () => {
     expect(again.schema.last_updated > body.schema.last_updated).toBe(true);
     const storedAgain = await json(await sys.api(`/api/data/sources/${sourceId}/schema`));
     expect(storedAgain.schema).toEqual(again.schema);
+  });
+
+  it("sends a live schema gzipped to a client that accepts it: the identity body byte for byte, Vary: Accept-Encoding", async () => {
+    const get = async (acceptEncoding: string) => {
+      const res = await raw(`${sys.url}/api/data/sources/${sourceId}/schema?refresh=true`, { authorization: `Bearer ${await sys.token()}`, "accept-encoding": acceptEncoding });
+      expect(res.status).toBe(200);
+      expect(res.headers.vary).toBe("accept-encoding");
+      expect(res.headers["content-type"]).toBe("application/json");
+      return res;
+    };
+    const identity = await get("identity");
+    expect(identity.headers["content-encoding"]).toBeUndefined();
+    const refused = await get("gzip;q=0, identity");
+    expect(refused.headers["content-encoding"]).toBeUndefined();
+    const zipped = await get("br, gzip");
+    expect(zipped.headers["content-encoding"]).toBe("gzip");
+    expect(zipped.body.subarray(0, 2)).toEqual(Buffer.from([0x1f, 0x8b]));
+    // Each refresh stamps its own last_updated; everything else is the same bytes (non-ASCII names included).
+    const stamp = (b: Buffer) => b.toString("utf8").replace(/"last_updated":"[^"]+"/, '"last_updated":"T"');
+    const unzipped = gunzipSync(zipped.body);
+    expect(stamp(unzipped)).toBe(stamp(identity.body));
+    expect(stamp(unzipped)).toBe(stamp(refused.body));
+    expect(unzipped.toString("utf8")).toContain('"name":"naïve ✓ 名前"');
+    expect(JSON.parse(unzipped.toString("utf8"))).toMatchObject({ success: true, changes: [] });
   });
 
   it("keeps tenants apart: another tenant sees nothing and gets 404 everywhere", async () => {

@@ -63,7 +63,9 @@ export function databaseRoutes(app: OpenAPIHono<GatewayEnv>, { bus, log }: Gatew
     let schema;
     let warning: string | undefined;
     try {
-      schema = (await bus.request("connector.introspect", { tenant_id: actor.tenant_id, config }, { requestId, timeoutMs: 120_000 })).schema;
+      const live = await bus.request("connector.introspect", { tenant_id: actor.tenant_id, config }, { requestId, timeoutMs: 120_000 });
+      if (!("schema" in live)) throw new AppError("INTERNAL", "Compressed schema reply to a request that did not ask for one");
+      schema = live.schema;
     } catch (e) {
       if (e instanceof AppError && e.code === "ADDRESS_NOT_ALLOWED") return errorResponse(c, e);
       log?.warn({ requestId, code: e instanceof AppError ? e.code : "INTERNAL" }, "⚠️ introspection after connect failed; stored without schema");

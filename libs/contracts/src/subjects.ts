@@ -113,9 +113,19 @@ export const SUBJECTS = {
   "connector.introspect": def({ callers: ["gateway"], description: "Live schema of a stored source, or of a config being connected; with `store`, also stored via catalog.schema.put",
     request: z.object({ tenant_id: z.string().min(1), id: Id.optional(), config: DatabaseConfigSchema.optional(),
       /** Store the fresh schema of source `id` on behalf of this actor (one bus crossing of the schema less than the caller storing it). */
-      store: z.object({ actor: ActorSchema }).optional() }),
+      store: z.object({ actor: ActorSchema }).optional(),
+      /**
+       * With `id`: reply `{gzip: true}` with an attachment, the gzip of this text followed by the reply's
+       * JSON after its opening brace, so a caller can forward it as a `Content-Encoding: gzip` body
+       * (`{"success":true,` makes the REST body) without decompressing megabytes. Tables printed as
+       * JSON by the database only (PostgreSQL); other drivers reply as usual.
+       */
+      gzip_head: z.string().max(64).optional() }),
     /** `changes` is set when the schema was stored. */
-    reply: z.object({ schema: SourceSchemaSchema, changes: z.array(SchemaChangeSchema).optional() }) }),
+    reply: z.union([
+      z.object({ schema: SourceSchemaSchema, changes: z.array(SchemaChangeSchema).optional() }),
+      z.object({ gzip: z.literal(true) }),
+    ]) }),
   "connector.query": def({ callers: ["gateway"], description: "Run sql or query_config on a stored source; first page, cursor for the rest",
     request: z.object({
       tenant_id: z.string().min(1), id: Id,

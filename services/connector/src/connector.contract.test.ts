@@ -7,7 +7,7 @@ import { createServer } from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Bus } from "@dsb/bus";
-import { AppError, distinctNames, ndjsonLines, replicaSubject, type QueryPage, type SourceSchema } from "@dsb/contracts";
+import { AppError, distinctNames, ndjsonLines, replicaSubject, type QueryPage, type RequestOf, type SourceSchema } from "@dsb/contracts";
 import { createLogger, parseEnv } from "@dsb/runtime";
 import { testBus, uniqueId } from "@dsb/runtime/testing";
 import { scratchDatabase, TEST_PG } from "../../../test/support/drivers/pg-scratch-db.ts";
@@ -94,10 +94,17 @@ describe("connector service over the bus", async () => {
       expect(refused.message).toContain("Connection refused");
     });
 
+    /** A reply with the schema (not the gzip_head form). */
+    const introspect = async (req: RequestOf<"connector.introspect">) => {
+      const r = await bus.request("connector.introspect", req);
+      if (!("schema" in r)) throw new Error("gzip reply to a request without gzip_head");
+      return r;
+    };
+
     it("connector.introspect works for a config being connected and for a stored source", async () => {
-      const a = await bus.request("connector.introspect", { tenant_id: TENANT, config: config as never });
+      const a = await introspect({ tenant_id: TENANT, config: config as never });
       expect(a.schema.tables.find((t) => t.name === "items")?.columns.map((c) => c.name)).toEqual(["id", "region", "amount"]);
-      const b = await bus.request("connector.introspect", { tenant_id: TENANT, id: srcId });
+      const b = await introspect({ tenant_id: TENANT, id: srcId });
       expect(b.schema.schemas).toEqual(["public"]);
       sources.get(srcId)!.schema = b.schema;
       const missing = await failure(bus.request("connector.introspect", { tenant_id: "other-tenant", id: srcId }));
@@ -117,7 +124,7 @@ describe("connector service over the bus", async () => {
     });
 
     it("connector.query compiles query_config against the stored schema", async () => {
-      sources.get(srcId)!.schema ??= (await bus.request("connector.introspect", { tenant_id: TENANT, id: srcId })).schema;
+      sources.get(srcId)!.schema ??= (await introspect({ tenant_id: TENANT, id: srcId })).schema;
       const r = await query({
         query_config: { table: "public.items", select: ["region"], aggregates: [{ fn: "count", as: "n" }, { fn: "sum", column: "amount", as: "total" }], group_by: ["region"], order_by: [{ column: "region" }] },
         limit: 100,

@@ -1,4 +1,5 @@
 import { Agent, request } from "node:http";
+import { gunzipSync } from "node:zlib";
 
 /** Keep-alive sockets for the load generator (node:http: less client CPU than fetch). */
 export const agent = new Agent({ keepAlive: true, maxSockets: 64 });
@@ -8,17 +9,23 @@ export interface Reply {
   body: Buffer;
 }
 
-/** One request; the whole body buffered (small replies). */
-export function call(url: string, token: string, method: string, path: string, json?: unknown, signal?: AbortSignal): Promise<Reply> {
+/**
+ * One request; the whole body buffered (small replies). `gzip`: sends `Accept-Encoding: gzip` as
+ * browsers and fetch do, and decodes a gzip body before resolving (its time counts in the caller's).
+ */
+export function call(url: string, token: string, method: string, path: string, json?: unknown, signal?: AbortSignal, gzip = false): Promise<Reply> {
   return new Promise((ok, fail) => {
     const payload = json === undefined ? undefined : Buffer.from(JSON.stringify(json));
     const req = request(url + path, {
       method, agent, signal,
-      headers: { authorization: `Bearer ${token}`, ...(payload ? { "content-type": "application/json", "content-length": payload.length } : {}) },
+      headers: { authorization: `Bearer ${token}`, ...(gzip ? { "accept-encoding": "gzip" } : {}), ...(payload ? { "content-type": "application/json", "content-length": payload.length } : {}) },
     }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => ok({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      res.on("end", () => {
+        const body = Buffer.concat(chunks);
+        ok({ status: res.statusCode ?? 0, body: res.headers["content-encoding"] === "gzip" ? gunzipSync(body) : body });
+      });
       res.on("error", fail);
     });
     req.on("error", fail);

@@ -49,6 +49,7 @@ try {
   for (let round = 1; round <= 4; round++) {
     console.log(`round ${round}:`, [
       await time("http refresh", () => call(cluster.url, token, "GET", `/api/data/sources/${id}/schema?refresh=true`)),
+      await time("http refresh gzip", () => call(cluster.url, token, "GET", `/api/data/sources/${id}/schema?refresh=true`, undefined, undefined, true)),
       await time("bus introspect+store", () => bus.request("connector.introspect", { tenant_id: "bench", id, store: { actor } }, { timeoutMs: 120_000 })),
       await time("bus introspect", () => bus.request("connector.introspect", { tenant_id: "bench", id }, { timeoutMs: 120_000 })),
       await time("pg connector's statement", () => db.client.query(PG_INTROSPECT_JSON_STATEMENT)),
@@ -61,6 +62,7 @@ try {
   const own = Number((await db.client.query("select pg_backend_pid() as pid")).rows[0].pid);
   const services = { gateway: cluster.pids.gateway, connector: cluster.pids.connector, catalog: cluster.pids.catalog, "connector's backend": await backend("dsb-connector") };
   console.log(`http refresh ×${n}:`, await cpuPer(n, services, () => call(cluster.url, token, "GET", `/api/data/sources/${id}/schema?refresh=true`)));
+  console.log(`http refresh gzip ×${n}:`, await cpuPer(n, services, () => call(cluster.url, token, "GET", `/api/data/sources/${id}/schema?refresh=true`, undefined, undefined, true)));
   console.log(`connector's statement ×${n}:`, await cpuPer(n, { "its backend": own }, () => db.client.query(PG_INTROSPECT_JSON_STATEMENT)));
   await bus.close();
 } finally {

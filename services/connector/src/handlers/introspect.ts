@@ -1,6 +1,8 @@
 import { createHash } from "node:crypto";
-import { RawJson } from "@dsb/bus";
-import { AppError, buildSchema, type Actor, type ParsedRequestOf, type SchemaChange, type SourceSchema } from "@dsb/contracts";
+import { promisify } from "node:util";
+import { gzip } from "node:zlib";
+import { RawJson, WithBytes } from "@dsb/bus";
+import { AppError, buildSchema, SUBJECTS, type Actor, type ParsedRequestOf, type SchemaChange, type SourceSchema } from "@dsb/contracts";
 import { mapDriverError } from "../driver-errors.ts";
 import type { TablesJson } from "../drivers/types.ts";
 import { leaseSource, resolveSource, throwaway } from "../sources.ts";
@@ -39,8 +41,10 @@ export async function handleIntrospect(deps: ConnectorDeps, req: ParsedRequestOf
   const actor = req.store?.actor;
   if ("schema" in live) {
     const { schema } = live;
-    if (!actor) return { schema };
-    return { schema, changes: await storeSchema(deps, actor, src.id, JSON.stringify(schema.tables), schema.last_updated, () => schema) };
+    const out = actor ? { schema, changes: await storeSchema(deps, actor, src.id, JSON.stringify(schema.tables), schema.last_updated, () => schema) } : { schema };
+    if (req.gzip_head === undefined) return out;
+    // The bytes the bus would have sent: the contract's output (its key order, unknown keys dropped).
+    return gzipped(req.gzip_head, [utf8.encode(JSON.stringify(SUBJECTS["connector.introspect"].reply.parse(out)))]);
   }
   // Tables printed as JSON by the database: the reply is assembled as text (buildSchema's field order) and never parsed
   // here; the tables are encoded once, for the hash and the reply.
@@ -48,7 +52,10 @@ export async function handleIntrospect(deps: ConnectorDeps, req: ParsedRequestOf
   const lastUpdated = new Date().toISOString();
   const rest = `,"schemas":${JSON.stringify(schemas)},"total_rows":${totalRows},"last_updated":"${lastUpdated}"}`;
   const tables = utf8.encode(tablesJson);
-  const reply = (tail: string) => new RawJson([SCHEMA_HEAD, tables, utf8.encode(`${rest}${tail}}`)]);
+  const reply = (tail: string) => {
+    const pieces = [SCHEMA_HEAD, tables, utf8.encode(`${rest}${tail}}`)];
+    return req.gzip_head === undefined ? new RawJson(pieces) : gzipped(req.gzip_head, pieces);
+  };
   if (!actor) return reply("");
   const changes = await storeSchema(deps, actor, src.id, tables, lastUpdated, () => JSON.parse(`{"tables":${tablesJson}${rest}`) as SourceSchema);
   return reply(`,"changes":${JSON.stringify(changes)}`);
@@ -56,6 +63,16 @@ export async function handleIntrospect(deps: ConnectorDeps, req: ParsedRequestOf
 
 const utf8 = new TextEncoder();
 const SCHEMA_HEAD = utf8.encode('{"schema":{"tables":');
+const gzipAsync = promisify(gzip);
+
+/**
+ * `gzip_head`: the reply's JSON (as pieces) with `head` in place of its opening brace, gzipped
+ * (zlib's fastest level, on the thread pool) for a caller that forwards it as an HTTP body.
+ */
+async function gzipped(head: string, pieces: readonly Uint8Array[]): Promise<WithBytes<{ gzip: true }>> {
+  const body = Buffer.concat([utf8.encode(head), pieces[0]!.subarray(1), ...pieces.slice(1)]);
+  return new WithBytes({ gzip: true }, await gzipAsync(body, { level: 1 }));
+}
 
 /**
  * Stores a fresh schema from here, so it crosses the bus once more instead of twice
