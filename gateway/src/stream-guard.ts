@@ -10,9 +10,10 @@ interface Outgoing { destroy(): unknown }
  * to the body. Instead the failure is one log line with the request id and the
  * connection is cut without the closing chunk, so the client sees an incomplete
  * transfer. JSON answers pass untouched (reading `body` would cost them
- * node-server's fast path).
+ * node-server's fast path). `passed` hears the bytes of each chunk: the Node entry collects the
+ * young generation every few MiB of an export, whose pages arrive in NATS buffers dead once written.
  */
-export function guardStreamedBody(res: Response, outgoing: Outgoing | undefined, log: Logger | undefined): Response {
+export function guardStreamedBody(res: Response, outgoing: Outgoing | undefined, log: Logger | undefined, passed?: (bytes: number) => void): Response {
   if (!outgoing || res.headers.get("content-type")?.startsWith("application/json")) return res;
   const body = res.body;
   if (!body) return res;
@@ -33,7 +34,10 @@ export function guardStreamedBody(res: Response, outgoing: Outgoing | undefined,
         return;
       }
       if (r.done) ctrl.close();
-      else ctrl.enqueue(r.value);
+      else {
+        passed?.(r.value.byteLength);
+        ctrl.enqueue(r.value);
+      }
     },
     cancel: (reason) => reader.cancel(reason),
   }, { highWaterMark: 0 });
