@@ -85,9 +85,10 @@ export interface Connection {
    * The same tables as JSON text, byte for byte `JSON.stringify(await introspect())`,
    * printed by the database so no row objects are built in between; with what
    * `buildSchema` derives from them. Optional: drivers that have it answer large
-   * schemas faster.
+   * schemas faster. With `onTable`, each table's JSON text goes there as its row arrives
+   * (in order) and `tablesJson` comes back empty.
    */
-  introspectJson?(): Promise<TablesJson>;
+  introspectJson?(onTable?: (json: string) => void): Promise<TablesJson>;
   query(sql: string, params: readonly unknown[], opts: QueryOptions): Promise<QueryStream>;
   /**
    * Optional capability: the query as CSV made by the server, for streamed CSV

@@ -6,6 +6,7 @@ import { AppError, buildSchema, SUBJECTS, type Actor, type ParsedRequestOf, type
 import { mapDriverError } from "../driver-errors.ts";
 import type { TablesJson } from "../drivers/types.ts";
 import { leaseSource, resolveSource, throwaway } from "../sources.ts";
+import { TablesSink } from "./tables-sink.ts";
 import type { ConnectorDeps } from "./deps.ts";
 
 /** How long storing a changed schema may take (megabytes of JSON diffed and written by the catalog). */
@@ -30,40 +31,45 @@ export async function handleIntrospect(deps: ConnectorDeps, req: ParsedRequestOf
   if (req.store && req.store.actor.tenant_id !== req.tenant_id) throw new AppError("VALIDATION", "store.actor must belong to tenant_id");
   const src = await resolveSource(deps, req.tenant_id, req.id);
   const lease = await leaseSource(deps, src);
+  const sink = new TablesSink(SCHEMA_HEAD, req.gzip_head);
   let live: { json: TablesJson } | { schema: SourceSchema };
   try {
-    live = lease.conn.introspectJson ? { json: await lease.conn.introspectJson() } : { schema: buildSchema(await lease.conn.introspect()) };
+    live = lease.conn.introspectJson ? { json: await lease.conn.introspectJson(sink.table) } : { schema: buildSchema(await lease.conn.introspect()) };
   } catch (e) {
+    sink.close();
     throw mapDriverError(e, "query");
   } finally {
     lease.release();
   }
   const actor = req.store?.actor;
   if ("schema" in live) {
+    sink.close();
     const { schema } = live;
-    const out = actor ? { schema, changes: await storeSchema(deps, actor, src.id, JSON.stringify(schema.tables), schema.last_updated, () => schema) } : { schema };
+    const out = actor ? { schema, changes: await storeSchema(deps, actor, src.id, sha256(JSON.stringify(schema.tables)), schema.last_updated, () => schema) } : { schema };
     if (req.gzip_head === undefined) return out;
     // The bytes the bus would have sent: the contract's output (its key order, unknown keys dropped).
     return gzipped(req.gzip_head, [utf8.encode(JSON.stringify(SUBJECTS["connector.introspect"].reply.parse(out)))]);
   }
-  // Tables printed as JSON by the database: the reply is assembled as text (buildSchema's field order) and never parsed
-  // here; the tables are encoded once, for the hash and the reply.
-  const { tablesJson, schemas, totalRows } = live.json;
+  // Tables printed as JSON by the database: the reply is assembled as bytes (buildSchema's field order) and never parsed
+  // here; the sink encoded, hashed (and compressed) each table as its row arrived.
+  const { schemas, totalRows } = live.json;
+  const tablesSha256 = sink.finish();
   const lastUpdated = new Date().toISOString();
   const rest = `,"schemas":${JSON.stringify(schemas)},"total_rows":${totalRows},"last_updated":"${lastUpdated}"}`;
-  const tables = utf8.encode(tablesJson);
-  const reply = (tail: string) => {
-    const pieces = [SCHEMA_HEAD, tables, utf8.encode(`${rest}${tail}}`)];
-    return req.gzip_head === undefined ? new RawJson(pieces) : gzipped(req.gzip_head, pieces);
+  const reply = async (tail: string) => {
+    const end = utf8.encode(`${rest}${tail}}`);
+    return sink.compressing ? new WithBytes({ gzip: true as const }, await sink.gzipped(end)) : new RawJson([SCHEMA_HEAD, ...sink.pieces, end]);
   };
   if (!actor) return reply("");
-  const changes = await storeSchema(deps, actor, src.id, tables, lastUpdated, () => JSON.parse(`{"tables":${tablesJson}${rest}`) as SourceSchema);
+  const tablesJson = () => new TextDecoder().decode(Buffer.concat(sink.pieces));
+  const changes = await storeSchema(deps, actor, src.id, tablesSha256, lastUpdated, () => JSON.parse(`{"tables":${tablesJson()}${rest}`) as SourceSchema);
   return reply(`,"changes":${JSON.stringify(changes)}`);
 }
 
 const utf8 = new TextEncoder();
 const SCHEMA_HEAD = utf8.encode('{"schema":{"tables":');
 const gzipAsync = promisify(gzip);
+const sha256 = (text: string) => createHash("sha256").update(text).digest("base64url");
 
 /**
  * `gzip_head`: the reply's JSON (as pieces) with `head` in place of its opening brace, gzipped
@@ -80,9 +86,8 @@ async function gzipped(head: string, pieces: readonly Uint8Array[]): Promise<Wit
  * needs only their hash and last_updated, not megabytes of JSON.
  */
 async function storeSchema(
-  deps: ConnectorDeps, actor: Actor, id: string, tablesJson: string | Uint8Array, lastUpdated: string, schema: () => SourceSchema,
+  deps: ConnectorDeps, actor: Actor, id: string, tables_sha256: string, lastUpdated: string, schema: () => SourceSchema,
 ): Promise<SchemaChange[]> {
-  const tables_sha256 = createHash("sha256").update(tablesJson).digest("base64url");
   const touched = await deps.bus.request("catalog.schema.touch", { actor, id, tables_sha256, last_updated: lastUpdated });
   if (touched.stored) return [];
   return (await deps.bus.request("catalog.schema.put", { actor, id, schema: schema(), echo: false }, { timeoutMs: SCHEMA_PUT_TIMEOUT_MS })).changes;

@@ -116,6 +116,11 @@ line" is E'quote " backslash \\ newline\n tab\t ctrl \x01 unicode ✓ \u2028'; c
         const json = await conn.introspectJson!();
         expect(json.tablesJson).toBe(JSON.stringify(objects));
         expect(json.schemas).toEqual(['Other "Schema"', "public"]);
+        // Streamed as the rows arrive (onTable): the same tables, in order, and the same summary.
+        const streamed: string[] = [];
+        const summary = await conn.introspectJson!((t) => streamed.push(t));
+        expect(`[${streamed.join(",")}]`).toBe(json.tablesJson);
+        expect(summary).toEqual({ ...json, tablesJson: "" });
         const tables = JSON.parse(json.tablesJson) as { name: string; columns: { name: string; comment?: string }[]; comment?: string }[];
         const weird = tables.find((t) => t.name === 'we"ird\ttab\\')!;
         expect(weird.columns.map((col) => col.name)).toEqual(['ü "x"\nline', "plain", "nöte"]);

@@ -57,6 +57,21 @@ function lastRows(r: pg.QueryResult | pg.QueryResult[]): Record<string, unknown>
   return (last?.rows ?? []) as Record<string, unknown>[];
 }
 
+/** Each row to `onRow` as it arrives, none kept (see CatalogQuery). */
+function streamRows(client: pg.ClientBase, sql: string, params: unknown[] | undefined, onRow: (row: Record<string, unknown>) => void): Promise<Record<string, unknown>[]> {
+  return new Promise((resolve, reject) => {
+    const query = new pg.Query(sql, params);
+    let failed: unknown = null;
+    // A throw inside pg's row event would break the session's protocol parsing: kept for the end instead.
+    query.on("row", (row: Record<string, unknown>) => {
+      if (failed === null) try { onRow(row); } catch (e) { failed = e; }
+    });
+    query.on("error", reject);
+    query.on("end", () => (failed === null ? resolve([]) : reject(failed)));
+    client.query(query);
+  });
+}
+
 /**
  * One pg pool for one source config. Dials only the checked address; TLS
  * verifies the typed host name.
@@ -72,7 +87,7 @@ export class PgConnection implements Connection {
   constructor(private readonly o: PgOptions, private readonly target: DialTarget, private readonly flavor: PgFlavor) {
     this.sslMode = o.sslMode;
     this.ctx = { hostname: target.hostname, port: target.port, user: o.user, secrets: [o.password, o.key] };
-    if (flavor.type === "postgresql") this.introspectJson = () => this.catalogQueries(introspectPostgresJson);
+    if (flavor.type === "postgresql") this.introspectJson = (onTable) => this.catalogQueries((q) => introspectPostgresJson(q, onTable));
   }
 
   /** Client settings; user/password/database always explicit so PG* variables of the connector never apply. */
@@ -196,7 +211,7 @@ export class PgConnection implements Connection {
     const client = await this.checkout();
     let broken = false;
     try {
-      return await run(async (sql, params) => lastRows(await client.query(sql, params as unknown[] | undefined)));
+      return await run(async (sql, params, onRow) => (onRow ? streamRows(client, sql, params, onRow) : lastRows(await client.query(sql, params as unknown[] | undefined))));
     } catch (e) {
       broken = isConnectionLevel(e);
       throw queryError(e, this.ctx, { timeoutMs: 0, reason: null });
@@ -206,7 +221,7 @@ export class PgConnection implements Connection {
   }
 
   /** PostgreSQL only (Redshift lacks to_json and ordered string_agg): see Connection.introspectJson. */
-  readonly introspectJson?: () => Promise<TablesJson>;
+  readonly introspectJson?: (onTable?: (json: string) => void) => Promise<TablesJson>;
 
   /** Cancels whatever `pid` runs, from a separate session (pg_cancel_backend). */
   async cancelBackend(pid: number | undefined): Promise<void> {

@@ -1,8 +1,11 @@
 import type { SchemaColumn, SchemaTable } from "@dsb/contracts";
 import type { TablesJson } from "../types.ts";
 
-/** Runs one catalog query and returns its rows as objects. */
-export type CatalogQuery = (sql: string, params?: unknown[]) => Promise<Record<string, unknown>[]>;
+/**
+ * Runs one catalog query and returns its rows as objects; given `onRow`, it may instead hand each
+ * row there as it arrives and resolve to no rows (the PostgreSQL driver does).
+ */
+export type CatalogQuery = (sql: string, params?: unknown[], onRow?: (row: Record<string, unknown>) => void) => Promise<Record<string, unknown>[]>;
 
 const num = (v: unknown): number | null => (v === null || v === undefined ? null : Number(v));
 
@@ -144,24 +147,27 @@ export const PG_INTROSPECT_JSON_STATEMENT = `set local jit = off; ${PG_INTROSPEC
 const noJitSetting = (e: unknown) => (e as { code?: unknown } | null)?.code === "42704" && /"jit"/.test(String((e as Error).message));
 
 /** `introspectPostgres` as JSON text: each table's fields in `group`'s order around the columns PostgreSQL printed. */
-export async function introspectPostgresJson(q: CatalogQuery): Promise<TablesJson> {
-  const rows = await q(PG_INTROSPECT_JSON_STATEMENT).catch((e: unknown) => {
-    if (noJitSetting(e)) return q(PG_INTROSPECT_JSON_SQL);
-    throw e;
-  });
+export async function introspectPostgresJson(q: CatalogQuery, onTable?: (json: string) => void): Promise<TablesJson> {
   const parts: string[] = [];
+  const emit = onTable ?? ((json: string) => void parts.push(json));
   const schemas = new Set<string>();
   let totalRows = 0;
-  for (const r of rows) {
+  const add = (r: Record<string, unknown>) => {
     const schema = String(r.schema_name);
     const kind = r.kind === "view" ? "view" : "table";
     const rowCount = num(r.row_estimate);
     schemas.add(schema);
     if (kind === "table" && rowCount && rowCount > 0) totalRows += rowCount;
-    parts.push(`{"schema":${JSON.stringify(schema)},"name":${JSON.stringify(String(r.table_name))},"kind":"${kind}","rowCount":${JSON.stringify(rowCount)}` +
+    emit(`{"schema":${JSON.stringify(schema)},"name":${JSON.stringify(String(r.table_name))},"kind":"${kind}","rowCount":${JSON.stringify(rowCount)}` +
       `${r.table_comment ? `,"comment":${JSON.stringify(String(r.table_comment))}` : ""},"columns":${String(r.columns_json)}}`);
-  }
-  return { tablesJson: `[${parts.join(",")}]`, schemas: [...schemas].filter(Boolean).sort(), totalRows };
+  };
+  // The SET fails before any row, so the fallback never repeats a table.
+  const rows = await q(PG_INTROSPECT_JSON_STATEMENT, undefined, add).catch((e: unknown) => {
+    if (noJitSetting(e)) return q(PG_INTROSPECT_JSON_SQL, undefined, add);
+    throw e;
+  });
+  for (const r of rows) add(r);
+  return { tablesJson: onTable ? "" : `[${parts.join(",")}]`, schemas: [...schemas].filter(Boolean).sort(), totalRows };
 }
 
 const SYSTEM_FILTER = (col: string) => `${col} not in ('pg_catalog', 'information_schema') and ${col} !~ '^pg_'`;
