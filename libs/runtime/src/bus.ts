@@ -1,4 +1,5 @@
 import { coalesceWrites, natsSocket, sendUnpacked } from "./sockets.ts";
+import { exactPayloads } from "./nats-payloads.ts";
 import { Bus, MemoryTransport, type Transport } from "@dsb/bus";
 import type { Logger } from "pino";
 import type { Env } from "./env.ts";
@@ -12,6 +13,7 @@ export async function connectBus(env: Env, name: string, log: Logger): Promise<B
   let transport: Transport;
   if (env.NATS_URL) {
     const { NatsTransport } = await import("@dsb/bus/nats");
+    exactPayloads();
     // Under load, one write per event-loop turn instead of one per message: the syscalls are the cost here.
     const batchWrites = () => {
       const nc = (transport as Transport & { nc?: unknown }).nc;
