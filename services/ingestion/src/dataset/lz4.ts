@@ -6,13 +6,13 @@ import { createRequire } from "node:module";
  * written by the server; LZ4 shrinks the bench's 82 MiB to 14 MiB for ~50 ms.
  *
  * Layout: frames of up to FRAME_BYTES raw bytes, each `u32 LE n` then n bytes of
- * `u32 LE raw length` + one LZ4 block (what lz4-napi's compress writes).
+ * `u32 LE raw length` + one LZ4 block (what lz4-napi's compressSync writes).
  */
 
 export const FRAME_BYTES = 1 << 20;
 
 export interface Lz4Native {
-  compress(data: Uint8Array): Promise<Buffer>;
+  compressSync(data: Buffer): Buffer;
   uncompressSync(data: Uint8Array): Buffer;
 }
 
@@ -32,34 +32,18 @@ export function lz4Native(): Lz4Native | null {
 
 const u32 = (b: Uint8Array, at: number) => (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 
-/** Frames being compressed at once, besides the one being filled. */
-const IN_FLIGHT = 2;
-
 /**
  * The body in LZ4 frames. Each chunk is copied before the next is asked for, so the
- * source may reuse its memory then (the BlobStore.put contract, passed on). Frames
- * compress on libuv's thread pool while the next ones fill, so the other core
- * compresses while this one decodes; they are yielded in order.
+ * source may reuse its memory then (the BlobStore.put contract, passed on).
  */
 export async function* lz4Frames(body: AsyncIterable<Uint8Array>, lz: Lz4Native): AsyncGenerator<Uint8Array> {
-  const spare: Buffer[] = [];
-  const pending: { raw: Buffer; block: Promise<Buffer> }[] = [];
-  let raw: Buffer = Buffer.allocUnsafe(FRAME_BYTES);
+  const raw = Buffer.allocUnsafe(FRAME_BYTES);
   let fill = 0;
-  const start = () => {
-    const block = lz.compress(raw.subarray(0, fill));
-    // handled here so a failure elsewhere leaves no unhandled rejection; awaited below all the same
-    block.catch(() => undefined);
-    pending.push({ raw, block });
-    raw = spare.pop() ?? Buffer.allocUnsafe(FRAME_BYTES);
-    fill = 0;
-  };
-  async function* oldest(): AsyncGenerator<Uint8Array> {
-    const p = pending.shift()!;
-    const block = await p.block;
-    spare.push(p.raw); // its compression is done: free to refill
+  function* frame(): Generator<Uint8Array> {
+    const block = lz.compressSync(raw.subarray(0, fill));
     const head = new Uint8Array(4);
     new DataView(head.buffer).setUint32(0, block.length, true);
+    fill = 0;
     yield head;
     yield block;
   }
@@ -69,14 +53,10 @@ export async function* lz4Frames(body: AsyncIterable<Uint8Array>, lz: Lz4Native)
       raw.set(c.subarray(off, off + n), fill);
       fill += n;
       off += n;
-      if (fill === FRAME_BYTES) {
-        start();
-        if (pending.length > IN_FLIGHT) yield* oldest();
-      }
+      if (fill === FRAME_BYTES) yield* frame();
     }
   }
-  if (fill > 0) start();
-  while (pending.length > 0) yield* oldest();
+  if (fill > 0) yield* frame();
 }
 
 const corrupt = () => new Error("the dataset's LZ4 frames are corrupt");
