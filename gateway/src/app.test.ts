@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { SignJWT, generateKeyPair, exportJWK } from "jose";
 import { isolatedBus } from "@dsb/runtime/testing";
 import { AppError } from "@dsb/contracts";
-import { createApp } from "./app.ts";
+import { accessLevel, createApp } from "./app.ts";
 import { createVerifier } from "./auth.ts";
 
 const SECRET = "test-secret-with-enough-length-0123456789";
@@ -196,5 +196,15 @@ describe("gateway routes", () => {
     const pg = body.databases[0];
     expect(pg.default_port).toBe(5432);
     expect(pg.fields.find((f: { name: string }) => f.name === "password")).toMatchObject({ secret: true, required: false });
+  });
+});
+
+describe("access line levels", () => {
+  it("logs faults at error, a query that outran its own timeout (504) at warn, probes at debug", () => {
+    expect(accessLevel(500, "/api/data/sources/:id/query")).toBe("error");
+    expect(accessLevel(503, "/api/data/sources")).toBe("error");
+    expect(accessLevel(504, "/api/data/sources/:id/query")).toBe("warn");
+    expect(accessLevel(200, "/healthz")).toBe("debug");
+    expect(accessLevel(404, "/api/data/sources/:id")).toBe("info");
   });
 });

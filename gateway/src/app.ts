@@ -24,12 +24,25 @@ import { createRunningQueries } from "./running-queries.ts";
 /** Probes and scrapes: logged at debug, or they would drown the access log. */
 const QUIET_ROUTES: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/metrics"]);
 
-/** One access line per request: 5xx at error, everything else at info (probes at debug). No body, no query string, no header value. */
+/**
+ * The level of a request's access line: 5xx at error, but 504 at warn — a query that outran
+ * its own `timeout_ms` is the caller's budget running out, not a fault of the system (the
+ * query line and the metrics still count it); probes at debug, everything else at info.
+ */
+export function accessLevel(status: number, route: string): "error" | "warn" | "info" | "debug" {
+  if (status === 504) return "warn";
+  if (status >= 500) return "error";
+  return QUIET_ROUTES.has(route) ? "debug" : "info";
+}
+
+/** One access line per request (level: `accessLevel`). No body, no query string, no header value. */
 function accessLog(log: GatewayDeps["log"], l: { requestId: string; method: string; route: string; status: number; ms: number; actor?: Actor }): void {
   if (!log) return;
   const line = { requestId: l.requestId, method: l.method, route: l.route, status: l.status, ms: l.ms, tenant: l.actor?.tenant_id, user: l.actor?.user_id };
-  if (l.status >= 500) log.error(line, "request");
-  else if (QUIET_ROUTES.has(l.route)) log.debug?.(line, "request");
+  const level = accessLevel(l.status, l.route);
+  if (level === "error") log.error(line, "request");
+  else if (level === "warn") log.warn(line, "request");
+  else if (level === "debug") log.debug?.(line, "request");
   else log.info(line, "request");
 }
 
