@@ -27,7 +27,9 @@ const QUIET_ROUTES: ReadonlySet<string> = new Set(["/healthz", "/readyz", "/metr
 /**
  * The level of a request's access line: 5xx at error, but 504 at warn — a query that outran
  * its own `timeout_ms` is the caller's budget running out, not a fault of the system (the
- * query line and the metrics still count it); probes at debug, everything else at info.
+ * query line and the metrics still count it). A bus wait also ends in 504 only while the
+ * replica doing the work still answers heartbeats; a silent or gone one is 503, at error.
+ * Probes at debug, everything else at info.
  */
 export function accessLevel(status: number, route: string): "error" | "warn" | "info" | "debug" {
   if (status === 504) return "warn";
