@@ -132,13 +132,14 @@ describe.each(MODES)("health and managing sources (%s)", (mode) => {
       await until("both checked", async () => (await health(hangs)).health.status === "healthy" && (await health(other)).health.status === "healthy");
       proxy.stall();
       // While the hanging source's checks wait out their timeout, the other source keeps its interval.
-      const t = await until("a timed-out check", async () => (await health(hangs)).checks.find((c) => c.status !== "healthy"), 30_000);
+      // A failed check, not merely a slow one: on a loaded machine an answer over degradedMs is `degraded` without an error.
+      const t = await until("a timed-out check", async () => (await health(hangs)).checks.find((c) => c.error), 30_000);
       expect(t.error).toMatchObject({ code: expect.stringMatching(/TIMEOUT|CONNECTION_FAILED/) });
       // Checks of the other source stored while the hanging one waited: none if checks ran one after another.
       const hungFrom = Date.parse(t.checked_at) - CHECK_TIMEOUT_MS;
       const during = (await health(other)).checks.filter((c) => Date.parse(c.checked_at) > hungFrom && Date.parse(c.checked_at) < Date.parse(t.checked_at));
       expect(during.length).toBeGreaterThanOrEqual(1);
-      expect(during.every((c) => c.status === "healthy")).toBe(true);
+      expect(during.every((c) => c.error === null)).toBe(true);
     } finally {
       await proxy.close();
     }

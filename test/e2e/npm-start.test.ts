@@ -16,7 +16,8 @@ describe("npm start (embedded defaults)", () => {
     child.stdout.on("data", (d) => { out += d; });
     child.stderr.on("data", (d) => { out += d; });
     try {
-      const deadline = Date.now() + 60_000;
+      // ~20 s on a quiet machine (PGlite creates its database); a loaded one (CI beside other work) takes minutes.
+      const deadline = Date.now() + 150_000;
       while (!/Try it:/.test(out) && Date.now() < deadline && child.exitCode === null) await new Promise((r) => setTimeout(r, 100));
       expect(out).toMatch(/Try it:/);
       const token = out.match(/Sample token[^\n]*\n\s+(\S+)/)?.[1];
@@ -42,5 +43,5 @@ describe("npm start (embedded defaults)", () => {
       if (child.exitCode === null) child.kill("SIGKILL");
       rmSync(dataDir, { recursive: true, force: true });
     }
-  });
+  }, 180_000);
 });
