@@ -1,6 +1,6 @@
 import v8 from "node:v8";
 import { describe, expect, it } from "vitest";
-import { collectWhenIdle, fullGc, idleGcDue, IDLE_CHECKS } from "./idle-gc.ts";
+import { collectWhenIdle, engineGc, fullGc, idleGcDue, IDLE_CHECKS } from "./idle-gc.ts";
 
 const MiB = 2 ** 20;
 const used = () => v8.getHeapStatistics().used_heap_size;
@@ -12,6 +12,10 @@ describe("idle GC", () => {
     expect(idleGcDue({ ...base, idleChecks: IDLE_CHECKS - 1, committed: 120 * MiB })).toBe(false); // only just idle, or busy: V8 collects as it allocates
     expect(idleGcDue({ ...base, idleChecks: IDLE_CHECKS, committed: 70 * MiB })).toBe(false); // grown less than the threshold
     expect(idleGcDue({ ...base, growthBytes: 0, idleChecks: 100, committed: 500 * MiB })).toBe(false); // IDLE_GC_MIB=0: off
+  });
+
+  it("takes the engine's gc from a new context once per process (the first upload after start paid for a second one)", () => {
+    expect(engineGc()).toBe(engineGc());
   });
 
   it("gets the engine's full collection without --expose-gc; it frees what nothing references and gives back the pages a few survivors are spread over", () => {

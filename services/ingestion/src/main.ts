@@ -1,6 +1,11 @@
 import { natsConnectionOf, runService } from "@dsb/runtime";
 import { openBlobStore } from "@dsb/storage";
 import { startIngestion } from "./index.ts";
+import { warmUp } from "./warm-up.ts";
 
 /** Standalone ingestion process (distributed mode, or embedded for local runs). */
-await runService("ingestion", async (ctx) => startIngestion({ ...ctx, store: await openBlobStore(ctx.env, natsConnectionOf(ctx.bus)) }));
+await runService("ingestion", async (ctx) => {
+  const store = await openBlobStore(ctx.env, natsConnectionOf(ctx.bus));
+  await warmUp();
+  return startIngestion({ ...ctx, store });
+});
