@@ -23,6 +23,9 @@ export const FAST_CODECS = new Set(["UNCOMPRESSED", "SNAPPY"]);
 
 interface PageRef { h: PageHeader; start: number; end: number }
 
+/** Rows a page buffer is made for when `rows` do not fit: an eighth more, so pages a little longer than the last still fit. */
+const roomFor = (rows: number): number => rows + (rows >> 3);
+
 /**
  * Buffers whose contents are used up within one `next` call (decompressed page,
  * definition levels, dictionary indices), shared by all columns of a read so a
@@ -45,11 +48,11 @@ export class Scratch {
   }
 
   defs(n: number): Uint8Array {
-    return this.levels.length >= n ? this.levels : (this.levels = new Uint8Array(n));
+    return this.levels.length >= n ? this.levels : (this.levels = new Uint8Array(roomFor(n)));
   }
 
   idx(n: number): Int32Array {
-    return this.indexes.length >= n ? this.indexes : (this.indexes = new Int32Array(n));
+    return this.indexes.length >= n ? this.indexes : (this.indexes = new Int32Array(roomFor(n)));
   }
 }
 
@@ -244,11 +247,12 @@ export class ChunkDecoder {
   private reset(rows: number, textHint: number): void {
     const k = this.kind;
     if (rows > this.cap) {
-      this.cap = rows;
-      this.validity = new Uint8Array((rows >> 3) + 1);
-      this.fixed = new Uint8Array(typeof k === "number" ? rows * k : k === "bool" ? (rows >> 3) + 1 : 0);
+      // an eighth more: the pages of later row groups are often a few rows longer (a first read grew three times per column)
+      const cap = (this.cap = roomFor(rows));
+      this.validity = new Uint8Array((cap >> 3) + 1);
+      this.fixed = new Uint8Array(typeof k === "number" ? cap * k : k === "bool" ? (cap >> 3) + 1 : 0);
       this.i32 = new Int32Array(this.fixed.buffer, 0, this.fixed.length >> 2);
-      this.offsets = k === "utf8" ? new Int32Array(rows + 1) : null;
+      this.offsets = k === "utf8" ? new Int32Array(cap + 1) : null;
     } else {
       this.validity.fill(0, 0, (rows >> 3) + 1);
       this.fixed.fill(0, 0, typeof k === "number" ? rows * k : k === "bool" ? (rows >> 3) + 1 : 0);

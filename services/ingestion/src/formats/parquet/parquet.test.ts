@@ -10,7 +10,7 @@ import { tableFromIPC } from "@uwdata/flechette";
 import type { BlobStore } from "@dsb/storage";
 import { slabKind } from "../../dataset/bulk.ts";
 import { writeArrowTable } from "../../dataset/write.ts";
-import { decodeChunk, divInt64, FAST_ENCODINGS } from "./flat.ts";
+import { ChunkDecoder, decodeChunk, divInt64, FAST_ENCODINGS } from "./flat.ts";
 import { parquetColumnType, readParquet, readParquetBytes } from "./index.ts";
 import { fastPlan } from "./plan.ts";
 
@@ -196,6 +196,28 @@ describe("Parquet fast column decoding", () => {
     expect(fast.values[0]!.slice(0, 3)).toEqual([null, "b1", "b2"]);
     expect(fast.values[1]!.filter((v) => v === true)).toEqual([]);
     expect(fast.values[0]).toHaveLength(70_001);
+  });
+
+  it("a decoder's page buffers take pages a few rows longer than the first without growing again", async () => {
+    const chunkOf = (n: number) => {
+      const buf = parquetWriteBuffer({ columnData: [{ name: "k", data: Array.from({ length: n }, (_, i) => BigInt(i)), type: "INT64", encoding: "PLAIN" }], rowGroupSize: n });
+      const md = parquetMetadata(buf);
+      const m = md.row_groups[0]!.columns[0]!.meta_data!;
+      const from = Number(m.dictionary_page_offset || m.data_page_offset);
+      return { bytes: new Uint8Array(buf, from, Number(m.total_compressed_size)), m, n: Number(md.row_groups[0]!.num_rows) };
+    };
+    const el = parquetSchema(parquetMetadata(parquetWriteBuffer({ columnData: [{ name: "k", data: [1n], type: "INT64" }] }))).children[0]!.element;
+    const plan = fastPlan(el, "bigint")!;
+    const dec = new ChunkDecoder(plan, 8);
+    const first = chunkOf(10_000);
+    decodeChunk(first.bytes, first.m, plan, 8, first.n, dec);
+    const held = dec.held;
+    expect(first.n).toBe(10_000);
+    for (const n of [10_001, 10_500, 11_000]) {
+      const c = chunkOf(n);
+      decodeChunk(c.bytes, c.m, plan, 8, c.n, dec);
+    }
+    expect(dec.held).toBe(held);
   });
 
   it("dictionary strings of 8+ bytes (copied four bytes at a time): odd lengths, multi-byte characters, nulls", async () => {
