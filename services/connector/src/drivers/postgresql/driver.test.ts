@@ -192,6 +192,43 @@ line" is E'quote " backslash \\ newline\n tab\t ctrl \x01 unicode ✓ \u2028'; c
       expect(await count()).toBe(0);
     });
 
+    it("a capped read sets its statement timeout once per session: the next ones with the same timeout send no SET and are still bounded by it", async () => {
+      const run = async (sql: string, timeoutMs: number, readOnly = true) => {
+        const s = await conn.query(sql, [], { readOnly, timeoutMs, signal: new AbortController().signal, batchRows: 10, maxRows: 10 });
+        const rows: unknown[][] = [];
+        for (let r = await s.batches.next(); !r.done; r = await s.batches.next()) rows.push(...r.value);
+        return rows;
+      };
+      const setting = async (timeoutMs: number) => (await run("select current_setting('statement_timeout')", timeoutMs))[0]![0];
+      const parsed = vi.spyOn(pg.Connection.prototype, "parse");
+      const sent = vi.spyOn(pg.Client.prototype, "query");
+      const sets = () => parsed.mock.calls.map(([m]) => (m as { text: string }).text).filter((t) => t.startsWith("SET"));
+      try {
+        // One read at a time: the pool hands the same idle session back (last in, first out).
+        for (let i = 0; i < 3; i++) expect(await setting(4321)).toBe("4321ms");
+        expect(sets()).toEqual(["SET statement_timeout = 4321"]);
+        expect(await setting(2500)).toBe("2500ms");
+        // The server's own timeout still stops a read that sends no SET (the client's timer would say "user request").
+        expect(sets()).toHaveLength(2);
+        const err = await run("select pg_sleep(10)", 2500).then(() => null, (e: Error) => e);
+        expect(sets()).toHaveLength(2);
+        expect(err).toMatchObject({ kind: "timeout" });
+        expect(String((err!.cause as Error).message)).toMatch(/statement timeout/);
+        // A short timeout is set for its transaction only, a write's too (and DISCARD ALL resets the session after it).
+        expect(await setting(200)).toBe("200ms");
+        await run("select 1", 5000, false);
+        expect(sets().slice(-2)).toEqual(["SET LOCAL statement_timeout = 200", "SET LOCAL statement_timeout = 5000"]);
+        expect(await setting(2500)).toBe("2500ms");
+        expect(sets().at(-1)).toBe("SET statement_timeout = 2500");
+        // Catalog queries and tests run under the server's own setting, as before.
+        await conn.test();
+        expect(sent.mock.calls.some(([q]) => q === "RESET statement_timeout")).toBe(true);
+      } finally {
+        parsed.mockRestore();
+        sent.mockRestore();
+      }
+    });
+
     it("driver jargon gets a plain sentence first, PostgreSQL's own message after it (streamed and capped reads)", async () => {
       const fail = async (sql: string, params: unknown[], maxRows?: number, readOnly = true) => {
         const s = await conn.query(sql, params, { readOnly, timeoutMs: 5000, signal: new AbortController().signal, batchRows: 10, ...(maxRows ? { maxRows } : {}) });

@@ -7,7 +7,7 @@ import { pgSsl, resolvePgOptions, type PgOptions, type PgWireConfig } from "./co
 import { CopyOut } from "./copy-out.ts";
 import { connectionError, isConnectionLevel, queryError, type ErrorContext } from "./errors.ts";
 import { introspectPostgres, introspectPostgresJson, type CatalogQuery } from "./introspect.ts";
-import { OneShotQuery, type OneShotResult } from "./one-shot.ts";
+import { OneShotQuery, type OneShotResult, type TimeoutScope } from "./one-shot.ts";
 import { pgReadOnlyRefusal } from "./read-only.ts";
 import { pgLoginWarnings } from "./login-warnings.ts";
 import { csvExpr, pgTypes, TYPE_NAMES } from "./types.ts";
@@ -22,6 +22,11 @@ const PREPING_AFTER_MS = 30_000;
 const CLIENT_GRACE_MS = 2_000;
 /** How long a cancelled read may take to settle before its socket is cut. */
 const KILL_AFTER_CANCEL_MS = 5_000;
+/**
+ * Shortest statement timeout a session keeps after a read (see `timeoutScope`): anything shorter
+ * stays SET LOCAL, so that no pooled session carries a timeout that could cut a ping or a type lookup.
+ */
+const KEEP_TIMEOUT_FROM_MS = 1_000;
 
 /** What differs between PostgreSQL and Redshift on the same wire protocol. */
 export interface PgFlavor {
@@ -80,6 +85,8 @@ export class PgConnection implements Connection {
   private pool: pg.Pool | null = null;
   private sslMode: SslMode;
   private readonly lastUsed = new WeakMap<pg.PoolClient, number>();
+  /** The statement_timeout a pooled session keeps at session level (`timeoutScope`); absent: the server's default. */
+  private readonly sessionTimeout = new WeakMap<pg.PoolClient, number>();
   private readonly typeNames = new Map<number, string>();
   private closing: Promise<void> | null = null;
   readonly ctx: ErrorContext;
@@ -183,15 +190,40 @@ export class PgConnection implements Connection {
     if (this.flavor.type !== "postgresql") return this.giveBack(client, true);
     try {
       await client.query("DISCARD ALL");
+      this.sessionTimeout.delete(client);
       this.giveBack(client, false);
     } catch {
       this.giveBack(client, true);
     }
   }
 
+  /**
+   * How a one-shot read sets its statement timeout. SET LOCAL costs a command of the pipeline on
+   * both sides (at c=32, ~8 µs of the connector's CPU and ~4 of the server's per read:
+   * test/bench/lib/probe-pg-read.ts): a read-only read on PostgreSQL sets it for the session
+   * instead, and the next read on that session with the same timeout sets nothing. The value stays right for every later command: a read-only statement cannot
+   * SET (the guard refuses SET and set_config), a failed transaction takes its SET back, DISCARD ALL
+   * after a write resets it (forgotten here then), the cursor and COPY paths still SET LOCAL over
+   * it, and catalog queries and tests reset it first (`serverTimeout`). A function already defined
+   * in the database could still change it; the client's own timer (timeout + CLIENT_GRACE_MS) bounds
+   * every read regardless.
+   */
+  private timeoutScope(client: pg.PoolClient, timeoutMs: number, readOnly: boolean): TimeoutScope {
+    if (!readOnly || this.flavor.type !== "postgresql" || timeoutMs < KEEP_TIMEOUT_FROM_MS) return "local";
+    return this.sessionTimeout.get(client) === Math.floor(timeoutMs) ? "kept" : "session";
+  }
+
+  /** Back to the server's statement_timeout on a session a read left its own in: catalog queries and tests run as they always did. */
+  private async serverTimeout(client: pg.PoolClient): Promise<void> {
+    if (!this.sessionTimeout.has(client)) return;
+    await client.query("RESET statement_timeout");
+    this.sessionTimeout.delete(client);
+  }
+
   async test(): Promise<{ serverVersion: string | null; warnings: LoginWarning[] }> {
     const client = await this.checkout();
     try {
+      await this.serverTimeout(client);
       const r = await client.query<{ v: string }>("select version() as v");
       const warnings = await pgLoginWarnings(client, this.flavor.type);
       this.giveBack(client, false);
@@ -211,6 +243,7 @@ export class PgConnection implements Connection {
     const client = await this.checkout();
     let broken = false;
     try {
+      await this.serverTimeout(client);
       return await run(async (sql, params, onRow) => (onRow ? streamRows(client, sql, params, onRow) : lastRows(await client.query(sql, params as unknown[] | undefined))));
     } catch (e) {
       broken = isConnectionLevel(e);
@@ -334,14 +367,17 @@ export class PgConnection implements Connection {
     if (opts.maxRows !== undefined && opts.maxRows <= opts.batchRows) {
       // Small capped reads: the whole transaction in one round trip instead of five.
       let result: OneShotResult;
+      const timeout = this.timeoutScope(client, opts.timeoutMs, opts.readOnly);
       try {
-        const shot = client.query(new OneShotQuery(sql, params, { readOnly: opts.readOnly, timeoutMs: opts.timeoutMs, maxRows: Math.max(1, opts.maxRows) }));
+        const shot = client.query(new OneShotQuery(sql, params, { readOnly: opts.readOnly, timeoutMs: opts.timeoutMs, maxRows: Math.max(1, opts.maxRows), timeout }));
         result = await timed(() => shot.done);
       } catch (e) {
         const err = fail(e);
         await finish(false);
         throw err;
       }
+      // Committed: the session keeps the value from now on (a failed transaction took it back).
+      if (timeout === "session") this.sessionTimeout.set(client, Math.floor(opts.timeoutMs));
       finished = true;
       opts.signal.removeEventListener("abort", onAbort);
       await this.giveBackClean(client, opts.readOnly);

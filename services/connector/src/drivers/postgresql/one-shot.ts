@@ -28,15 +28,19 @@ interface Wire {
   sync(): void;
 }
 
-/** Commands of the pipeline, answered in this order: BEGIN, SET LOCAL, the statement, COMMIT. */
-const STATEMENT = 2;
-const COMMANDS = 4;
+/**
+ * Where the statement's statement_timeout comes from: `local`, a SET LOCAL for this transaction;
+ * `session`, a SET the session keeps after the commit (for the next read on it); `kept`, the
+ * session has that value already, and the pipeline sets nothing.
+ */
+export type TimeoutScope = "local" | "session" | "kept";
 
 /**
- * A whole read in one round trip: BEGIN READ ONLY, SET LOCAL statement_timeout,
- * the statement (extended protocol: one statement only, parameters bound) with at
- * most `maxRows` rows, and COMMIT, written together and closed by one Sync, so
- * the server answers everything at once. The statement runs inside the
+ * A whole read in one round trip: BEGIN READ ONLY, SET [LOCAL] statement_timeout
+ * (none when the session keeps the value already), the statement (extended
+ * protocol: one statement only, parameters bound) with at most `maxRows` rows,
+ * and COMMIT, written together and closed by one Sync, so the server answers
+ * everything at once. The statement runs inside the
  * transaction exactly as with separate round trips: if it fails, the server
  * skips to the Sync and the session is left in a failed transaction for the
  * caller to roll back. A pg `Submittable` (what `client.query()` takes).
@@ -44,6 +48,9 @@ const COMMANDS = 4;
 export class OneShotQuery {
   /** Commands answered so far. */
   private phase = 0;
+  /** The statement's place in the pipeline (after BEGIN and any SET), and how many commands it has. */
+  private readonly statement: number;
+  private readonly commands: number;
   private readonly result = new Result("array", pgTypes);
   private readonly rows: unknown[][] = [];
   private more = false;
@@ -54,8 +61,10 @@ export class OneShotQuery {
   constructor(
     private readonly text: string,
     private readonly values: readonly unknown[],
-    private readonly o: { readOnly: boolean; timeoutMs: number; maxRows: number },
+    private readonly o: { readOnly: boolean; timeoutMs: number; maxRows: number; timeout?: TimeoutScope },
   ) {
+    this.statement = o.timeout === "kept" ? 1 : 2;
+    this.commands = this.statement + 2;
     this.done = new Promise((resolve, reject) => { this.settle = { resolve, reject }; });
   }
 
@@ -67,8 +76,9 @@ export class OneShotQuery {
       con.execute({});
     };
     simple(this.o.readOnly ? "BEGIN READ ONLY" : "BEGIN");
+    const scope = this.o.timeout ?? "local";
     // An integer we format: no injection through the timeout.
-    simple(`SET LOCAL statement_timeout = ${Math.max(1, Math.floor(this.o.timeoutMs))}`);
+    if (scope !== "kept") simple(`SET ${scope === "local" ? "LOCAL " : ""}statement_timeout = ${Math.max(1, Math.floor(this.o.timeoutMs))}`);
     con.parse({ text: this.text });
     con.bind({ values: this.values.map((v) => prepareValue(v)) });
     con.describe({ type: "P" });
@@ -78,11 +88,11 @@ export class OneShotQuery {
   }
 
   handleRowDescription(msg: { fields: pg.FieldDef[] }): void {
-    if (this.phase === STATEMENT) this.result.addFields(msg.fields);
+    if (this.phase === this.statement) this.result.addFields(msg.fields);
   }
 
   handleDataRow(msg: { fields: unknown[] }): void {
-    if (this.phase === STATEMENT) this.rows.push(this.result.parseRow(msg.fields));
+    if (this.phase === this.statement) this.rows.push(this.result.parseRow(msg.fields));
   }
 
   handleCommandComplete(): void {
@@ -106,8 +116,8 @@ export class OneShotQuery {
 
   handleReadyForQuery(): void {
     if (this.error) return;
-    if (this.phase !== COMMANDS) {
-      this.settle.reject(new Error(`PostgreSQL answered ${this.phase} of the ${COMMANDS} pipelined commands`));
+    if (this.phase !== this.commands) {
+      this.settle.reject(new Error(`PostgreSQL answered ${this.phase} of the ${this.commands} pipelined commands`));
       return;
     }
     this.settle.resolve({ fields: this.result.fields, rows: this.rows, more: this.more });
