@@ -91,4 +91,25 @@ describe("ByteRowParser", () => {
       }
     }
   });
+
+  it("splits unquoted fields at exactly the delimiter, LF and CR, whichever bytes lie above or below them", () => {
+    // The scan passes bytes above max(delimiter, LF, CR) with one comparison: check every ASCII byte on both sides of it.
+    let seed = 11;
+    const rnd = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 16) % n;
+    const reference = (text: string, delimiter: string): Row[] => text.split(/\r\n|\r|\n/)
+      .map((l, i) => ({ line: i + 1, fields: l.split(delimiter) }))
+      .filter((r) => r.fields.length > 1 || r.fields[0] !== "");
+    for (const delimiter of [",", "\t", ";", "|", " ", "~"]) {
+      const dialect: Dialect = { delimiter, quote: null, escape: "double" };
+      for (let round = 0; round < 40; round++) {
+        let text = "";
+        const len = rnd(200);
+        for (let i = 0; i < len; i++) text += rnd(10) === 0 ? "é日" : String.fromCharCode(1 + rnd(127));
+        const bytes = Buffer.from(text);
+        const want = reference(text, delimiter);
+        expect(viaBytes([bytes], dialect), JSON.stringify(text)).toEqual(want);
+        expect(viaBytes(split(bytes, 1 + rnd(7)), dialect), JSON.stringify(text)).toEqual(want);
+      }
+    }
+  });
 });

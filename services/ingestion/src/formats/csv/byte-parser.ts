@@ -126,6 +126,8 @@ export class ByteRowParser {
     const D = this.delim;
     const Q = this.quote;
     const bs = this.backslash;
+    // Most bytes (digits, letters, UTF-8) are above the delimiter, LF and CR: one comparison passes them.
+    const above = Math.max(D, LF, CR);
     let i = 0;
     let rowStart = 0;
     let incomplete = false;
@@ -256,6 +258,7 @@ export class ByteRowParser {
           let j = i;
           while (j < len) {
             const cc = buf[j]!;
+            if (cc > above) { j++; continue; }
             if (cc === D || cc === LF || cc === CR) break;
             j++;
           }
