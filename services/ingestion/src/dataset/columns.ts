@@ -12,6 +12,7 @@ import { arrowType } from "./column-type.ts";
 export type ArrowValue = number | bigint | boolean | string | null | undefined;
 
 const TWO32 = 4294967296;
+const TWO_NEG32 = 1 / TWO32;
 
 /**
  * One column of one record batch, written straight into typed arrays (no JS
@@ -125,7 +126,8 @@ export class ColumnBuilder {
   /** A whole number below 2^53 into an integer, bigint, timestamp or timestamptz column. */
   pushI64(n: number): void {
     const i = this.length;
-    const hi = Math.floor(n / TWO32);
+    // Times 2^-32 rather than divided by 2^32: the same exact result, without a division per value.
+    const hi = Math.floor(n * TWO_NEG32);
     this.i64![2 * i] = (n - hi * TWO32) | 0;
     this.i64![2 * i + 1] = hi | 0;
     this.validity[i >> 3]! |= 1 << (i & 7);

@@ -231,7 +231,7 @@ export function isoDay(b: Buffer, s: number, e: number, out: ColumnBuilder): boo
   const mo = d2(b, s + 5);
   const d = d2(b, s + 8);
   if (y < 100 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo)) return false;
-  out.pushI32(daysFromCivil(y, mo, d));
+  out.pushI32(dayNumber(y, mo, d));
   return true;
 }
 
@@ -250,7 +250,30 @@ export function isoSeconds(b: Buffer, s: number, e: number, out: ColumnBuilder):
   const mi = d2(b, s + 14);
   const sec = d2(b, s + 17);
   if (y < 100 || mo < 1 || mo > 12 || d < 1 || d > daysInMonth(y, mo) || h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59) return false;
-  out.pushI64(daysFromCivil(y, mo, d) * DAY_MS + ((h * 60 + mi) * 60 + sec) * 1000);
+  out.pushI64(dayNumber(y, mo, d) * DAY_MS + ((h * 60 + mi) * 60 + sec) * 1000);
+  return true;
+}
+
+/** classifyBytes of a value boolWord accepts, within any allowed set (the intersection is m & BOOL_CLASS). */
+export const BOOL_CLASS = T_BOOL;
+
+/** t, f, true or false in any case (classifyWord's booleans, no spaces) into a boolean column. */
+export function boolWord(b: Buffer, s: number, e: number, out: ColumnBuilder): boolean {
+  const c = b[s]! | 32;
+  switch (e - s) {
+    case 1:
+      if (c !== 116 && c !== 102) return false;
+      break;
+    case 4:
+      if (c !== 116 || (b[s + 1]! | 32) !== 114 || (b[s + 2]! | 32) !== 117 || (b[s + 3]! | 32) !== 101) return false;
+      break;
+    case 5:
+      if (c !== 102 || (b[s + 1]! | 32) !== 97 || (b[s + 2]! | 32) !== 108 || (b[s + 3]! | 32) !== 115 || (b[s + 4]! | 32) !== 101) return false;
+      break;
+    default:
+      return false;
+  }
+  out.pushBool(c === 116);
   return true;
 }
 
@@ -296,13 +319,13 @@ export function byteConverterFor(format: number, type: ColumnType): ByteConverte
     case T_DATE_ISO: return (b, s, e, out) => {
       const y = e - s === 10 ? bdigits(b, s, s + 4) : 0;
       // Years below 100 go the slow way: Date.UTC would map them to 19xx.
-      if (y >= 100) out.pushI32(daysFromCivil(y, bdigits(b, s + 5, s + 7), bdigits(b, s + 8, s + 10)));
+      if (y >= 100) out.pushI32(dayNumber(y, bdigits(b, s + 5, s + 7), bdigits(b, s + 8, s + 10)));
       else slow(b, s, e, out);
     };
     case T_TS_ISO: return (b, s, e, out) => {
       const y = e - s === 19 && b[s + 13] === 58 && b[s + 16] === 58 ? bdigits(b, s, s + 4) : 0;
       if (y >= 100) {
-        const day = daysFromCivil(y, bdigits(b, s + 5, s + 7), bdigits(b, s + 8, s + 10));
+        const day = dayNumber(y, bdigits(b, s + 5, s + 7), bdigits(b, s + 8, s + 10));
         out.pushI64(day * DAY_MS + ((bdigits(b, s + 11, s + 13) * 60 + bdigits(b, s + 14, s + 16)) * 60 + bdigits(b, s + 17, s + 19)) * 1000);
       } else slow(b, s, e, out);
     };
@@ -325,6 +348,23 @@ export function daysFromCivil(y: number, m: number, d: number): number {
   const doy = Math.floor((153 * (m > 2 ? m - 3 : m + 9) + 2) / 5) + d - 1;
   const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
   return era * 146097 + doe - 719468;
+}
+
+/** The last date dayNumber was asked for: runs of one day (sorted dates, a timestamp next to its date) skip the arithmetic. */
+let lastY = -1;
+let lastM = 0;
+let lastD = 0;
+let lastDays = 0;
+
+/** daysFromCivil, remembering the last date. */
+function dayNumber(y: number, m: number, d: number): number {
+  if (y !== lastY || m !== lastM || d !== lastD) {
+    lastDays = daysFromCivil(y, m, d);
+    lastY = y;
+    lastM = m;
+    lastD = d;
+  }
+  return lastDays;
 }
 
 const bdigits = (b: Buffer, a: number, z: number): number => {

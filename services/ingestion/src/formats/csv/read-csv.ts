@@ -3,15 +3,15 @@ import { AppError } from "@dsb/contracts";
 import type { ParsedColumn, ParsedTable, StartOver } from "../../dataset/table.ts";
 import { ByteRowParser, fieldText, type ByteFields } from "./byte-parser.ts";
 import {
-  ISO_DATE_CLASS, ISO_TS_CLASS, SHORT_DECIMAL_CLASS, SMALL_INT_CLASS,
-  byteConverterFor, converterFor, int32Columns, isoDay, isoSeconds, shortDecimal, smallInt,
+  BOOL_CLASS, ISO_DATE_CLASS, ISO_TS_CLASS, SHORT_DECIMAL_CLASS, SMALL_INT_CLASS,
+  boolWord, byteConverterFor, converterFor, int32Columns, isoDay, isoSeconds, shortDecimal, smallInt,
 } from "./convert.ts";
 import { BatchPool, type ColumnBuilder } from "../../dataset/columns.ts";
 import {
   type TextEncodingName, bomEncoding, bomlessUtf16, fileChunks, isUtf8Slice, utf8Bytes,
 } from "./encoding.ts";
 import { columnNames, detectHeader } from "./header.ts";
-import { NUMERIC, T_ALL, T_DATE_ISO, T_DOUBLE, T_INT, T_TS_ISO, classify, classifyBytes, formatToType, isNullBytes, isNullMarker, pickFormat } from "./infer.ts";
+import { NUMERIC, T_ALL, T_BOOL, T_DATE_ISO, T_DOUBLE, T_INT, T_TS_ISO, classify, classifyBytes, formatToType, isNullBytes, isNullMarker, pickFormat } from "./infer.ts";
 import type { Dialect } from "./byte-parser.ts";
 import {
   HEAD_SAMPLE_BYTES, SLICE_SAMPLE_BYTES, type ReadAt, type SniffResult, fileReader, readSamples, slicePositions, sniffDialect,
@@ -376,6 +376,8 @@ async function* guessedBatches(g: Guess, batchRows: number): AsyncGenerator<Colu
         if (isoDay(src, s, e, b[k]!)) { masks[k] = m & ISO_DATE_CLASS; continue; }
       } else if (fk === T_TS_ISO && (m & ~ISO_TS_CLASS) === 0) {
         if (isoSeconds(src, s, e, b[k]!)) { masks[k] = m & ISO_TS_CLASS; continue; }
+      } else if (fk === T_BOOL) {
+        if (boolWord(src, s, e, b[k]!)) { masks[k] = m & BOOL_CLASS; continue; }
       }
       if (m !== 0) masks[k] = m = m & classifyBytes(src, s, e, m);
       if (fk !== 0 && (m & fk) === 0) {
