@@ -12,6 +12,7 @@ import { drain } from "./http.ts";
 import { timeCommand } from "./child.ts";
 import { connectSource, createExportTable, scratchDb } from "./source-db.ts";
 import type { Ctx } from "./scenario.ts";
+import { formatSplit, watchTimeSplit } from "./schedstat.ts";
 
 /** User and system CPU ms of a process. */
 const times = (pid: number): [number, number] => {
@@ -70,9 +71,11 @@ try {
     const running = drain(cluster.url, token, `/api/data/sources/${id}/query`, { sql, timeout_ms: 600_000 }, accept);
     const pgPid = format === "csv" ? await backend() : undefined;
     const pg0 = pgPid ? cpuMs(pgPid) : 0;
+    const pgSplit = pgPid ? watchTimeSplit(pgPid) : undefined;
     const series: number[] = [];
     const sampler = process.env.PROBE_TRACE === "1" ? setInterval(() => series.push(Math.round(rssMb(cluster.pids.connector))), 100) : undefined;
     const r = await running;
+    const ourBackend = pgSplit?.stop();
     clearInterval(sampler);
     if (sampler) console.log(`  connector RSS every 100 ms: ${series.join(" ")}`);
     const wall = performance.now() - t0;
@@ -84,7 +87,12 @@ try {
     cpu.client = (c.user + c.system) / 1000;
     const total = Object.values(cpu).filter(Number.isFinite).reduce((a, b) => a + b, 0);
     if (PROBE_SYS) console.log(`  of which system (kernel) CPU ms per 1M rows: ${Object.entries(procs).map(([k, p]) => `${k} ${per((p ? times(p)[1] : 0) - sysBefore[k]!)}`).join(", ")}, client ${per(c.system / 1000)}`);
-    const psqlMs = await timeCommand("psql", ["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", db.name, "-c", `\\copy (${sql}) to stdout csv`]);
+    const psql = timeCommand("psql", ["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", db.name, "-c", `\\copy (${sql}) to stdout csv`]);
+    const psqlPid = format === "csv" ? await backend() : undefined;
+    const psqlSplit = psqlPid ? watchTimeSplit(psqlPid) : undefined;
+    const psqlMs = await psql;
+    // The backend of a COPY: on a core, waiting for one (other processes had both), or asleep (its client was not reading).
+    if (format === "csv") console.log(`  PostgreSQL backend, ours: ${formatSplit(ourBackend ?? null)}; psql's: ${formatSplit(psqlSplit?.stop() ?? null)}`);
     console.log(`${format} ${rows} rows: ${Math.round(wall)} ms (${Math.round(rows / wall * 1000)} rows/s, ${(r.bytes / 2 ** 20 / (wall / 1000)).toFixed(0)} MiB/s), psql ${Math.round(psqlMs)} ms → ${(psqlMs / wall).toFixed(2)}×; ` +
       `CPU ms per 1M rows: ${Object.entries(cpu).map(([k, v]) => `${k} ${per(v)}`).join(", ")}; total CPU / wall ${(total / wall).toFixed(2)} cores; ` +
       `peak RSS gateway ${hwmMb(cluster.pids.gateway).toFixed(0)} connector ${hwmMb(cluster.pids.connector).toFixed(0)} MiB (before: ${idle})`);
