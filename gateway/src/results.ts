@@ -1,5 +1,5 @@
-import type { Bus } from "@dsb/bus";
-import type { CursorRef, QueryPage } from "@dsb/contracts";
+import { PAGES_AHEAD, type Bus } from "@dsb/bus";
+import { AppError, type CursorRef, type QueryPage } from "@dsb/contracts";
 import { untilAborted, type Cancellation } from "./running-queries.ts";
 
 /** A page as the gateway handles it: with its CSV bytes when they came as the message's attachment. */
@@ -13,33 +13,40 @@ const patternOf = (cursor: CursorRef) => (cursor.subject.startsWith("ingestion."
 
 /**
  * Every page of a result: the first one, then pulls from the cursor on the
- * replica that holds it. Page N+1 is requested before page N is handed out,
- * so the next page travels while this one is written; never more than one
- * request is in flight, so a slow consumer still slows the database read.
+ * replica that holds it. PAGES_AHEAD requests are kept out: one more is sent
+ * each time the consumer takes a page, so a slow consumer still slows the
+ * database read. The request sent before the last page was known is answered
+ * NOT_FOUND (its cursor closed with that page) and not waited for.
  * Returning early (client gone) closes the cursor, which cancels the query on
  * the database; so does `signal` aborting (a cancel), which ends the wait for a
  * page with its reason.
  */
 export async function* allPages(bus: Bus, first: Page, opts: { requestId: string; timeoutMs: number; signal?: Cancellation }): AsyncGenerator<Page> {
-  let page: Page | null = first;
   let finished = first.done || !first.cursor;
   const pull = async (cursor: CursorRef): Promise<Page> =>
     pageOf(await bus.requestWithBytes(patternOf(cursor), { id: cursor.id, action: "next" }, { subject: cursor.subject, requestId: opts.requestId, timeoutMs: opts.timeoutMs }));
-  let cursor = first.cursor;
+  const cursor = first.cursor;
+  const ahead: Promise<Page>[] = [];
+  const ask = () => {
+    while (!finished && cursor && ahead.length < PAGES_AHEAD) {
+      const next = pull(cursor);
+      next.catch(() => undefined); // awaited below; this only keeps an early return from leaving it unhandled
+      ahead.push(next);
+    }
+  };
+  let rowCount = first.row_count;
   try {
-    for (;;) {
-      let next: Promise<Page> | null = null;
-      if (!finished && cursor) {
-        next = pull(cursor);
-        next.catch(() => undefined); // awaited below; this only keeps an early return from leaving it unhandled
-      }
+    ask();
+    yield first;
+    while (ahead.length > 0) {
+      const page = await untilAborted(ahead.shift()!, opts.signal);
+      if (page.done || !page.cursor) finished = true;
+      // The replica answers a cursor's requests in the order they came; a running count that goes back would be a page out of place.
+      if (page.row_count < rowCount) throw new AppError("INTERNAL", `Result pages arrived out of order (row count ${page.row_count} after ${rowCount})`);
+      rowCount = page.row_count;
+      ask();
       yield page;
-      // The consumer is done with it: not kept alive while the next page arrives and is parsed.
-      page = null;
-      if (!next) return;
-      page = await untilAborted(next, opts.signal);
-      cursor = page.cursor ?? cursor;
-      finished = page.done || !page.cursor;
+      if (finished) return;
     }
   } finally {
     if (!finished && cursor) await closeCursor(bus, cursor, opts.requestId);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { CursorRegistry, PageReader, rowBytes } from "./pages.ts";
+import { CursorRegistry, PAGES_AHEAD, PageReader, rowBytes } from "./pages.ts";
 
 async function* batches(n: number, size: number, onReturn: () => void) {
   try {
@@ -48,6 +48,48 @@ describe("CursorRegistry", () => {
     await new Promise((r) => setTimeout(r, 120));
     expect(closedMeta).toBe("meta-1");
     await expect(reg.use(id, (r) => r.next(10))).rejects.toMatchObject({ code: "NOT_FOUND" });
+  });
+
+  it("takes the pulls a reader keeps out in turn, in the order they came, and refuses one more with CONFLICT", async () => {
+    const reg = new CursorRegistry<string>({ idleMs: 10_000, maxOpen: 2 });
+    const id = reg.add(new PageReader(batches(100, 10, () => {})), "m");
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    const order: string[] = [];
+    const pulls = Array.from({ length: PAGES_AHEAD }, (_, i) => reg.use(id, async (r) => {
+      order.push(`start ${i}`);
+      if (i === 0) await gate;
+      const rows = await r.next(10_000, 5);
+      order.push(`end ${i}`);
+      return rows[0]![0];
+    }));
+    await expect(reg.use(id, async () => 0)).rejects.toMatchObject({ code: "CONFLICT" });
+    await new Promise((r) => setTimeout(r, 10));
+    expect(order).toEqual(["start 0"]);
+    release();
+    expect(await Promise.all(pulls)).toEqual(Array.from({ length: PAGES_AHEAD }, (_, i) => i * 5));
+    expect(order).toEqual(Array.from({ length: PAGES_AHEAD }, (_, i) => [`start ${i}`, `end ${i}`]).flat());
+    await reg.closeAll();
+  });
+
+  it("answers a pull waiting its turn NOT_FOUND when the cursor closes meanwhile; a close reads the meta without waiting", async () => {
+    let closed = 0;
+    const reg = new CursorRegistry<string>({ idleMs: 10_000, maxOpen: 2, onClose: () => { closed++; } });
+    const id = reg.add(new PageReader(batches(100, 10, () => {})), "meta-2");
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    let started!: () => void;
+    const isRunning = new Promise<void>((r) => { started = r; });
+    const running = reg.use(id, async () => { started(); await gate; return "first"; });
+    const waiting = reg.use(id, async () => "second").catch((e: unknown) => e);
+    await isRunning;
+    expect(reg.peek(id)).toBe("meta-2");
+    await reg.close(id);
+    expect(closed).toBe(1);
+    release();
+    expect(await running).toBe("first");
+    expect(await waiting).toMatchObject({ code: "NOT_FOUND" });
+    expect(reg.peek(id)).toBeUndefined();
   });
 
   it("bounds the number of open cursors", () => {

@@ -90,8 +90,19 @@ interface OpenCursor<M> {
   reader: PageReader;
   meta: M;
   timer: NodeJS.Timeout;
-  busy: boolean;
+  /** Settles when the last pull to take its turn is over; `pulls` counts those running or waiting. */
+  turn: Promise<void>;
+  pulls: number;
 }
+
+/**
+ * Page requests a reader keeps out on a cursor (the gateway's allPages): the next one waits its
+ * turn at the replica while the one before is answered, so the replica answers each page as soon
+ * as it has read it instead of after a round trip. A request goes out when the page this many
+ * before it has arrived, so a replica reusing page buffers needs PAGES_AHEAD + 1 of them: a page
+ * that arrived has left it. A cursor takes no more pulls than this at once.
+ */
+export const PAGES_AHEAD = 2;
 
 /**
  * Open cursors of one replica, keyed by opaque id. A cursor nobody pulls for
@@ -109,7 +120,7 @@ export class CursorRegistry<M = unknown> {
     if (this.open.size >= this.opts.maxOpen)
       throw new AppError("UNAVAILABLE", `Too many open result cursors (${this.opts.maxOpen}); retry when exports finish`, { retryable: true });
     const id = crypto.randomUUID();
-    this.open.set(id, { reader, meta, busy: false, timer: this.arm(id) });
+    this.open.set(id, { reader, meta, timer: this.arm(id), turn: Promise.resolve(), pulls: 0 });
     return id;
   }
 
@@ -119,21 +130,35 @@ export class CursorRegistry<M = unknown> {
     return t;
   }
 
-  /** Runs `fn` on the cursor; one pull at a time per cursor. */
+  /** The meta of an open cursor, without taking a turn (a close need not wait for a pull). */
+  peek(id: string): M | undefined {
+    return this.open.get(id)?.meta;
+  }
+
+  /** Runs `fn` on the cursor, one pull at a time in the order they came; at most PAGES_AHEAD running or waiting. */
   async use<T>(id: string, fn: (reader: PageReader, meta: M) => Promise<T>): Promise<T> {
     const c = this.open.get(id);
     if (!c) throw new AppError("NOT_FOUND", "Result cursor not found or expired; run the query again");
-    if (c.busy) throw new AppError("CONFLICT", "Result cursor is already being read");
-    c.busy = true;
-    clearTimeout(c.timer);
+    if (c.pulls >= PAGES_AHEAD) throw new AppError("CONFLICT", "Result cursor is already being read");
+    c.pulls++;
+    const before = c.turn;
+    let over!: () => void;
+    c.turn = new Promise<void>((r) => { over = r; });
     try {
-      return await fn(c.reader, c.meta);
-    } catch (e) {
-      await this.close(id);
-      throw e;
+      await before;
+      // Closed (or failed) while this pull waited.
+      if (this.open.get(id) !== c) throw new AppError("NOT_FOUND", "Result cursor not found or expired; run the query again");
+      clearTimeout(c.timer);
+      try {
+        return await fn(c.reader, c.meta);
+      } catch (e) {
+        await this.close(id);
+        throw e;
+      }
     } finally {
-      c.busy = false;
-      if (this.open.has(id)) c.timer = this.arm(id);
+      c.pulls--;
+      if (this.open.get(id) === c && c.pulls === 0) c.timer = this.arm(id);
+      over();
     }
   }
 

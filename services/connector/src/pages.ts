@@ -2,7 +2,7 @@
  * A query's result as pages: the first one answers `connector.query`, the rest
  * are pulled through this replica's cursor subject while the next is read ahead.
  */
-import { PageReader, WithBytes } from "@dsb/bus";
+import { PAGES_AHEAD, PageReader, WithBytes } from "@dsb/bus";
 import { distinctNames, ndjsonKeyBytes, ndjsonLines, type ColumnMeta, type QueryPage } from "@dsb/contracts";
 import type { CsvStream } from "./drivers/types.ts";
 import type { Lease } from "./pools.ts";
@@ -81,11 +81,12 @@ export const closerFor = (stream: CsvStream) => new PageReader({
 });
 
 /**
- * The buffers a CSV export's pages are read into. Over NATS two are taken in turn: the gateway asks
- * for page N+1 only once page N has arrived, so the buffer of page N−1 has left this process when
- * page N+1 is read into it, while page N travels. Fresh ones per page otherwise (the in-process
- * transport hands the bytes over as they are). Reused, the export allocates nothing per page, so
- * no dead megabyte buffers pile up until V8's external-memory limit forces a full collection.
+ * The buffers a CSV export's pages are read into. Over NATS PAGES_AHEAD + 1 are taken in turn: the
+ * gateway asks for page N only once page N − PAGES_AHEAD has arrived, and page N is read after
+ * page N − 1 was asked for, so the buffer of page N − PAGES_AHEAD − 1 has left this process when
+ * page N is read into it. Fresh ones per page otherwise (the in-process transport hands the bytes
+ * over as they are). Reused, the export allocates nothing per page, so no dead megabyte buffers
+ * pile up until V8's external-memory limit forces a full collection.
  */
 export class PageBuffers {
   private readonly ring: Buffer[] = [];
@@ -96,7 +97,7 @@ export class PageBuffers {
     if (!this.reuse) return Buffer.allocUnsafe(size);
     let b = this.ring[this.turn];
     if (!b || b.length < size) b = this.ring[this.turn] = Buffer.allocUnsafe(size);
-    this.turn ^= 1;
+    this.turn = (this.turn + 1) % (PAGES_AHEAD + 1);
     return b;
   }
 }

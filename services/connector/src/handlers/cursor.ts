@@ -7,12 +7,9 @@ import type { ConnectorDeps } from "./deps.ts";
 /** connector.cursor.<replicaId>: the next page of a parked result, or its close. */
 export async function handleCursor(deps: ConnectorDeps, req: ParsedRequestOf<"connector.cursor.*">): Promise<PageReply> {
   if (req.action === "close") {
-    let rowCount = 0;
-    let started = performance.now();
-    await deps.cursors.use(req.id, async (_r, meta) => {
-      rowCount = meta.rowCount;
-      started = meta.started;
-    }).catch(() => undefined);
+    const meta = deps.cursors.peek(req.id);
+    const rowCount = meta?.rowCount ?? 0;
+    const started = meta?.started ?? performance.now();
     await deps.cursors.close(req.id);
     return { rows: [], done: true, truncated: false, row_count: rowCount, execution_time_ms: Math.round(performance.now() - started) };
   }
