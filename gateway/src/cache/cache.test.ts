@@ -15,6 +15,20 @@ describe("cache keys", () => {
     expect(canonicalJson({ b: 1, a: [{ y: 2, x: undefined, w: null }] })).toBe(canonicalJson({ a: [{ w: null, y: 2 }], b: 1 }));
   });
 
+  it("canonical JSON is the text it always was (keys already stored in a shared bucket stay valid)", () => {
+    // The first implementation, kept here as the reference.
+    const reference = (value: unknown): string => {
+      if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
+      if (Array.isArray(value)) return `[${value.map(reference).join(",")}]`;
+      const obj = value as Record<string, unknown>;
+      const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+      return `{${keys.map((k) => `${JSON.stringify(k)}:${reference(obj[k])}`).join(",")}}`;
+    };
+    const values: unknown[] = [null, 0, -1.5, "a\"b\u0000ü😀", true, [], {}, [undefined, null, [1, [2]]], { z: { y: [{ b: 1, a: "x" }] }, "": 1, é: 2, A: 3 },
+      { v: 1, tenant: "t", source: "s", version: null, sql: "select $1", params: [1, "two", { three: 3 }], limit: 1000, read_only: true, pipeline: undefined }];
+    for (const v of values) expect(canonicalJson(v)).toBe(reference(v));
+  });
+
   it("every part of the key changes it; the prefix holds tenant and source", async () => {
     const k = await cacheKey(base);
     const variants: Partial<CacheKeyParts>[] = [

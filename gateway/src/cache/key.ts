@@ -1,4 +1,5 @@
 import { sha256js } from "@dsb/storage/sha256";
+import { memo } from "../memo.ts";
 
 /** What identifies a cached result. Tenant and source come from the actor and the looked-up source, never the body. */
 export interface CacheKeyParts {
@@ -18,31 +19,22 @@ export interface CacheKeyParts {
 /** JSON with object keys sorted at every depth, so equal values give equal text. */
 export function canonicalJson(value: unknown): string {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null";
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  // Loops rather than map/filter/join: every cached answer computes its key.
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) out += (i === 0 ? "" : ",") + canonicalJson(value[i]);
+    return `${out}]`;
+  }
   const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(",")}}`;
+  let out = "{";
+  for (const k of Object.keys(obj).sort()) {
+    const v = obj[k];
+    if (v !== undefined) out += (out.length === 1 ? "" : ",") + JSON.stringify(k) + ":" + canonicalJson(v);
+  }
+  return `${out}}`;
 }
 
 const b64url = (s: string) => btoa(String.fromCharCode(...new TextEncoder().encode(s))).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
-
-/**
- * A bounded memo of a pure function of a string: a cache hit repeats the same key
- * computation on every request (base64 of the ids, SHA-256 of the parts). Cleared
- * when full rather than kept in LRU order: a memo, not a store.
- */
-function memo(max: number, fn: (s: string) => string): (s: string) => string {
-  const seen = new Map<string, string>();
-  return (s) => {
-    let v = seen.get(s);
-    if (v === undefined) {
-      if (seen.size >= max) seen.clear();
-      v = fn(s);
-      seen.set(s, v);
-    }
-    return v;
-  };
-}
 
 const b64urlMemo = memo(4096, b64url);
 
