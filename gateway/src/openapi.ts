@@ -3,6 +3,7 @@ import { extendZodWithOpenApi, type OpenAPIHono, type RouteConfig, type RouteHan
 import { z } from "zod";
 import { AppError, describeIssues, ErrorEnvelopeSchema } from "@dsb/contracts";
 import type { GatewayEnv } from "./deps.ts";
+import { deepFreeze, memo } from "./memo.ts";
 
 // The contracts import zod directly; give their schemas the .openapi() the registry needs
 // (under a test runner zod can load twice, as ESM and CJS).
@@ -58,7 +59,7 @@ export function route<R extends RouteConfig>(app: OpenAPIHono<GatewayEnv>, spec:
     query: isZod(query) ? query : undefined,
     body: media && "schema" in media && isZod(media.schema) ? media.schema : undefined,
   };
-  const checked = checks.params || checks.query || checks.body ? withChecks(checks, handler) : handler;
+  const checked = checks.params || checks.query || checks.body ? withChecks(checks, handler, opts.hot) : handler;
   // Typed by RouteContext above; the library's own handler type would also demand typed responses.
   app.openapi({ ...spec, request: { ...request, ...(opts.hot ? {} : { params }) }, hide: true }, checked as never);
 }
@@ -66,7 +67,37 @@ export function route<R extends RouteConfig>(app: OpenAPIHono<GatewayEnv>, spec:
 // Duck-typed: under a test runner the contracts' zod may be another copy than this file's.
 const isZod = (s: unknown): s is z.ZodType => typeof (s as { safeParse?: unknown } | undefined)?.safeParse === "function";
 
-function withChecks<C extends Context<GatewayEnv>>(checks: { params?: z.ZodType; query?: z.ZodType; body?: z.ZodType }, handler: (c: C) => Response | Promise<Response>) {
+const notJson = () => new AppError("VALIDATION", "Request body must be valid JSON (Content-Type: application/json)");
+
+/** Bodies up to this many characters are memoised on hot routes (`validBody`). */
+const MEMO_BODY_CHARS = 2048;
+
+/**
+ * The body's text as the route's validated value: JSON.parse, then the schema. On a `hot`
+ * route (the query) the result is memoised by the exact text, deep-frozen since every request
+ * with that text shares it: clients repeat the same bodies (dashboards, the cached query), and
+ * parsing plus zod is a measurable share of a cached answer. Only the query body, whose values
+ * history keeps anyway: no connection config (credentials) is held here.
+ */
+function bodyValidator(schema: z.ZodType, hot: boolean | undefined): (text: string) => object {
+  const validate = (text: string): object => {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw notJson();
+    }
+    const b = schema.safeParse(raw);
+    if (!b.success) throw new AppError("VALIDATION", `Invalid request body: ${describeIssues(b.error)}`);
+    return b.data as object;
+  };
+  if (!hot) return validate;
+  const remembered = memo(256, (text) => deepFreeze(validate(text)));
+  return (text) => (text.length <= MEMO_BODY_CHARS ? remembered(text) : validate(text));
+}
+
+function withChecks<C extends Context<GatewayEnv>>(checks: { params?: z.ZodType; query?: z.ZodType; body?: z.ZodType }, handler: (c: C) => Response | Promise<Response>, hot?: boolean) {
+  const validBody = checks.body && bodyValidator(checks.body, hot);
   return async (c: C): Promise<Response> => {
     if (checks.params) {
       const p = checks.params.safeParse(c.req.param());
@@ -78,18 +109,16 @@ function withChecks<C extends Context<GatewayEnv>>(checks: { params?: z.ZodType;
       if (!q.success) throw new AppError("VALIDATION", `Invalid query string: ${describeIssues(q.error)}`);
       c.req.addValidatedData("query", q.data as object);
     }
-    if (checks.body) {
-      let raw: unknown;
+    // Parsed from the text Hono keeps (limitJsonDepth read it): c.req.json() after c.req.text()
+    // builds a whole Response just to parse the same string again.
+    if (validBody) {
+      let text: string;
       try {
-        // Parsed from the text Hono keeps (limitJsonDepth read it): c.req.json() after c.req.text()
-        // builds a whole Response just to parse the same string again.
-        raw = JSON.parse(await c.req.text());
+        text = await c.req.text();
       } catch {
-        throw new AppError("VALIDATION", "Request body must be valid JSON (Content-Type: application/json)");
+        throw notJson();
       }
-      const b = checks.body.safeParse(raw);
-      if (!b.success) throw new AppError("VALIDATION", `Invalid request body: ${describeIssues(b.error)}`);
-      c.req.addValidatedData("json", b.data as object);
+      c.req.addValidatedData("json", validBody(text));
     }
     return handler(c);
   };
