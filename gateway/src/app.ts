@@ -2,6 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { AppError, type Actor } from "@dsb/contracts";
 import { newRequestId } from "@dsb/bus";
 import { requireAuth } from "./auth.ts";
+import { nameRequest } from "./answer.ts";
 import type { GatewayDeps, GatewayEnv } from "./deps.ts";
 import { consoleRoutes } from "./console.ts";
 import { docsRoutes } from "./docs.ts";
@@ -59,10 +60,9 @@ export function createApp(deps: GatewayDeps): OpenAPIHono<GatewayEnv> {
   app.use("*", async (c, next) => {
     const requestId = c.req.header("x-request-id")?.slice(0, 64) || newRequestId();
     c.set("requestId", requestId);
-    // Before the handler: set on a finished response, a header makes Hono copy the whole Response.
-    c.header("x-request-id", requestId);
     const started = performance.now();
     await next();
+    nameRequest(c, requestId);
     const seconds = (performance.now() - started) / 1000;
     // The route pattern, never the path (ids) or the query string (values).
     const route = c.req.routePath || "unmatched";

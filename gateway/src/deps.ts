@@ -72,7 +72,8 @@ export interface GatewayDeps {
 }
 
 export type GatewayEnv = {
-  Variables: { actor: Actor; requestId: string };
+  /** `queryId`: set by the query route once the query has its id, so an error answer names it too (x-query-id). */
+  Variables: { actor: Actor; requestId: string; queryId?: string };
   /**
    * What the server adapter passes along: on Node, the request as a byte stream
    * (@hono/node-server's `incoming`), read with backpressure.

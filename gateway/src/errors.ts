@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { AppError, ERROR_STATUS, toAppError, type ErrorCode } from "@dsb/contracts";
+import type { GatewayEnv } from "./deps.ts";
 
 const CODE_BY_STATUS: Partial<Record<number, ErrorCode>> = { 400: "VALIDATION", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND", 409: "CONFLICT", 413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_FORMAT" };
 
@@ -14,9 +15,10 @@ export function asAppError(e: unknown): AppError {
   return toAppError(e);
 }
 
-/** The API.md failure envelope with the status its code maps to. */
-export function errorResponse(c: Context, err: AppError): Response {
+/** The API.md failure envelope with the status its code maps to; a failed query's answer names the query (x-query-id). */
+export function errorResponse(c: Context<GatewayEnv>, err: AppError): Response {
   const status = ERROR_STATUS[err.code];
   const body = { success: false as const, error: err.message, code: err.code, ...(err.details ? { details: err.details } : {}) };
-  return c.json(body, status as 400);
+  const queryId = c.get("queryId");
+  return c.json(body, status as 400, queryId ? { "x-query-id": queryId } : undefined);
 }

@@ -1,5 +1,6 @@
 import type { Logger } from "@dsb/runtime";
 import { asAppError } from "./errors.ts";
+import { isWholeJsonAnswer } from "./answer.ts";
 
 /** What the guard needs of Node's ServerResponse. */
 interface Outgoing { destroy(): unknown }
@@ -14,7 +15,7 @@ interface Outgoing { destroy(): unknown }
  * young generation every few MiB of an export, whose pages arrive in NATS buffers dead once written.
  */
 export function guardStreamedBody(res: Response, outgoing: Outgoing | undefined, log: Logger | undefined, passed?: (bytes: number) => void): Response {
-  if (!outgoing || res.headers.get("content-type")?.startsWith("application/json")) return res;
+  if (!outgoing || isWholeJsonAnswer(res) || res.headers.get("content-type")?.startsWith("application/json")) return res;
   const body = res.body;
   if (!body) return res;
   const reader = body.getReader();

@@ -1,9 +1,11 @@
 import type { Context } from "hono";
 import { createRoute, type OpenAPIHono } from "@hono/zod-openapi";
 import { z } from "zod";
-import { AppError, ColumnMetaSchema, QueryRequestSchema, type QueryRequest } from "@dsb/contracts";
+import { AppError, ColumnMetaSchema, QueryRequestSchema, type ColumnMeta, type QueryRequest } from "@dsb/contracts";
 import type { GatewayDeps, GatewayEnv } from "../deps.ts";
 import { asAppError } from "../errors.ts";
+import { jsonAnswer } from "../answer.ts";
+import { queryAnswerJson } from "../query-answer.ts";
 import { onClientGone } from "../client-gone.ts";
 import { CONTENT_TYPES, csvHeader, csvLines, distinctNames, ndjsonLines, pickFormat, type ExportFormat } from "../export-format.ts";
 import { BEARER, FAILURE, IdParams, json, jsonBody, ok, PathIdSchema, route } from "../openapi.ts";
@@ -30,6 +32,12 @@ const DEFAULT_LIMIT = 1000;
 
 export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sources: SourceLookup, history: QueryHistory, queries: RunningQueries, cache: QueryCache | undefined): void {
   const { bus, limits, log } = deps;
+
+  /** A JSON result; a `limit` over QUERY_MAX_ROWS that met the cap counts as truncated. */
+  const resultOf = (columns: ColumnMeta[], rows: unknown[][], truncated: boolean, asked: number | undefined, started: number): QueryResultRows => ({
+    columns, rows, truncated: truncated || (!!asked && asked > limits.queryMaxRows && rows.length >= limits.queryMaxRows),
+    execution_time_ms: Math.round(performance.now() - started),
+  });
 
   const firstPage = async (c: Context<GatewayEnv>, source: SourceRoute, q: QueryRequest, format: ExportFormat, limit: number | undefined, timeoutMs: number, queryId: string): Promise<Page> => {
     const stream = format !== "json";
@@ -69,7 +77,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     // JSON results are capped; an export only by the request's own limit.
     const limit = stream ? body.limit : Math.min(body.limit ?? DEFAULT_LIMIT, limits.queryMaxRows);
     const run = queries.start(body.query_id ?? crypto.randomUUID(), actor);
-    c.header("x-query-id", run.id);
+    c.set("queryId", run.id);
     // A client that goes away cancels its query.
     onClientGone(c, () => run.cancel());
     const pageOpts = { requestId, timeoutMs: timeoutMs + limits.busTimeoutMs, signal: run.signal };
@@ -100,6 +108,8 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     if (format === "json") {
       const runQuery = async (): Promise<QueryResultRows> => {
         const first = await getFirst();
+        // One page (a small result): its rows as they came, without the pull loop.
+        if (first.done || !first.cursor) return resultOf(first.columns ?? [], first.rows, first.truncated, body.limit, started);
         const rows: unknown[][] = [];
         let columns = first.columns ?? [];
         let truncated = false;
@@ -114,8 +124,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
           record({ ok: false, error: historyError(err), count: rows.length, ms: performance.now() - started });
           throw err;
         }
-        if (body.limit && body.limit > limits.queryMaxRows && rows.length >= limits.queryMaxRows) truncated = true;
-        return { columns, rows, truncated, execution_time_ms: Math.round(performance.now() - started) };
+        return resultOf(columns, rows, truncated, body.limit, started);
       };
       let outcome: CacheOutcome;
       try {
@@ -137,10 +146,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
       const { result, cachedAt, fromOthers } = outcome;
       const ms = fromOthers ? Math.round(performance.now() - started) : result.execution_time_ms;
       record({ ok: true, count: result.rows.length, ms, cached: fromOthers });
-      return c.json({
-        success: true, columns: result.columns, rows: result.rows, row_count: result.rows.length, truncated: result.truncated,
-        execution_time_ms: ms, query_id: run.id, cached: fromOthers, ...(fromOthers && cachedAt ? { cached_at: cachedAt } : {}),
-      });
+      return jsonAnswer(c, queryAnswerJson(result, { ms, queryId: run.id, cached: fromOthers, cachedAt }), { "x-query-id": run.id });
     }
 
     const first = await getFirst();
