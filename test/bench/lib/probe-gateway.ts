@@ -35,10 +35,13 @@ if (mode === "stub") {
   const { createApp } = await import("../../../gateway/src/app.ts");
   const { createVerifier } = await import("../../../gateway/src/auth.ts");
   const { createMetrics } = await import("../../../gateway/src/metrics.ts");
+  const { createQueryCache, MemoryCacheStore } = await import("../../../gateway/src/cache/index.ts");
   const bus = await connectBus(env, "gateway", log);
   // PROBE_LOG=info: the access and query lines written as in production (stdout is /dev/null here).
   const gwLog = process.env.PROBE_LOG ? createLogger("gateway", process.env.PROBE_LOG) : undefined;
-  const app = createApp({ bus, log: gwLog, verifier: createVerifier({ secret: SECRET, tenantClaim: "tenant_id" }), metrics: createMetrics(),
+  // The result cache as embedded mode has it (in memory): the cached query's row.
+  const cache = createQueryCache({ store: new MemoryCacheStore(64 * 1024 * 1024), maxEntryBytes: 1024 * 1024 });
+  const app = createApp({ bus, log: gwLog, cache, verifier: createVerifier({ secret: SECRET, tenantClaim: "tenant_id" }), metrics: createMetrics(),
     limits: { maxUploadBytes: 1024, maxBodyBytes: 1024 * 1024, queryMaxRows: 1000, defaultTimeoutMs: 5000, busTimeoutMs: 5000 } });
   serve({ fetch: app.fetch, port: PORT, createServer }, () => process.send!("up"));
   // A normal exit, so --cpu-prof writes its profile.
@@ -51,10 +54,11 @@ if (mode === "stub") {
   const token = await new SignJWT({ tenant_id: "t1" }).setProtectedHeader({ alg: "HS256" }).setSubject("u1").setExpirationTime("1h").sign(new TextEncoder().encode(SECRET));
   const url = `http://127.0.0.1:${PORT}`;
   const one = async () => { const r = await call(url, token, "POST", "/api/data/sources/s1/query", { sql: "select 1" }); if (r.status !== 200) throw new Error(r.body.toString()); };
+  const cached = async () => { const r = await call(url, token, "POST", "/api/data/sources/s1/query", { sql: "select 1", cache_ttl_seconds: 3600 }); if (r.status !== 200) throw new Error(r.body.toString()); };
   const health = () => call(url, token, "GET", "/healthz");
   // The gateway's CPU time per request: steadier than wall-clock rates on a shared machine.
   const gwCpuMs = () => { const f = readFileSync(`/proc/${gw.pid}/stat`, "utf8").split(") ")[1]!.split(" "); return (Number(f[11]) + Number(f[12])) * 10; };
-  for (const [label, fn] of [["healthz", health], ["query (stub services over NATS)", one]] as const) {
+  for (const [label, fn] of [["healthz", health], ["query (stub services over NATS)", one], ["cached query (in-memory cache)", cached]] as const) {
     for (let i = 0; i < 2000; i++) await fn();
     const cpu0 = gwCpuMs();
     const end = performance.now() + 3000; let n = 0;
