@@ -103,6 +103,8 @@ interface OpenCursor<M> {
  * that arrived has left it. A cursor takes no more pulls than this at once.
  */
 export const PAGES_AHEAD = 2;
+/** How long a finished cursor's surplus pull is still answered as ended (it is on its way when the last page leaves). */
+const ENDED_KEEP_MS = 60_000;
 
 /**
  * Open cursors of one replica, keyed by opaque id. A cursor nobody pulls for
@@ -110,6 +112,12 @@ export const PAGES_AHEAD = 2;
  */
 export class CursorRegistry<M = unknown> {
   private readonly open = new Map<string, OpenCursor<M>>();
+  /**
+   * Cursors that ended with their last page, for ENDED_KEEP_MS: a reader keeping PAGES_AHEAD
+   * requests out has sent one more before it knew the page was the last, and that request is
+   * answered from here (`use`'s `ended`) rather than as NOT_FOUND, an error in every export's metrics.
+   */
+  private readonly ended = new Map<string, { meta: M; at: number }>();
   constructor(private readonly opts: { idleMs: number; maxOpen: number; onClose?: (meta: M) => void | Promise<void> }) {}
 
   get size(): number {
@@ -135,10 +143,14 @@ export class CursorRegistry<M = unknown> {
     return this.open.get(id)?.meta;
   }
 
-  /** Runs `fn` on the cursor, one pull at a time in the order they came; at most PAGES_AHEAD running or waiting. */
-  async use<T>(id: string, fn: (reader: PageReader, meta: M) => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` on the cursor, one pull at a time in the order they came; at most PAGES_AHEAD running
+   * or waiting. A pull on a cursor that `finish`ed (before it came or while it waited) gets `ended`'s
+   * answer when given, NOT_FOUND otherwise.
+   */
+  async use<T>(id: string, fn: (reader: PageReader, meta: M) => Promise<T>, ended?: (meta: M) => T): Promise<T> {
     const c = this.open.get(id);
-    if (!c) throw new AppError("NOT_FOUND", "Result cursor not found or expired; run the query again");
+    if (!c) return this.afterEnd(id, ended);
     if (c.pulls >= PAGES_AHEAD) throw new AppError("CONFLICT", "Result cursor is already being read");
     c.pulls++;
     const before = c.turn;
@@ -146,8 +158,8 @@ export class CursorRegistry<M = unknown> {
     c.turn = new Promise<void>((r) => { over = r; });
     try {
       await before;
-      // Closed (or failed) while this pull waited.
-      if (this.open.get(id) !== c) throw new AppError("NOT_FOUND", "Result cursor not found or expired; run the query again");
+      // Finished, closed or failed while this pull waited.
+      if (this.open.get(id) !== c) return this.afterEnd(id, ended);
       clearTimeout(c.timer);
       try {
         return await fn(c.reader, c.meta);
@@ -160,6 +172,25 @@ export class CursorRegistry<M = unknown> {
       if (this.open.get(id) === c && c.pulls === 0) c.timer = this.arm(id);
       over();
     }
+  }
+
+  private afterEnd<T>(id: string, ended: ((meta: M) => T) | undefined): T {
+    const e = this.ended.get(id);
+    if (e && ended && performance.now() - e.at < ENDED_KEEP_MS) return ended(e.meta);
+    throw new AppError("NOT_FOUND", "Result cursor not found or expired; run the query again");
+  }
+
+  /** Closes a cursor whose last page was read: a pull already on its way is answered by `use`'s `ended`. */
+  async finish(id: string): Promise<void> {
+    const c = this.open.get(id);
+    if (!c) return;
+    const now = performance.now();
+    for (const [old, e] of this.ended) {
+      if (now - e.at < ENDED_KEEP_MS && this.ended.size < this.opts.maxOpen) break;
+      this.ended.delete(old); // oldest first (insertion order): expired ones, and past maxOpen remembered
+    }
+    this.ended.set(id, { meta: c.meta, at: now });
+    await this.close(id);
   }
 
   async close(id: string): Promise<void> {

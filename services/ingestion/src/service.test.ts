@@ -262,6 +262,7 @@ describe("ingestion.query on a 100k-row dataset", () => {
 
   it("streams every row through the per-replica cursor, page by page within max_payload", async () => {
     let p = await query(key, { order_by: [{ column: "id" }] }, { stream: true });
+    const first = p;
     expect(p.columns).toHaveLength(5);
     expect(p.cursor).toBeDefined();
     let rows = p.rows.length;
@@ -279,6 +280,9 @@ describe("ingestion.query on a 100k-row dataset", () => {
     expect(rows).toBe(100_000);
     expect(p.row_count).toBe(100_000);
     expect(pages).toBeGreaterThan(3);
+    // A pull after the last page (the gateway keeps two out) is told the result ended, not NOT_FOUND.
+    const after = await bus.request("ingestion.cursor.*", { id: first.cursor!.id }, { subject: first.cursor!.subject });
+    expect(after).toMatchObject({ rows: [], done: true, row_count: 100_000 });
   });
 
   it("a closed cursor is gone", async () => {

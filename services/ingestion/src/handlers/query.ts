@@ -8,7 +8,7 @@ export const CURSOR_IDLE_MS = 5 * 60_000;
 /** Open cursors per replica; a query that would open one more is refused as retryable UNAVAILABLE. */
 export const MAX_OPEN_CURSORS = 256;
 
-interface CursorMeta { truncated: boolean; started: number }
+interface CursorMeta { truncated: boolean; started: number; rowsRead?: number }
 
 /**
  * ingestion.query (a file query, first page) and this replica's
@@ -25,7 +25,10 @@ export function queryHandlers({ bus, cache, replicaId }: IngestionDeps): { handl
     const more = await reader.hasMore();
     let cursorId = id;
     if (more && !cursorId) cursorId = cursors.add(reader, meta);
-    if (!more && cursorId) await cursors.close(cursorId);
+    if (!more && cursorId) {
+      meta.rowsRead = reader.rowsRead;
+      await cursors.finish(cursorId);
+    }
     return {
       ...(first ? { columns: first.columns } : {}),
       rows,
@@ -36,6 +39,12 @@ export function queryHandlers({ bus, cache, replicaId }: IngestionDeps): { handl
       execution_time_ms: Date.now() - meta.started,
     };
   };
+
+  /** No more rows: the answer to a close, and to a pull that came after the last page. */
+  const end = (meta: CursorMeta | undefined): ReplyInputOf<"ingestion.cursor.*"> => ({
+    rows: [], done: true, truncated: meta?.truncated ?? false, row_count: meta?.rowsRead ?? 0,
+    execution_time_ms: meta ? Date.now() - meta.started : 0,
+  });
 
   return {
     handlers: {
@@ -51,9 +60,10 @@ export function queryHandlers({ bus, cache, replicaId }: IngestionDeps): { handl
       "ingestion.cursor.*": async (req) => {
         if (req.action === "close") {
           await cursors.close(req.id);
-          return { rows: [], done: true, truncated: false, row_count: 0, execution_time_ms: 0 };
+          return end(undefined);
         }
-        return cursors.use(req.id, (reader, meta) => page(reader, meta, null, req.id));
+        // A pull that came after the last page (the gateway keeps PAGES_AHEAD out) is told there are no more rows.
+        return cursors.use(req.id, (reader, meta) => page(reader, meta, null, req.id), end);
       },
     },
     closeAll: () => cursors.closeAll(),
