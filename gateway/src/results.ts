@@ -16,7 +16,7 @@ const patternOf = (cursor: CursorRef) => (cursor.subject.startsWith("ingestion."
  * replica that holds it. PAGES_AHEAD requests are kept out: one more is sent
  * each time the consumer takes a page, so a slow consumer still slows the
  * database read. The request sent before the last page was known is answered
- * NOT_FOUND (its cursor closed with that page) and not waited for.
+ * as ended by the replica (`CursorRegistry.finish`) and not waited for.
  * Returning early (client gone) closes the cursor, which cancels the query on
  * the database; so does `signal` aborting (a cancel), which ends the wait for a
  * page with its reason.
