@@ -94,24 +94,24 @@ describe("CursorRegistry", () => {
 
   it("answers the pull kept out behind the last page with `ended` (NOT_FOUND without it), and a pull after the finish too", async () => {
     let closed = 0;
-    const reg = new CursorRegistry<string>({ idleMs: 10_000, maxOpen: 2, onClose: () => { closed++; } });
+    const reg = new CursorRegistry<string, string>({ idleMs: 10_000, maxOpen: 2, onClose: () => { closed++; } });
     const id = reg.add(new PageReader(batches(10, 10, () => {})), "meta-3");
-    const ended = (meta: string) => `ended ${meta}`;
+    const ended = (summary: string) => `ended ${summary}`;
     const last = reg.use(id, async (r) => {
       const rows = await r.next(10_000);
-      await reg.finish(id);
+      await reg.finish(id, "summary-3");
       return `last ${rows.length}`;
     }, ended);
     const surplus = reg.use(id, async () => "read again", ended);
     const bare = reg.add(new PageReader(batches(10, 10, () => {})), "meta-4");
-    const lastBare = reg.use(bare, async () => { await reg.finish(bare); return "last"; });
+    const lastBare = reg.use(bare, async () => { await reg.finish(bare, "summary-4"); return "last"; });
     const surplusBare = reg.use(bare, async () => "read again").catch((e: unknown) => e);
     expect(await last).toBe("last 10");
-    expect(await surplus).toBe("ended meta-3");
+    expect(await surplus).toBe("ended summary-3");
     expect(await lastBare).toBe("last");
     expect(await surplusBare).toMatchObject({ code: "NOT_FOUND" });
     expect(closed).toBe(2);
-    expect(await reg.use(id, async () => "read again", ended)).toBe("ended meta-3");
+    expect(await reg.use(id, async () => "read again", ended)).toBe("ended summary-3");
     expect(reg.size).toBe(0);
     // A cursor closed (not finished) is not found.
     const gone = reg.add(new PageReader(batches(10, 10, () => {})), "meta-5");

@@ -110,14 +110,15 @@ const ENDED_KEEP_MS = 60_000;
  * Open cursors of one replica, keyed by opaque id. A cursor nobody pulls for
  * `idleMs` is closed so an abandoned export cannot pin a connection.
  */
-export class CursorRegistry<M = unknown> {
+/** `M`: what an open cursor carries; `S`: the little a finished one leaves for its surplus pull (never its buffers). */
+export class CursorRegistry<M = unknown, S = undefined> {
   private readonly open = new Map<string, OpenCursor<M>>();
   /**
    * Cursors that ended with their last page, for ENDED_KEEP_MS: a reader keeping PAGES_AHEAD
    * requests out has sent one more before it knew the page was the last, and that request is
    * answered from here (`use`'s `ended`) rather than as NOT_FOUND, an error in every export's metrics.
    */
-  private readonly ended = new Map<string, { meta: M; at: number }>();
+  private readonly ended = new Map<string, { summary: S; at: number }>();
   constructor(private readonly opts: { idleMs: number; maxOpen: number; onClose?: (meta: M) => void | Promise<void> }) {}
 
   get size(): number {
@@ -148,7 +149,7 @@ export class CursorRegistry<M = unknown> {
    * or waiting. A pull on a cursor that `finish`ed (before it came or while it waited) gets `ended`'s
    * answer when given, NOT_FOUND otherwise.
    */
-  async use<T>(id: string, fn: (reader: PageReader, meta: M) => Promise<T>, ended?: (meta: M) => T): Promise<T> {
+  async use<T>(id: string, fn: (reader: PageReader, meta: M) => Promise<T>, ended?: (summary: S) => T): Promise<T> {
     const c = this.open.get(id);
     if (!c) return this.afterEnd(id, ended);
     if (c.pulls >= PAGES_AHEAD) throw new AppError("CONFLICT", "Result cursor is already being read");
@@ -174,14 +175,14 @@ export class CursorRegistry<M = unknown> {
     }
   }
 
-  private afterEnd<T>(id: string, ended: ((meta: M) => T) | undefined): T {
+  private afterEnd<T>(id: string, ended: ((summary: S) => T) | undefined): T {
     const e = this.ended.get(id);
-    if (e && ended && performance.now() - e.at < ENDED_KEEP_MS) return ended(e.meta);
+    if (e && ended && performance.now() - e.at < ENDED_KEEP_MS) return ended(e.summary);
     throw new AppError("NOT_FOUND", "Result cursor not found or expired; run the query again");
   }
 
-  /** Closes a cursor whose last page was read: a pull already on its way is answered by `use`'s `ended`. */
-  async finish(id: string): Promise<void> {
+  /** Closes a cursor whose last page was read: a pull already on its way is answered by `use`'s `ended`, from `summary`. */
+  async finish(id: string, summary: S): Promise<void> {
     const c = this.open.get(id);
     if (!c) return;
     const now = performance.now();
@@ -189,7 +190,7 @@ export class CursorRegistry<M = unknown> {
       if (now - e.at < ENDED_KEEP_MS && this.ended.size < this.opts.maxOpen) break;
       this.ended.delete(old); // oldest first (insertion order): expired ones, and past maxOpen remembered
     }
-    this.ended.set(id, { meta: c.meta, at: now });
+    this.ended.set(id, { summary, at: now });
     await this.close(id);
   }
 

@@ -8,7 +8,7 @@ import { handleHealthCheck } from "./handlers/health.ts";
 import { handleIntrospect } from "./handlers/introspect.ts";
 import { handleQuery } from "./handlers/query.ts";
 import { handleTest } from "./handlers/test.ts";
-import { releaseQuery, type CursorMeta } from "./pages.ts";
+import { releaseQuery, type CursorMeta, type EndedCursor } from "./pages.ts";
 import { PoolRegistry } from "./pools.ts";
 import { startPoolGauges } from "./pool-gauges.ts";
 
@@ -40,7 +40,7 @@ export async function startConnector(opts: ConnectorOptions): Promise<{ stop(): 
   const { env, bus, log, replicaId } = opts;
   const pools = new PoolRegistry({ maxPools: env.MAX_POOLS, log });
   const gauges = startPoolGauges(pools);
-  const cursors = new CursorRegistry<CursorMeta>({
+  const cursors = new CursorRegistry<CursorMeta, EndedCursor>({
     idleMs: CURSOR_IDLE_MS,
     maxOpen: MAX_CURSORS,
     onClose: releaseQuery,

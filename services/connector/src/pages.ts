@@ -27,6 +27,9 @@ export interface CursorMeta {
   ahead: Promise<{ ok: true; page: PageOut } | { ok: false; error: unknown }> | null;
 }
 
+/** What a finished cursor leaves for the pull that was already on its way (`CursorRegistry.finish`). */
+export type EndedCursor = Pick<CursorMeta, "rowCount" | "started">;
+
 /** One page as the cursor produces it. */
 export interface PageOut { rows: unknown[][]; csv?: Buffer; done: boolean; truncated: boolean; /** Free bytes before `csv` in its buffer (WithBytes). */ headroom?: number }
 

@@ -4,14 +4,14 @@ import type { Logger } from "@dsb/runtime";
 import type { AddressPolicyOptions } from "../address-policy.ts";
 import type { CancelRegistry } from "../cancels.ts";
 import type { Driver } from "../drivers/types.ts";
-import type { CursorMeta } from "../pages.ts";
+import type { CursorMeta, EndedCursor } from "../pages.ts";
 import type { PoolRegistry } from "../pools.ts";
 
 /** What every connector handler works with; built once by startConnector. */
 export interface ConnectorDeps {
   bus: Bus;
   pools: PoolRegistry;
-  cursors: CursorRegistry<CursorMeta>;
+  cursors: CursorRegistry<CursorMeta, EndedCursor>;
   policy: AddressPolicyOptions;
   replicaId: string;
   maxRows: number;

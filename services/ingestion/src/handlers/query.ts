@@ -16,7 +16,7 @@ interface CursorMeta { truncated: boolean; started: number; rowsRead?: number }
  * open cursor at shutdown.
  */
 export function queryHandlers({ bus, cache, replicaId }: IngestionDeps): { handlers: Handlers<"ingestion.query" | "ingestion.cursor.*">; closeAll(): Promise<void> } {
-  const cursors = new CursorRegistry<CursorMeta>({ idleMs: CURSOR_IDLE_MS, maxOpen: MAX_OPEN_CURSORS });
+  const cursors = new CursorRegistry<CursorMeta, CursorMeta>({ idleMs: CURSOR_IDLE_MS, maxOpen: MAX_OPEN_CURSORS });
   const cursorSubject = replicaSubject("ingestion.cursor.*", replicaId);
 
   const page = async (reader: PageReader, meta: CursorMeta, first: { columns: { name: string; type: string }[] } | null, id?: string): Promise<ReplyInputOf<"ingestion.query">> => {
@@ -25,10 +25,7 @@ export function queryHandlers({ bus, cache, replicaId }: IngestionDeps): { handl
     const more = await reader.hasMore();
     let cursorId = id;
     if (more && !cursorId) cursorId = cursors.add(reader, meta);
-    if (!more && cursorId) {
-      meta.rowsRead = reader.rowsRead;
-      await cursors.finish(cursorId);
-    }
+    if (!more && cursorId) await cursors.finish(cursorId, { ...meta, rowsRead: reader.rowsRead });
     return {
       ...(first ? { columns: first.columns } : {}),
       rows,
