@@ -199,7 +199,7 @@ for (const { name, make } of BACKENDS) {
       expect((await client.request("catalog.source.get", { actor: alice, id })).source.schema).toEqual(first);
     });
 
-    it("schema.touch writes only last_updated when this replica stored the same tables, else asks for a full put", async () => {
+    it("schema.touch writes only last_updated when the stored tables hash the same, else asks for a full put", async () => {
       const { id } = await createDb(alice);
       const first = schemaOf([{ name: "users", columns: [["id", "INTEGER"]] }]);
       const sha = tablesSha256(first.tables);
@@ -213,9 +213,22 @@ for (const { name, make } of BACKENDS) {
       await client.request("catalog.schema.put", { actor: alice, id, schema: second, echo: false });
       expect((await client.request("catalog.source.get", { actor: alice, id })).source.schema?.last_updated).toBe("2030-02-02T00:00:00.000Z");
       await client.request("catalog.schema.put", { actor: alice, id, schema: first, echo: false });
+      // Another write of the row leaves the stored tables (and their hash) as they are.
       await backend.db.updateTable("data_sources").set({ name: "renamed elsewhere" }).where("id", "=", id).execute();
+      expect(await client.request("catalog.schema.touch", { actor: alice, id, tables_sha256: sha, last_updated: "2031-01-01T00:00:00.000Z" })).toEqual({ stored: true });
+      // The touch's commit does not wait for the WAL flush; the session's own setting is untouched (PGlite: the same session).
+      expect((await sql<{ s: string }>`select current_setting('synchronous_commit') as s`.execute(backend.db)).rows[0]!.s).toBe("on");
+      // The schema written by something else (the Python system, psql) with the same tables' hash left alone: the
+      // trigger clears the hash, so the next refresh stores in full instead of trusting a hash of other tables.
+      const elsewhere = schemaOf([{ name: "orders", columns: [["id", "INTEGER"]] }]);
+      await backend.db.updateTable("data_sources").set({ schema: JSON.stringify(elsewhere) }).where("id", "=", id).execute();
       expect(await client.request("catalog.schema.touch", { actor: alice, id, tables_sha256: sha, last_updated: "2031-01-01T00:00:00.000Z" })).toEqual({ stored: false });
+      // The full put then diffs against what is stored (the other write), not this replica's memory of `first`.
+      expect((await client.request("catalog.schema.put", { actor: alice, id, schema: first, echo: false })).changes)
+        .toEqual([{ kind: "table_added", table: "public.users" }, { kind: "table_removed", table: "public.orders" }]);
+      expect(await client.request("catalog.schema.touch", { actor: alice, id, tables_sha256: sha, last_updated: "2031-01-01T00:00:00.000Z" })).toEqual({ stored: true });
       await expectCode(client.request("catalog.schema.touch", { actor: mallory, id, tables_sha256: sha, last_updated: "x" }), "NOT_FOUND");
+      await expectCode(client.request("catalog.schema.touch", { actor: mallory, id, tables_sha256: "other", last_updated: "x" }), "NOT_FOUND");
     });
 
     it("records query history and lists it newest first, paginated", async () => {
@@ -325,7 +338,7 @@ for (const { name, make } of BACKENDS) {
       const { migrate } = await import("./db/migrate.ts");
       expect(await Promise.all([migrate(backend.db), migrate(backend.db)])).toEqual([[], []]);
       const r = await sql<{ n: number }>`select count(*)::int as n from catalog_migrations`.execute(backend.db);
-      expect(r.rows[0]!.n).toBe(5);
+      expect(r.rows[0]!.n).toBe(6);
     });
 
     it("never writes a secret or a token to the logs", () => {

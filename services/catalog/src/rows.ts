@@ -11,7 +11,8 @@ export const isoColumn = <C extends "created_at" | "updated_at">(col: C) =>
   sql<string>`to_char(${sql.ref(col)}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`.as(col);
 
 type WithIso<T, K extends keyof T> = Omit<T, K> & { [P in K]: string };
-export type SourceRow = WithIso<Selectable<DataSourcesTable>, "created_at" | "updated_at">;
+/** A source as read for the API (schema_sha256 is the catalog's own bookkeeping, never read out). */
+export type SourceRow = WithIso<Omit<Selectable<DataSourcesTable>, "schema_sha256">, "created_at" | "updated_at">;
 
 export const SOURCE_COLUMNS = [
   "id", "name", "type", "format", "db_type", "schema", "schema_checked_at", "connection_config", "file_path", "user_id", "tenant_id", "is_active",

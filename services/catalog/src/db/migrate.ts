@@ -99,6 +99,24 @@ const MIGRATIONS: { version: number; name: string; statements: string[] }[] = [
     ],
   },
   { version: 5, name: "query analytics: per-day rollups kept by triggers, a day/duration and a text index", statements: ANALYTICS },
+  {
+    version: 6,
+    name: "data_sources.schema_sha256: the hash of the stored schema's tables, cleared by any other write of schema",
+    // A refresh whose tables hash the same only writes schema_checked_at, in one statement on any replica.
+    // The trigger keeps the hash honest when something else writes schema (the Python system, psql): a write
+    // of schema that does not also change schema_sha256 clears it, and the next refresh stores in full.
+    statements: [
+      `alter table data_sources add column if not exists schema_sha256 text`,
+      `create or replace function data_sources_schema_sha256_clear() returns trigger language plpgsql as $$
+        begin
+          if new.schema_sha256 is not distinct from old.schema_sha256 then new.schema_sha256 := null; end if;
+          return new;
+        end $$`,
+      `drop trigger if exists data_sources_schema_sha256_clear on data_sources`,
+      `create trigger data_sources_schema_sha256_clear before update of schema on data_sources
+        for each row execute function data_sources_schema_sha256_clear()`,
+    ],
+  },
 ];
 
 /** Arbitrary constant naming the catalog's migration lock among advisory locks. */

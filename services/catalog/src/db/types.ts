@@ -13,6 +13,8 @@ export interface DataSourcesTable {
   schema: Json<unknown>;
   /** `last_updated` of the latest refresh that left `schema` unchanged (ISO text); null after a schema is written. */
   schema_checked_at: ColumnType<string | null, string | null | undefined, string | null>;
+  /** base64url SHA-256 of `JSON.stringify(schema.tables)` as last stored by the catalog (migration 6); null when unknown. */
+  schema_sha256: ColumnType<string | null, string | null | undefined, string | null>;
   connection_config: Json<Record<string, unknown>>;
   file_path: string | null;
   user_id: string;

@@ -38,17 +38,19 @@ describe("diffDigest", () => {
 });
 
 describe("DigestCache", () => {
-  it("answers only for the version it stored and forgets the least recently used", () => {
+  it("answers only for the tables hash it stored and forgets the least recently used", () => {
     const c = new DigestCache(2);
-    const d = { digest: digestOf(buildSchema([table("a", [["id", "int"]])])), tablesSha256: "h" };
-    c.set("s1", "10", d);
-    expect(c.get("s1", "11")).toBeUndefined();
-    expect(c.get("s1", "10")).toBeUndefined(); // a stale read drops the entry
-    c.set("s1", "10", d);
-    c.set("s2", "5", d);
-    expect(c.get("s1", "10")).toMatchObject(d);
-    c.set("s3", "1", d);
-    expect(c.get("s2", "5")).toBeUndefined();
-    expect(c.get("s1", "10")).toMatchObject(d);
+    const d = digestOf(buildSchema([table("a", [["id", "int"]])]));
+    c.set("s1", "h1", d);
+    expect(c.get("s1", "h2")).toBeUndefined();
+    expect(c.get("s1", "h1")).toBeUndefined(); // a stale read drops the entry
+    c.set("s1", "h1", d);
+    expect(c.get("s1", null)).toBeUndefined(); // the row's hash was cleared: the schema was written elsewhere
+    c.set("s1", "h1", d);
+    c.set("s2", "h5", d);
+    expect(c.get("s1", "h1")).toBe(d);
+    c.set("s3", "h1", d);
+    expect(c.get("s2", "h5")).toBeUndefined();
+    expect(c.get("s1", "h1")).toBe(d);
   });
 });

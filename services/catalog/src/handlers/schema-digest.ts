@@ -52,26 +52,27 @@ export function diffDigest(before: SchemaDigest, after: SourceSchema): { changes
 /** `tables_sha256` of catalog.schema.touch: base64url SHA-256 of `JSON.stringify(tables)` (the connector computes the same). */
 export const tablesSha256 = (tables: SourceSchema["tables"]) => createHash("sha256").update(JSON.stringify(tables)).digest("base64url");
 
-/** What a replica remembers of a schema it stored: the digest to diff against, the hash of its tables. */
-export interface StoredDigest { digest: SchemaDigest; tablesSha256: string }
-
-/** The digests a catalog replica stored last, by source and row version (xmin); a few sources, least recently used out. */
+/**
+ * The digests of the schemas a catalog replica stored last, by source and the hash of their
+ * tables (the row's schema_sha256, which any other write of the schema clears); a few sources,
+ * least recently used out.
+ */
 export class DigestCache {
-  private readonly entries = new Map<string, StoredDigest & { version: string }>();
+  private readonly entries = new Map<string, { sha: string; digest: SchemaDigest }>();
   constructor(private readonly max = 16) {}
 
-  get(key: string, version: string): StoredDigest | undefined {
+  get(key: string, sha: string | null): SchemaDigest | undefined {
     const e = this.entries.get(key);
     if (!e) return undefined;
     this.entries.delete(key);
-    if (e.version !== version) return undefined;
+    if (sha === null || e.sha !== sha) return undefined;
     this.entries.set(key, e);
-    return e;
+    return e.digest;
   }
 
-  set(key: string, version: string, stored: StoredDigest): void {
+  set(key: string, sha: string, digest: SchemaDigest): void {
     this.entries.delete(key);
-    this.entries.set(key, { version, digest: stored.digest, tablesSha256: stored.tablesSha256 });
+    this.entries.set(key, { sha, digest });
     while (this.entries.size > this.max) this.entries.delete(this.entries.keys().next().value!);
   }
 }
