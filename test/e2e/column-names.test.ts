@@ -13,7 +13,7 @@ beforeAll(async () => {
     `create table t (${NAMES.map((n) => `"${n}" ${n === "toString" ? "int" : "text"}`).join(", ")})`,
     `insert into t values ('a', 'x', 1, 'h', 'v'), ('a', 'y', 2, null, 'v'), ('b', 'z', 3, 'h', 'v')`,
   ]);
-}, 60_000);
+});
 afterAll(async () => {
   await sys?.stop();
   await src?.drop();

@@ -27,7 +27,7 @@ beforeAll(async () => {
   const form = new FormData();
   form.set("file", new Blob(["id,name\n1,a\n"]), "victim.csv");
   fileId = (await (await sys.api("/api/data/upload", { method: "POST", body: form })).json()).data_source.id;
-}, 60_000);
+});
 afterAll(async () => {
   await sys?.stop();
   await src?.drop();

@@ -19,7 +19,7 @@ beforeAll(async () => {
   });
   expect(res.status).toBe(201);
   sourceId = (await res.json()).data_source.id;
-}, 60_000);
+});
 afterAll(async () => {
   await sys?.stop();
   await src?.drop();

@@ -135,7 +135,7 @@ beforeAll(async () => {
   const form = new FormData();
   form.set("file", new Blob(["id,name\n1,a\n2,b\n"]), "f.csv");
   ids.file = ((await (await sys.api("/api/data/upload", { method: "POST", body: form })).json()) as { data_source: { id: string } }).data_source.id;
-}, 60_000);
+});
 afterAll(async () => {
   await sys?.stop();
   await src?.drop();

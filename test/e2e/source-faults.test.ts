@@ -76,7 +76,7 @@ beforeAll(async () => {
   proxy = await FaultProxy.start({ host: "127.0.0.1", port: 5432 });
   faulty = await connect("behind the fault proxy", proxy.port);
   healthy = await connect("direct", 5432);
-}, 60_000);
+});
 afterAll(async () => {
   await proxy?.close();
   await sys?.stop();
