@@ -50,6 +50,11 @@ export class TestNatsServer {
     return s;
   }
 
+  /** The server process's id (undefined when stopped). */
+  get pid(): number | undefined {
+    return this.proc?.pid ?? undefined;
+  }
+
   get url(): string {
     return `nats://127.0.0.1:${this.port}`;
   }

@@ -3,14 +3,14 @@
  * through the gateway PROBE_ROUNDS (3) times next to `psql \copy` and prints, per round, the wall
  * time and the CPU each process spent per million rows, read from /proc: gateway, connector, the
  * PostgreSQL backend serving the COPY, nats-server (shared with other users of the machine, so an
- * upper bound) and this client. CPU over wall time says whether the pipeline is CPU-bound on the
- * machine's cores or waits on its round trips. PROBE_FORMAT=ndjson exports NDJSON instead.
+ * upper bound) and the client (a process of its own, as in the bench). CPU over wall time says
+ * whether the pipeline is CPU-bound on the machine's cores or waits on its round trips. PROBE_FORMAT=ndjson exports NDJSON instead.
  */
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
-import { cleanup, startCluster } from "./setup.ts";
-import { drain } from "./http.ts";
+import { cleanup, onCleanup, startCluster } from "./setup.ts";
+import { drainer } from "./drain-child.ts";
 import { timeCommand } from "./child.ts";
-import { connectSource, createExportTable, scratchDb } from "./source-db.ts";
+import { connectSource, copyBackend, createExportTable, scratchDb } from "./source-db.ts";
 import type { Ctx } from "./scenario.ts";
 import { formatSplit, watchTimeSplit } from "./schedstat.ts";
 
@@ -46,17 +46,13 @@ try {
   const trace = (what: string) => process.env.PROBE_TRACE === "1" && console.log(`  connector RSS ${what}: ${rssMb(cluster.pids.connector).toFixed(0)} MiB`);
   trace("at start");
   const id = await connectSource(ctx, db.name, "probe export");
+  const client = await drainer();
+  onCleanup(() => client.stop());
+  const drain = client.drain;
   trace("after connect");
   const nats = pidOf("nats-server");
   // The backend of a COPY from this database, found while it runs.
-  const backend = async (): Promise<number | undefined> => {
-    for (let i = 0; i < 100; i++) {
-      const r = await db.client.query<{ pid: number }>("select pid from pg_stat_activity where datname = $1 and state = 'active' and query ilike 'copy%' and pid <> pg_backend_pid() limit 1", [db.name]);
-      if (r.rows[0]) return r.rows[0].pid;
-      await new Promise((ok) => setTimeout(ok, 20));
-    }
-    return undefined;
-  };
+  const backend = () => copyBackend(db);
   const accept = format === "csv" ? "text/csv" : "application/x-ndjson";
   await drain(cluster.url, token, `/api/data/sources/${id}/query`, { sql: `select * from export_t limit 50000`, timeout_ms: 600_000 }, accept);
   trace("after a 50k-row export");
@@ -66,7 +62,6 @@ try {
     for (const pid of [cluster.pids.gateway, cluster.pids.connector]) writeFileSync(`/proc/${pid}/clear_refs`, "5");
     const before = Object.fromEntries(Object.entries(procs).map(([k, p]) => [k, p ? cpuMs(p) : 0]));
     const sysBefore = Object.fromEntries(Object.entries(procs).map(([k, p]) => [k, p ? times(p)[1] : 0]));
-    const client0 = process.cpuUsage();
     const t0 = performance.now();
     const running = drain(cluster.url, token, `/api/data/sources/${id}/query`, { sql, timeout_ms: 600_000 }, accept);
     const pgPid = format === "csv" ? await backend() : undefined;
@@ -80,13 +75,12 @@ try {
     if (sampler) console.log(`  connector RSS every 100 ms: ${series.join(" ")}`);
     const wall = performance.now() - t0;
     const pgMs = pgPid ? cpuMs(pgPid) - pg0 : NaN;
-    const c = process.cpuUsage(client0);
     const per = (ms: number) => Math.round((ms * 1e6) / rows);
     const cpu: Record<string, number> = Object.fromEntries(Object.entries(procs).map(([k, p]) => [k, p ? cpuMs(p) - before[k]! : 0]));
     cpu.postgres = pgMs;
-    cpu.client = (c.user + c.system) / 1000;
+    cpu.client = r.cpuMs;
     const total = Object.values(cpu).filter(Number.isFinite).reduce((a, b) => a + b, 0);
-    if (PROBE_SYS) console.log(`  of which system (kernel) CPU ms per 1M rows: ${Object.entries(procs).map(([k, p]) => `${k} ${per((p ? times(p)[1] : 0) - sysBefore[k]!)}`).join(", ")}, client ${per(c.system / 1000)}`);
+    if (PROBE_SYS) console.log(`  of which system (kernel) CPU ms per 1M rows: ${Object.entries(procs).map(([k, p]) => `${k} ${per((p ? times(p)[1] : 0) - sysBefore[k]!)}`).join(", ")}`);
     const psql = timeCommand("psql", ["-X", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", db.name, "-c", `\\copy (${sql}) to stdout csv`]);
     const psqlPid = format === "csv" ? await backend() : undefined;
     const psqlSplit = psqlPid ? watchTimeSplit(psqlPid) : undefined;

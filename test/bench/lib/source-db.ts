@@ -16,6 +16,16 @@ export async function scratchDb(prefix: string): Promise<{ name: string; url: st
   return { name, url: pgUrl(name), client };
 }
 
+/** The backend of a COPY running on this scratch database (waited for up to ~2 s), for its CPU time from /proc. */
+export async function copyBackend(db: { name: string; client: pg.Client }): Promise<number | undefined> {
+  for (let i = 0; i < 100; i++) {
+    const r = await db.client.query<{ pid: number }>("select pid from pg_stat_activity where datname = $1 and state = 'active' and query ilike 'copy%' and pid <> pg_backend_pid() limit 1", [db.name]);
+    if (r.rows[0]) return r.rows[0].pid;
+    await new Promise((ok) => setTimeout(ok, 20));
+  }
+  return undefined;
+}
+
 /** Registers a database as a source through the gateway at url (test, store, introspect); returns its id. */
 export async function connectSource(ctx: Ctx, database: string, name: string, url = ctx.cluster.url): Promise<string> {
   const body = await callJson<{ data_source: { id: string } }>(url, ctx.token, "POST", "/api/data/database/connect", {

@@ -1,5 +1,5 @@
 import { timeCommand } from "../lib/child.ts";
-import { drain } from "../lib/http.ts";
+import { drainer } from "../lib/drain-child.ts";
 import { watchRss } from "../lib/rss.ts";
 import { atLeast, rssFigures, under, type Ctx, type Scenario } from "../lib/scenario.ts";
 import { connectSource, createExportTable, scratchDb } from "../lib/source-db.ts";
@@ -9,6 +9,8 @@ interface State {
   sourceId: string;
   rows: number;
   bigRows: number;
+  /** The HTTP client, a process of its own as psql is for the baseline (drain-child.ts says why). */
+  client: Awaited<ReturnType<typeof drainer>>;
 }
 
 const rowsOf = (ctx: Ctx) => Number(process.env.BENCH_EXPORT_ROWS ?? (ctx.opts.quick ? 200_000 : 1_000_000));
@@ -25,7 +27,7 @@ const ACCEPT: Record<Format, string> = { csv: "text/csv", ndjson: "application/x
 async function viaGateway(ctx: Ctx, s: State, n: number, format: Format = "csv") {
   const rss = watchRss({ gateway: ctx.cluster.pids.gateway, connector: ctx.cluster.pids.connector });
   const t0 = performance.now();
-  const r = await drain(ctx.cluster.url, ctx.token, `/api/data/sources/${s.sourceId}/query`, { sql: sqlFor(n), timeout_ms: EXPORT_TIMEOUT_MS }, ACCEPT[format]);
+  const r = await s.client.drain(ctx.cluster.url, ctx.token, `/api/data/sources/${s.sourceId}/query`, { sql: sqlFor(n), timeout_ms: EXPORT_TIMEOUT_MS }, ACCEPT[format]);
   const secs = (performance.now() - t0) / 1000;
   const peaks = rss.stop();
   // CSV has a header line, NDJSON one line per row.
@@ -44,7 +46,7 @@ export const exportCsv: Scenario<State> = {
     ctx.log(`  creating export_t with ${Math.max(rows, bigRows).toLocaleString("en-US")} rows`);
     await createExportTable(db.client, Math.max(rows, bigRows));
     const sourceId = await connectSource(ctx, db.name, "bench export");
-    return { db, sourceId, rows, bigRows };
+    return { db, sourceId, rows, bigRows, client: await drainer() };
   },
   async round(ctx, s) {
     const gw = await viaGateway(ctx, s, s.rows);
@@ -57,6 +59,9 @@ export const exportCsv: Scenario<State> = {
     ctx.log(`  ${s.bigRows.toLocaleString("en-US")}-row NDJSON export for peak memory`);
     const nd = await viaGateway(ctx, s, s.bigRows, "ndjson");
     return { "big.rows_s": gw.rowsPerSec, ...rssFigures("big.rss", gw.peaks), "big.nd.rows_s": nd.rowsPerSec, ...rssFigures("big.nd.rss", nd.peaks) };
+  },
+  async teardown(_ctx, s) {
+    s.client.stop();
   },
   rows: (o) => {
     const n = (o.quick ? "small" : "1M");
