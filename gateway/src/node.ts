@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { serve, type ServerType } from "@hono/node-server";
 import { SignJWT } from "jose";
 import type { Bus } from "@dsb/bus";
-import { reclaimer, reclaiming, type Env, type Logger } from "@dsb/runtime";
+import { reclaimer, reclaiming, relaxHeapGrowth, type Env, type Logger } from "@dsb/runtime";
 import type { BlobStore } from "@dsb/storage";
 import { createApp } from "./app.ts";
 import { createVerifier } from "./auth.ts";
@@ -87,7 +87,7 @@ export async function startGateway(opts: { env: Env; bus: Bus; log: Logger; stor
     ...(sample ? { consoleSampleToken: loopbackSampleToken(sample) } : {}),
   });
   const server = await new Promise<ServerType>((resolve) => {
-    const fetch = async (req: Request, bindings: { outgoing?: { destroy(): unknown } }) => guardStreamedBody(await app.fetch(req, bindings), bindings.outgoing, log, reclaimer());
+    const fetch = async (req: Request, bindings: { outgoing?: { destroy(): unknown } }) => guardStreamedBody(await app.fetch(req, bindings), bindings.outgoing, log, reclaimer(), relaxHeapGrowth);
     const s = serve({ fetch, port: env.PORT, hostname: env.HOST, createServer }, () => resolve(s));
   });
   const address = server.address();

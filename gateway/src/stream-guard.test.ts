@@ -22,4 +22,36 @@ describe("guardStreamedBody", () => {
     expect(guardStreamedBody(json, { destroy: () => undefined }, undefined, (n) => seen.push(n))).toBe(json);
     expect(seen).toEqual([]);
   });
+
+  it("holds `hold` from the start of a streamed body until it ends, fails or is cancelled, once each", async () => {
+    let held = 0;
+    let calls = 0;
+    const hold = () => {
+      calls++;
+      held++;
+      return () => { held--; };
+    };
+    const outgoing = { destroy: () => undefined };
+    const ended = guardStreamedBody(new Response(body(["a", "b"]), { headers: { "content-type": "text/csv" } }), outgoing, undefined, undefined, hold);
+    expect(held).toBe(1);
+    expect(await ended.text()).toBe("ab");
+    expect(held).toBe(0);
+
+    const failing = new ReadableStream<Uint8Array>({ pull(ctrl) { ctrl.error(new Error("bus gone")); } });
+    const failed = guardStreamedBody(new Response(failing, { headers: { "content-type": "text/csv" } }), outgoing, undefined, undefined, hold);
+    expect(held).toBe(1);
+    await failed.text();
+    expect(held).toBe(0);
+
+    const endless = new ReadableStream<Uint8Array>({ pull(ctrl) { ctrl.enqueue(new Uint8Array(10)); } });
+    const cancelled = guardStreamedBody(new Response(endless, { headers: { "content-type": "text/csv" } }), outgoing, undefined, undefined, hold);
+    const reader = cancelled.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    expect(held).toBe(0);
+    expect(calls).toBe(3);
+
+    guardStreamedBody(new Response('{"ok":true}', { headers: { "content-type": "application/json" } }), outgoing, undefined, undefined, hold);
+    expect(calls).toBe(3);
+  });
 });

@@ -1,6 +1,6 @@
 import { PerformanceObserver, constants } from "node:perf_hooks";
 import { describe, expect, it } from "vitest";
-import { reclaiming } from "./young-gc.ts";
+import { heapGrowthHolders, reclaiming, relaxHeapGrowth } from "./young-gc.ts";
 
 describe("reclaiming", () => {
   it("passes every chunk through in order and collects the young generation once per everyBytes", async () => {
@@ -17,5 +17,19 @@ describe("reclaiming", () => {
     expect(seen).toEqual(Array.from({ length: 40 }, (_, i) => [i, 1000]).flat());
     // 40,000 bytes at one collection per 10,000 (V8 may add its own).
     expect(minor.length).toBeGreaterThanOrEqual(4);
+  });
+});
+
+describe("relaxHeapGrowth", () => {
+  it("counts the streams holding it; each release counts once", () => {
+    const before = heapGrowthHolders();
+    const a = relaxHeapGrowth();
+    const b = relaxHeapGrowth();
+    expect(heapGrowthHolders()).toBe(before + 2);
+    a();
+    a();
+    expect(heapGrowthHolders()).toBe(before + 1);
+    b();
+    expect(heapGrowthHolders()).toBe(before);
   });
 });
