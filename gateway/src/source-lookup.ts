@@ -30,6 +30,8 @@ export function createSourceLookup(bus: Bus, ttlMs = SOURCE_CACHE_MS, onEvict?: 
         const { source, config_version } = await bus.request("catalog.source.get", { actor, id }, { requestId });
         return { id: source.id, type: source.type, file_path: source.file_path, db_type: source.db_type ?? null, cache_ttl_seconds: source.cache_ttl_seconds ?? null, version: config_version ?? null };
       }),
+    /** The cached route of a source, without waiting: undefined when it must be looked up (`get`). */
+    peek: (actor: Actor, id: string): SourceRoute | undefined => cache.get(key(actor.tenant_id, id)),
     /** Forgets a source changed or deleted through this gateway (and, with `onEvict`, its cached results). */
     evict: (actor: Actor, id: string) => evict(actor.tenant_id, id),
   };

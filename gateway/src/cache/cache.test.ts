@@ -2,7 +2,8 @@ import { createHash } from "node:crypto";
 import { afterAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { uniqueId } from "@dsb/runtime/testing";
-import { cacheKey, canonicalJson, createQueryCache, MemoryCacheStore, type CacheKeyParts, type QueryResultRows } from "./index.ts";
+import { cacheKey, canonicalJson, createQueryCache, MemoryCacheStore, requestCacheKey, type CacheKeyParts, type QueryResultRows } from "./index.ts";
+import { deepFreeze } from "../memo.ts";
 import { KvCacheStore } from "./kv-store.ts";
 import { TieredCacheStore } from "./tiered-store.ts";
 
@@ -61,6 +62,22 @@ describe("cache keys", () => {
     expect(cacheKey({ ...base, tenant: "t1" }).split(".").slice(0, 2)).not.toEqual(cacheKey({ ...base, tenant: "t2" }).split(".").slice(0, 2));
   });
 
+  it("a request's key is cacheKey's, remembered per frozen body only for the same tenant, source, version, limit and read_only", () => {
+    const outer = { tenant: "acme", sourceId: "src1", version: "v1", limit: 1000, read_only: true };
+    const body = deepFreeze({ sql: "select 1", params: [1, { a: [2] }] });
+    const expected = (o: typeof outer) => cacheKey({ ...o, sql: body.sql, params: body.params });
+    const variants = [outer, { ...outer, tenant: "globex" }, { ...outer, sourceId: "src2" }, { ...outer, version: "v2" }, { ...outer, version: null },
+      { ...outer, limit: 999 }, { ...outer, read_only: false }];
+    for (let pass = 0; pass < 2; pass++) for (const o of variants) expect(requestCacheKey(body, o as typeof outer)).toBe(expected(o as typeof outer));
+    expect(new Set(variants.map((o) => requestCacheKey(body, o as typeof outer))).size).toBe(variants.length);
+    // A body that is not frozen may change between calls: its key is made afresh.
+    const open: { sql: string } = { sql: "select 1" };
+    const before = requestCacheKey(open, outer);
+    open.sql = "select 2";
+    expect(requestCacheKey(open, outer)).not.toBe(before);
+    expect(requestCacheKey(open, outer)).toBe(cacheKey({ ...outer, sql: "select 2" }));
+  });
+
   it("tenant and source ids that look alike never share a prefix", async () => {
     const a = await cacheKey({ ...base, tenant: "a.b", sourceId: "c" });
     const b = await cacheKey({ ...base, tenant: "a", sourceId: "b.c" });
@@ -81,6 +98,16 @@ describe("memory store", () => {
     expect((await s.size()).bytes).toBeLessThanOrEqual(2_000);
     await s.set("p.big", new Uint8Array(5_000), Date.now() + 60_000);
     expect(await s.get("p.big")).toBeNull();
+  });
+
+  it("peek answers what get does, without waiting: the value, or null (none, or expired)", async () => {
+    const s = new MemoryCacheStore(1_000_000);
+    await s.set("p.a", new Uint8Array([7]), Date.now() + 60_000);
+    await s.set("p.old", new Uint8Array([8]), Date.now() - 1);
+    expect([...s.peek("p.a")!]).toEqual([7]);
+    expect(s.peek("p.old")).toBeNull();
+    expect(s.peek("p.none")).toBeNull();
+    expect((await s.size()).entries).toBe(1);
   });
 
   it("expires entries and drops by prefix", async () => {
@@ -109,6 +136,23 @@ describe("tiered store (local copy in front of the shared bucket)", () => {
     await a.dropPrefix("t_a.s_1");
     expect(await a.get("t_a.s_1.k")).toBeNull();
     expect(await shared.get("t_a.s_1.k")).toBeNull();
+  });
+
+  it("peeks at the local copy only: without one it says to ask the bucket (undefined), and a query cache then reads the bucket", async () => {
+    const shared = new MemoryCacheStore(1 << 20);
+    const tiered = new TieredCacheStore(shared, 1 << 16, 60_000);
+    const cache = createQueryCache({ store: tiered, maxEntryBytes: 1 << 20 });
+    const key = cacheKey({ ...base, sql: "select tiered" });
+    // Stored by another replica: in the bucket, not in this replica's copy.
+    await createQueryCache({ store: shared, maxEntryBytes: 1 << 20 }).run(key, "use", 60, async () => rows(3));
+    expect(tiered.peek(key)).toBeUndefined();
+    let runs = 0;
+    const hit = await cache.run(key, "use", 60, async () => { runs++; return rows(9); });
+    expect(hit.fromOthers).toBe(true);
+    expect(hit.result.rows).toEqual(rows(3).rows);
+    expect(tiered.peek(key)).toBeDefined();
+    expect((await cache.run(key, "use", 60, async () => { runs++; return rows(9); })).result).toBe(hit.result);
+    expect(runs).toBe(0);
   });
 });
 

@@ -67,10 +67,34 @@ const sha256Memo = memo(512, sha256Hex);
 
 /** `<sourcePrefix>.<sha256 hex of the canonical JSON of every part>`. */
 export function cacheKey(p: CacheKeyParts): string {
+  return `${sourcePrefix(p.tenant, p.sourceId)}.${digestOf(p)}`;
+}
+
+function digestOf(p: CacheKeyParts): string {
   const text = canonicalJson({
     v: 1, tenant: p.tenant, source: p.sourceId, version: p.version, sql: p.sql, params: p.params,
     query_config: p.query_config, collection: p.collection, pipeline: p.pipeline, limit: p.limit, read_only: p.read_only,
   });
-  const hex = text.length <= MEMO_TEXT_CHARS ? sha256Memo(text) : sha256Hex(text);
-  return `${sourcePrefix(p.tenant, p.sourceId)}.${hex}`;
+  return text.length <= MEMO_TEXT_CHARS ? sha256Memo(text) : sha256Hex(text);
+}
+
+/** The parts of a key that do not come from the request body. */
+type OuterParts = Pick<CacheKeyParts, "tenant" | "sourceId" | "version" | "limit" | "read_only">;
+
+/** The last key made from a body, with the parts it was made with besides the body's. */
+const byBody = new WeakMap<object, OuterParts & { key: string }>();
+
+/**
+ * `cacheKey` of a request: the key of `body`'s query with the outer parts (tenant, source, version,
+ * limit, read_only). A deep-frozen body (the route's memoised bodies, shared by every request with
+ * the same text) keeps its last key, which is answered again only when every outer part is the same:
+ * a repeated cached query skips the canonical text and the digest lookup. Any other body is keyed afresh.
+ */
+export function requestCacheKey(body: Readonly<Pick<CacheKeyParts, "sql" | "params" | "query_config" | "collection" | "pipeline">>, outer: OuterParts): string {
+  const known = byBody.get(body);
+  if (known && known.tenant === outer.tenant && known.sourceId === outer.sourceId && known.version === outer.version
+    && known.limit === outer.limit && known.read_only === outer.read_only) return known.key;
+  const key = cacheKey({ ...outer, sql: body.sql, params: body.params, query_config: body.query_config, collection: body.collection, pipeline: body.pipeline });
+  if (Object.isFrozen(body)) byBody.set(body, { ...outer, key });
+  return key;
 }

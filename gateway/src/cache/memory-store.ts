@@ -14,6 +14,10 @@ export class MemoryCacheStore implements CacheStore {
   constructor(private readonly maxBytes: number) {}
 
   async get(key: string): Promise<Uint8Array | null> {
+    return this.peek(key);
+  }
+
+  peek(key: string): Uint8Array | null {
     const e = this.entries.get(key);
     if (!e) return null;
     this.entries.delete(key);

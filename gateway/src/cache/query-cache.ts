@@ -70,20 +70,37 @@ export function createQueryCache(opts: QueryCacheOptions) {
    */
   const parsed = new WeakMap<Uint8Array, { result: QueryResultRows; cachedAt: string }>();
 
-  const read = async (key: string): Promise<{ result: QueryResultRows; cachedAt: string } | null> => {
+  type Entry = { result: QueryResultRows; cachedAt: string };
+  const entryOf = (bytes: Uint8Array): Entry => {
+    const known = parsed.get(bytes);
+    if (known) return known;
+    const { cached_at, ...result } = JSON.parse(new TextDecoder().decode(bytes)) as QueryResultRows & { cached_at: string };
+    const entry = { result, cachedAt: cached_at };
+    parsed.set(bytes, entry);
+    return entry;
+  };
+  const readFailed = (e: unknown): null => {
+    count("error");
+    opts.log?.warn({ err: (e as Error).message }, "⚠️ query cache read failed (running the query)");
+    return null;
+  };
+
+  const read = async (key: string): Promise<Entry | null> => {
     try {
       const bytes = await store.get(key);
-      if (!bytes) return null;
-      const known = parsed.get(bytes);
-      if (known) return known;
-      const { cached_at, ...result } = JSON.parse(new TextDecoder().decode(bytes)) as QueryResultRows & { cached_at: string };
-      const entry = { result, cachedAt: cached_at };
-      parsed.set(bytes, entry);
-      return entry;
+      return bytes ? entryOf(bytes) : null;
     } catch (e) {
-      count("error");
-      opts.log?.warn({ err: (e as Error).message }, "⚠️ query cache read failed (running the query)");
-      return null;
+      return readFailed(e);
+    }
+  };
+
+  /** `read` without waiting where the store can answer from memory (a hot entry); undefined when `read` must ask. */
+  const readNow = (key: string): Entry | null | undefined => {
+    try {
+      const bytes = store.peek?.(key);
+      return bytes ? entryOf(bytes) : bytes;
+    } catch (e) {
+      return readFailed(e);
     }
   };
 
@@ -136,10 +153,11 @@ export function createQueryCache(opts: QueryCacheOptions) {
         await write(key, result, ttlSeconds);
         return { result, cachedAt: null, fromOthers: false };
       }
-      const hit = await read(key);
+      const now = readNow(key);
+      const hit = now === undefined ? await read(key) : now;
       if (hit) {
         count("hit");
-        return { ...hit, fromOthers: true };
+        return { result: hit.result, cachedAt: hit.cachedAt, fromOthers: true };
       }
       const { promise, leader } = single(key, ttlSeconds, run);
       if (leader) {

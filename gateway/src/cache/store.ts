@@ -5,6 +5,11 @@
  */
 export interface CacheStore {
   get(key: string): Promise<Uint8Array | null>;
+  /**
+   * `get` without waiting, where the store can answer from memory: the value, null when there
+   * is none, undefined when only `get` can tell (the shared tier must be asked).
+   */
+  peek?(key: string): Uint8Array | null | undefined;
   /** Stores `value` until `expiresAt` (epoch ms); a value the store cannot hold is silently skipped. */
   set(key: string, value: Uint8Array, expiresAt: number): Promise<void>;
   /** Drops every key starting with `prefix.` (one source's entries). */

@@ -25,6 +25,11 @@ export class TieredCacheStore implements CacheStore {
     return far;
   }
 
+  /** The local copy's value; undefined (ask `get`) when there is none, since the bucket may hold one. */
+  peek(key: string): Uint8Array | undefined {
+    return this.local.peek(key) ?? undefined;
+  }
+
   async set(key: string, value: Uint8Array, expiresAt: number): Promise<void> {
     await this.shared.set(key, value, expiresAt);
     await this.local.set(key, value, Math.min(expiresAt, Date.now() + this.localMs));

@@ -14,7 +14,7 @@ import { CANCELLED_HISTORY_ERROR, untilAborted, type RunningQueries } from "../r
 import type { SourceLookup, SourceRoute } from "../source-lookup.ts";
 import type { QueryHistory, QueryOutcome } from "../history.ts";
 import { progress } from "@dsb/runtime/progress";
-import { cacheKey, type CacheOutcome, type QueryCache, type QueryResultRows } from "../cache/index.ts";
+import { requestCacheKey, type CacheOutcome, type QueryCache, type QueryResultRows } from "../cache/index.ts";
 
 const QueryResult = ok({
   columns: z.array(ColumnMetaSchema), rows: z.array(z.array(z.unknown())), row_count: z.number().int(),
@@ -70,7 +70,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
     const actor = c.get("actor");
     const requestId = c.get("requestId");
     const format = pickFormat(query.format, c.req.header("accept"));
-    const source = await sources.get(actor, params.id, requestId);
+    const source = sources.peek(actor, params.id) ?? await sources.get(actor, params.id, requestId);
     const timeoutMs = body.timeout_ms ?? limits.defaultTimeoutMs;
     const started = performance.now();
     const stream = format !== "json";
@@ -132,10 +132,7 @@ export function queryRoutes(app: OpenAPIHono<GatewayEnv>, deps: GatewayDeps, sou
         const readOnly = body.read_only ?? true;
         const ttl = readOnly && cache ? (body.cache_ttl_seconds ?? source.cache_ttl_seconds ?? limits.queryCacheTtlS ?? 0) : 0;
         if (ttl > 0 && cache) {
-          const key = cacheKey({
-            tenant: actor.tenant_id, sourceId: source.id, version: source.version, sql: body.sql, params: body.params,
-            query_config: body.query_config, collection: body.collection, pipeline: body.pipeline, limit: limit!, read_only: readOnly,
-          });
+          const key = requestCacheKey(body, { tenant: actor.tenant_id, sourceId: source.id, version: source.version, limit: limit!, read_only: readOnly });
           outcome = await cache.run(key, body.cache ?? "use", ttl, runQuery);
         } else {
           outcome = { result: await runQuery(), cachedAt: null, fromOthers: false };
