@@ -96,19 +96,42 @@ function bodyValidator(schema: z.ZodType, hot: boolean | undefined): (text: stri
   return (text) => (text.length <= MEMO_BODY_CHARS ? remembered(text) : validate(text));
 }
 
+/** The path parameters as the route's validated value; `hot`: remembered by value for a route with one parameter (an id is valid every time it comes). */
+function paramsValidator(schema: z.ZodType, hot: boolean | undefined): (c: Context<GatewayEnv>) => object {
+  const validate = (raw: Record<string, string>): object => {
+    const p = schema.safeParse(raw);
+    if (!p.success) throw badParam(p.error);
+    return p.data as object;
+  };
+  const names = Object.keys((schema as { shape?: Record<string, unknown> }).shape ?? {});
+  if (!hot || names.length !== 1) return (c) => validate(c.req.param());
+  const name = names[0]!;
+  const remembered = memo(1024, (value) => deepFreeze(validate({ [name]: value })));
+  return (c) => {
+    const value = c.req.param(name);
+    return value === undefined ? validate(c.req.param()) : remembered(value);
+  };
+}
+
+/** The query string as the route's validated value; `hot`: an absent query string's value is made once. */
+function queryValidator(schema: z.ZodType, hot: boolean | undefined): (c: Context<GatewayEnv>) => object {
+  const validate = (raw: Record<string, string>): object => {
+    const q = schema.safeParse(raw);
+    if (!q.success) throw new AppError("VALIDATION", `Invalid query string: ${describeIssues(q.error)}`);
+    return q.data as object;
+  };
+  if (!hot) return (c) => validate(c.req.query());
+  let none: object | undefined;
+  return (c) => (c.req.url.includes("?") ? validate(c.req.query()) : (none ??= deepFreeze(validate({}))));
+}
+
 function withChecks<C extends Context<GatewayEnv>>(checks: { params?: z.ZodType; query?: z.ZodType; body?: z.ZodType }, handler: (c: C) => Response | Promise<Response>, hot?: boolean) {
   const validBody = checks.body && bodyValidator(checks.body, hot);
+  const validParams = checks.params && paramsValidator(checks.params, hot);
+  const validQuery = checks.query && queryValidator(checks.query, hot);
   return async (c: C): Promise<Response> => {
-    if (checks.params) {
-      const p = checks.params.safeParse(c.req.param());
-      if (!p.success) throw badParam(p.error);
-      c.req.addValidatedData("param", p.data as object);
-    }
-    if (checks.query) {
-      const q = checks.query.safeParse(c.req.query());
-      if (!q.success) throw new AppError("VALIDATION", `Invalid query string: ${describeIssues(q.error)}`);
-      c.req.addValidatedData("query", q.data as object);
-    }
+    if (validParams) c.req.addValidatedData("param", validParams(c));
+    if (validQuery) c.req.addValidatedData("query", validQuery(c));
     // Parsed from the text Hono keeps (limitJsonDepth read it): c.req.json() after c.req.text()
     // builds a whole Response just to parse the same string again.
     if (validBody) {

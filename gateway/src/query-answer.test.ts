@@ -53,21 +53,23 @@ describe("memo and deepFreeze", () => {
 
 async function setup(connectorQuery: () => Promise<object>) {
   const bus = isolatedBus();
+  /** Source ids looked up in the catalog. */
+  const asked: string[] = [];
   const source = { id: "s1", name: "n", type: "database", format: null, db_type: "postgresql", schema: null, connection_config: null, file_path: null,
     user_id: "u1", tenant_id: "t1", is_active: true, created_at: "2025-01-01T00:00:00.000Z", updated_at: "2025-01-01T00:00:00.000Z" };
   await bus.serve("catalog", {
-    "catalog.source.get": async () => ({ source: source as never }),
+    "catalog.source.get": async ({ id }) => { asked.push(id); return { source: source as never }; },
     "catalog.history.record_batch": async ({ records }) => ({ ids: records.map((r) => r.entry.id ?? null) }),
   }, { replicaId: "r1" });
   await bus.serve("connector", { "connector.query": connectorQuery as never }, { replicaId: "r1" });
   const cache = createQueryCache({ store: new MemoryCacheStore(1024 * 1024), maxEntryBytes: 64 * 1024 });
   const app = createApp({ bus, verifier: createVerifier({ secret: SECRET, tenantClaim: "tenant_id" }), limits, cache });
   const token = await new SignJWT({ tenant_id: "t1" }).setProtectedHeader({ alg: "HS256" }).setSubject("u1").setExpirationTime("1h").sign(new TextEncoder().encode(SECRET));
-  const post = (body: unknown, requestId?: string) => app.request("/api/data/sources/s1/query", {
+  const post = (body: unknown, requestId?: string, path = "/api/data/sources/s1/query") => app.request(path, {
     method: "POST", body: typeof body === "string" ? body : JSON.stringify(body),
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...(requestId ? { "x-request-id": requestId } : {}) },
   });
-  return { post };
+  return { post, asked };
 }
 
 describe("query route answers", () => {
@@ -88,6 +90,28 @@ describe("query route answers", () => {
         seen.add(answer.query_id);
       }
       expect(seen.size).toBe(3);
+    }
+  });
+
+  it("checks the path id and the query string every time, remembered or not", async () => {
+    const { post, asked } = await setup(async () => page);
+    for (let i = 0; i < 2; i++) {
+      const bad = await post({ sql: "select 1" }, undefined, "/api/data/sources/s%01/query");
+      expect(bad.status).toBe(400);
+      expect(await bad.json()).toMatchObject({ code: "VALIDATION", error: "Path parameter id is not valid" });
+      const format = await post({ sql: "select 1" }, undefined, "/api/data/sources/s1/query?format=xml");
+      expect(format.status).toBe(400);
+      expect((await format.json()).error).toMatch(/^Invalid query string: /);
+      // The id as sent, percent-encoded, is the id looked up.
+      const encoded = await post({ sql: "select 1" }, undefined, "/api/data/sources/s%31/query");
+      expect(encoded.status).toBe(200);
+      expect(asked).toEqual(["s1"]);
+      const csv = await post({ sql: "select 1" }, undefined, "/api/data/sources/s1/query?format=csv");
+      expect(csv.status).toBe(200);
+      expect(csv.headers.get("content-type")).toMatch(/^text\/csv/);
+      expect(await csv.text()).toMatch(/^id,/);
+      const json = await post({ sql: "select 1" }, undefined, "/api/data/sources/s1/query?");
+      expect(json.headers.get("content-type")).toBe("application/json");
     }
   });
 
