@@ -1,8 +1,11 @@
 import type { Context } from "hono";
 import type { GatewayEnv } from "./deps.ts";
 
-/** Answers made by `jsonAnswer`: they carry their x-request-id already and are never streams. */
-const wholeJson = new WeakSet<Response>();
+/**
+ * Marks answers made by `jsonAnswer`: they carry their x-request-id already and are never streams.
+ * A property rather than a WeakSet: adding to a WeakSet costs an ephemeron entry per answer.
+ */
+const WHOLE_JSON = Symbol("wholeJson");
 
 /**
  * A 200 JSON answer with a plain header object, x-request-id included. Hono's `c.json` after
@@ -11,12 +14,12 @@ const wholeJson = new WeakSet<Response>();
  */
 export function jsonAnswer(c: Context<GatewayEnv>, text: string, headers: Record<string, string>): Response {
   const res = new Response(text, { status: 200, headers: { "content-type": "application/json", "x-request-id": c.get("requestId"), ...headers } });
-  wholeJson.add(res);
+  (res as Response & { [WHOLE_JSON]?: true })[WHOLE_JSON] = true;
   return res;
 }
 
 /** True for an answer of `jsonAnswer` (read without touching its headers, which would build a `Headers`). */
-export const isWholeJsonAnswer = (res: Response): boolean => wholeJson.has(res);
+export const isWholeJsonAnswer = (res: Response): boolean => (res as Response & { [WHOLE_JSON]?: true })[WHOLE_JSON] === true;
 
 /**
  * Puts the request id on an answer after its handler. Setting it before the handler (`c.header`)

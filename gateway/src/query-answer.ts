@@ -18,9 +18,8 @@ function columnsAndRows(result: QueryResultRows, cached: boolean): string {
  * that object, but a cached result's columns and rows are serialised once, not on every hit.
  */
 export function queryAnswerJson(result: QueryResultRows, a: { ms: number; queryId: string; cached: boolean; cachedAt: string | null }): string {
-  const tail = JSON.stringify({
-    row_count: result.rows.length, truncated: result.truncated, execution_time_ms: a.ms, query_id: a.queryId, cached: a.cached,
-    ...(a.cached && a.cachedAt ? { cached_at: a.cachedAt } : {}),
-  });
-  return `{"success":true,${columnsAndRows(result, a.cached)},${tail.slice(1)}`;
+  // Numbers and booleans as JSON.stringify writes them (`ms` is a finite number), the strings through it.
+  const cachedAt = a.cached && a.cachedAt ? `,"cached_at":${JSON.stringify(a.cachedAt)}` : "";
+  return `{"success":true,${columnsAndRows(result, a.cached)},"row_count":${result.rows.length},"truncated":${result.truncated},`
+    + `"execution_time_ms":${a.ms},"query_id":${JSON.stringify(a.queryId)},"cached":${a.cached}${cachedAt}}`;
 }
