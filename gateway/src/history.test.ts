@@ -166,6 +166,33 @@ describe("query history writes", () => {
     expect(dropped).toEqual({ too_large: 1 });
   });
 
+  it("a history read waits for the entries of its source made before it (queued or on the bus), not for other sources' or later ones", async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((r) => { release = r; });
+    const cat = fakeCatalog();
+    const request = cat.bus.request.bind(cat.bus);
+    // The first batch stays on the bus until released; later ones go through.
+    let first = true;
+    (cat.bus as { request: unknown }).request = async (subject: string, req: Batch) => {
+      if (first) { first = false; await held; }
+      return request(subject as never, req as never);
+    };
+    const { h } = history(cat.bus, { batchWaitMs: 1, settleMaxMs: 60_000 });
+    const mine = h.record(actor, SOURCE, { sql: "select 1" }, { ok: true, count: 1, ms: 1 }, "req-1");
+    await until(() => !first, "the first batch on the bus");
+    await h.settled("another-source");
+    let settled = false;
+    const read = h.settled(SOURCE).then(() => { settled = true; });
+    const theirs = h.record(actor, "another-source", { sql: "select 2" }, { ok: true, count: 1, ms: 1 }, "req-2");
+    for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+    expect(settled).toBe(false);
+    release();
+    await read;
+    expect(cat.writes).toContain(mine);
+    await until(() => h.pending() === 0, "the other source's entry");
+    expect(cat.writes).toEqual([mine, theirs]);
+  });
+
   it("a history read waits for this source's writes only briefly during an outage, and makes the next attempt at once when it comes back", async () => {
     let down = true;
     const cat = fakeCatalog(() => (down ? { error: unavailable() } : null));

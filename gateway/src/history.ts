@@ -62,7 +62,8 @@ interface Pending {
   record: HistoryRecord;
   requestId: string;
   bytes: number;
-  landed: () => void;
+  /** Recorded, or given up. */
+  landed: boolean;
 }
 
 const sizeOf = (r: HistoryRecord) => ENTRY_OVERHEAD_BYTES + (r.entry.query?.length ?? 0) + (r.entry.natural_language_query?.length ?? 0)
@@ -92,8 +93,11 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"], options: Q
     dropLogMs: options.dropLogMs ?? HISTORY_DEFAULTS.dropLogMs, onDropped: options.onDropped, onQueued: options.onQueued,
     batchWaitMs: options.batchWaitMs ?? BATCH_WAIT_MS,
   };
-  const inFlight = new Map<string, Set<Promise<unknown>>>();
   const queue: Pending[] = [];
+  /** The batch on the bus (its entries are out of `queue` until they land or are put back). */
+  let onTheBus: Pending[] = [];
+  /** History reads waiting for entries of their source (`settled`): what is left of them. */
+  const waiters = new Set<{ left: Set<Pending>; done: () => void }>();
   /** Entries not yet landed (queued or on the bus) and their bytes. */
   let unsettled = 0;
   let unsettledBytes = 0;
@@ -109,7 +113,11 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"], options: Q
     for (const p of entries) {
       unsettled--;
       unsettledBytes -= p.bytes;
-      p.landed();
+      p.landed = true;
+    }
+    for (const w of waiters) {
+      for (const p of entries) w.left.delete(p);
+      if (w.left.size === 0) w.done();
     }
     o.onQueued?.(unsettled);
   };
@@ -153,6 +161,7 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"], options: Q
     let failures = 0;
     while (queue.length > 0) {
       const batch = queue.splice(0, batchMax);
+      onTheBus = batch;
       const requestId = batch[0]!.requestId;
       try {
         // An id comes back null when its source was deleted while the query ran: nothing to record.
@@ -185,6 +194,7 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"], options: Q
       }
       await backoff(failures);
     }
+    onTheBus = [];
     sending = false;
   };
 
@@ -200,19 +210,12 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"], options: Q
         },
       };
       const bytes = sizeOf(record);
-      const write = new Promise<void>((landed) => queue.push({ record, requestId, bytes, landed }));
+      queue.push({ record, requestId, bytes, landed: false });
       unsettled++;
       unsettledBytes += bytes;
       trim();
       o.onQueued?.(unsettled);
       if (!sending && !timer) timer = setTimeout(() => void send(), o.batchWaitMs);
-      const set = inFlight.get(sourceId) ?? new Set();
-      set.add(write);
-      inFlight.set(sourceId, set);
-      void write.then(() => {
-        set.delete(write);
-        if (set.size === 0 && inFlight.get(sourceId) === set) inFlight.delete(sourceId);
-      });
       return id;
     },
     /**
@@ -220,12 +223,19 @@ export function createQueryHistory(bus: Bus, log: GatewayDeps["log"], options: Q
      * given up), or after `settleMaxMs` while they are still being retried.
      */
     async settled(sourceId: string): Promise<void> {
-      const set = inFlight.get(sourceId);
-      if (!set) return;
+      // Found here rather than tracked per entry: a read is rare, an entry is made by every query.
+      const left = new Set<Pending>();
+      for (const list of [onTheBus, queue]) for (const p of list) if (!p.landed && p.record.entry.data_source_id === sourceId) left.add(p);
+      if (left.size === 0) return;
       // Just after an outage the next attempt may be seconds away: make it now.
       wake?.();
       let t: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([Promise.allSettled([...set]), new Promise((r) => { t = setTimeout(r, o.settleMaxMs); })]);
+      let waiter: { left: Set<Pending>; done: () => void } | undefined;
+      await Promise.race([
+        new Promise<void>((done) => { waiter = { left, done }; waiters.add(waiter); }),
+        new Promise((r) => { t = setTimeout(r, o.settleMaxMs); }),
+      ]);
+      waiters.delete(waiter!);
       clearTimeout(t);
     },
     /** Entries not yet recorded (queued or on the bus). */

@@ -14,15 +14,16 @@ export const CANCELLED_HISTORY_ERROR = "Cancelled";
 export class Cancellation {
   aborted = false;
   reason: unknown = undefined;
-  private listeners = new Set<() => void>();
+  /** Made on the first listener: a query answered from the cache never waits on one. */
+  private listeners: Set<() => void> | undefined;
 
   abort(reason: unknown): void {
     if (this.aborted) return;
     this.aborted = true;
     this.reason = reason;
-    const listeners = [...this.listeners];
-    this.listeners.clear();
-    for (const l of listeners) l();
+    const listeners = this.listeners;
+    this.listeners = undefined;
+    if (listeners) for (const l of [...listeners]) l();
   }
 
   /** Calls `f` once when aborted (at once if it already is); returns how to stop listening. */
@@ -31,8 +32,9 @@ export class Cancellation {
       f();
       return () => {};
     }
-    this.listeners.add(f);
-    return () => this.listeners.delete(f);
+    const listeners = (this.listeners ??= new Set());
+    listeners.add(f);
+    return () => listeners.delete(f);
   }
 }
 
