@@ -1,5 +1,5 @@
 import type { Bus } from "@dsb/bus";
-import { connectBus, createLogger, natsConnectionOf, replicaId, serviceLogger, type Env, type Logger } from "@dsb/runtime";
+import { connectBus, createLogger, natsConnectionOf, recyclePayload, replicaId, serviceLogger, type Env, type Logger } from "@dsb/runtime";
 import { startCatalog } from "@dsb/catalog";
 import { startConnector } from "@dsb/connector";
 import { startIngestion } from "@dsb/ingestion";
@@ -20,7 +20,7 @@ export interface System {
 export async function startSystem(env: Env, log: Logger = createLogger("dsb", env.LOG_LEVEL)): Promise<System> {
   const bus = await connectBus(env, "dsb-all", log);
   const replica = replicaId(env);
-  const store = await openBlobStore(env, natsConnectionOf(bus));
+  const store = await openBlobStore(env, natsConnectionOf(bus), { recycle: recyclePayload });
   const started: { stop(): Promise<void> }[] = [];
   try {
     started.push(await startCatalog({ env, bus, log: serviceLogger(log, "catalog"), replicaId: replica }));

@@ -8,3 +8,4 @@ export * from "./metrics.ts";
 export * from "./progress.ts";
 export * from "./service-main.ts";
 export * from "./young-gc.ts";
+export { recyclePayload } from "./nats-payloads.ts";

@@ -14,14 +14,79 @@ interface PayloadBuffer {
  * cost page faults and zeroing on every export page: about half the gateway's CPU in an export.
  */
 const uninitialised: (size: number) => Uint8Array = typeof Buffer === "function" ? (size) => Buffer.allocUnsafeSlow(size) : (size) => new Uint8Array(size);
+/** A view of all of `ab`, of the kind `uninitialised` makes. */
+const whole: (ab: ArrayBuffer) => Uint8Array = typeof Buffer === "function" ? (ab) => Buffer.from(ab) : (ab) => new Uint8Array(ab);
 
-/** A payload buffer allocated once at the message's announced size. */
+/** Payloads from this size up come from (and may go back to) the pool. */
+const POOLED_FROM_BYTES = 256 * 1024;
+/** Pooled buffers are made in multiples of this, so messages of nearly one size share them (a direct get's headers vary by a few bytes). */
+const POOL_STEP = 64 * 1024;
+/** Handed-back buffers kept per size; a stream's consumer has a few messages in flight. */
+const POOL_PER_SIZE = 4;
+/** The pool empties once nothing was taken from it or handed back for this long: an idle process keeps no megabytes for it. */
+const POOL_IDLE_MS = 5_000;
+/** Handed-back payload buffers by size, reused for the next payload of that size. */
+const pool = new Map<number, ArrayBuffer[]>();
+/** Buffers this module made for a payload (only those are taken back), and those now waiting in the pool. */
+const made = new WeakSet<ArrayBufferLike>();
+const waiting = new WeakSet<ArrayBufferLike>();
+let used = 0;
+let idleTimer: ReturnType<typeof setInterval> | undefined;
+
+/** Empties the pool when it was not used for POOL_IDLE_MS (one timer, checked every POOL_IDLE_MS). */
+function touchPool(): void {
+  used = Date.now();
+  if (idleTimer) return;
+  idleTimer = setInterval(() => {
+    if (Date.now() - used < POOL_IDLE_MS) return;
+    pool.clear();
+    clearInterval(idleTimer);
+    idleTimer = undefined;
+  }, POOL_IDLE_MS);
+  (idleTimer as { unref?: () => void }).unref?.();
+}
+
+/** Memory for a payload of `size` bytes: a small one of its own, a large one from the pool when one waits there. */
+function payloadBuffer(size: number): Uint8Array {
+  if (size < POOLED_FROM_BYTES) return uninitialised(size);
+  const capacity = Math.ceil(size / POOL_STEP) * POOL_STEP;
+  const reused = pool.get(capacity)?.pop();
+  if (reused) {
+    touchPool();
+    waiting.delete(reused);
+    return whole(reused);
+  }
+  const buf = uninitialised(capacity);
+  made.add(buf.buffer);
+  return buf;
+}
+
+/**
+ * Hands a received message's payload (`msg.data`, all of it or a view of it) back for a later inbound
+ * payload of about its size. Only once its reader is done with it and nothing refers to any part of that
+ * message any more: the next message is written into the same memory. What the pool does not take
+ * (a small message, one read from a single socket read, one handed back already) is left to the GC.
+ * Why: the pages stay mapped, and a dead megabyte does not wait for a collection (a chunk that lived
+ * through two young collections would wait for a full one).
+ */
+export function recyclePayload(data: Uint8Array): void {
+  const ab = data.buffer as ArrayBuffer;
+  if (!made.has(ab) || waiting.has(ab)) return;
+  let list = pool.get(ab.byteLength);
+  if (!list) pool.set(ab.byteLength, (list = []));
+  if (list.length >= POOL_PER_SIZE) return;
+  waiting.add(ab);
+  list.push(ab);
+  touchPool();
+}
+
+/** A payload buffer taken once for the message's announced size (payloadBuffer). */
 class ExactPayload implements PayloadBuffer {
   private readonly buf: Uint8Array;
   length: number;
 
   constructor(size: number, head: Uint8Array) {
-    this.buf = uninitialised(Math.max(size, head.length));
+    this.buf = payloadBuffer(Math.max(size, head.length));
     this.buf.set(head);
     this.length = head.length;
   }

@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { exactPayloads, recyclePayload } from "../../runtime/src/nats-payloads.ts";
 import { AppError } from "@dsb/contracts";
 import { FsBlobStore } from "./fs.ts";
 import { ObjectStoreBlobStore } from "./object-store.ts";
@@ -164,6 +165,32 @@ describe("ObjectStoreBlobStore: following an object while it is written (real NA
     // Stored like any other object: read back whole.
     expect((await collect(store.get(key))).equals(all)).toBe(true);
     await store.delete(key);
+  });
+
+  it("reads ranges over several chunks intact while it hands fetched chunks back for reuse", async () => {
+    // As ingestion runs: payloads gathered in pooled buffers, and the store handing back the chunks it fetched.
+    exactPayloads();
+    const rconn = await connect({ servers: NATS });
+    try {
+      const rstore = await ObjectStoreBlobStore.open(rconn, undefined, { ...nodeObjectStorePlatform, recycle: recyclePayload });
+      const key = `${p}/c/f.csv`;
+      const id = rstore.liveId();
+      const live = rstore.follow(key, id);
+      const cs = 1024 * 1024;
+      const total = 5.5 * cs;
+      const body = Buffer.from(Uint8Array.from({ length: total }, (_, i) => (i * 7 + (i >> 20)) % 253));
+      const putting = rstore.put(key, (async function* () { for (let at = 0; at < total; at += 256 * 1024) yield body.subarray(at, at + 256 * 1024); })(), { maxBytes: 1e9, live: id });
+      expect((await collect(live.chunks)).equals(body)).toBe(true);
+      await putting;
+      // Ranges over two and three chunks whose first one is the oldest kept: it is handed back while the range
+      // is still being read, and the next fetch lands in its memory.
+      const ranges: [number, number][] = [[0, 10], [5 * cs, 10], [cs - 5, cs + 10], [3 * cs, 10], [4 * cs + 3, 64],
+        [3 * cs - 7, 2 * cs + 20], [0, 256 * 1024], [2.5 * cs, 64 * 1024], [5 * cs - 100, cs], [cs / 2, 3 * cs]];
+      for (const [pos, len] of ranges) expect(Buffer.from(await live.readAt(pos, len)).equals(body.subarray(pos, pos + len)), `${pos}+${len}`).toBe(true);
+      await rstore.delete(key);
+    } finally {
+      await rconn.drain();
+    }
   });
 
   it("fails the reader when the put fails, and leaves nothing behind", async () => {

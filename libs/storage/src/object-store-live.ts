@@ -46,6 +46,8 @@ export interface LiveDeps {
   sha: Sha256;
   /** The object's info once the end marker came (null when absent). */
   info(): Promise<ObjectInfo | null>;
+  /** Takes back a fetched message's payload that nothing refers to any more (recyclePayload), if given. */
+  recycle?(data: Uint8Array): void;
 }
 
 /**
@@ -86,7 +88,8 @@ export function followLive(d: LiveDeps, id: string): LiveBlob {
       await messages.close().catch(() => undefined);
     }
   }
-  // The sniff reads a few places, some twice (the middle, the end): the last chunks fetched are kept.
+  // The sniff reads a few places, some twice (the middle, the end): the last chunks fetched are kept;
+  // one that drops out goes back for the next inbound message (only readAt's copies leave here).
   const recent = new Map<number, Uint8Array>();
   const chunkAt = async (k: number): Promise<Uint8Array> => {
     const kept = recent.get(k);
@@ -94,7 +97,11 @@ export function followLive(d: LiveDeps, id: string): LiveBlob {
     // A direct get hands the raw bytes (a stream message get would send them as base64 in JSON).
     const m = await d.jsm.direct.getMessage(d.stream, { seq: seqs[k]! });
     if (!m) throw corrupted();
-    if (recent.size >= 2) recent.delete(recent.keys().next().value!);
+    if (recent.size >= 2) {
+      const [oldest, bytes] = recent.entries().next().value!;
+      recent.delete(oldest);
+      d.recycle?.(bytes);
+    }
     recent.set(k, m.data);
     return m.data;
   };
@@ -110,12 +117,16 @@ export function followLive(d: LiveDeps, id: string): LiveBlob {
       const cs = options?.max_chunk_size ?? 0;
       const end = Math.min(size, position + length);
       if (end <= position || cs <= 0) return new Uint8Array(0);
-      const parts: Uint8Array[] = [];
-      for (let k = Math.floor(position / cs); k * cs < end; k++) parts.push(await chunkAt(k));
-      const all = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-      parts.reduce((at, p) => { all.set(p, at); return at + p.byteLength; }, 0);
-      const from = position - Math.floor(position / cs) * cs;
-      return all.subarray(from, from + (end - position));
+      // Only the bytes asked for are copied out (a few KiB of the megabyte chunks they sit in).
+      const out = new Uint8Array(end - position);
+      for (let k = Math.floor(position / cs); k * cs < end; k++) {
+        const chunk = await chunkAt(k);
+        const from = Math.max(position, k * cs);
+        const to = Math.min(end, k * cs + chunk.byteLength);
+        if (to <= from) throw corrupted();
+        out.set(chunk.subarray(from - k * cs, to - k * cs), from - position);
+      }
+      return out;
     },
   };
 }

@@ -14,6 +14,8 @@ export interface ObjectStorePlatform {
   sha256(): Sha256;
   /** Writes the chunks to a local temp file (ingestion's parsers read files). */
   spill?(name: string, chunks: AsyncIterable<Uint8Array>): Promise<{ path: string; release(): Promise<void> }>;
+  /** Takes back the payload of a fetched message once nothing refers to it (the runtime's recyclePayload). */
+  recycle?(data: Uint8Array): void;
 }
 
 export const webObjectStorePlatform: ObjectStorePlatform = { sha256: sha256js };
@@ -197,7 +199,7 @@ export class ObjectStoreBlobStore implements BlobStore {
     const stream = `OBJ_${this.bucket}`;
     return followLive({
       js: this.js, jsm: this.jsm, stream, chunkSubject: `$O.${this.bucket}.C.${id}`, sha: this.platform.sha256(),
-      info: () => this.os.info(objectName(key)).catch(() => null),
+      info: () => this.os.info(objectName(key)).catch(() => null), recycle: this.platform.recycle,
     }, id);
   }
 

@@ -1,7 +1,7 @@
 import { basename } from "node:path";
 import { AppError, buildSchema, type FileFormat, type ReplyInputOf } from "@dsb/contracts";
 import type { BlobStore } from "@dsb/storage";
-import { reclaiming } from "@dsb/runtime";
+import { reclaiming, recyclePayload } from "@dsb/runtime";
 import { detectFormat, SNIFF_BYTES } from "./detect.ts";
 import type { FormatReader, ParsedTable } from "./dataset/table.ts";
 import { datasetPrefix, manifestKey, SQL_TYPE, tableFileKey, type Manifest } from "./dataset/layout.ts";
@@ -93,7 +93,7 @@ export async function parseUpload(
       const source: AsyncIterator<Uint8Array> = { next: async () => (head.length > 0 ? { done: false, value: head.shift()! } : stream.next()) };
       const size = following ? null : (await store.stat(key)).size;
       const after = following ? { size: () => following.size(), read: following.readAt } : undefined;
-      tables = await (await import("./formats/csv/index.ts")).readCsvStream({ size, source, after, local: localFile }, opts);
+      tables = await (await import("./formats/csv/index.ts")).readCsvStream({ size, source, after, local: localFile, consumed: recyclePayload }, opts);
     } else if (format === "parquet" && (parquetBytes = await wholeWithin(PARQUET_IN_MEMORY_BYTES)) !== null) {
       // The footer comes last, so nothing decodes before the last byte; the stream that sniffed reads the rest.
       lap("read_ms");

@@ -464,6 +464,8 @@ export interface CsvStream {
   local(): Promise<string>;
   /** For a size of null, once `source` ended: the size and the bytes at any place. */
   after?: { size(): number; read: ReadAt };
+  /** Called with each chunk of `source` once the reader is done with it (nothing refers to it any more): its memory may be reused. */
+  consumed?(chunk: Uint8Array): void;
 }
 
 /** Bytes of the places readSamples and detectEncoding look at, kept as the stream passes them. */
@@ -549,7 +551,11 @@ export async function readCsvStream(src: CsvStream, opts: { tableName: string; m
   const samples = src.size === null ? null : new SampleBytes(src.size, encoding);
   let offset = 0;
   let done = false;
+  /** The chunk handed out last: its reader asks for the next one only once it is done with it (the parser copies what it keeps). */
+  let last: Uint8Array | undefined;
   const next = async (): Promise<Uint8Array | null> => {
+    if (last) src.consumed?.(last);
+    last = undefined;
     let chunk = ahead.shift();
     if (chunk === undefined && !done) {
       const r = await src.source.next();
@@ -558,7 +564,7 @@ export async function readCsvStream(src: CsvStream, opts: { tableName: string; m
     if (chunk === undefined) { done = true; return null; }
     samples?.feed(offset, chunk);
     offset += chunk.byteLength;
-    return chunk;
+    return (last = chunk);
   };
   const g: Guess = {
     name: opts.tableName, maxCells: opts.maxCells, encoding, sniffed, inference,
