@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { serve, type ServerType } from "@hono/node-server";
 import { SignJWT } from "jose";
 import type { Bus } from "@dsb/bus";
-import { reclaimer, reclaiming, relaxHeapGrowth, type Env, type Logger } from "@dsb/runtime";
+import { collectAfterJob, reclaimer, reclaiming, relaxHeapGrowth, type Env, type Logger } from "@dsb/runtime";
 import type { BlobStore } from "@dsb/storage";
 import { createApp } from "./app.ts";
 import { createVerifier } from "./auth.ts";
@@ -80,7 +80,7 @@ export async function startGateway(opts: { env: Env; bus: Bus; log: Logger; stor
     limits: { maxUploadBytes: env.MAX_UPLOAD_BYTES, maxBodyBytes: env.MAX_BODY_BYTES, queryMaxRows: env.QUERY_MAX_ROWS, defaultTimeoutMs: env.QUERY_DEFAULT_TIMEOUT_MS, busTimeoutMs: env.BUS_TIMEOUT_MS,
       historyQueueMax: env.HISTORY_QUEUE_MAX, historyQueueMaxBytes: env.HISTORY_QUEUE_MAX_BYTES, queryCacheTtlS: env.QUERY_CACHE_TTL_S,
       ...(env.embedded ? { historyBatchWaitMs: EMBEDDED_BATCH_WAIT_MS } : {}) },
-    upload: (req, actor, body) => handleUpload(req, { bus, store, actor, maxBytes: env.MAX_UPLOAD_BYTES, body: body && reclaiming(body), log }),
+    upload: (req, actor, body) => handleUpload(req, { bus, store, actor, maxBytes: env.MAX_UPLOAD_BYTES, body: body && reclaiming(body), log }).finally(() => collectAfterJob()),
     metrics,
     docsAsset: docsAssetLoader(),
     consoleAsset: consoleAssetLoader(),

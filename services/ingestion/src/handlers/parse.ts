@@ -1,5 +1,5 @@
 import type { Handlers } from "@dsb/bus";
-import { ds, progress } from "@dsb/runtime";
+import { collectAfterJob, ds, progress } from "@dsb/runtime";
 import { parseUpload, removeDatasets } from "../parse.ts";
 import { ownKey, type IngestionDeps } from "./deps.ts";
 
@@ -35,6 +35,7 @@ export function parseHandlers({ store, log, cache, busy }: IngestionDeps): Handl
         reply = await parsing(() => parseUpload(store, req.key, req.filename, phases, req.live)).finally(() => {
           busy.delete(req.key);
           ticking.stop();
+          collectAfterJob();
         });
       } catch (e) {
         uploads.inc({ format: "unknown", status: "error" });
