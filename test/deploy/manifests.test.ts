@@ -279,7 +279,7 @@ describe("Dockerfile", () => {
     expect(dockerfile).toMatch(/apt-get install [^\n]*libjemalloc2/);
     expect(dockerfile).toContain('ln -s "/usr/lib/$(uname -m)-linux-gnu/libjemalloc.so.2" /usr/local/lib/libjemalloc.so.2');
     expect(dockerfile).toMatch(/^\s+LD_PRELOAD=\/usr\/local\/lib\/libjemalloc\.so\.2 \\$/m);
-    expect(dockerfile).toMatch(/^\s+MALLOC_CONF=background_thread:true$/m);
+    expect(dockerfile).toMatch(/^\s+MALLOC_CONF=background_thread:true,narenas:2$/m);
   });
 
   it("keeps what the services and probes need in the build context", () => {

@@ -38,8 +38,8 @@ const JEMALLOC = ["/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/lib/x86_64-lin
 export function jemallocPreload(env: Record<string, string | undefined>): Record<string, string> {
   if (env.LD_PRELOAD !== undefined || process.platform !== "linux") return {};
   const lib = JEMALLOC.find((p) => existsSync(p));
-  // As in the image: its background thread purges freed pages while the process is idle.
-  return lib ? { LD_PRELOAD: lib, MALLOC_CONF: env.MALLOC_CONF ?? "background_thread:true" } : {};
+  // As in the image: its background thread purges freed pages while the process is idle; two arenas.
+  return lib ? { LD_PRELOAD: lib, MALLOC_CONF: env.MALLOC_CONF ?? "background_thread:true,narenas:2" } : {};
 }
 
 /** A running bundle (`node dist/<service>.js`, built first when stale, on jemalloc as in the image), stdout and stderr appended to `logFile`. */
