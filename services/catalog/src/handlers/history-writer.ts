@@ -21,7 +21,7 @@ export function storableRow(row: HistoryRow): HistoryRow {
   };
 }
 
-/** Rows per statement (13 parameters each, well under PostgreSQL's 65,535). */
+/** Rows per statement (one array parameter per column, so the statement text and its plan never change with the size). */
 const MAX_BATCH = 500;
 
 /**
@@ -38,13 +38,15 @@ export function createHistoryWriter(db: CatalogDb) {
   let draining = false;
 
   const insert = async (rows: HistoryRow[]): Promise<Set<string>> => {
-    const values = sql.join(rows.map((r, i) => sql`(${i}::int, ${r.id}::text, ${r.data_source_id}::text, ${r.user_id}::text, ${r.tenant_id}::text,
-      ${r.natural_language_query}::text, ${r.query}::text, ${r.query_config}::jsonb, ${r.result_count}::int, ${r.execution_time_ms}::int, ${r.status}::text, ${r.error}::text, ${r.cached ?? null}::boolean)`));
+    const col = <K extends keyof HistoryRow>(k: K) => rows.map((r) => r[k] ?? null);
     const res = await sql<{ id: string }>`
       insert into data_queries (id, data_source_id, user_id, tenant_id, natural_language_query, query, query_config, result_count, execution_time_ms, status, error, cached, created_at)
-      select v.id, v.data_source_id, v.user_id, v.tenant_id, v.nlq, v.query, v.query_config, v.result_count, v.execution_time_ms, v.status, v.error, v.cached,
+      select v.id, v.data_source_id, v.user_id, v.tenant_id, v.nlq, v.query, v.query_config::jsonb, v.result_count, v.execution_time_ms, v.status, v.error, v.cached,
              statement_timestamp() + v.ord * interval '1 microsecond'
-      from (values ${values}) as v(ord, id, data_source_id, user_id, tenant_id, nlq, query, query_config, result_count, execution_time_ms, status, error, cached)
+      from unnest(${col("id")}::text[], ${col("data_source_id")}::text[], ${col("user_id")}::text[], ${col("tenant_id")}::text[],
+        ${col("natural_language_query")}::text[], ${col("query")}::text[], ${col("query_config")}::text[], ${col("result_count")}::int[],
+        ${col("execution_time_ms")}::int[], ${col("status")}::text[], ${col("error")}::text[], ${col("cached")}::boolean[])
+        with ordinality as v(id, data_source_id, user_id, tenant_id, nlq, query, query_config, result_count, execution_time_ms, status, error, cached, ord)
       join data_sources s on s.id = v.data_source_id and s.tenant_id = v.tenant_id and s.is_active
       on conflict (id) do nothing
       returning data_queries.id`.execute(db);
