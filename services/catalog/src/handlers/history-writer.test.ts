@@ -47,6 +47,23 @@ describe.each([["postgresql", postgresBackend], ["pglite", pgliteBackend]] as co
     expect(listed).toEqual(expected);
   });
 
+  it("stores text that array literals quote or escape exactly as sent (the columns travel as array parameters)", async () => {
+    const { source } = await bus.request("catalog.source.create", { actor: alice, source: { name: "q", type: "file", format: "csv", file_path: `${alice.tenant_id}/q.csv` } });
+    const texts = ["NULL", "null", "", 'a "quoted" \\ back\\slash', "{1,2}", "a,b", " padded ", "line\nbreak\ttab", "ünï €", "x\u0000y"];
+    const records = texts.map((text, n) => ({ actor: alice, entry: {
+      data_source_id: source.id, query: text, natural_language_query: text, error: text, status: "error" as const,
+      query_config: n % 2 ? { text, nested: { list: [text, null] } } : null, result_count: n % 3 ? n : null, execution_time_ms: n % 4 ? null : n,
+      ...(n % 5 ? { cached: n % 2 === 0 } : {}),
+    } }));
+    const { ids } = await bus.request("catalog.history.record_batch", { records });
+    expect(ids.every((id) => id !== null)).toBe(true);
+    const page = await bus.request("catalog.history.list", { actor: alice, data_source_id: source.id, limit: 100 });
+    const stored = (t: string) => t.replace("\u0000", "\uFFFD");
+    expect(page.queries.reverse().map((q) => [q.query, q.natural_language_query, q.error, q.query_config, q.result_count, q.execution_time_ms])).toEqual(
+      records.map(({ entry: e }) => [stored(e.query), stored(e.natural_language_query), stored(e.error),
+        e.query_config && { text: stored(e.query_config.text), nested: { list: [stored(e.query_config.text), null] } }, e.result_count, e.execution_time_ms]));
+  });
+
   it("a batch sent again (the gateway retrying after a lost reply) records each entry once; an id of another tenant is not taken over", async () => {
     const { source } = await bus.request("catalog.source.create", { actor: alice, source: { name: "g", type: "file", format: "csv", file_path: `${alice.tenant_id}/r.csv` } });
     const { source: eveSource } = await bus.request("catalog.source.create", { actor: eve, source: { name: "e", type: "file", format: "csv", file_path: `${eve.tenant_id}/r.csv` } });
