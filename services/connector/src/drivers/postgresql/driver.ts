@@ -12,10 +12,15 @@ import { pgReadOnlyRefusal } from "./read-only.ts";
 import { pgLoginWarnings } from "./login-warnings.ts";
 import { csvExpr, pgTypes, TYPE_NAMES } from "./types.ts";
 import { ForwardedSocket } from "../../ssh/forwarded-socket.ts";
+import { poolBusyError, POOL_WAIT_MS, waitForConnection } from "../shared/pool-wait.ts";
 
 /** Pool sizing of DESIGN.md: 5 kept idle, up to 10 more under load. */
 export const POOL_BASE = 5;
 export const POOL_MAX = 15;
+/** Bound on opening one session (TCP, TLS, login); waiting for a free pooled one is bounded by the caller (`checkout`). */
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Column type names are metadata: on a busy pool a read shows the oid rather than wait longer for a session to look them up. */
+const TYPE_NAMES_WAIT_MS = 10_000;
 /** A connection idle longer than this is pinged before it is handed out. */
 const PREPING_AFTER_MS = 30_000;
 /** Extra time the client waits past the server's statement_timeout before cancelling itself. */
@@ -109,7 +114,7 @@ export class PgConnection implements Connection {
       ssl: pgSsl(this.o, this.target, mode),
       application_name: this.o.applicationName ?? "dsb-connector",
       types: pgTypes,
-      connectionTimeoutMillis: 10_000,
+      connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
       keepAlive: true,
     };
   }
@@ -122,7 +127,17 @@ export class PgConnection implements Connection {
   private getPool(): pg.Pool {
     if (this.closing) throw new DriverError("connection", "This connection pool is closed");
     if (!this.pool) {
-      const pool = new pg.Pool({ ...this.clientConfig(this.sslMode), min: POOL_BASE, max: POOL_MAX, idleTimeoutMillis: 60_000, maxLifetimeSeconds: 3600 });
+      const config = this.clientConfig(this.sslMode);
+      // pg-pool takes connectionTimeoutMillis both as each new client's connect timeout and as the
+      // limit on waiting in its queue, and reports the latter as "timeout exceeded when trying to
+      // connect". The pool gets none (`checkout` bounds the wait by the query's signal); its clients
+      // are built from our config, whose connectionTimeoutMillis pg's Client enforces while connecting.
+      const Client = class extends pg.Client {
+        constructor() {
+          super(config);
+        }
+      };
+      const pool = new pg.Pool({ ...config, connectionTimeoutMillis: 0, Client, min: POOL_BASE, max: POOL_MAX, idleTimeoutMillis: 60_000, maxLifetimeSeconds: 3600 });
       // A dead idle client is dropped by the pool; a checked-out one must not crash the process either.
       pool.on("error", () => undefined);
       pool.on("connect", (c) => {
@@ -135,15 +150,32 @@ export class PgConnection implements Connection {
     return this.pool;
   }
 
-  /** A validated client: pinged when it sat idle, retried once on a dead one; `prefer` falls back to plain text. */
-  private async checkout(): Promise<pg.PoolClient> {
+  /**
+   * A free pooled session, waited for until `query`'s signal fires (then the error of a query
+   * stopped by it), or, without a query, for POOL_WAIT_MS (then "all connections busy").
+   */
+  private connectFrom(pool: pg.Pool, query: { signal: AbortSignal; timeoutMs: number } | undefined): Promise<pg.PoolClient> {
+    return waitForConnection(pool.connect(), (c) => c.release(), {
+      signal: query?.signal,
+      aborted: () => queryError(null, this.ctx, { timeoutMs: query!.timeoutMs, reason: abortReason(query!.signal) }),
+      busy: () => poolBusyError(POOL_MAX, POOL_WAIT_MS),
+    });
+  }
+
+  /**
+   * A validated client: pinged when it sat idle, retried once on a dead one; `prefer` falls back to plain text.
+   * `query`: the signal and timeout of the query it is for (see `connectFrom`).
+   */
+  private async checkout(query?: { signal: AbortSignal; timeoutMs: number }): Promise<pg.PoolClient> {
     for (let attempt = 0; ; attempt++) {
       let client: pg.PoolClient;
       const pool = this.getPool();
       const mode = this.sslMode;
       try {
-        client = await pool.connect();
+        client = await this.connectFrom(pool, query);
       } catch (e) {
+        // Our own wait ended (signal, or every session busy): nothing to retry.
+        if (e instanceof DriverError) throw e;
         // Concurrent first queries all fail on the TLS attempt; the first switches the pool, the rest retry on it.
         if (mode === "prefer" && /does not support SSL/i.test((e as Error).message ?? "")) {
           if (this.sslMode === "prefer") {
@@ -151,8 +183,8 @@ export class PgConnection implements Connection {
             this.sslMode = "disable";
           }
           // Not ended while checkouts wait in its queue: pg-pool serves no waiter once ending, so they
-          // would sit out the 10 s connect timeout. Each waiter's own TLS attempt fails at once instead,
-          // and the last one to leave ends the pool.
+          // would wait until their signal or POOL_WAIT_MS ends the wait. Each waiter's own TLS attempt
+          // fails at once instead, and the last one to leave ends the pool.
           if (pool.waitingCount === 0) void pool.end().catch(() => undefined);
           continue;
         }
@@ -168,6 +200,11 @@ export class PgConnection implements Connection {
           if (attempt < 2) continue;
           throw connectionError(e, this.ctx);
         }
+      }
+      // Stopped during the ping: the session goes back unused, the statement never starts.
+      if (query?.signal.aborted) {
+        client.release();
+        throw queryError(null, this.ctx, { timeoutMs: query.timeoutMs, reason: abortReason(query.signal) });
       }
       return client;
     }
@@ -275,9 +312,18 @@ export class PgConnection implements Connection {
     const missing = [...new Set(oids)].filter((o) => !(o in TYPE_NAMES) && !this.typeNames.has(o));
     if (missing.length === 0) return;
     try {
-      const r = await this.getPool().query<{ oid: number; name: string }>(
-        "select oid::int as oid, format_type(oid, null) as name from pg_catalog.pg_type where oid = any($1::oid[])", [missing]);
-      for (const row of r.rows) this.typeNames.set(row.oid, row.name);
+      const client = await waitForConnection(this.getPool().connect(), (c) => c.release(), {
+        boundMs: TYPE_NAMES_WAIT_MS, busy: () => poolBusyError(POOL_MAX, TYPE_NAMES_WAIT_MS),
+      });
+      try {
+        const r = await client.query<{ oid: number; name: string }>(
+          "select oid::int as oid, format_type(oid, null) as name from pg_catalog.pg_type where oid = any($1::oid[])", [missing]);
+        for (const row of r.rows) this.typeNames.set(row.oid, row.name);
+        client.release();
+      } catch (e) {
+        client.release(true);
+        throw e;
+      }
     } catch {
       // Names are metadata only; fall back to the oid.
     }
@@ -290,7 +336,7 @@ export class PgConnection implements Connection {
       if (refused) throw refused;
     }
     if (opts.signal.aborted) throw queryError(null, this.ctx, { timeoutMs: opts.timeoutMs, reason: abortReason(opts.signal) });
-    const client = await this.checkout();
+    const client = await this.checkout(opts);
     const pid = (client as unknown as { processID?: number }).processID;
     let reason: "timeout" | "cancelled" | null = null;
     let finished = false;
@@ -475,7 +521,7 @@ export class PgConnection implements Connection {
     const inner = sql.replace(/[\s;]+$/, "");
     if (!inner) return null;
     if (opts.signal.aborted) throw queryError(null, this.ctx, { timeoutMs: opts.timeoutMs, reason: abortReason(opts.signal) });
-    const client = await this.checkout();
+    const client = await this.checkout(opts);
     const pid = (client as unknown as { processID?: number }).processID;
     const fail = (e: unknown) => queryError(e, this.ctx, { timeoutMs: opts.timeoutMs, reason });
     let reason: "timeout" | "cancelled" | null = null;
