@@ -6,6 +6,7 @@ import { DriverError, type Connection } from "../types.ts";
 import { mssqlSettings, parseMssqlConnectionString, tediousOptions, type MssqlConfig } from "./config.ts";
 import { createMssqlDriver, mssqlDriver } from "./driver.ts";
 import { col, FakeTds, type FakeReply } from "../../../../../test/support/drivers/fake-tds.ts";
+import { DEFAULT_POOL } from "../shared/session-pool.ts";
 import { mssqlReadOnlyViolation, writeKeyword } from "./read-only.ts";
 
 const cfg = (extra: Record<string, unknown> = {}): MssqlConfig =>
@@ -148,6 +149,24 @@ describe("mssql driver over a fake TDS client", () => {
     const err2 = await drain(conn, "WAITFOR DELAY '00:00:30'", [], { signal: ac.signal }).catch((e: unknown) => e);
     expect((err2 as DriverError).kind).toBe("cancelled");
     expect(fake.cancels).toBe(2);
+    expect(fake.opened).toBe(1);
+    await conn.close();
+  });
+
+  it("a query waiting for a busy pool's only session leaves when its signal fires, never sent, and the session serves the next", async () => {
+    const fake = fakeServer((sql) => (sql.includes("WAITFOR") ? "hang" : undefined));
+    const conn = await createMssqlDriver(fake.connect, { ...DEFAULT_POOL, max: 1 }).connect(cfg(), [target]);
+    const holder = new AbortController();
+    const held = drain(conn, "WAITFOR DELAY '00:00:30'", [], { signal: holder.signal }).catch((e: unknown) => e);
+    const waiter = new AbortController();
+    setTimeout(() => waiter.abort(), 30);
+    const err = await drain(conn, "select * from dsb_items /* waiter */", [], { signal: waiter.signal }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DriverError);
+    expect((err as DriverError).kind).toBe("cancelled");
+    expect(fake.log.some((l) => l.sql.includes("waiter"))).toBe(false);
+    holder.abort();
+    expect(((await held) as DriverError).kind).toBe("cancelled");
+    expect((await drain(conn, "select * from dsb_items")).rows).toHaveLength(2);
     expect(fake.opened).toBe(1);
     await conn.close();
   });

@@ -5,6 +5,7 @@ import { mssqlSettings, tediousOptions, type MssqlConfig, type MssqlSettings } f
 import { mssqlConnectError, mssqlQueryError } from "./errors.ts";
 import { assembleSchema, COLUMNS_SQL, OBJECTS_SQL } from "./introspect.ts";
 import { DEFAULT_POOL, SessionPool, type PoolOptions } from "../shared/session-pool.ts";
+import { poolBusyError, POOL_WAIT_MS } from "../shared/pool-wait.ts";
 import { mssqlReadOnlyViolation } from "./read-only.ts";
 import { mssqlLoginWarnings } from "./login-warnings.ts";
 import { readOnlyRefusal } from "../read-only.ts";
@@ -33,7 +34,7 @@ class MssqlConnection implements Connection {
   private readonly pool: SessionPool<TdsClient>;
   private readonly secrets: (string | undefined)[];
 
-  constructor(private readonly s: MssqlSettings, target: DialTarget, connect: TdsConnect, poolOpts: PoolOptions) {
+  constructor(private readonly s: MssqlSettings, target: DialTarget, connect: TdsConnect, private readonly poolOpts: PoolOptions) {
     this.secrets = [s.password];
     const where = { host: target.hostname, port: target.port, user: s.user, password: s.password };
     this.pool = new SessionPool(
@@ -43,9 +44,14 @@ class MssqlConnection implements Connection {
     );
   }
 
-  private async acquire() {
+  /** A pooled client; a query waits for one until its signal fires (then fails as a cancelled query), anything else for POOL_WAIT_MS. */
+  private async acquire(opts?: QueryOptions) {
     try {
-      return await this.pool.acquire();
+      return await this.pool.acquire({
+        signal: opts?.signal,
+        aborted: () => new DriverError("cancelled", "Query was cancelled before it started"),
+        busy: () => poolBusyError(this.poolOpts.max, POOL_WAIT_MS),
+      });
     } catch (err) {
       if (err instanceof DriverError) throw err;
       throw new DriverError("connection", "This SQL Server connection was closed; reconnect the source.");
@@ -87,7 +93,7 @@ class MssqlConnection implements Connection {
       if (why) throw readOnlyRefusal(why);
     }
     if (opts.signal.aborted) throw new DriverError("cancelled", "Query was cancelled before it started");
-    const lease = await this.acquire();
+    const lease = await this.acquire(opts);
     return runStreaming(lease.client, sql, params, opts, this.secrets, lease.release);
   }
 

@@ -1,3 +1,5 @@
+import { poolBusyError, POOL_WAIT_MS, type PoolWait } from "./pool-wait.ts";
+
 /** What the pool needs of a physical connection. */
 export interface Poolable {
   readonly healthy: boolean;
@@ -17,11 +19,14 @@ export const DEFAULT_POOL: PoolOptions = { max: 15, maxIdle: 5, maxLifetimeMs: 3
 
 interface Entry<C> { client: C; createdAt: number; lastUsed: number }
 
+/** A checkout waiting for a release: `serve` hands it a busy entry (given straight back once it left), `fail` rejects it. */
+interface Waiter<C> { serve(e: Entry<C>): void; fail(err: unknown): void }
+
 /** A small pool of connections for one source (used by the SQL Server and Snowflake drivers). */
 export class SessionPool<C extends Poolable = Poolable> {
   private idle: Entry<C>[] = [];
   private busy = new Set<Entry<C>>();
-  private waiters: { resolve: (e: Entry<C>) => void; reject: (err: unknown) => void }[] = [];
+  private waiters: Waiter<C>[] = [];
   private opening = 0;
   private closed = false;
   private sweeper: NodeJS.Timeout;
@@ -37,11 +42,16 @@ export class SessionPool<C extends Poolable = Poolable> {
 
   get size() { return this.idle.length + this.busy.size + this.opening; }
   get busyCount() { return this.busy.size; }
+  get waitingCount() { return this.waiters.length; }
 
-  /** A healthy client, opening one if under `max`, else waiting for a release. */
-  async acquire(): Promise<{ client: C; release: (reusable: boolean) => void }> {
+  /**
+   * A healthy client, opening one if under `max`, else waiting for a release: until `wait.signal`
+   * fires (the waiter leaves the queue, `wait.aborted()` is thrown), or without a signal for
+   * `wait.boundMs` (POOL_WAIT_MS; then `wait.busy()`).
+   */
+  async acquire(wait: PoolWait = { busy: () => poolBusyError(this.opts.max, POOL_WAIT_MS) }): Promise<{ client: C; release: (reusable: boolean) => void }> {
     if (this.closed) throw new Error("pool is closed");
-    const entry = await this.take();
+    const entry = await this.take(wait);
     let released = false;
     return {
       client: entry.client,
@@ -53,30 +63,82 @@ export class SessionPool<C extends Poolable = Poolable> {
     };
   }
 
-  private async take(): Promise<Entry<C>> {
+  private async take(wait: PoolWait | null): Promise<Entry<C>> {
     const now = Date.now();
     while (this.idle.length) {
       const e = this.idle.pop()!;
       if (!e.client.healthy || now - e.createdAt > this.opts.maxLifetimeMs) { void e.client.close(); continue; }
-      if (now - e.lastUsed > this.opts.pingAfterIdleMs) {
-        try { await this.ping(e.client); } catch { void e.client.close(); continue; }
-      }
+      // Counted as busy during its ping: `size` must not let another open past `max` meanwhile.
       this.busy.add(e);
+      if (now - e.lastUsed > this.opts.pingAfterIdleMs) {
+        try { await this.ping(e.client); } catch { this.busy.delete(e); void e.client.close(); continue; }
+      }
       return e;
     }
     if (this.size < this.opts.max) {
       this.opening++;
+      let client: C;
       try {
-        const client = await this.open();
-        const e = { client, createdAt: Date.now(), lastUsed: Date.now() };
-        if (this.closed) { void client.close(); throw new Error("pool is closed"); }
-        this.busy.add(e);
-        return e;
-      } finally {
+        client = await this.open();
+      } catch (err) {
         this.opening--;
+        this.refill();
+        throw err;
       }
+      this.opening--;
+      if (this.closed) { void client.close(); throw new Error("pool is closed"); }
+      const e = { client, createdAt: Date.now(), lastUsed: Date.now() };
+      this.busy.add(e);
+      return e;
     }
-    return new Promise<Entry<C>>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    return this.queue(wait);
+  }
+
+  /** A failed open left room under `max`: the next waiter opens in its place rather than wait for a release that may never come. */
+  private refill() {
+    if (this.closed || this.size >= this.opts.max) return;
+    const waiter = this.waiters.shift();
+    if (waiter) this.take(null).then(waiter.serve, waiter.fail);
+  }
+
+  /** Waits for a release (see `acquire`); `wait` null: no bound (a waiter already served once, see `giveBack`). */
+  private queue(wait: PoolWait | null): Promise<Entry<C>> {
+    return new Promise<Entry<C>>((resolve, reject) => {
+      let done = false;
+      const signal = wait?.signal;
+      const leave = (err: unknown) => {
+        if (done) return;
+        done = true;
+        cleanup();
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(err);
+      };
+      const onAbort = () => leave(wait?.aborted?.() ?? signal?.reason);
+      const timer = wait && !signal ? setTimeout(() => leave(wait.busy()), wait.boundMs ?? POOL_WAIT_MS) : null;
+      timer?.unref();
+      const cleanup = () => {
+        if (timer) clearTimeout(timer);
+        signal?.removeEventListener("abort", onAbort);
+      };
+      const waiter: Waiter<C> = {
+        serve: (e) => {
+          if (done) return this.giveBack(e, true);
+          done = true;
+          cleanup();
+          resolve(e);
+        },
+        fail: (err) => {
+          if (done) return;
+          done = true;
+          cleanup();
+          reject(err);
+        },
+      };
+      this.waiters.push(waiter);
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener("abort", onAbort, { once: true });
+    });
   }
 
   private giveBack(e: Entry<C>, reusable: boolean) {
@@ -85,9 +147,9 @@ export class SessionPool<C extends Poolable = Poolable> {
     const ok = reusable && !this.closed && e.client.healthy && Date.now() - e.createdAt <= this.opts.maxLifetimeMs;
     const waiter = this.waiters.shift();
     if (waiter) {
-      if (ok) { this.busy.add(e); waiter.resolve(e); return; }
+      if (ok) { this.busy.add(e); waiter.serve(e); return; }
       void e.client.close();
-      this.take().then(waiter.resolve, waiter.reject);
+      this.take(null).then(waiter.serve, waiter.fail);
       return;
     }
     if (ok && this.idle.length < this.opts.maxIdle) this.idle.push(e);
@@ -107,7 +169,7 @@ export class SessionPool<C extends Poolable = Poolable> {
     if (this.closed) return;
     this.closed = true;
     clearInterval(this.sweeper);
-    for (const w of this.waiters.splice(0)) w.reject(new Error("pool is closed"));
+    for (const w of this.waiters.splice(0)) w.fail(new Error("pool is closed"));
     const all = [...this.idle, ...this.busy];
     this.idle = [];
     this.busy.clear();

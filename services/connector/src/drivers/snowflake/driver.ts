@@ -3,6 +3,7 @@ import type { Connection as SfConnection, RowStatement } from "snowflake-sdk";
 import type { Connection, Driver, QueryOptions, QueryStream } from "../types.ts";
 import { DriverError } from "../types.ts";
 import { DEFAULT_POOL, SessionPool, type Poolable } from "../shared/session-pool.ts";
+import { poolBusyError, POOL_WAIT_MS } from "../shared/pool-wait.ts";
 import { snowflakeOptions, snowflakeTarget, type SnowflakeConfig } from "./config.ts";
 import { assembleSchema, columnsSql, primaryKeysSql, tablesSql } from "./introspect.ts";
 import { readOnlyViolation } from "./read-only.ts";
@@ -86,9 +87,14 @@ class SnowflakeConnection implements Connection {
     );
   }
 
-  private async lease() {
+  /** A pooled session; a query waits for one until its signal fires (then fails as cancelled), anything else for POOL_WAIT_MS. */
+  private async lease(signal?: AbortSignal) {
     try {
-      return await this.pool.acquire();
+      return await this.pool.acquire({
+        signal,
+        aborted: () => new DriverError("cancelled", "Query was cancelled before it started"),
+        busy: () => poolBusyError(DEFAULT_POOL.max, POOL_WAIT_MS),
+      });
     } catch (err) {
       if (err instanceof DriverError) throw err;
       throw new DriverError("connection", "This Snowflake connection was closed; reconnect the source.");
@@ -143,7 +149,7 @@ class SnowflakeConnection implements Connection {
       if (why) throw readOnlyRefusal(why);
     }
     if (opts.signal.aborted) throw new DriverError("cancelled", "Query was cancelled before it started");
-    const lease = await this.lease();
+    const lease = await this.lease(opts.signal);
     const conn = lease.client.conn;
     let stmt: RowStatement | null = null;
     let stopped: DriverError | null = null;
