@@ -10,7 +10,8 @@ import type { FieldPacket, Pool, PoolConnection, Connection as RawConnection } f
 import type { Readable } from "node:stream";
 import type { LoginWarning, SchemaTable } from "@dsb/contracts";
 import { DriverError, type Connection, type DialTarget, type Driver, type QueryOptions, type QueryStream } from "../types.ts";
-import { mysqlPoolOptions, mysqlTargets, resolveMysqlConfig, type MysqlConfig, type ResolvedMysql } from "./config.ts";
+import { mysqlPoolOptions, mysqlTargets, POOL_LIMITS, resolveMysqlConfig, type MysqlConfig, type ResolvedMysql } from "./config.ts";
+import { poolBusyError, POOL_WAIT_MS, waitForConnection, type PoolWait } from "../shared/pool-wait.ts";
 import { bindMysql } from "./bind.ts";
 import { mysqlReadOnlyRefusal } from "./read-only.ts";
 import { mysqlLoginWarnings, PRIVILEGES_SQL } from "./login-warnings.ts";
@@ -73,13 +74,17 @@ class MysqlConnection implements Connection {
     }
   }
 
-  /** A pooled connection: recycled after an hour, pinged when idle for a while. */
-  private async acquire(): Promise<PoolConnection> {
+  /**
+   * A pooled connection: recycled after an hour, pinged when idle for a while. mysql2 queues a
+   * checkout on a full pool without limit (connectTimeout bounds connecting only): a query's wait
+   * follows its signal (`acquireFor`), anything else gives up after POOL_WAIT_MS.
+   */
+  private async acquire(wait: PoolWait = { busy: () => poolBusyError(POOL_LIMITS.connectionLimit, POOL_WAIT_MS) }): Promise<PoolConnection> {
     for (let attempt = 0; ; attempt++) {
       let c: PoolConnection;
       try {
         const { pool } = await this.pool();
-        c = await getConnection(pool);
+        c = await waitForConnection(getConnection(pool), (late) => late.release(), wait);
       } catch (e) {
         throw e instanceof DriverError ? e : connectionError(e, this.ctx);
       }
@@ -144,7 +149,7 @@ class MysqlConnection implements Connection {
       const timer = setTimeout(() => fail(stopError("timeout", opts.timeoutMs)), Math.max(1, opts.timeoutMs));
       const onAbort = () => fail(stopError(abortKind(opts.signal)));
       opts.signal.addEventListener("abort", onAbort, { once: true });
-      this.acquire().then((c) => {
+      this.acquire({ signal: opts.signal, busy: () => poolBusyError(POOL_LIMITS.connectionLimit, POOL_WAIT_MS) }).then((c) => {
         if (settled) return this.release(c);
         settled = true;
         cleanup();
