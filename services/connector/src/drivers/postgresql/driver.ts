@@ -308,17 +308,26 @@ export class PgConnection implements Connection {
     }
   }
 
-  private async columnType(oids: number[]): Promise<void> {
+  /**
+   * Names of column types outside TYPE_NAMES (enums, domains, extensions), looked up once per pool.
+   * `idle`: the query's own session when it has nothing running (a finished one-shot read); else a
+   * second session is borrowed, since a cursor holds its own until it closes.
+   */
+  private async columnType(oids: number[], idle?: pg.PoolClient): Promise<void> {
     const missing = [...new Set(oids)].filter((o) => !(o in TYPE_NAMES) && !this.typeNames.has(o));
     if (missing.length === 0) return;
+    const lookUp = async (client: pg.PoolClient) => {
+      const r = await client.query<{ oid: number; name: string }>(
+        "select oid::int as oid, format_type(oid, null) as name from pg_catalog.pg_type where oid = any($1::oid[])", [missing]);
+      for (const row of r.rows) this.typeNames.set(row.oid, row.name);
+    };
     try {
+      if (idle) return await lookUp(idle);
       const client = await waitForConnection(this.getPool().connect(), (c) => c.release(), {
         boundMs: TYPE_NAMES_WAIT_MS, busy: () => poolBusyError(POOL_MAX, TYPE_NAMES_WAIT_MS),
       });
       try {
-        const r = await client.query<{ oid: number; name: string }>(
-          "select oid::int as oid, format_type(oid, null) as name from pg_catalog.pg_type where oid = any($1::oid[])", [missing]);
-        for (const row of r.rows) this.typeNames.set(row.oid, row.name);
+        await lookUp(client);
         client.release();
       } catch (e) {
         client.release(true);
@@ -426,6 +435,8 @@ export class PgConnection implements Connection {
       if (timeout === "session") this.sessionTimeout.set(client, Math.floor(opts.timeoutMs));
       finished = true;
       opts.signal.removeEventListener("abort", onAbort);
+      // Before the session goes back: on a full pool a second one could take until TYPE_NAMES_WAIT_MS.
+      await this.columnType(result.fields.map((f) => f.dataTypeID), client);
       await this.giveBackClean(client, opts.readOnly);
       let rows: unknown[][] | null = result.rows.length > 0 ? result.rows : null;
       return {

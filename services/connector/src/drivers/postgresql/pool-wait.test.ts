@@ -10,13 +10,16 @@ import { scratchDatabase, TEST_PG } from "../../../../../test/support/drivers/pg
 describe("postgresql pool: waiting for a free connection is not connecting", async () => {
   const db = await scratchDatabase("dsb_connector_poolwait_");
   if ("skip" in db) console.log(`SKIPPED postgresql pool wait: ${db.skip}`);
+  const typesDb = await scratchDatabase("dsb_connector_typename_");
+  /** A connection with writes allowed to a scratch database. */
+  const open = (name: string) => connectChecked(postgresqlDriver, {
+    type: "postgresql", host: TEST_PG.host, port: TEST_PG.port, username: TEST_PG.user, password: TEST_PG.password, database: name, allow_writes: true,
+  } as ConfigOf<"postgresql">, { allowPrivateHosts: true });
 
   it.runIf(!("skip" in db))("a query waits for a slot as long as its own timeout; one whose signal fires while waiting fails with timeout, unrun, and gives its slot back", async () => {
     const scratch = db as Exclude<typeof db, { skip: string }>;
-    const config = { type: "postgresql", host: TEST_PG.host, port: TEST_PG.port, username: TEST_PG.user, password: TEST_PG.password, database: scratch.name, allow_writes: true } as ConfigOf<"postgresql">;
     // nextval is not transactional: had the abandoned query run at all, the sequence would show it.
-    await scratch.admin(`select 1`);
-    const conn = await connectChecked(postgresqlDriver, config, { allowPrivateHosts: true });
+    const conn = await open(scratch.name);
     const late = new AbortController();
     try {
       await drain(conn, "create sequence pool_wait_seq", [], { readOnly: false });
@@ -47,6 +50,35 @@ describe("postgresql pool: waiting for a free connection is not connecting", asy
       expect((await drain(conn, "select is_called from pool_wait_seq")).rows).toEqual([[false]]);
     } finally {
       late.abort();
+      await conn.close();
+      await scratch.drop();
+    }
+  }, 90_000);
+
+  it.runIf(!("skip" in typesDb))("a capped read names an enum column on its own session: on a full pool with a queue it neither waits for a second one nor falls back to oid:N", async () => {
+    const scratch = typesDb as Exclude<typeof typesDb, { skip: string }>;
+    const conn = await open(scratch.name);
+    const stop = new AbortController();
+    const marker = `dsb_typename_${Math.random().toString(36).slice(2, 10)}`;
+    const busy = () => drain(conn, `select 1 as slept from pg_sleep(25) /* ${marker} */`, [], { timeoutMs: 30_000, signal: stop.signal }).catch(() => null);
+    const active = async () => Number((await scratch.admin("select count(*) as n from pg_stat_activity where query like $1 and state = 'active'", [`%${marker}%`])).rows[0].n);
+    const sleepers: Promise<unknown>[] = [];
+    try {
+      await drain(conn, "create type pool_mood as enum ('calm', 'busy')", [], { readOnly: false });
+      // Every session but one busy for 25 s.
+      for (let i = 0; i < POOL_MAX - 1; i++) sleepers.push(busy());
+      for (let i = 0; i < 200 && (await active()) < POOL_MAX - 1; i++) await new Promise((r) => setTimeout(r, 50));
+      // The capped read takes the last session; a 25 s sleeper queues behind it and gets that session when it is given back.
+      const read = drain(conn, "select 'calm'::pool_mood as mood from pg_sleep(1)", [], { maxRows: 10, batchRows: 1000 });
+      const stats = () => conn.poolStats!();
+      for (let i = 0; i < 200 && !(stats().total === POOL_MAX && stats().idle === 0); i++) await new Promise((r) => setTimeout(r, 10));
+      sleepers.push(busy());
+      const { columns, rows } = await read;
+      expect(rows).toEqual([["calm"]]);
+      expect(columns).toEqual([{ name: "mood", type: "pool_mood" }]);
+    } finally {
+      stop.abort();
+      await Promise.all(sleepers);
       await conn.close();
       await scratch.drop();
     }
