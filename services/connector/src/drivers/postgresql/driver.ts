@@ -155,6 +155,8 @@ export class PgConnection implements Connection {
    * stopped by it), or, without a query, for POOL_WAIT_MS (then "all connections busy").
    */
   private connectFrom(pool: pg.Pool, query: { signal: AbortSignal; timeoutMs: number } | undefined): Promise<pg.PoolClient> {
+    // An idle session and nobody ahead: pg-pool hands it over at once, with no wait to bound (the usual case).
+    if (pool.idleCount > 0 && pool.waitingCount === 0) return pool.connect();
     return waitForConnection(pool.connect(), (c) => c.release(), {
       signal: query?.signal,
       aborted: () => queryError(null, this.ctx, { timeoutMs: query!.timeoutMs, reason: abortReason(query!.signal) }),
